@@ -1,0 +1,201 @@
+"""The Typer app, the stderr console and the options shared by several commands.
+
+Everything here is cheap to import: no numpy-heavy work, never numba.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from embedcli import __version__
+from embedcli.errors import EmbedcliError
+
+app = typer.Typer(
+    name="embedcli",
+    help="Train text embeddings and classifiers from the command line (Numba kernels, no TF/PyTorch).",
+    no_args_is_help=True,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True, highlight=False)
+
+_state = {"debug": bool(os.environ.get("EMBEDCLI_DEBUG"))}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"embedcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    """embedcli: corpus -> vocabulary -> ids -> trained embedding table + classifier.
+
+    Example: embedcli train sample_data/sms_spam/train.txt -o model && embedcli nearest model free
+    """
+    _state["debug"] = _state["debug"] or debug
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``Error: message`` on stderr and return the Exit to raise."""
+    err_console.print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into one line on stderr plus an exit code; tracebacks only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except EmbedcliError as exc:
+            if _state["debug"]:
+                traceback.print_exc()
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("Interrupted; no partial output was written.")
+            raise typer.Exit(code=130) from None
+        except BrokenPipeError:
+            # Reader went away (e.g. `| head`): quiet exit, as other Unix tools do.
+            _silence_stdout()
+            raise typer.Exit(code=0) from None
+        except MemoryError:
+            raise fail("out of memory") from None
+        except OSError as exc:
+            if _state["debug"]:
+                traceback.print_exc()
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise fail(f"{exc.strerror or exc}{where}") from None
+        except Exception as exc:  # a bug: say so in one line, full story with --debug
+            if _state["debug"]:
+                traceback.print_exc()
+            raise fail(
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+# -- options shared by the commands that read a corpus ----------------------------------------------
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Input format: auto|fasttext|text|csv|tsv|jsonl (auto: by extension).",
+    ),
+]
+LabelPrefixOpt = Annotated[
+    str, typer.Option("--label-prefix", help="Label prefix of fastText lines.")
+]
+TextColumnOpt = Annotated[
+    str | None,
+    typer.Option("--text-column", help="CSV/TSV text column: header name or 0-based index."),
+]
+LabelColumnOpt = Annotated[
+    str | None,
+    typer.Option("--label-column", help="CSV/TSV label column: header name or 0-based index."),
+]
+NoHeaderOpt = Annotated[bool, typer.Option("--no-header", help="CSV/TSV files have no header row.")]
+TextFieldOpt = Annotated[
+    str, typer.Option("--text-field", help="JSON Lines field holding the text.")
+]
+LabelFieldOpt = Annotated[
+    str, typer.Option("--label-field", help="JSON Lines field holding the label(s).")
+]
+StrictUtf8Opt = Annotated[
+    bool,
+    typer.Option(
+        "--strict-utf8", help="Invalid UTF-8 is an error (default: replaced and counted)."
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+
+# -- tokenizer / vocabulary options ----------------------------------------------------------------
+CompatOpt = Annotated[
+    str,
+    typer.Option(
+        "--compat",
+        help="Conventions of another tool: embedcli|textvectorization|tokenizer|fasttext.",
+    ),
+]
+NoLowerOpt = Annotated[bool, typer.Option("--no-lower", help="Keep the case of the text.")]
+KeepPunctOpt = Annotated[bool, typer.Option("--keep-punctuation", help="Do not strip punctuation.")]
+TokenPatternOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token-pattern",
+        help="Regex whose matches are the tokens (instead of a whitespace split).",
+    ),
+]
+MinCountOpt = Annotated[
+    int, typer.Option("--min-count", min=1, help="Drop tokens seen fewer times.")
+]
+MaxSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-size", help="Largest vocabulary, reserved entries included (Keras max_tokens)."
+    ),
+]
+OrderOpt = Annotated[str, typer.Option("--order", help="Token order: frequency|appearance.")]
+NoOovOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-oov", help="No [UNK] entry: words start at id 1 and unknown words are dropped."
+    ),
+]

@@ -1,0 +1,347 @@
+"""Streaming corpus readers: fastText-labelled lines, plain text, CSV/TSV and JSON Lines.
+
+Every reader yields ``Document(text, labels)`` one at a time from binary lines, so memory does not
+grow with the corpus. ``-`` is standard input; a ``.gz`` suffix is decompressed on the fly; several
+paths are read one after the other. Invalid UTF-8 is replaced (U+FFFD) and counted, or with
+``strict_utf8`` raised as a ``DataError`` naming the file and line.
+
+fastText format: every whitespace-separated word that starts with the label prefix is a label,
+wherever it is in the line (as fastText does); the rest, joined by single spaces, is the text.
+
+    >>> parse_fasttext_line("__label__pos __label__x Nice movie", "__label__")
+    Document(text='Nice movie', labels=('pos', 'x'))
+
+Left out: multi-line JSON documents, CSV dialect sniffing, compressed formats other than gzip.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from embedcli.errors import DataError, UsageError
+
+FORMATS = ("auto", "fasttext", "text", "csv", "tsv", "jsonl")
+
+
+class Document(NamedTuple):
+    text: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """How to read documents and labels out of input files."""
+
+    fmt: str = "auto"
+    label_prefix: str = "__label__"
+    text_column: str | None = None  # CSV/TSV: header name or 0-based index; default "text"
+    label_column: str | None = None  # default "label" when that column exists
+    header: bool = True  # CSV/TSV: first row is a header
+    text_field: str = "text"  # JSONL
+    label_field: str = "label"  # JSONL; value may be a string, a number or a list
+    strict_utf8: bool = False
+    require_labels: bool = False  # a document without a label is an error
+    skip_blank: bool = False  # drop empty documents (training); encode keeps them for alignment
+
+    def __post_init__(self) -> None:
+        if self.fmt not in FORMATS:
+            raise UsageError(f"unknown --format {self.fmt!r} (choose from {', '.join(FORMATS)})")
+        if not self.label_prefix:
+            raise UsageError("--label-prefix must not be empty")
+
+
+def detect_format(path: str) -> str:
+    """Format from the file name (``.gz`` ignored); anything unknown is fastText/plain lines."""
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix, fmt in (
+        (".csv", "csv"),
+        (".tsv", "tsv"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+    ):
+        if name.endswith(suffix):
+            return fmt
+    return "fasttext"
+
+
+def parse_fasttext_line(line: str, prefix: str) -> Document:
+    """Split a fastText line into text and labels (labels may appear anywhere, as in fastText)."""
+    if prefix not in line:
+        return Document(line.strip(), ())
+    labels: list[str] = []
+    rest = line
+    # Fast path: peel the leading labels, the usual layout.
+    while True:
+        parts = rest.split(None, 1)
+        if not parts or not parts[0].startswith(prefix):
+            break
+        labels.append(parts[0][len(prefix) :])
+        rest = parts[1] if len(parts) > 1 else ""
+    if prefix in rest:
+        words = rest.split()
+        labels.extend(w[len(prefix) :] for w in words if w.startswith(prefix))
+        rest = " ".join(w for w in words if not w.startswith(prefix))
+    return Document(rest.strip(), tuple(labels))
+
+
+class CorpusReader:
+    """Iterate documents from one or more paths; counts lines and invalid UTF-8 as it goes."""
+
+    def __init__(self, paths: Iterable[str | Path], options: CorpusOptions | None = None) -> None:
+        self.paths = [str(p) for p in paths]
+        if not self.paths:
+            raise UsageError("no input file given")
+        if self.paths.count("-") > 1:
+            raise UsageError("'-' (standard input) can be given only once")
+        self.options = options or CorpusOptions()
+        self.lines_read = 0
+        self.documents = 0
+        self.invalid_utf8_lines = 0
+        self.first_invalid_utf8: str | None = None
+        for p in self.paths:  # fail before any work if a file is missing
+            if p != "-":
+                _check_readable(p)
+
+    def __iter__(self) -> Iterator[Document]:
+        for path in self.paths:
+            fmt = self.options.fmt
+            if fmt == "auto":
+                fmt = "fasttext" if path == "-" else detect_format(path)
+            with _open_binary(path) as raw:
+                lines = self._decoded_lines(raw, path)
+                if fmt in ("fasttext", "text"):
+                    docs = self._line_docs(lines, path, fmt)
+                elif fmt in ("csv", "tsv"):
+                    docs = self._csv_docs(lines, path, fmt)
+                else:
+                    docs = self._jsonl_docs(lines, path)
+                for doc in docs:
+                    self.documents += 1
+                    yield doc
+
+    def batches(self, size: int = 4096) -> Iterator[list[Document]]:
+        """Documents in lists of ``size`` (the unit of chunked tokenizing and encoding)."""
+        batch: list[Document] = []
+        for doc in self:
+            batch.append(doc)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    # -- internals ---------------------------------------------------------------------------
+    def _decoded_lines(self, raw: IO[bytes], path: str) -> Iterator[str]:
+        strict = self.options.strict_utf8
+        for lineno, data in _guarded_lines(raw, path):
+            self.lines_read += 1
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                where = f"{_display(path)}:{lineno}"
+                if strict:
+                    raise DataError(f"invalid UTF-8 at {where} (byte {exc.start})") from None
+                self.invalid_utf8_lines += 1
+                if self.first_invalid_utf8 is None:
+                    self.first_invalid_utf8 = where
+                text = data.decode("utf-8", errors="replace")
+            if text.startswith("\ufeff") and lineno == 1:
+                text = text[1:]
+            yield text.rstrip("\r\n")
+
+    def _line_docs(self, lines: Iterator[str], path: str, fmt: str) -> Iterator[Document]:
+        prefix = self.options.label_prefix
+        opts = self.options
+        for lineno, line in enumerate(lines, 1):
+            doc = parse_fasttext_line(line, prefix) if fmt == "fasttext" else Document(line, ())
+            if opts.skip_blank and not doc.text and not doc.labels:
+                continue
+            if opts.require_labels and not doc.labels:
+                raise DataError(
+                    f"{_display(path)}:{lineno}: line has no label "
+                    f"(expected a word starting with {prefix!r})"
+                )
+            yield doc
+
+    def _csv_docs(self, lines: Iterator[str], path: str, fmt: str) -> Iterator[Document]:
+        opts = self.options
+        reader = csv.reader(lines, delimiter="," if fmt == "csv" else "\t")
+        header: list[str] | None = None
+        if opts.header:
+            try:
+                header = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise DataError(
+                    f"{_display(path)}:1: malformed {fmt.upper()} header: {exc}"
+                ) from None
+        text_idx = _column_index(opts.text_column, header, "text", path, required=True)
+        label_idx = _column_index(opts.label_column, header, "label", path, required=False)
+        if text_idx is None:  # defaulted name missing: a one-column file is unambiguous
+            if header is not None and len(header) == 1:
+                text_idx = 0
+            else:
+                cols = ", ".join(header or [])
+                raise UsageError(
+                    f"{_display(path)}: no 'text' column; choose one with --text-column (columns: {cols})"
+                )
+        needed = max(text_idx, label_idx if label_idx is not None else -1)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise DataError(
+                    f"{_display(path)}:{reader.line_num}: malformed {fmt.upper()}: {exc}"
+                ) from None
+            if not row:
+                if opts.skip_blank:
+                    continue
+                row = [""]
+            if len(row) <= needed:
+                raise DataError(
+                    f"{_display(path)}:{reader.line_num}: row has {len(row)} column(s), "
+                    f"needs column {needed} (0-based)"
+                )
+            text = row[text_idx]
+            labels: tuple[str, ...] = ()
+            if label_idx is not None and row[label_idx].strip():
+                labels = tuple(row[label_idx].split())
+            if opts.skip_blank and not text.strip() and not labels:
+                continue
+            if opts.require_labels and not labels:
+                raise DataError(f"{_display(path)}:{reader.line_num}: row has no label")
+            yield Document(text, labels)
+
+    def _jsonl_docs(self, lines: Iterator[str], path: str) -> Iterator[Document]:
+        opts = self.options
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                if opts.skip_blank:
+                    continue
+                yield Document("", ())
+                continue
+            where = f"{_display(path)}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: invalid JSON: {exc.msg}") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+            if opts.text_field not in obj:
+                raise DataError(f"{where}: no field {opts.text_field!r} (use --text-field)")
+            text = obj[opts.text_field]
+            if not isinstance(text, str):
+                raise DataError(
+                    f"{where}: field {opts.text_field!r} is {type(text).__name__}, not a string"
+                )
+            labels = _json_labels(obj.get(opts.label_field), where, opts.label_field)
+            if opts.require_labels and not labels:
+                raise DataError(f"{where}: no label in field {opts.label_field!r}")
+            yield Document(text, labels)
+
+
+def iter_documents(
+    paths: Iterable[str | Path], options: CorpusOptions | None = None
+) -> Iterator[Document]:
+    """Convenience generator over ``CorpusReader``."""
+    return iter(CorpusReader(paths, options))
+
+
+def _json_labels(value: object, where: str, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, bool):
+        raise DataError(f"{where}: field {field!r} is a boolean, expected a string, number or list")
+    if isinstance(value, (str, int, float)):
+        return (str(value),) if str(value) != "" else ()
+    if isinstance(value, list) and all(
+        isinstance(v, (str, int)) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(str(v) for v in value)
+    raise DataError(f"{where}: field {field!r} must be a string, number or list of them")
+
+
+def _column_index(
+    spec: str | None, header: list[str] | None, default: str, path: str, required: bool
+) -> int | None:
+    if spec is None:
+        if header is not None and default in header:
+            return header.index(default)
+        if header is None and default == "text":
+            return 0
+        return None
+    if header is not None and spec in header:
+        return header.index(spec)
+    if spec.isdigit():
+        return int(spec)
+    cols = ", ".join(header or [])
+    raise UsageError(f"{_display(path)}: unknown column {spec!r} (columns: {cols})")
+
+
+def _guarded_lines(raw: IO[bytes], path: str) -> Iterator[tuple[int, bytes]]:
+    """Numbered binary lines; a damaged gzip stream or an I/O failure becomes a DataError."""
+    lineno = 0
+    it = iter(raw)
+    while True:
+        try:
+            data = next(it)
+        except StopIteration:
+            return
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise DataError(f"cannot read {_display(path)} after line {lineno}: {exc}") from None
+        lineno += 1
+        yield lineno, data
+
+
+def _display(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def _check_readable(path: str) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"cannot read {path}: no such file")
+    if p.is_dir():
+        raise DataError(f"cannot read {path}: is a directory")
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+
+
+class _open_binary:
+    """Context manager giving a buffered binary stream for a path, stdin or a .gz file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.f: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        if self.path == "-":
+            return sys.stdin.buffer
+        try:
+            if self.path.endswith(".gz"):
+                self.f = io.BufferedReader(gzip.open(self.path, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
+            else:
+                self.f = open(self.path, "rb", buffering=1 << 20)
+        except OSError as exc:
+            raise DataError(f"cannot read {self.path}: {exc.strerror}") from None
+        return self.f
+
+    def __exit__(self, *exc: object) -> None:
+        if self.f is not None:
+            self.f.close()

@@ -1,0 +1,454 @@
+"""The vocabulary: token <-> id, with padding id 0 and the OOV token ``[UNK]`` at id 1.
+
+Counting is one streaming pass (``TokenCounter``): each new token gets a provisional id in order
+of first appearance, and counts are ``np.bincount`` over those ids, so the pass costs one dict
+lookup per token and memory grows with the number of distinct tokens only. ``Vocabulary.from_counts``
+then orders, filters and truncates:
+
+- ``order="frequency"``: count descending; ties by first appearance (legacy Keras ``Tokenizer``)
+  or ``ties="reverse-lexical"`` (Keras ``TextVectorization``);
+- ``order="appearance"``: first-seen order (the seeds' worked example);
+- ``min_count`` drops rare tokens; ``max_size`` counts the reserved entries, as ``max_tokens`` does.
+
+    >>> v = Vocabulary.from_counts(["foo", "bar", "baz", "bada", "boom"], [1, 2, 2, 1, 1],
+    ...                            ties="reverse-lexical")
+    >>> v.tokens
+    ['', '[UNK]', 'baz', 'bar', 'foo', 'boom', 'bada']
+
+File format (TSV, readable by ``cut``/``awk`` after ``grep -v '^#'``)::
+
+    #embedcli-vocab<TAB>1
+    #tokenizer<TAB>{"lower": true, ...}
+    #options<TAB>{"compat": "embedcli", "oov": true, ...}
+    #label<TAB>pos<TAB>12500
+    0<TAB><TAB>0
+    1<TAB>[UNK]<TAB>0
+    2<TAB>the<TAB>336713
+
+Tokens and labels escape backslash, tab, newline and carriage return as ``\\\\ \\t \\n \\r``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedcli.atomic import atomic_write
+from embedcli.errors import FormatError, UsageError
+from embedcli.text import Tokenizer, TokenizerConfig, get_preset
+
+PAD_ID = 0
+UNK_ID = 1
+PAD_TOKEN = ""
+UNK_TOKEN = "[UNK]"
+VOCAB_FORMAT = "#embedcli-vocab"
+VOCAB_VERSION = 1
+ORDERS = ("frequency", "appearance")
+TIES = ("appearance", "reverse-lexical")
+
+
+class _FirstSeenIndex(dict):
+    """dict that gives an unseen key the next id (in order of first appearance)."""
+
+    def __missing__(self, key: str) -> int:
+        value = self[key] = len(self)
+        return value
+
+
+class TokenCounter:
+    """Streaming counts of tokens and labels; also yields provisional ids for one-pass encoding."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.index: dict[str, int] = _FirstSeenIndex()
+        self._counts = np.zeros(1024, dtype=np.int64)
+        self.label_index: dict[str, int] = _FirstSeenIndex()
+        self._label_counts: list[int] = []
+        self.documents = 0
+        self.tokens = 0
+
+    def add(
+        self, texts: Sequence[str], labels: Sequence[Sequence[str]] = (), need_lengths: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Count a batch; return its provisional ids (int64) and per-document lengths (int64).
+
+        With ``need_lengths=False`` the lengths come back empty (counting-only fast path).
+        """
+        tokenize = self.tokenizer.tokenize
+        if not need_lengths and self.tokenizer.config.token_pattern is None:
+            # Counting only: one standardize+split over the whole batch is markedly faster.
+            flat = tokenize("\n".join(texts))
+            lengths = np.zeros(0, dtype=np.int64)
+        else:
+            flat = []
+            lengths = np.empty(len(texts), dtype=np.int64)
+            for i, text in enumerate(texts):
+                toks = tokenize(text)
+                lengths[i] = len(toks)
+                flat.extend(toks)
+        ids = np.fromiter(map(self.index.__getitem__, flat), dtype=np.int64, count=len(flat))
+        n = len(self.index)
+        if n > len(self._counts):
+            grown = np.zeros(max(n, 2 * len(self._counts)), dtype=np.int64)
+            grown[: len(self._counts)] = self._counts
+            self._counts = grown
+        if len(ids):
+            self._counts[:n] += np.bincount(ids, minlength=n)
+        for doc_labels in labels:
+            for label in doc_labels:
+                lid = self.label_index[label]
+                if lid == len(self._label_counts):
+                    self._label_counts.append(0)
+                self._label_counts[lid] += 1
+        self.documents += len(texts)
+        self.tokens += len(flat)
+        return ids, lengths
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._counts[: len(self.index)]
+
+    @property
+    def label_counts(self) -> list[int]:
+        return self._label_counts
+
+    def vocabulary(self, **options: Any) -> Vocabulary:
+        """Order, filter and truncate the counted tokens into a Vocabulary (see ``from_counts``)."""
+        labels = list(self.label_index)
+        return Vocabulary.from_counts(
+            list(self.index),
+            self.counts,
+            labels=labels,
+            label_counts=self._label_counts,
+            tokenizer=self.tokenizer.config,
+            **options,
+        )
+
+
+class Vocabulary:
+    """Index <-> token table plus the labels and the settings that produced it."""
+
+    def __init__(
+        self,
+        tokens: list[str],
+        counts: Sequence[int],
+        *,
+        oov: bool = True,
+        labels: Sequence[str] = (),
+        label_counts: Sequence[int] = (),
+        tokenizer: TokenizerConfig | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.tokens = tokens
+        self.counts = [int(c) for c in counts]
+        self.oov = oov
+        self.token_to_id = {t: i for i, t in enumerate(tokens)}
+        if len(self.token_to_id) != len(tokens):
+            raise FormatError("vocabulary has duplicate tokens")
+        self.labels = list(labels)
+        self.label_counts = [int(c) for c in label_counts] or [0] * len(self.labels)
+        self.label_to_id = {label: i for i, label in enumerate(self.labels)}
+        self.tokenizer_config = tokenizer or TokenizerConfig()
+        self.tokenizer = Tokenizer(self.tokenizer_config)
+        self.options = dict(options or {})
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_counts(
+        cls,
+        tokens: Sequence[str],
+        counts: Sequence[int] | np.ndarray,
+        *,
+        min_count: int = 1,
+        max_size: int | None = None,
+        order: str = "frequency",
+        ties: str = "appearance",
+        oov: bool = True,
+        labels: Sequence[str] = (),
+        label_counts: Sequence[int] = (),
+        tokenizer: TokenizerConfig | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Vocabulary:
+        """Build from tokens in first-appearance order and their counts."""
+        if order not in ORDERS:
+            raise UsageError(f"--order must be one of {', '.join(ORDERS)}, not {order!r}")
+        if ties not in TIES:
+            raise UsageError(f"ties must be one of {', '.join(TIES)}, not {ties!r}")
+        if min_count < 1:
+            raise UsageError("--min-count must be at least 1")
+        reserved = [PAD_TOKEN, UNK_TOKEN] if oov else [PAD_TOKEN]
+        if max_size is not None and max_size <= len(reserved):
+            raise UsageError(
+                f"--max-size must be greater than the {len(reserved)} reserved entries"
+            )
+        counts = np.asarray(counts, dtype=np.int64)
+        # Reserved strings never become ordinary tokens (a literal "[UNK]" maps to the OOV row).
+        keep = [i for i, t in enumerate(tokens) if counts[i] >= min_count and t not in reserved]
+        if order == "frequency":
+            if ties == "reverse-lexical":
+                keep.sort(key=lambda i: tokens[i], reverse=True)
+            keep.sort(key=lambda i: -counts[i])  # stable: ties keep the previous order
+        if max_size is not None:
+            keep = keep[: max_size - len(reserved)]
+        # Label order: count descending, ties by first appearance (fastText's label order).
+        label_order = sorted(range(len(labels)), key=lambda i: -int(label_counts[i]))
+        opts = {
+            "min_count": min_count,
+            "max_size": max_size,
+            "order": order,
+            "ties": ties,
+            **(options or {}),
+        }
+        return cls(
+            reserved + [tokens[i] for i in keep],
+            [0] * len(reserved) + [int(counts[i]) for i in keep],
+            oov=oov,
+            labels=[labels[i] for i in label_order],
+            label_counts=[int(label_counts[i]) for i in label_order],
+            tokenizer=tokenizer,
+            options=opts,
+        )
+
+    # -- lookups ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def unk_id(self) -> int | None:
+        return UNK_ID if self.oov else None
+
+    def id_of(self, token: str) -> int | None:
+        """Id of an already-standardized token: its own, else UNK (or None without OOV)."""
+        return self.token_to_id.get(token, self.unk_id)
+
+    def encode_tokens(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of tokens; unknown ones map to UNK, or are dropped without an OOV entry."""
+        get = self.token_to_id.get
+        if self.oov:
+            return [get(t, UNK_ID) for t in tokens]
+        return [i for i in (get(t) for t in tokens) if i is not None]
+
+    def encode_text(self, text: str) -> list[int]:
+        return self.encode_tokens(self.tokenizer.tokenize(text))
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[i] for i in ids]
+
+    def remap_table(self, provisional_tokens: Sequence[str]) -> np.ndarray:
+        """int32 table mapping TokenCounter's provisional ids to this vocabulary's ids (-1 = drop)."""
+        missing = UNK_ID if self.oov else -1
+        get = self.token_to_id.get
+        return np.fromiter(
+            (get(t, missing) for t in provisional_tokens),
+            dtype=np.int32,
+            count=len(provisional_tokens),
+        )
+
+    # -- files -------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the TSV file atomically (``-`` writes to stdout)."""
+        with atomic_write(path, "w") as f:
+            f.write(f"{VOCAB_FORMAT}\t{VOCAB_VERSION}\n")
+            f.write(
+                f"#tokenizer\t{json.dumps(self.tokenizer_config.to_dict(), ensure_ascii=False)}\n"
+            )
+            opts = {**self.options, "oov": self.oov}
+            f.write(f"#options\t{json.dumps(opts, ensure_ascii=False, sort_keys=True)}\n")
+            for label, count in zip(self.labels, self.label_counts):
+                f.write(f"#label\t{_escape(label)}\t{count}\n")
+            f.write(
+                "".join(
+                    f"{i}\t{_escape(t)}\t{c}\n"
+                    for i, (t, c) in enumerate(zip(self.tokens, self.counts))
+                )
+            )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        """Read and validate a vocabulary file; any problem is a FormatError naming the line."""
+        path = str(path)
+        try:
+            with open(path, encoding="utf-8", newline="\n") as f:
+                lines = f.read().split("\n")
+        except FileNotFoundError:
+            raise FormatError(f"cannot read vocabulary {path}: no such file") from None
+        except IsADirectoryError:
+            raise FormatError(f"cannot read vocabulary {path}: is a directory") from None
+        except UnicodeDecodeError:
+            raise FormatError(f"{path} is not an embedcli vocabulary (not UTF-8 text)") from None
+        except OSError as exc:
+            raise FormatError(f"cannot read vocabulary {path}: {exc.strerror}") from None
+        if lines and lines[-1] == "":
+            lines.pop()
+        head = lines[0].split("\t") if lines else []
+        if not head or head[0] != VOCAB_FORMAT:
+            raise FormatError(
+                f"{path} is not an embedcli vocabulary (missing '{VOCAB_FORMAT}' header)"
+            )
+        try:
+            version = int(head[1])
+        except (IndexError, ValueError):
+            raise FormatError(f"{path}:1: bad vocabulary version") from None
+        if version > VOCAB_VERSION:
+            raise FormatError(
+                f"{path}: vocabulary format version {version} is newer than this embedcli "
+                f"supports ({VOCAB_VERSION}); upgrade embedcli"
+            )
+        tokenizer_cfg: dict[str, Any] | None = None
+        options: dict[str, Any] = {}
+        labels: list[str] = []
+        label_counts: list[int] = []
+        tokens: list[str] = []
+        counts: list[int] = []
+        for lineno, line in enumerate(lines[1:], 2):
+            parts = line.split("\t")
+            try:
+                if parts[0] == "#tokenizer":
+                    tokenizer_cfg = json.loads(parts[1])
+                elif parts[0] == "#options":
+                    options = json.loads(parts[1])
+                elif parts[0] == "#label":
+                    labels.append(_unescape(parts[1]))
+                    label_counts.append(int(parts[2]))
+                elif parts[0].startswith("#"):
+                    continue  # comment or a header added by a later minor version
+                else:
+                    if len(parts) != 3:
+                        raise ValueError("expected index<TAB>token<TAB>count")
+                    index = int(parts[0])
+                    if index != len(tokens):
+                        raise ValueError(f"index {index} out of order (expected {len(tokens)})")
+                    tokens.append(_unescape(parts[1]))
+                    counts.append(int(parts[2]))
+            except (ValueError, IndexError, json.JSONDecodeError) as exc:
+                raise FormatError(f"{path}:{lineno}: malformed vocabulary line ({exc})") from None
+        if (
+            tokenizer_cfg is None
+            or not isinstance(tokenizer_cfg, dict)
+            or not isinstance(options, dict)
+        ):
+            raise FormatError(f"{path}: vocabulary has no valid #tokenizer header")
+        oov = bool(options.pop("oov", True))
+        reserved = [PAD_TOKEN, UNK_TOKEN] if oov else [PAD_TOKEN]
+        if tokens[: len(reserved)] != reserved:
+            raise FormatError(
+                f"{path}: the first entries must be padding '' (and '[UNK]'), found {tokens[:2]}"
+            )
+        try:
+            return cls(
+                tokens,
+                counts,
+                oov=oov,
+                labels=labels,
+                label_counts=label_counts,
+                tokenizer=TokenizerConfig.from_dict(tokenizer_cfg),
+                options=options,
+            )
+        except (TypeError, UsageError) as exc:
+            raise FormatError(f"{path}: bad tokenizer settings ({exc})") from None
+
+
+@dataclass
+class VocabStats:
+    """What a counting pass saw and how much of it the vocabulary keeps."""
+
+    documents: int
+    tokens: int
+    unique: int
+    kept: int
+    coverage: float  # share of corpus tokens whose token is in the vocabulary
+    top: list[tuple[str, int]]
+    labels: list[tuple[str, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def vocab_options(
+    compat: str = "embedcli",
+    *,
+    order: str | None = None,
+    oov: bool | None = None,
+    min_count: int = 1,
+    max_size: int | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``Vocabulary.from_counts`` from a compat preset plus overrides."""
+    preset = get_preset(compat)
+    return {
+        "order": order or preset.order,
+        "ties": preset.ties,
+        "oov": preset.oov if oov is None else oov,
+        "min_count": min_count,
+        "max_size": max_size,
+        "options": {"compat": compat, "padding": preset.padding, "truncating": preset.truncating},
+    }
+
+
+def build_vocabulary(
+    docs: Iterable[Any],
+    tokenizer: TokenizerConfig,
+    options: dict[str, Any],
+    batch_size: int = 8192,
+) -> tuple[Vocabulary, VocabStats]:
+    """Count ``Document``s in one streaming pass and build the vocabulary (see ``vocab_options``)."""
+    counter = TokenCounter(Tokenizer(tokenizer))
+    batch_texts: list[str] = []
+    batch_labels: list[Sequence[str]] = []
+    for doc in docs:
+        batch_texts.append(doc.text)
+        batch_labels.append(doc.labels)
+        if len(batch_texts) >= batch_size:
+            counter.add(batch_texts, batch_labels, need_lengths=False)
+            batch_texts, batch_labels = [], []
+    if batch_texts:
+        counter.add(batch_texts, batch_labels, need_lengths=False)
+    vocab = counter.vocabulary(**options)
+    return vocab, counter_stats(counter, vocab)
+
+
+def counter_stats(counter: TokenCounter, vocab: Vocabulary, top: int = 10) -> VocabStats:
+    counts = counter.counts
+    words = vocab.tokens[2:] if vocab.oov else vocab.tokens[1:]
+    kept_tokens = sum(vocab.counts)
+    order = np.argsort(-counts, kind="stable")[:top]
+    tokens_in_order = list(counter.index)
+    return VocabStats(
+        documents=counter.documents,
+        tokens=counter.tokens,
+        unique=len(counts),
+        kept=len(words),
+        coverage=kept_tokens / counter.tokens if counter.tokens else 0.0,
+        top=[(tokens_in_order[i], int(counts[i])) for i in order],
+        labels=list(zip(vocab.labels, vocab.label_counts)),
+    )
+
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+
+def _escape(s: str) -> str:
+    if not any(c in s for c in _ESCAPES):
+        return s
+    return "".join(_ESCAPES.get(c, c) for c in s)
+
+
+def _unescape(s: str) -> str:
+    if "\\" not in s:
+        return s
+    out: list[str] = []
+    it = iter(s)
+    for c in it:
+        if c == "\\":
+            nxt = next(it, "")
+            if nxt not in _UNESCAPES:
+                raise ValueError(f"bad escape '\\{nxt}'")
+            out.append(_UNESCAPES[nxt])
+        else:
+            out.append(c)
+    return "".join(out)

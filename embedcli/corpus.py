@@ -140,6 +140,65 @@ class CorpusReader:
         if batch:
             yield batch
 
+    def can_read_raw(self) -> bool:
+        """True when ``raw_blocks`` applies: line formats, lenient UTF-8."""
+        if self.options.strict_utf8 or self.options.fmt not in ("auto", "fasttext", "text"):
+            return False
+        return all(p == "-" or detect_format(p) == "fasttext" for p in self.paths)
+
+    def raw_blocks(self, block_bytes: int = 1 << 22) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """Blocks of complete lines as ``(texts, labels)`` bytes lists, for fast counting.
+
+        Labels are peeled at the byte level (leading ``prefix`` words, as ``parse_fasttext_line``;
+        a label later in a line stays in the text, which only matters for counting); blank lines are
+        dropped. Decoding and standardizing are the caller's job.
+        """
+        prefix = self.options.label_prefix.encode()
+        parse = self.options.fmt != "text"
+        for path in self.paths:
+            with _open_binary(path) as raw:
+                rest = b""
+                while True:
+                    try:
+                        data = raw.read(block_bytes)
+                    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                        raise DataError(f"cannot read {_display(path)}: {exc}") from None
+                    if not data:
+                        break
+                    data = rest + data
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:
+                        rest = data
+                        continue
+                    rest = data[cut:]
+                    yield self._split_block(data[:cut], prefix, parse)
+                if rest:
+                    yield self._split_block(rest, prefix, parse)
+
+    def _split_block(
+        self, block: bytes, prefix: bytes, parse: bool
+    ) -> tuple[list[bytes], list[bytes]]:
+        lines = block.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        self.lines_read += len(lines)
+        if self.lines_read == len(lines) and lines and lines[0].startswith(b"\xef\xbb\xbf"):
+            lines[0] = lines[0][3:]
+        texts: list[bytes] = []
+        labels: list[bytes] = []
+        for line in lines:
+            if parse and line.startswith(prefix):
+                parts = line.split(None, 1)
+                while parts and parts[0].startswith(prefix):
+                    labels.append(parts[0][len(prefix) :])
+                    line = parts[1] if len(parts) > 1 else b""
+                    parts = line.split(None, 1)
+            elif not line.strip():
+                continue
+            texts.append(line)
+            self.documents += 1
+        return texts, labels
+
     # -- internals ---------------------------------------------------------------------------
     def _decoded_lines(self, raw: IO[bytes], path: str) -> Iterator[str]:
         strict = self.options.strict_utf8

@@ -31,6 +31,7 @@ Tokens and labels escape backslash, tab, newline and carriage return as ``\\\\ \
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -396,7 +397,10 @@ def build_vocabulary(
     batch_size: int = 8192,
 ) -> tuple[Vocabulary, VocabStats]:
     """Count ``Document``s in one streaming pass and build the vocabulary (see ``vocab_options``)."""
-    counter = TokenCounter(Tokenizer(tokenizer))
+    tok = Tokenizer(tokenizer)
+    if hasattr(docs, "can_read_raw") and docs.can_read_raw() and tokenizer.token_pattern is None:
+        return _build_vocabulary_raw(docs, tok, options)
+    counter = TokenCounter(tok)
     batch_texts: list[str] = []
     batch_labels: list[Sequence[str]] = []
     for doc in docs:
@@ -409,6 +413,97 @@ def build_vocabulary(
         counter.add(batch_texts, batch_labels, need_lengths=False)
     vocab = counter.vocabulary(**options)
     return vocab, counter_stats(counter, vocab)
+
+
+# ASCII whitespace that str.split() honours but bytes.split() does not (FS, GS, RS, US).
+_EXTRA_WS = bytes(range(0x1C, 0x20))
+
+
+def _build_vocabulary_raw(
+    reader: Any, tok: Tokenizer, options: dict[str, Any]
+) -> tuple[Vocabulary, VocabStats]:
+    """Counting fast path on raw byte blocks: same tokens as ``Tokenizer.tokenize``, 2-3x faster.
+
+    ASCII punctuation is deleted (or mapped to spaces) with one ``bytes.translate``; ASCII blocks are
+    lowercased and split as bytes; a block with non-ASCII text goes through ``str.lower`` and the
+    Unicode-aware ``str.split``; invalid UTF-8 is replaced and counted per line as the reader does.
+    """
+    cfg = tok.config
+    table = bytearray(range(256))
+    for b in _EXTRA_WS:
+        table[b] = 0x20
+    delete = b""
+    punct = cfg.punctuation.encode("ascii", "ignore") if cfg.punctuation else b""
+    non_ascii_punct = cfg.punctuation and any(ord(c) > 127 for c in cfg.punctuation)
+    if cfg.punctuation_mode == "delete":
+        delete = punct
+    else:
+        for b in punct:
+            table[b] = 0x20
+    counts: Counter[bytes] = Counter()
+    label_counts: Counter[bytes] = Counter()
+    n_tokens = 0
+    for texts, labels in reader.raw_blocks():
+        label_counts.update(labels)
+        if not non_ascii_punct:
+            # Only lines with non-ASCII bytes need Unicode lowercasing and whitespace splitting;
+            # they are normalized in place so first-appearance order stays exact.
+            texts = [t if t.isascii() else _normalize_line(reader, t, cfg.lower) for t in texts]
+            block = b"\n".join(texts).translate(table, delete)
+            if cfg.lower:
+                block = block.lower()
+            toks = block.split()
+        else:
+            text = "\n".join(_decode_counting(reader, t) for t in texts)
+            toks = [t.encode("utf-8", "surrogatepass") for t in tok.tokenize(text)]
+        n_tokens += len(toks)
+        counts.update(toks)
+    words = [w.decode("utf-8", "replace") for w in counts]
+    merged: dict[str, int] = {}
+    for w, c in zip(words, counts.values()):
+        merged[w] = merged.get(w, 0) + c
+    label_names = [lab.decode("utf-8", "replace") for lab in label_counts]
+    merged_labels: dict[str, int] = {}
+    for name, c in zip(label_names, label_counts.values()):
+        merged_labels[name] = merged_labels.get(name, 0) + c
+    vocab = Vocabulary.from_counts(
+        list(merged),
+        list(merged.values()),
+        labels=list(merged_labels),
+        label_counts=list(merged_labels.values()),
+        tokenizer=cfg,
+        **options,
+    )
+    count_arr = np.fromiter(merged.values(), dtype=np.int64, count=len(merged))
+    top = np.argsort(-count_arr, kind="stable")[:10]
+    keys = list(merged)
+    stats = VocabStats(
+        documents=reader.documents,
+        tokens=n_tokens,
+        unique=len(merged),
+        kept=len(vocab) - (2 if vocab.oov else 1),
+        coverage=sum(vocab.counts) / n_tokens if n_tokens else 0.0,
+        top=[(keys[i], int(count_arr[i])) for i in top],
+        labels=list(zip(vocab.labels, vocab.label_counts)),
+    )
+    return vocab, stats
+
+
+def _normalize_line(reader: Any, line: bytes, lower: bool) -> bytes:
+    text = _decode_counting(reader, line)
+    if lower:
+        text = text.lower()
+    return " ".join(text.split()).encode("utf-8", "surrogatepass")
+
+
+def _decode_counting(reader: Any, line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        reader.invalid_utf8_lines += 1
+        if reader.first_invalid_utf8 is None:
+            reader.first_invalid_utf8 = f"line {reader.lines_read} block"
+        return line.decode("utf-8", "replace")
 
 
 def counter_stats(counter: TokenCounter, vocab: Vocabulary, top: int = 10) -> VocabStats:

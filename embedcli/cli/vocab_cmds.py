@@ -1,0 +1,257 @@
+"""``build-vocab`` and ``encode``: corpus -> vocabulary -> padded integer ids."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from embedcli.cli.app import (
+    CompatOpt,
+    FormatOpt,
+    JsonOpt,
+    KeepPunctOpt,
+    LabelColumnOpt,
+    LabelFieldOpt,
+    LabelPrefixOpt,
+    MaxSizeOpt,
+    MinCountOpt,
+    NoHeaderOpt,
+    NoLowerOpt,
+    NoOovOpt,
+    OrderOpt,
+    QuietOpt,
+    StrictUtf8Opt,
+    TextColumnOpt,
+    TextFieldOpt,
+    TokenPatternOpt,
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
+from embedcli.corpus import CorpusOptions, CorpusReader
+from embedcli.errors import DataError, UsageError
+
+
+def corpus_options(
+    fmt: str,
+    label_prefix: str,
+    text_column: str | None,
+    label_column: str | None,
+    no_header: bool,
+    text_field: str,
+    label_field: str,
+    strict_utf8: bool,
+    **extra: bool,
+) -> CorpusOptions:
+    return CorpusOptions(
+        fmt=fmt,
+        label_prefix=label_prefix,
+        text_column=text_column,
+        label_column=label_column,
+        header=not no_header,
+        text_field=text_field,
+        label_field=label_field,
+        strict_utf8=strict_utf8,
+        **extra,
+    )
+
+
+def report_invalid_utf8(reader: CorpusReader, quiet: bool) -> None:
+    if reader.invalid_utf8_lines and not quiet:
+        err_console.print(
+            f"[yellow]Warning:[/] {reader.invalid_utf8_lines} line(s) had invalid UTF-8, replaced by U+FFFD "
+            f"(first at {reader.first_invalid_utf8}); --strict-utf8 makes this an error"
+        )
+
+
+@app.command("build-vocab")
+@handle_errors
+def build_vocab(
+    corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Vocabulary TSV to write ('-' = stdout).")
+    ],
+    *,
+    min_count: MinCountOpt = 1,
+    max_size: MaxSizeOpt = None,
+    order: OrderOpt = "",
+    no_oov: NoOovOpt = False,
+    compat: CompatOpt = "embedcli",
+    no_lower: NoLowerOpt = False,
+    keep_punctuation: KeepPunctOpt = False,
+    token_pattern: TokenPatternOpt = None,
+    fmt: FormatOpt = "auto",
+    label_prefix: LabelPrefixOpt = "__label__",
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    no_header: NoHeaderOpt = False,
+    text_field: TextFieldOpt = "text",
+    label_field: LabelFieldOpt = "label",
+    strict_utf8: StrictUtf8Opt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Count a corpus and write its vocabulary: id 0 padding, id 1 [UNK], then tokens by frequency.
+
+    Example: embedcli build-vocab sample_data/sms_spam/train.txt -o vocab.tsv --min-count 2
+    """
+    from embedcli.text import make_tokenizer_config
+    from embedcli.vocab import build_vocabulary, vocab_options
+
+    if json_out and output == "-":
+        raise UsageError("--json and '-o -' both write to stdout; choose one")
+    tok_cfg = make_tokenizer_config(
+        compat,
+        lower=False if no_lower else None,
+        keep_punctuation=keep_punctuation,
+        token_pattern=token_pattern,
+    )
+    opts = vocab_options(
+        compat,
+        order=order or None,
+        oov=False if no_oov else None,
+        min_count=min_count,
+        max_size=max_size,
+    )
+    reader = CorpusReader(
+        corpus,
+        corpus_options(
+            fmt,
+            label_prefix,
+            text_column,
+            label_column,
+            no_header,
+            text_field,
+            label_field,
+            strict_utf8,
+            skip_blank=True,
+        ),
+    )
+    t0 = time.perf_counter()
+    vocab, stats = build_vocabulary(reader, tok_cfg, opts)
+    if stats.documents == 0:
+        raise DataError("the corpus is empty: no documents were read")
+    vocab.save(output)
+    seconds = time.perf_counter() - t0
+    report_invalid_utf8(reader, quiet)
+    summary = {
+        **stats.to_dict(),
+        "vocab_size": len(vocab),
+        "invalid_utf8_lines": reader.invalid_utf8_lines,
+        "seconds": round(seconds, 3),
+        "output": output,
+    }
+    if json_out:
+        print_json(summary)
+    if not quiet:
+        _render_vocab_summary(summary)
+
+
+def _render_vocab_summary(s: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title="Vocabulary", show_header=False, title_justify="left", box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("documents", f"{s['documents']:,}")
+    t.add_row("tokens", f"{s['tokens']:,}")
+    t.add_row("unique tokens", f"{s['unique']:,}")
+    t.add_row("kept", f"{s['kept']:,} (+ reserved = {s['vocab_size']:,} ids)")
+    t.add_row("coverage", f"{100 * s['coverage']:.2f} % of corpus tokens")
+    t.add_row("top tokens", ", ".join(f"{w} ({c:,})" for w, c in s["top"]))
+    if s["labels"]:
+        t.add_row("labels", ", ".join(f"{w} ({c:,})" for w, c in s["labels"][:20]))
+    t.add_row("time", f"{s['seconds']:.2f} s -> {s['output']}")
+    err_console.print(t)
+
+
+@app.command("encode")
+@handle_errors
+def encode(
+    corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
+    vocab_path: Annotated[
+        str, typer.Option("--vocab", "-v", help="Vocabulary TSV from build-vocab.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="ids.npy (int32 n x maxlen), ids.npz (+ labels) or '-' (text)."
+        ),
+    ] = "-",
+    *,
+    maxlen: Annotated[
+        int | None, typer.Option("--maxlen", help="Row width; default: the longest sequence.")
+    ] = None,
+    padding: Annotated[
+        str | None,
+        typer.Option("--padding", help="pre|post (default: the vocabulary's compat preset, post)."),
+    ] = None,
+    truncating: Annotated[
+        str | None,
+        typer.Option(
+            "--truncating", help="pre|post (default: the vocabulary's compat preset, post)."
+        ),
+    ] = None,
+    value: Annotated[int, typer.Option("--value", help="Padding value.")] = 0,
+    fmt: FormatOpt = "auto",
+    label_prefix: LabelPrefixOpt = "__label__",
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    no_header: NoHeaderOpt = False,
+    text_field: TextFieldOpt = "text",
+    label_field: LabelFieldOpt = "label",
+    strict_utf8: StrictUtf8Opt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Integer-encode and pad/truncate documents with Keras pad_sequences semantics.
+
+    Example: embedcli encode sample_data/sms_spam/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
+    """
+    from embedcli.sequences import encode_corpus, pad_ragged
+    from embedcli.vocab import Vocabulary
+
+    if maxlen is not None and maxlen < 1:
+        raise UsageError(f"--maxlen must be at least 1, not {maxlen}")
+    suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
+    if output != "-" and suffix not in ("npy", "npz", "txt"):
+        raise UsageError(f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r})")
+    vocab = Vocabulary.load(vocab_path)
+    padding = padding or vocab.options.get("padding", "post")
+    truncating = truncating or vocab.options.get("truncating", "post")
+    reader = CorpusReader(
+        corpus,
+        corpus_options(
+            fmt,
+            label_prefix,
+            text_column,
+            label_column,
+            no_header,
+            text_field,
+            label_field,
+            strict_utf8,
+        ),
+    )
+    t0 = time.perf_counter()
+    enc = encode_corpus(reader, vocab)
+    if enc.n_docs == 0:
+        raise DataError("the corpus is empty: no documents were read")
+    ids = pad_ragged(
+        enc.tokens, enc.offsets, maxlen, padding=padding, truncating=truncating, value=value
+    )
+    report_invalid_utf8(reader, quiet)
+    from embedcli.formats import write_ids
+
+    write_ids(output, ids, enc, vocab.labels)
+    if not quiet:
+        lens = enc.lengths()
+        cut = int((lens > ids.shape[1]).sum())
+        err_console.print(
+            f"encoded {enc.n_docs:,} documents, {len(enc.tokens):,} tokens -> {ids.shape[0]:,} x {ids.shape[1]} int32 "
+            f"(padding={padding}, truncating={truncating}; {cut:,} truncated) in {time.perf_counter() - t0:.2f} s"
+            + ("" if output == "-" else f" -> {output}")
+        )
+    sys.stdout.flush()

@@ -1,0 +1,1025 @@
+"""Every Numba kernel of embedcli, and nothing else.
+
+Conventions (see docs/DESIGN.md): parameters are float32 C-contiguous arrays, token ids int32,
+offsets int64; a ragged batch of documents is ``tokens[offsets[i]:offsets[i + 1]]``. Id 0 is the
+padding id: it never contributes to a pooled vector and its row is never updated. Integer codes
+instead of strings (the tables live in ``embedcli.model``):
+
+- pool: 0 mean, 1 sum, 2 max, 3 flatten (first ``maxlen`` positions, post-padded);
+- objective: 0 softmax cross-entropy, 1 binary (one logit = score of label id 1),
+  2 multilabel (one-vs-all sigmoids);
+- optimizer: 0 SGD, 1 Adagrad, 2 Adam.
+
+Dense parameters of the classifier live in one flat float32 vector ``dense`` laid out as
+``[hidden_W (in0*H), hidden_b (H), out_W (in1*C), out_b (C)]`` with ``in0`` the pooled width
+(``dim``, or ``maxlen*dim`` for flatten), ``in1 = H`` if there is a hidden layer else ``in0``;
+matrices are row-major ``(fan_in, fan_out)``.
+
+Parallel kernels are twins of serial ones: both call the same ``_..._range``/``_train_shard``
+body; the parallel one runs it over ``prange`` shards. Training in parallel is Hogwild (lock-free
+updates to shared arrays, like fastText and word2vec); the serial path is bit-reproducible.
+
+Left out on purpose: hierarchical softmax, negative sampling, subword (char n-gram) features.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------- small helpers
+
+
+@njit(cache=True, nogil=True)
+def _splitmix64(x):
+    """One step of splitmix64 on a uint64; a counter-based RNG (stateless, thread-safe)."""
+    z = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _dropout_row(mask, p, seed, key):
+    """Fill ``mask`` with inverted-dropout factors (0 or 1/(1-p)) for example ``key``.
+
+    Element j keeps with probability 1-p, decided by ``splitmix64(seed, key, j)``; the mask depends
+    only on (seed, key, j), never on thread count or order.
+    """
+    keep = 1.0 - p
+    scale = np.float32(1.0 / keep)
+    base = _splitmix64(np.uint64(seed) ^ (np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)))
+    for j in range(mask.shape[0]):
+        u = _splitmix64(base + np.uint64(j)) >> np.uint64(11)
+        if u * (1.0 / 9007199254740992.0) < keep:
+            mask[j] = scale
+        else:
+            mask[j] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def dropout_mask(n, width, p, seed, keys):
+    """Inverted-dropout masks ``(n, width)`` float32 for examples ``keys`` (int64, length n)."""
+    out = np.empty((n, width), dtype=np.float32)
+    for i in range(n):
+        _dropout_row(out[i], p, seed, keys[i])
+    return out
+
+
+# --------------------------------------------------------------------------- lookup and pooling
+
+
+@njit(cache=True, nogil=True)
+def gather_rows(W, ids):
+    """``W[ids]`` as a new ``(len(ids), dim)`` array (the forward embedding lookup)."""
+    dim = W.shape[1]
+    out = np.empty((ids.shape[0], dim), dtype=W.dtype)
+    for k in range(ids.shape[0]):
+        r = ids[k]
+        for j in range(dim):
+            out[k, j] = W[r, j]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def scatter_add_rows(G, ids, rows):
+    """``G[ids[k]] += rows[k]`` for every k, in place; repeated ids add up (= ``np.add.at``)."""
+    dim = G.shape[1]
+    for k in range(ids.shape[0]):
+        r = ids[k]
+        for j in range(dim):
+            G[r, j] += rows[k, j]
+
+
+@njit(cache=True, nogil=True)
+def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg):
+    """Pool document ``tokens[s:e]`` into ``out``; return the number of non-pad tokens.
+
+    mean/sum/max ignore id 0; a document without a non-pad token pools to zeros (never NaN).
+    max keeps in ``arg[j]`` the position (index into ``tokens``) of the maximum of column j, or -1.
+    flatten writes ``maxlen*dim`` values: row of position s+p at ``p*dim``; positions past the end
+    (and pad ids, whose row is zero) give zeros.
+    """
+    dim = W.shape[1]
+    cnt = 0
+    if pool == 3:
+        n = min(e - s, maxlen)
+        for p in range(n):
+            t = tokens[s + p]
+            if t != 0:
+                cnt += 1
+                for j in range(dim):
+                    out[p * dim + j] = W[t, j]
+            else:
+                for j in range(dim):
+                    out[p * dim + j] = 0.0
+        for k in range(n * dim, maxlen * dim):
+            out[k] = 0.0
+        return cnt
+    if pool == 2:
+        for j in range(dim):
+            out[j] = 0.0
+            arg[j] = -1
+        for p in range(s, e):
+            t = tokens[p]
+            if t == 0:
+                continue
+            if cnt == 0:
+                for j in range(dim):
+                    out[j] = W[t, j]
+                    arg[j] = p
+            else:
+                for j in range(dim):
+                    v = W[t, j]
+                    if v > out[j]:
+                        out[j] = v
+                        arg[j] = p
+            cnt += 1
+        return cnt
+    for j in range(dim):
+        out[j] = 0.0
+    for p in range(s, e):
+        t = tokens[p]
+        if t == 0:
+            continue
+        cnt += 1
+        for j in range(dim):
+            out[j] += W[t, j]
+    if pool == 0 and cnt > 0:
+        inv = 1.0 / cnt
+        for j in range(dim):
+            out[j] *= inv
+    return cnt
+
+
+@njit(cache=True, nogil=True)
+def pool_doc(W, tokens, pool, maxlen):
+    """Pool one document (all of ``tokens``): returns ``(vector, argmax positions, count)``."""
+    dim = W.shape[1]
+    width = maxlen * dim if pool == 3 else dim
+    out = np.zeros(width, dtype=W.dtype)
+    arg = np.full(dim, -1, dtype=np.int64)
+    cnt = _pool_doc(W, tokens, 0, tokens.shape[0], pool, maxlen, out, arg)
+    return out, arg, cnt
+
+
+@njit(cache=True, nogil=True)
+def _pool_range(W, tokens, offsets, pool, maxlen, out, arg, lo, hi):
+    for i in range(lo, hi):
+        _pool_doc(W, tokens, offsets[i], offsets[i + 1], pool, maxlen, out[i], arg[i])
+
+
+@njit(cache=True, nogil=True)
+def pool_batch(W, tokens, offsets, pool, maxlen):
+    """Pool a ragged batch: ``(pooled (n, width), argmax positions (n, dim) int64)``.
+
+    ``width`` is ``dim`` (mean/sum/max) or ``maxlen*dim`` (flatten, Keras Flatten after
+    post-padding/post-truncating to ``maxlen``).
+    """
+    n = offsets.shape[0] - 1
+    dim = W.shape[1]
+    width = maxlen * dim if pool == 3 else dim
+    out = np.zeros((n, width), dtype=W.dtype)
+    arg = np.full((n, dim), -1, dtype=np.int64)
+    _pool_range(W, tokens, offsets, pool, maxlen, out, arg, 0, n)
+    return out, arg
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def pool_batch_parallel(W, tokens, offsets, pool, maxlen, nshards):
+    """Parallel twin of :func:`pool_batch` over ``nshards`` contiguous shards of documents."""
+    n = offsets.shape[0] - 1
+    dim = W.shape[1]
+    width = maxlen * dim if pool == 3 else dim
+    out = np.zeros((n, width), dtype=W.dtype)
+    arg = np.full((n, dim), -1, dtype=np.int64)
+    for sh in prange(nshards):
+        _pool_range(
+            W, tokens, offsets, pool, maxlen, out, arg, sh * n // nshards, (sh + 1) * n // nshards
+        )
+    return out, arg
+
+
+@njit(cache=True, nogil=True)
+def pool_backward(G, tokens, offsets, pool, maxlen, counts, arg, gpooled):
+    """Add to ``G`` (rows x dim) the gradient of the pooled vectors ``gpooled`` (n, width).
+
+    mean: each non-pad token row gets ``g / count``; sum: ``g``; max: column j of the argmax row
+    gets ``g[j]``; flatten: the row at position p gets ``g[p*dim:(p+1)*dim]``. Pad rows get nothing.
+    """
+    n = offsets.shape[0] - 1
+    dim = G.shape[1]
+    for i in range(n):
+        s = offsets[i]
+        e = offsets[i + 1]
+        if pool == 2:
+            for j in range(dim):
+                p = arg[i, j]
+                if p >= 0:
+                    G[tokens[p], j] += gpooled[i, j]
+        elif pool == 3:
+            for p in range(min(e - s, maxlen)):
+                t = tokens[s + p]
+                if t != 0:
+                    for j in range(dim):
+                        G[t, j] += gpooled[i, p * dim + j]
+        else:
+            if counts[i] == 0:
+                continue
+            scale = 1.0 / counts[i] if pool == 0 else 1.0
+            for p in range(s, e):
+                t = tokens[p]
+                if t != 0:
+                    for j in range(dim):
+                        G[t, j] += gpooled[i, j] * scale
+
+
+# --------------------------------------------------------------------------- dense layers
+
+
+@njit(cache=True, nogil=True)
+def _affine(x, W, b, n_in, n_out, out, relu):
+    """``out = x @ W + b`` (W flat row-major (n_in, n_out)); ReLU if ``relu``."""
+    for c in range(n_out):
+        out[c] = b[c]
+    for i in range(n_in):
+        xi = x[i]
+        if xi == 0.0:
+            continue
+        base = i * n_out
+        for c in range(n_out):
+            out[c] += xi * W[base + c]
+    if relu:
+        for c in range(n_out):
+            if out[c] < 0.0:
+                out[c] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _affine_backward(x, W, g, n_in, n_out, gx, gW, gb, scale):
+    """Backward of ``x @ W + b`` for output gradient ``g``: ``gx = W @ g`` (overwritten),
+    ``gW += scale * outer(x, g)``, ``gb += scale * g``."""
+    for i in range(n_in):
+        base = i * n_out
+        acc = 0.0
+        for c in range(n_out):
+            acc += W[base + c] * g[c]
+        gx[i] = acc
+        xi = x[i] * scale
+        if xi != 0.0:
+            for c in range(n_out):
+                gW[base + c] += xi * g[c]
+    for c in range(n_out):
+        gb[c] += scale * g[c]
+
+
+@njit(cache=True, nogil=True)
+def dense_forward(X, W, b, relu):
+    """``X @ W + b`` (ReLU'd if ``relu``) for X (n, n_in), W (n_in, n_out), b (n_out,)."""
+    n, n_in = X.shape
+    n_out = W.shape[1]
+    out = np.empty((n, n_out), dtype=X.dtype)
+    Wf = W.reshape(-1)
+    for i in range(n):
+        _affine(X[i], Wf, b, n_in, n_out, out[i], relu)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def dense_backward(X, W, Y, gY, relu):
+    """Backward of :func:`dense_forward`: returns ``(gX, gW, gb)`` summed over the batch.
+
+    ``Y`` is the forward output (used for the ReLU mask when ``relu``).
+    """
+    n, n_in = X.shape
+    n_out = W.shape[1]
+    gX = np.empty((n, n_in), dtype=X.dtype)
+    gW = np.zeros(n_in * n_out, dtype=X.dtype)
+    gb = np.zeros(n_out, dtype=X.dtype)
+    g = np.empty(n_out, dtype=X.dtype)
+    Wf = W.reshape(-1)
+    for i in range(n):
+        for c in range(n_out):
+            g[c] = gY[i, c] if (not relu or Y[i, c] > 0.0) else 0.0
+        _affine_backward(X[i], Wf, g, n_in, n_out, gX[i], gW, gb, 1.0)
+    return gX, gW.reshape((n_in, n_out)), gb
+
+
+# --------------------------------------------------------------------------- objectives
+
+
+@njit(cache=True, nogil=True)
+def _softmax_row(z, labels, lo, hi, cw, grad):
+    """Softmax cross-entropy of logits ``z`` against labels ``labels[lo:hi]``.
+
+    The target spreads mass 1/k over the k valid labels (ids in ``[0, C)``; -1 and others are
+    ignored). The example is weighted by the mean class weight of its labels. Writes
+    ``d loss / d z`` to ``grad``; returns ``(loss, correct)``; no valid label -> (0, False), grad 0.
+    """
+    C = z.shape[0]
+    k = 0
+    w = 0.0
+    for q in range(lo, hi):
+        y = labels[q]
+        if y >= 0 and y < C:
+            k += 1
+            w += cw[y]
+    if k == 0:
+        for c in range(C):
+            grad[c] = 0.0
+        return 0.0, False
+    w /= k
+    m = z[0]
+    best = 0
+    for c in range(1, C):
+        if z[c] > m:
+            m = z[c]
+            best = c
+    s = 0.0
+    for c in range(C):
+        s += np.exp(z[c] - m)
+    logs = np.log(s)
+    for c in range(C):
+        grad[c] = w * np.exp(z[c] - m) / s
+    loss = 0.0
+    correct = False
+    for q in range(lo, hi):
+        y = labels[q]
+        if y >= 0 and y < C:
+            loss -= z[y] - m - logs
+            grad[y] -= w / k
+            if y == best:
+                correct = True
+    return w * loss / k, correct
+
+
+@njit(cache=True, nogil=True)
+def _log1pexp(x):
+    """log(1 + exp(x)) without overflow."""
+    if x > 0.0:
+        return x + np.log1p(np.exp(-x))
+    return np.log1p(np.exp(x))
+
+
+@njit(cache=True, nogil=True)
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + np.exp(-x))
+    ex = np.exp(x)
+    return ex / (1.0 + ex)
+
+
+@njit(cache=True, nogil=True)
+def _binary_row(z, labels, lo, hi, cw, grad):
+    """Binary logistic loss of one logit ``z[0]`` (score of label id 1).
+
+    Target 1 if label id 1 is among ``labels[lo:hi]``, 0 if only id 0; weight ``cw[target]``.
+    No valid label (0 or 1) -> (0, False), grad 0.
+    """
+    y = -1
+    for q in range(lo, hi):
+        lab = labels[q]
+        if lab == 1:
+            y = 1
+        elif lab == 0 and y < 0:
+            y = 0
+    if y < 0:
+        grad[0] = 0.0
+        return 0.0, False
+    x = z[0]
+    w = cw[y]
+    grad[0] = w * (_sigmoid(x) - y)
+    loss = w * (_log1pexp(x) - y * x)
+    return loss, (x > 0.0) == (y == 1)
+
+
+@njit(cache=True, nogil=True)
+def _ova_row(z, labels, lo, hi, cw, grad):
+    """One-vs-all sigmoids: ``sum_c w_c * BCE(z_c, y_c)``; ``w_c = cw[c]`` for positives, 1 else.
+
+    ``correct`` is whether the top-scoring class is one of the labels (precision at 1).
+    """
+    C = z.shape[0]
+    best = 0
+    for c in range(C):
+        grad[c] = _sigmoid(z[c])
+        if z[c] > z[best]:
+            best = c
+    loss = 0.0
+    for c in range(C):
+        loss += _log1pexp(z[c])
+    correct = False
+    for q in range(lo, hi):
+        y = labels[q]
+        if y < 0 or y >= C:
+            continue
+        dup = False
+        for q2 in range(lo, q):
+            if labels[q2] == y:
+                dup = True
+        if dup:
+            continue
+        w = cw[y]
+        loss += (w - 1.0) * _log1pexp(z[y]) - w * z[y]
+        grad[y] = w * (grad[y] - 1.0)
+        if y == best:
+            correct = True
+    return loss, correct
+
+
+@njit(cache=True, nogil=True)
+def _objective_row(objective, z, labels, lo, hi, cw, grad):
+    if objective == 0:
+        return _softmax_row(z, labels, lo, hi, cw, grad)
+    if objective == 1:
+        return _binary_row(z, labels, lo, hi, cw, grad)
+    return _ova_row(z, labels, lo, hi, cw, grad)
+
+
+@njit(cache=True, nogil=True)
+def objective_batch(objective, logits, label_ids, label_offsets, class_weight):
+    """Loss per example ``(n,)``, gradient wrt logits ``(n, C)`` and correct flags ``(n,)``.
+
+    objective 0 softmax cross-entropy, 1 binary (C == 1), 2 one-vs-all sigmoids.
+    """
+    n, C = logits.shape
+    loss = np.zeros(n, dtype=np.float64)
+    grad = np.zeros((n, C), dtype=logits.dtype)
+    correct = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        lo = label_offsets[i]
+        hi = label_offsets[i + 1]
+        lval, ok = _objective_row(objective, logits[i], label_ids, lo, hi, class_weight, grad[i])
+        loss[i] = lval
+        correct[i] = ok
+    return loss, grad, correct
+
+
+@njit(cache=True, nogil=True)
+def _probabilities_row(objective, z, out):
+    C = z.shape[0]
+    if objective == 0:
+        m = z[0]
+        for c in range(1, C):
+            m = max(m, z[c])
+        s = 0.0
+        for c in range(C):
+            out[c] = np.exp(z[c] - m)
+            s += out[c]
+        for c in range(C):
+            out[c] /= s
+    else:
+        for c in range(C):
+            out[c] = _sigmoid(z[c])
+
+
+# --------------------------------------------------------------------------- optimizers
+
+
+@njit(cache=True, nogil=True)
+def _row_update(W, r, g, gofs, gscale, j0, j1, optimizer, lr, l2, S, M, V, T, b1, b2, eps):
+    """Update ``W[r, j0:j1]`` with gradient ``gscale * g[gofs:gofs + j1 - j0] + l2 * W``.
+
+    SGD: ``w -= lr * g``. Adagrad is row-wise for embeddings (one accumulator per row,
+    ``S[r] += mean over the row of g^2``; DLRM/TorchRec "rowwise adagrad": 4 bytes per row).
+    Adam is lazy (only touched rows move) with a per-row step counter ``T[r]`` for the bias
+    correction, so a rare row gets a full-size first step like torch SparseAdam's first step.
+    """
+    dim = W.shape[1]
+    if optimizer == 0:
+        a = -lr * gscale
+        if l2 == 0.0:
+            for j in range(j0, j1):
+                W[r, j] += a * g[gofs + j - j0]
+        else:
+            for j in range(j0, j1):
+                W[r, j] += a * g[gofs + j - j0] - lr * l2 * W[r, j]
+    elif optimizer == 1:
+        acc = 0.0
+        for j in range(j0, j1):
+            gj = gscale * g[gofs + j - j0] + l2 * W[r, j]
+            acc += gj * gj
+        s = S[r] + acc / dim
+        S[r] = s
+        a = lr / (np.sqrt(s) + eps)
+        for j in range(j0, j1):
+            W[r, j] -= a * (gscale * g[gofs + j - j0] + l2 * W[r, j])
+    else:
+        t = T[r] + 1
+        T[r] = t
+        c1 = 1.0 - b1**t
+        c2 = 1.0 - b2**t
+        a = lr * np.sqrt(c2) / c1
+        for j in range(j0, j1):
+            gj = gscale * g[gofs + j - j0] + l2 * W[r, j]
+            m = b1 * M[r, j] + (1.0 - b1) * gj
+            v = b2 * V[r, j] + (1.0 - b2) * gj * gj
+            M[r, j] = m
+            V[r, j] = v
+            W[r, j] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
+
+
+@njit(cache=True, nogil=True)
+def _dense_update(P, S1, S2, G, lo, hi, scale, optimizer, lr, l2, b1, b2, eps, t):
+    """Element-wise update of ``P[lo:hi]`` with gradient ``scale * G[lo:hi] + l2 * P``.
+
+    SGD, element-wise Adagrad (``S1`` = sum of g^2), or Adam (``S1``/``S2`` = moments, global
+    step ``t`` >= 1).
+    """
+    if optimizer == 0:
+        for k in range(lo, hi):
+            P[k] -= lr * (scale * G[k] + l2 * P[k])
+    elif optimizer == 1:
+        for k in range(lo, hi):
+            g = scale * G[k] + l2 * P[k]
+            s = S1[k] + g * g
+            S1[k] = s
+            P[k] -= lr * g / (np.sqrt(s) + eps)
+    else:
+        c1 = 1.0 - b1**t
+        c2 = 1.0 - b2**t
+        a = lr * np.sqrt(c2) / c1
+        for k in range(lo, hi):
+            g = scale * G[k] + l2 * P[k]
+            m = b1 * S1[k] + (1.0 - b1) * g
+            v = b2 * S2[k] + (1.0 - b2) * g * g
+            S1[k] = m
+            S2[k] = v
+            P[k] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
+
+
+@njit(cache=True, nogil=True)
+def sgd_update_rows(W, ids, G, lr, l2):
+    """Sparse SGD: ``W[ids[k]] -= lr * (G[k] + l2 * W[ids[k]])``. Ids should be unique (combine
+    repeated ids with :func:`scatter_add_rows` first); id 0 (padding) is skipped."""
+    dummy_s = np.zeros(1, dtype=np.float32)
+    dummy_m = np.zeros((1, 1), dtype=np.float32)
+    dummy_t = np.zeros(1, dtype=np.int32)
+    for k in range(ids.shape[0]):
+        if ids[k] != 0:
+            _row_update(
+                W,
+                ids[k],
+                G[k],
+                0,
+                1.0,
+                0,
+                W.shape[1],
+                0,
+                lr,
+                l2,
+                dummy_s,
+                dummy_m,
+                dummy_m,
+                dummy_t,
+                0.0,
+                0.0,
+                0.0,
+            )
+
+
+@njit(cache=True, nogil=True)
+def adagrad_update_rows(W, S, ids, G, lr, l2, eps):
+    """Sparse row-wise Adagrad (``S`` has one accumulator per row). Unique ids; id 0 skipped."""
+    dummy_m = np.zeros((1, 1), dtype=np.float32)
+    dummy_t = np.zeros(1, dtype=np.int32)
+    for k in range(ids.shape[0]):
+        if ids[k] != 0:
+            _row_update(
+                W,
+                ids[k],
+                G[k],
+                0,
+                1.0,
+                0,
+                W.shape[1],
+                1,
+                lr,
+                l2,
+                S,
+                dummy_m,
+                dummy_m,
+                dummy_t,
+                0.0,
+                0.0,
+                eps,
+            )
+
+
+@njit(cache=True, nogil=True)
+def adam_update_rows(W, M, V, T, ids, G, lr, l2, b1, b2, eps):
+    """Sparse lazy Adam: only rows ``ids`` (unique; id 0 skipped) move; per-row step ``T``."""
+    dummy_s = np.zeros(1, dtype=np.float32)
+    for k in range(ids.shape[0]):
+        if ids[k] != 0:
+            _row_update(
+                W, ids[k], G[k], 0, 1.0, 0, W.shape[1], 2, lr, l2, dummy_s, M, V, T, b1, b2, eps
+            )
+
+
+@njit(cache=True, nogil=True)
+def dense_update(P, S1, S2, G, optimizer, lr, l2, b1, b2, eps, t):
+    """Update a flat parameter vector ``P`` in place (see :func:`_dense_update`)."""
+    _dense_update(P, S1, S2, G, 0, P.shape[0], 1.0, optimizer, lr, l2, b1, b2, eps, t)
+
+
+# --------------------------------------------------------------------------- n-gram hashing
+
+
+@njit(cache=True, nogil=True)
+def hash_word_ngrams(tokens, offsets, n, num_words, buckets):
+    """Append hashed word n-grams (2..n) to every document, as fastText ``addWordNgrams``.
+
+    For each start i and each length 2..n, over the window's ids (as uint64)
+    ``h = id_i; h = h * 116049371 + id_j`` for j = i+1 .. i+len-1, and the feature row is
+    ``num_words + h % buckets``. Windows containing the pad id 0 are skipped. Deterministic.
+    Returns ``(tokens2 int32, offsets2 int64)``: each document is its original ids followed by
+    its n-gram rows (start-major, then length). Example: ids [5, 7], n=2 ->
+    [5, 7, num_words + (5*116049371 + 7) % buckets].
+    """
+    ndocs = offsets.shape[0] - 1
+    new_off = np.zeros(ndocs + 1, dtype=np.int64)
+    mult = np.uint64(116049371)
+    nb = np.uint64(buckets)
+    for d in range(ndocs):
+        s = offsets[d]
+        e = offsets[d + 1]
+        extra = 0
+        if n > 1 and buckets > 0:
+            for i in range(s, e):
+                if tokens[i] == 0:
+                    continue
+                for j in range(i + 1, min(e, i + n)):
+                    if tokens[j] == 0:
+                        break
+                    extra += 1
+        new_off[d + 1] = new_off[d] + (e - s) + extra
+    out = np.empty(new_off[ndocs], dtype=np.int32)
+    for d in range(ndocs):
+        s = offsets[d]
+        e = offsets[d + 1]
+        k = new_off[d]
+        for i in range(s, e):
+            out[k] = tokens[i]
+            k += 1
+        if n > 1 and buckets > 0:
+            for i in range(s, e):
+                if tokens[i] == 0:
+                    continue
+                h = np.uint64(tokens[i])
+                for j in range(i + 1, min(e, i + n)):
+                    if tokens[j] == 0:
+                        break
+                    h = h * mult + np.uint64(tokens[j])
+                    out[k] = np.int32(np.uint64(num_words) + h % nb)
+                    k += 1
+    return out, new_off
+
+
+# --------------------------------------------------------------------------- training
+
+
+@njit(cache=True, nogil=True)
+def _train_shard(
+    params, state, data, shape, opt, cw, order, lo, hi, nshards, out_loss, out_correct, shard
+):
+    """Train on examples ``order[lo:hi]`` in that order (one shard of one epoch).
+
+    params = (emb (R, dim), dense flat); state = (emb_S (R,), emb_M (R, dim), emb_V (R, dim),
+    emb_T (R,) int32, dense_S1, dense_S2) (unused ones may be size-1 dummies);
+    data = (tokens, offsets, label_ids, label_offsets); shape = (pool, maxlen, hidden, n_out,
+    objective); opt = (optimizer, lr, linear_decay, l2, beta1, beta2, eps, dropout,
+    frozen_rows, batch_size, seed, step0, tokens0, total_tokens).
+
+    Per mini-batch (batch_size 1 = fastText ``Model::update``): forward every example with the
+    parameters of the batch start, accumulate the dense gradient, then apply one dense update
+    with the mean gradient and, for every example, add its scaled pooled gradient back into its
+    rows (each occurrence of a row is one sparse step; for SGD this is the exact batch gradient).
+    The learning rate decays linearly from ``lr`` to 0 with progress = (tokens0 + tokens seen
+    here * nshards) / total_tokens, as fastText's shared token counter. Rows below
+    ``frozen_rows`` and the pad row 0 never change.
+    """
+    emb, dense = params
+    emb_S, emb_M, emb_V, emb_T, d_S1, d_S2 = state
+    tokens, offsets, label_ids, label_offsets = data
+    pool, maxlen, hidden, n_out, objective = shape
+    (
+        optimizer,
+        lr0,
+        decay,
+        l2,
+        b1,
+        b2,
+        eps,
+        dropout,
+        frozen,
+        bsz,
+        seed,
+        step0,
+        tokens0,
+        total_tokens,
+    ) = opt
+    dim = emb.shape[1]
+    in0 = maxlen * dim if pool == 3 else dim
+    in1 = hidden if hidden > 0 else in0
+    o_hb = in0 * hidden
+    o_W = o_hb + hidden
+    o_b = o_W + in1 * n_out
+    o_end = o_b + n_out
+    hW = dense[0:o_hb]
+    hb = dense[o_hb:o_W]
+    oW = dense[o_W:o_b]
+    ob = dense[o_b:o_end]
+    gdense = np.zeros(o_end, dtype=np.float32)
+    g_hW = gdense[0:o_hb]
+    g_hb = gdense[o_hb:o_W]
+    g_oW = gdense[o_W:o_b]
+    g_ob = gdense[o_b:o_end]
+
+    pooled = np.zeros((bsz, in0), dtype=np.float32)
+    gpool = np.zeros((bsz, in0), dtype=np.float32)
+    arg = np.zeros((bsz, dim), dtype=np.int64)
+    counts = np.zeros(bsz, dtype=np.int64)
+    docs = np.zeros(bsz, dtype=np.int64)
+    mask = np.ones(in0, dtype=np.float32)
+    act = np.zeros(max(hidden, 1), dtype=np.float32)
+    gact = np.zeros(max(hidden, 1), dtype=np.float32)
+    logits = np.zeros(n_out, dtype=np.float32)
+    glog = np.zeros(n_out, dtype=np.float32)
+
+    loss_sum = 0.0
+    n_correct = 0
+    seen = 0.0
+    step = 0
+    k = lo
+    while k < hi:
+        nb = min(bsz, hi - k)
+        lr = lr0
+        if decay:
+            progress = (tokens0 + seen * nshards) / total_tokens
+            lr = lr0 * max(0.0, 1.0 - progress)
+        for q in range(o_end):
+            gdense[q] = 0.0
+        for b in range(nb):
+            d = order[k + b]
+            docs[b] = d
+            s = offsets[d]
+            e = offsets[d + 1]
+            seen += e - s
+            x = pooled[b]
+            counts[b] = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg[b])
+            if dropout > 0.0:
+                _dropout_row(mask, dropout, seed, d)
+                for j in range(in0):
+                    x[j] *= mask[j]
+            if hidden > 0:
+                _affine(x, hW, hb, in0, hidden, act, True)
+                _affine(act, oW, ob, hidden, n_out, logits, False)
+                lval, ok = _objective_row(
+                    objective, logits, label_ids, label_offsets[d], label_offsets[d + 1], cw, glog
+                )
+                _affine_backward(act, oW, glog, hidden, n_out, gact, g_oW, g_ob, 1.0)
+                for c in range(hidden):
+                    if act[c] <= 0.0:
+                        gact[c] = 0.0
+                _affine_backward(x, hW, gact, in0, hidden, gpool[b], g_hW, g_hb, 1.0)
+            else:
+                _affine(x, oW, ob, in0, n_out, logits, False)
+                lval, ok = _objective_row(
+                    objective, logits, label_ids, label_offsets[d], label_offsets[d + 1], cw, glog
+                )
+                _affine_backward(x, oW, glog, in0, n_out, gpool[b], g_oW, g_ob, 1.0)
+            if dropout > 0.0:
+                for j in range(in0):
+                    gpool[b, j] *= mask[j]
+            loss_sum += lval
+            if ok:
+                n_correct += 1
+        step += 1
+        t = step0 + (step - 1) * nshards + 1
+        inv = 1.0 / nb
+        _dense_update(dense, d_S1, d_S2, gdense, 0, o_hb, inv, optimizer, lr, l2, b1, b2, eps, t)
+        _dense_update(dense, d_S1, d_S2, gdense, o_hb, o_W, inv, optimizer, lr, 0.0, b1, b2, eps, t)
+        _dense_update(dense, d_S1, d_S2, gdense, o_W, o_b, inv, optimizer, lr, l2, b1, b2, eps, t)
+        _dense_update(
+            dense, d_S1, d_S2, gdense, o_b, o_end, inv, optimizer, lr, 0.0, b1, b2, eps, t
+        )
+        for b in range(nb):
+            d = docs[b]
+            s = offsets[d]
+            e = offsets[d + 1]
+            g = gpool[b]
+            if pool == 2:
+                for j in range(dim):
+                    p = arg[b, j]
+                    if p >= 0:
+                        r = tokens[p]
+                        if r >= frozen and r != 0:
+                            _row_update(
+                                emb,
+                                r,
+                                g,
+                                j,
+                                inv,
+                                j,
+                                j + 1,
+                                optimizer,
+                                lr,
+                                l2,
+                                emb_S,
+                                emb_M,
+                                emb_V,
+                                emb_T,
+                                b1,
+                                b2,
+                                eps,
+                            )
+            elif pool == 3:
+                for p in range(min(e - s, maxlen)):
+                    r = tokens[s + p]
+                    if r >= frozen and r != 0:
+                        _row_update(
+                            emb,
+                            r,
+                            g,
+                            p * dim,
+                            inv,
+                            0,
+                            dim,
+                            optimizer,
+                            lr,
+                            l2,
+                            emb_S,
+                            emb_M,
+                            emb_V,
+                            emb_T,
+                            b1,
+                            b2,
+                            eps,
+                        )
+            elif counts[b] > 0:
+                scale = inv / counts[b] if pool == 0 else inv
+                if optimizer == 0 and l2 == 0.0:
+                    # fastText fast path: one shared update vector for every row of the document
+                    a = -lr * scale
+                    for j in range(dim):
+                        g[j] *= a
+                    for p in range(s, e):
+                        r = tokens[p]
+                        if r >= frozen and r != 0:
+                            for j in range(dim):
+                                emb[r, j] += g[j]
+                elif optimizer == 1 and l2 == 0.0:
+                    # row-wise Adagrad with a shared gradient: accumulate mean g^2 once
+                    acc = 0.0
+                    for j in range(dim):
+                        g[j] *= scale
+                        acc += g[j] * g[j]
+                    acc /= dim
+                    for p in range(s, e):
+                        r = tokens[p]
+                        if r >= frozen and r != 0:
+                            sr = emb_S[r] + acc
+                            emb_S[r] = sr
+                            a = -lr / (np.sqrt(sr) + eps)
+                            for j in range(dim):
+                                emb[r, j] += a * g[j]
+                else:
+                    for p in range(s, e):
+                        r = tokens[p]
+                        if r >= frozen and r != 0:
+                            _row_update(
+                                emb,
+                                r,
+                                g,
+                                0,
+                                scale,
+                                0,
+                                dim,
+                                optimizer,
+                                lr,
+                                l2,
+                                emb_S,
+                                emb_M,
+                                emb_V,
+                                emb_T,
+                                b1,
+                                b2,
+                                eps,
+                            )
+        k += nb
+    out_loss[shard] = loss_sum
+    out_correct[shard] = n_correct
+
+
+@njit(cache=True, nogil=True)
+def train_epoch(params, state, data, shape, opt, class_weight, order, nshards):
+    """One epoch over ``order`` split in ``nshards`` contiguous shards run one after another.
+
+    With ``nshards == 1`` this is the bit-reproducible reference of :func:`train_epoch_parallel`.
+    Returns ``(loss sum per shard (float64), correct count per shard (int64))``.
+    """
+    n = order.shape[0]
+    loss = np.zeros(nshards, dtype=np.float64)
+    correct = np.zeros(nshards, dtype=np.int64)
+    for sh in range(nshards):
+        _train_shard(
+            params,
+            state,
+            data,
+            shape,
+            opt,
+            class_weight,
+            order,
+            sh * n // nshards,
+            (sh + 1) * n // nshards,
+            nshards,
+            loss,
+            correct,
+            sh,
+        )
+    return loss, correct
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def train_epoch_parallel(params, state, data, shape, opt, class_weight, order, nshards):
+    """Hogwild twin of :func:`train_epoch`: the shards run concurrently on shared parameters."""
+    n = order.shape[0]
+    loss = np.zeros(nshards, dtype=np.float64)
+    correct = np.zeros(nshards, dtype=np.int64)
+    for sh in prange(nshards):
+        _train_shard(
+            params,
+            state,
+            data,
+            shape,
+            opt,
+            class_weight,
+            order,
+            sh * n // nshards,
+            (sh + 1) * n // nshards,
+            nshards,
+            loss,
+            correct,
+            sh,
+        )
+    return loss, correct
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@njit(cache=True, nogil=True)
+def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi):
+    pool, maxlen, hidden, n_out, objective = shape
+    dim = emb.shape[1]
+    in0 = maxlen * dim if pool == 3 else dim
+    in1 = hidden if hidden > 0 else in0
+    o_hb = in0 * hidden
+    o_W = o_hb + hidden
+    o_b = o_W + in1 * n_out
+    o_end = o_b + n_out
+    x = np.zeros(in0, dtype=emb.dtype)
+    arg = np.zeros(dim, dtype=np.int64)
+    act = np.zeros(max(hidden, 1), dtype=emb.dtype)
+    z = np.zeros(n_out, dtype=emb.dtype)
+    for i in range(lo, hi):
+        _pool_doc(emb, tokens, offsets[i], offsets[i + 1], pool, maxlen, x, arg)
+        if hidden > 0:
+            _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, True)
+            _affine(act, dense[o_W:o_b], dense[o_b:o_end], hidden, n_out, z, False)
+        else:
+            _affine(x, dense[o_W:o_b], dense[o_b:o_end], in0, n_out, z, False)
+        if probs:
+            _probabilities_row(objective, z, out[i])
+        else:
+            for c in range(n_out):
+                out[i, c] = z[c]
+
+
+@njit(cache=True, nogil=True)
+def predict_batch(emb, dense, tokens, offsets, shape, probs):
+    """Scores ``(n, n_out)`` for a ragged batch: probabilities if ``probs`` (softmax for
+    objective 0, sigmoid per column otherwise) else logits."""
+    n = offsets.shape[0] - 1
+    out = np.zeros((n, shape[3]), dtype=emb.dtype)
+    _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def predict_batch_parallel(emb, dense, tokens, offsets, shape, probs, nshards):
+    """Parallel twin of :func:`predict_batch` over ``nshards`` contiguous shards."""
+    n = offsets.shape[0] - 1
+    out = np.zeros((n, shape[3]), dtype=emb.dtype)
+    for sh in prange(nshards):
+        _predict_range(
+            emb,
+            dense,
+            tokens,
+            offsets,
+            shape,
+            probs,
+            out,
+            sh * n // nshards,
+            (sh + 1) * n // nshards,
+        )
+    return out

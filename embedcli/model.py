@@ -1,0 +1,321 @@
+"""The classifier: parameters, initialisation, n-gram featurizing, scoring, and a reference
+forward/backward for gradient checks.
+
+The model is fastText's supervised model with Keras options: an embedding table
+(``num_words + buckets`` rows, row 0 = padding, always zero), a masked pooling of a document's
+rows (mean = fastText averaging = Keras ``GlobalAveragePooling1D`` with ``mask_zero``; sum; max;
+or flatten of the first ``maxlen`` positions), an optional ``Dense(hidden, relu)``, and a linear
+output layer (softmax, one binary logit, or one-vs-all sigmoids).
+
+Token ids given to :func:`predict_proba`, :func:`pooled` and :func:`scores` are *word* ids; the
+hashed n-gram rows are added here by :func:`featurize`. No strings: see ``embedcli.vocab``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numba
+import numpy as np
+
+from embedcli import kernels
+
+POOLS = {"mean": 0, "sum": 1, "max": 2, "flatten": 3}
+OBJECTIVES = {"softmax": 0, "binary": 1, "multilabel": 2}
+OPTIMIZERS = {"sgd": 0, "adagrad": 1, "adam": 2}
+
+
+@dataclass
+class ModelSpec:
+    """Architecture, enough to rebuild the parameter shapes (stored in ``config.json``)."""
+
+    num_words: int
+    buckets: int
+    dim: int
+    num_classes: int
+    pool: str = "mean"
+    hidden: int = 0
+    objective: str = "softmax"
+    word_ngrams: int = 1
+    maxlen: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {sorted(POOLS)}, not {self.pool!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective must be one of {sorted(OBJECTIVES)}, not {self.objective!r}"
+            )
+        if self.pool == "flatten" and self.maxlen <= 0:
+            raise ValueError("pool 'flatten' needs maxlen > 0")
+        if self.objective == "binary" and self.num_classes != 1:
+            raise ValueError("objective 'binary' has num_classes == 1 (one logit for label id 1)")
+
+    @property
+    def num_rows(self) -> int:
+        """Rows of the embedding table: words, then n-gram buckets (0 if word_ngrams == 1)."""
+        return self.num_words + (self.buckets if self.word_ngrams > 1 else 0)
+
+    @property
+    def pooled_dim(self) -> int:
+        return self.maxlen * self.dim if self.pool == "flatten" else self.dim
+
+    @property
+    def out_in(self) -> int:
+        return self.hidden if self.hidden > 0 else self.pooled_dim
+
+    @property
+    def num_labels(self) -> int:
+        """Columns of :func:`predict_proba`: 2 for binary, else num_classes."""
+        return 2 if self.objective == "binary" else self.num_classes
+
+    def kernel_shape(self) -> tuple[int, int, int, int, int]:
+        """``(pool, maxlen, hidden, n_out, objective)`` as the kernels take it."""
+        maxlen = self.maxlen if self.pool == "flatten" else 0
+        return (
+            POOLS[self.pool],
+            int(maxlen),
+            int(self.hidden),
+            int(self.num_classes),
+            OBJECTIVES[self.objective],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class ModelParams:
+    """Trained arrays (float32). ``out_W`` is ``(in_dim, C)``; ``hidden_W`` is ``(pooled_dim, H)``."""
+
+    embeddings: np.ndarray
+    out_W: np.ndarray
+    out_b: np.ndarray
+    hidden_W: np.ndarray | None = None
+    hidden_b: np.ndarray | None = None
+    thresholds: np.ndarray | None = None
+
+    def copy(self) -> ModelParams:
+        def c(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a.copy()
+
+        return ModelParams(
+            self.embeddings.copy(),
+            self.out_W.copy(),
+            self.out_b.copy(),
+            c(self.hidden_W),
+            c(self.hidden_b),
+            c(self.thresholds),
+        )
+
+
+def dense_size(spec: ModelSpec) -> int:
+    """Length of the flat dense vector ``[hidden_W, hidden_b, out_W, out_b]`` (see kernels.py)."""
+    return (
+        spec.pooled_dim * spec.hidden
+        + spec.hidden
+        + spec.out_in * spec.num_classes
+        + spec.num_classes
+    )
+
+
+def pack_dense(params: ModelParams, spec: ModelSpec, dtype: Any = np.float32) -> np.ndarray:
+    """The classifier arrays concatenated in the kernels' flat layout."""
+    parts = []
+    if spec.hidden > 0:
+        parts += [params.hidden_W.ravel(), params.hidden_b.ravel()]
+    parts += [params.out_W.ravel(), params.out_b.ravel()]
+    return np.ascontiguousarray(np.concatenate(parts), dtype=dtype)
+
+
+def unpack_dense(flat: np.ndarray, spec: ModelSpec) -> dict[str, np.ndarray | None]:
+    """Views into ``flat``: ``hidden_W, hidden_b, out_W, out_b`` (the hidden ones None if none)."""
+    in0, H, C = spec.pooled_dim, spec.hidden, spec.num_classes
+    o_hb = in0 * H
+    o_W = o_hb + H
+    o_b = o_W + spec.out_in * C
+    return {
+        "hidden_W": flat[:o_hb].reshape(in0, H) if H > 0 else None,
+        "hidden_b": flat[o_hb:o_W] if H > 0 else None,
+        "out_W": flat[o_W:o_b].reshape(spec.out_in, C),
+        "out_b": flat[o_b : o_b + C],
+    }
+
+
+def init_params(spec: ModelSpec, seed: int = 0) -> ModelParams:
+    """Fresh parameters.
+
+    Embeddings ~ U(-0.05, 0.05) (Keras ``Embedding`` default), pad row 0 all zeros. Output layer
+    zeros, as fastText (the first steps then only move the classifier). With a hidden layer the
+    hidden weights are Glorot-uniform (Keras ``Dense`` default) and the biases zero.
+    """
+    rng = np.random.default_rng(seed)
+    emb = rng.random((spec.num_rows, spec.dim), dtype=np.float32)
+    emb *= np.float32(0.1)
+    emb -= np.float32(0.05)
+    emb[0] = 0.0
+    hidden_W = hidden_b = None
+    if spec.hidden > 0:
+        lim = np.sqrt(6.0 / (spec.pooled_dim + spec.hidden))
+        hidden_W = rng.uniform(-lim, lim, (spec.pooled_dim, spec.hidden)).astype(np.float32)
+        hidden_b = np.zeros(spec.hidden, dtype=np.float32)
+    out_W = np.zeros((spec.out_in, spec.num_classes), dtype=np.float32)
+    out_b = np.zeros(spec.num_classes, dtype=np.float32)
+    return ModelParams(emb, out_W, out_b, hidden_W, hidden_b)
+
+
+def featurize(
+    tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Word ids -> model rows: appends hashed word n-grams when ``spec.word_ngrams > 1``.
+
+    See :func:`embedcli.kernels.hash_word_ngrams` for the exact (fastText) hash.
+    """
+    tokens = np.ascontiguousarray(tokens, dtype=np.int32)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if spec.word_ngrams <= 1 or spec.buckets <= 0:
+        return tokens, offsets
+    return kernels.hash_word_ngrams(
+        tokens, offsets, int(spec.word_ngrams), int(spec.num_words), int(spec.buckets)
+    )
+
+
+def set_threads(threads: int) -> int:
+    """Use at most ``threads`` numba threads (never more than numba was started with)."""
+    n = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+def _run_predict(
+    params: ModelParams,
+    spec: ModelSpec,
+    tokens,
+    offsets,
+    threads: int,
+    probs: bool,
+    featurized: bool,
+):
+    if not featurized:
+        tokens, offsets = featurize(tokens, offsets, spec)
+    emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
+    dense = pack_dense(params, spec)
+    shape = spec.kernel_shape()
+    n = len(offsets) - 1
+    if threads > 1 and n > 1:
+        nth = set_threads(threads)
+        return kernels.predict_batch_parallel(emb, dense, tokens, offsets, shape, probs, nth)
+    return kernels.predict_batch(emb, dense, tokens, offsets, shape, probs)
+
+
+def scores(
+    params: ModelParams,
+    spec: ModelSpec,
+    tokens,
+    offsets,
+    threads: int = 1,
+    featurized: bool = False,
+) -> np.ndarray:
+    """Logits ``(n, num_classes)`` (one column for binary)."""
+    return _run_predict(params, spec, tokens, offsets, threads, False, featurized)
+
+
+def predict_proba(
+    params: ModelParams,
+    spec: ModelSpec,
+    tokens,
+    offsets,
+    threads: int = 1,
+    featurized: bool = False,
+) -> np.ndarray:
+    """Probabilities float32 ``(n, spec.num_labels)``.
+
+    softmax: rows sum to 1; binary: ``[1 - p, p]`` with p = P(label id 1); multilabel: one
+    independent sigmoid per label (compare with ``params.thresholds``).
+    """
+    p = _run_predict(params, spec, tokens, offsets, threads, True, featurized)
+    if spec.objective == "binary":
+        p = np.concatenate([1.0 - p, p], axis=1).astype(np.float32)
+    return p
+
+
+def pooled(
+    params: ModelParams,
+    spec: ModelSpec,
+    tokens,
+    offsets,
+    threads: int = 1,
+    featurized: bool = False,
+) -> np.ndarray:
+    """Document vectors ``(n, pooled_dim)``: the pooled rows (fastText print-sentence-vectors for
+    mean pooling; n-gram rows included when the model has them)."""
+    if not featurized:
+        tokens, offsets = featurize(tokens, offsets, spec)
+    emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
+    pool, maxlen = spec.kernel_shape()[:2]
+    if threads > 1 and len(offsets) > 2:
+        return kernels.pool_batch_parallel(
+            emb, tokens, offsets, pool, maxlen, set_threads(threads)
+        )[0]
+    return kernels.pool_batch(emb, tokens, offsets, pool, maxlen)[0]
+
+
+def forward_loss_and_grads(
+    params: ModelParams,
+    spec: ModelSpec,
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    label_ids: np.ndarray,
+    label_offsets: np.ndarray,
+    class_weight: np.ndarray | None = None,
+) -> tuple[float, ModelParams]:
+    """Mean loss over the documents and its gradient wrt every parameter (no dropout, no L2).
+
+    Works in the dtype of ``params`` (use float64 for finite-difference checks). ``tokens`` are
+    model rows (already featurized). The embedding gradient is dense ``(rows, dim)``. This is the
+    batch-kernel composition the epoch kernel must agree with (one SGD step with batch size n and
+    a constant learning rate equals ``params - lr * grads``).
+    """
+    dt = params.embeddings.dtype
+    tokens = np.ascontiguousarray(tokens, dtype=np.int32)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    pool, maxlen, _, C, objective = spec.kernel_shape()
+    n = len(offsets) - 1
+    cw = (
+        np.ones(C if objective != 1 else 2, dtype=dt)
+        if class_weight is None
+        else np.asarray(class_weight, dtype=dt)
+    )
+    x, arg = kernels.pool_batch(params.embeddings, tokens, offsets, pool, maxlen)
+    counts = np.array(
+        [np.count_nonzero(tokens[offsets[i] : offsets[i + 1]]) for i in range(n)], dtype=np.int64
+    )
+    if spec.hidden > 0:
+        act = kernels.dense_forward(x, params.hidden_W, params.hidden_b, True)
+        z = kernels.dense_forward(act, params.out_W, params.out_b, False)
+    else:
+        act = x
+        z = kernels.dense_forward(x, params.out_W, params.out_b, False)
+    loss, gz, _ = kernels.objective_batch(
+        objective,
+        z,
+        np.ascontiguousarray(label_ids, dtype=np.int32),
+        np.ascontiguousarray(label_offsets, dtype=np.int64),
+        cw,
+    )
+    gz = gz / n
+    gact, gW, gb = kernels.dense_backward(act, params.out_W, z, gz, False)
+    hW = hb = None
+    if spec.hidden > 0:
+        gx, hW, hb = kernels.dense_backward(x, params.hidden_W, act, gact, True)
+    else:
+        gx = gact
+    gE = np.zeros_like(params.embeddings)
+    kernels.pool_backward(gE, tokens, offsets, pool, maxlen, counts, arg, np.ascontiguousarray(gx))
+    return float(loss.sum() / n), ModelParams(gE, gW, gb, hW, hb)

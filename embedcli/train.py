@@ -1,0 +1,440 @@
+"""Training: ``TrainConfig`` + ``fit``. Python owns the epoch loop; the kernels do one epoch.
+
+``fit`` takes integer data (any object with ``tokens``, ``offsets``, ``label_ids``,
+``label_offsets`` arrays, e.g. ``embedcli.sequences.EncodedCorpus``), shuffles with an explicit
+``np.random.default_rng(seed)``, runs the epoch kernel (Hogwild over ``threads`` shards, or the
+serial kernel for ``threads == 1``, which is bit-reproducible for a given seed), evaluates the
+validation set after each epoch, stops early (restoring the best epoch) and tunes multi-label
+thresholds. It never prints: progress goes to the ``on_epoch``/``on_progress`` callbacks.
+
+Left out: subword features, hierarchical softmax / negative sampling, learning-rate search.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol
+
+import numpy as np
+
+from embedcli import kernels
+from embedcli.errors import TrainingDiverged
+from embedcli.model import (
+    OBJECTIVES,
+    OPTIMIZERS,
+    POOLS,
+    ModelParams,
+    ModelSpec,
+    dense_size,
+    featurize,
+    init_params,
+    predict_proba,
+    set_threads,
+    unpack_dense,
+)
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "evaluate_arrays"]
+
+# Default learning rate per optimizer when ``TrainConfig.lr`` is None.
+DEFAULT_LR = {"sgd": 0.5, "adagrad": 0.2, "adam": 0.01}
+ADAM_BETAS = (0.9, 0.999)
+EPS = 1e-8
+
+
+class Corpus(Protocol):
+    tokens: np.ndarray
+    offsets: np.ndarray
+    label_ids: np.ndarray
+    label_offsets: np.ndarray
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of :func:`fit` (stored in the model's ``config.json``).
+
+    ``epochs=0`` and ``lr=None`` mean "choose": epochs from the dataset size (see
+    :func:`auto_epochs`), lr from ``DEFAULT_LR[optimizer]``. ``threads=0`` means all cores.
+    ``freeze_embeddings`` freezes the word rows (the hashed n-gram rows still train).
+    """
+
+    dim: int = 100
+    epochs: int = 0
+    lr: float | None = None
+    optimizer: str = "adagrad"
+    lr_schedule: str = "linear"
+    batch_size: int = 1
+    l2: float = 0.0
+    dropout: float = 0.0
+    pool: str = "mean"
+    hidden: int = 0
+    objective: str = "softmax"
+    threshold: float = 0.5
+    class_weight: str | None = None
+    word_ngrams: int = 2
+    buckets: int = 1 << 20
+    maxlen: int = 0
+    threads: int = 0
+    seed: int = 0
+    patience: int = 0
+    freeze_embeddings: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def validate(self) -> None:
+        """Raise ValueError on an impossible combination."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {sorted(POOLS)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}")
+        if self.lr_schedule not in ("linear", "constant"):
+            raise ValueError("lr_schedule must be 'linear' or 'constant'")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError("class_weight must be None or 'balanced'")
+        if self.dim < 1 or self.batch_size < 1 or self.epochs < 0 or self.threads < 0:
+            raise ValueError("dim and batch_size must be >= 1, epochs and threads >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError("lr must be > 0")
+        if self.pool == "flatten" and self.maxlen < 1:
+            raise ValueError("pool 'flatten' needs maxlen >= 1")
+        if self.word_ngrams < 1 or self.buckets < 0:
+            raise ValueError("word_ngrams must be >= 1 and buckets >= 0")
+
+
+@dataclass
+class TrainResult:
+    params: ModelParams
+    spec: ModelSpec
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    seconds: float
+    tokens_per_s: float
+    config: TrainConfig = field(default_factory=TrainConfig)
+
+
+def auto_epochs(n_docs: int, n_tokens: int) -> int:
+    """Epochs when ``TrainConfig.epochs == 0``: aim at ~200k example updates, between 5 and 25
+    (small sets need more passes: fastText's 25-epoch rows win on trec6)."""
+    if n_docs <= 0:
+        return 5
+    return int(min(25, max(5, round(200_000 / n_docs))))
+
+
+def _as_arrays(data: Corpus) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.ascontiguousarray(data.tokens, dtype=np.int32),
+        np.ascontiguousarray(data.offsets, dtype=np.int64),
+        np.ascontiguousarray(data.label_ids, dtype=np.int32),
+        np.ascontiguousarray(data.label_offsets, dtype=np.int64),
+    )
+
+
+def _class_weights(label_ids: np.ndarray, n_labels: int, mode: str | None) -> np.ndarray:
+    w = np.ones(n_labels, dtype=np.float32)
+    if mode == "balanced":
+        counts = np.bincount(
+            label_ids[(label_ids >= 0) & (label_ids < n_labels)], minlength=n_labels
+        ).astype(np.float64)
+        present = counts > 0
+        w[present] = (counts[present].sum() / (present.sum() * counts[present])).astype(np.float32)
+    return w
+
+
+def evaluate_arrays(
+    probs: np.ndarray, label_ids: np.ndarray, label_offsets: np.ndarray
+) -> dict[str, float]:
+    """Accuracy (top-1 in the document's labels; = P@1 for multi-label) and mean log-loss of the
+    top label, for documents with at least one known label."""
+    n = len(label_offsets) - 1
+    lens = np.diff(label_offsets)
+    doc = np.repeat(np.arange(n), lens)
+    top = probs.argmax(axis=1)
+    valid = (label_ids >= 0) & (label_ids < probs.shape[1])
+    hit = np.zeros(n, dtype=bool)
+    hit[doc[valid & (label_ids == top[doc])]] = True
+    has = np.zeros(n, dtype=bool)
+    has[doc[valid]] = True
+    m = int(has.sum())
+    # log-loss of the first known label of each doc
+    first = np.full(n, -1, dtype=np.int64)
+    idx = np.flatnonzero(valid)[::-1]
+    first[doc[idx]] = label_ids[idx]
+    sel = first >= 0
+    p = probs[np.flatnonzero(sel), first[sel]]
+    logloss = float(-np.log(np.clip(p, 1e-12, 1.0)).mean()) if m else float("nan")
+    return {"accuracy": float(hit[has].mean()) if m else float("nan"), "loss": logloss, "n": m}
+
+
+def tune_thresholds(
+    probs: np.ndarray, label_ids: np.ndarray, label_offsets: np.ndarray, default: float = 0.5
+) -> np.ndarray:
+    """Per-label threshold maximising F1 on the given (validation) predictions; ``default`` for
+    labels without a positive example."""
+    n, C = probs.shape
+    Y = np.zeros((n, C), dtype=bool)
+    doc = np.repeat(np.arange(n), np.diff(label_offsets))
+    ok = (label_ids >= 0) & (label_ids < C)
+    Y[doc[ok], label_ids[ok]] = True
+    th = np.full(C, default, dtype=np.float32)
+    for c in range(C):
+        pos = int(Y[:, c].sum())
+        if pos == 0:
+            continue
+        order = np.argsort(-probs[:, c], kind="stable")
+        tp = np.cumsum(Y[order, c])
+        k = np.arange(1, n + 1)
+        f1 = 2 * tp / (k + pos)
+        best = int(np.argmax(f1))
+        hi = probs[order[best], c]
+        lo = probs[order[best + 1], c] if best + 1 < n else 0.0
+        th[c] = np.float32((hi + lo) / 2)
+    return th
+
+
+def fit(
+    train: Corpus,
+    config: TrainConfig | None = None,
+    val: Corpus | None = None,
+    init_embeddings: np.ndarray | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    *,
+    num_words: int | None = None,
+    num_classes: int | None = None,
+) -> TrainResult:
+    """Train a classifier on ``train`` (word ids, not yet featurized).
+
+    ``num_words`` (rows of the word table, default ``max id + 1`` or the rows of
+    ``init_embeddings``) and ``num_classes`` (default ``max label id + 1``) should come from the
+    vocabulary. ``init_embeddings`` ``(k, dim)`` overwrites the first k word rows (row 0 is kept
+    zero). ``on_epoch(record)`` gets each history record; ``on_progress(fraction)`` is called a few
+    times per epoch with the fraction of training done. Raises :class:`TrainingDiverged` when an
+    epoch's loss is NaN/Inf; its ``result`` attribute holds the last good parameters.
+    """
+    t_start = time.perf_counter()
+    cfg = TrainConfig(**asdict(config)) if config is not None else TrainConfig()
+    cfg.validate()
+    tokens, offsets, label_ids, label_offsets = _as_arrays(train)
+    n_docs = len(offsets) - 1
+    if n_docs < 1:
+        raise ValueError("no training documents")
+    if num_words is None:
+        num_words = int(tokens.max(initial=1)) + 1
+        if init_embeddings is not None:
+            num_words = max(num_words, init_embeddings.shape[0])
+    if num_classes is None:
+        num_classes = int(label_ids.max(initial=0)) + 1
+    if cfg.objective == "binary" and num_classes != 2:
+        raise ValueError(f"objective 'binary' needs exactly 2 labels, not {num_classes}")
+    cfg.epochs = cfg.epochs or auto_epochs(n_docs, len(tokens))
+    lr = float(cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer])
+    cfg.lr = lr
+    threads = cfg.threads or (os.cpu_count() or 1)
+    cfg.threads = threads
+    spec = ModelSpec(
+        num_words=int(num_words),
+        buckets=int(cfg.buckets) if cfg.word_ngrams > 1 else 0,
+        dim=cfg.dim,
+        num_classes=1 if cfg.objective == "binary" else int(num_classes),
+        pool=cfg.pool,
+        hidden=cfg.hidden,
+        objective=cfg.objective,
+        word_ngrams=cfg.word_ngrams,
+        maxlen=cfg.maxlen if cfg.pool == "flatten" else 0,
+    )
+
+    params = init_params(spec, cfg.seed)
+    if init_embeddings is not None:
+        init = np.asarray(init_embeddings, dtype=np.float32)
+        if init.ndim != 2 or init.shape[1] != spec.dim or init.shape[0] > spec.num_words:
+            raise ValueError(
+                f"init_embeddings must be (<= {spec.num_words}, {spec.dim}), not {init.shape}"
+            )
+        params.embeddings[: init.shape[0]] = init
+        params.embeddings[0] = 0.0
+    emb = params.embeddings
+    dense = np.zeros(dense_size(spec), dtype=np.float32)
+    views = unpack_dense(dense, spec)
+    for name, view in views.items():
+        if view is not None:
+            view[...] = getattr(params, name)
+    params = ModelParams(emb, views["out_W"], views["out_b"], views["hidden_W"], views["hidden_b"])
+
+    ftok, foff = featurize(tokens, offsets, spec)
+    data = (ftok, foff, label_ids, label_offsets)
+    if val is not None:
+        vt, vo, vl, vlo = _as_arrays(val)
+        vft, vfo = featurize(vt, vo, spec)
+
+    opt_code = OPTIMIZERS[cfg.optimizer]
+    rows, dim = emb.shape
+    one = np.zeros(1, dtype=np.float32)
+    emb_S = np.zeros(rows, dtype=np.float32) if opt_code == 1 else one
+    emb_M = (
+        np.zeros((rows, dim), dtype=np.float32)
+        if opt_code == 2
+        else np.zeros((1, 1), dtype=np.float32)
+    )
+    emb_V = (
+        np.zeros((rows, dim), dtype=np.float32)
+        if opt_code == 2
+        else np.zeros((1, 1), dtype=np.float32)
+    )
+    emb_T = np.zeros(rows if opt_code == 2 else 1, dtype=np.int32)
+    d_S1 = np.zeros_like(dense) if opt_code >= 1 else one
+    d_S2 = np.zeros_like(dense) if opt_code == 2 else one
+    state = (emb_S, emb_M, emb_V, emb_T, d_S1, d_S2)
+    shape = spec.kernel_shape()
+    cw = _class_weights(
+        label_ids, 2 if cfg.objective == "binary" else spec.num_classes, cfg.class_weight
+    )
+    frozen = spec.num_words if cfg.freeze_embeddings else 1
+
+    rng = np.random.default_rng(cfg.seed)
+    nthreads = set_threads(threads) if threads > 1 else 1
+    lengths = np.diff(foff)
+    tokens_per_epoch = float(lengths.sum())
+    total_tokens = max(1.0, tokens_per_epoch * cfg.epochs)
+    n_chunks = int(min(20, max(1, tokens_per_epoch // 2_000_000))) if on_progress else 1
+    word_tokens = float(len(tokens))
+
+    history: list[dict[str, Any]] = []
+    best_score = -np.inf
+    best_params: ModelParams | None = None
+    best_epoch = 0
+    last_good = params.copy()
+    bad_epochs = 0
+    step = 0
+    train_seconds = 0.0
+    done_tokens = 0.0
+    for epoch in range(1, cfg.epochs + 1):
+        t_ep = time.perf_counter()
+        order = rng.permutation(n_docs).astype(np.int64)
+        seed_ep = int(rng.integers(0, 2**62))
+        loss_sum = 0.0
+        n_correct = 0
+        bounds = np.linspace(0, n_docs, n_chunks + 1).astype(np.int64)
+        for c in range(n_chunks):
+            part = order[bounds[c] : bounds[c + 1]]
+            if len(part) == 0:
+                continue
+            nsh = min(nthreads, len(part))
+            opt = (
+                opt_code,
+                lr,
+                cfg.lr_schedule == "linear",
+                float(cfg.l2),
+                ADAM_BETAS[0],
+                ADAM_BETAS[1],
+                EPS,
+                float(cfg.dropout),
+                int(frozen),
+                int(cfg.batch_size),
+                seed_ep,
+                int(step),
+                float(done_tokens),
+                float(total_tokens),
+            )
+            kernel = kernels.train_epoch_parallel if nsh > 1 else kernels.train_epoch
+            loss, correct = kernel((emb, dense), state, data, shape, opt, cw, part, nsh)
+            loss_sum += float(loss.sum())
+            n_correct += int(correct.sum())
+            step += -(-len(part) // cfg.batch_size)
+            done_tokens += float(lengths[part].sum())
+            if on_progress is not None:
+                on_progress(min(1.0, done_tokens / total_tokens))
+        seconds = time.perf_counter() - t_ep
+        train_seconds += seconds
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": loss_sum / n_docs,
+            "accuracy": n_correct / n_docs,
+            "lr": lr * max(0.0, 1.0 - done_tokens / total_tokens)
+            if cfg.lr_schedule == "linear"
+            else lr,
+            "seconds": seconds,
+            "tokens_per_s": word_tokens / seconds if seconds > 0 else float("inf"),
+        }
+        if not np.isfinite(loss_sum) or not np.isfinite(dense).all():
+            err = TrainingDiverged(
+                f"training diverged in epoch {epoch} (loss {loss_sum / n_docs}); try a lower learning rate than {lr}"
+            )
+            err.result = TrainResult(
+                last_good, spec, history, {}, time.perf_counter() - t_start, 0.0, cfg
+            )
+            raise err
+        if val is not None:
+            probs = predict_proba(params, spec, vft, vfo, threads=nthreads, featurized=True)
+            ev = evaluate_arrays(probs, vl, vlo)
+            record["val_accuracy"] = ev["accuracy"]
+            record["val_loss"] = ev["loss"]
+            if ev["accuracy"] > best_score:
+                best_score = ev["accuracy"]
+                best_epoch = epoch
+                bad_epochs = 0
+                if cfg.patience > 0:
+                    best_params = params.copy()
+            else:
+                bad_epochs += 1
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if val is not None and cfg.patience > 0 and bad_epochs >= cfg.patience:
+            break
+        if epoch < cfg.epochs:
+            _copy_into(last_good, params)
+
+    if best_params is not None and best_epoch != history[-1]["epoch"]:
+        params = best_params
+    params = ModelParams(
+        params.embeddings,
+        params.out_W.copy(),
+        params.out_b.copy(),
+        None if params.hidden_W is None else params.hidden_W.copy(),
+        None if params.hidden_b is None else params.hidden_b.copy(),
+    )
+    metrics: dict[str, Any] = {
+        "train_loss": history[-1]["loss"],
+        "train_accuracy": history[-1]["accuracy"],
+        "epochs_run": len(history),
+        "train_seconds": train_seconds,
+    }
+    if val is not None:
+        probs = predict_proba(params, spec, vft, vfo, threads=nthreads, featurized=True)
+        ev = evaluate_arrays(probs, vl, vlo)
+        metrics.update(
+            val_accuracy=ev["accuracy"], val_loss=ev["loss"], best_epoch=best_epoch or len(history)
+        )
+        if cfg.objective == "multilabel":
+            params.thresholds = tune_thresholds(probs, vl, vlo, cfg.threshold)
+    if cfg.objective == "multilabel" and params.thresholds is None:
+        params.thresholds = np.full(spec.num_classes, cfg.threshold, dtype=np.float32)
+    seconds = time.perf_counter() - t_start
+    epochs_run = len(history)
+    return TrainResult(
+        params, spec, history, metrics, seconds, word_tokens * epochs_run / max(seconds, 1e-9), cfg
+    )
+
+
+def _copy_into(dst: ModelParams, src: ModelParams) -> None:
+    np.copyto(dst.embeddings, src.embeddings)
+    np.copyto(dst.out_W, src.out_W)
+    np.copyto(dst.out_b, src.out_b)
+    if src.hidden_W is not None:
+        np.copyto(dst.hidden_W, src.hidden_W)
+        np.copyto(dst.hidden_b, src.hidden_b)

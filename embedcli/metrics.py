@@ -217,3 +217,39 @@ def evaluate(
             for label in gset:
                 confusion[label, pred[0]] += 1
     return Evaluation(k, n, skipped, top1, gold_n, pred_n, pg_n, confusion)
+
+
+def linear_contributions(
+    rows: np.ndarray,
+    out_w: np.ndarray,
+    out_b: np.ndarray,
+    column: int,
+    *,
+    pool: str,
+    maxlen: int = 0,
+    sign: float = 1.0,
+) -> tuple[np.ndarray, float]:
+    """Each feature row's additive share of one output logit, and the bias share.
+
+    Exact for a linear output over mean, sum or flatten pooling (no hidden layer): with mean
+    pooling the logit is ``sum_i rows[i] @ W[:, column] / len + b[column]``, so row i contributes
+    ``rows[i] @ W[:, column] / len``; flatten gives position p the slice ``W[p*dim:(p+1)*dim]``
+    (positions past ``maxlen`` contribute 0). ``sign=-1`` explains the negative logit (label 0 of a
+    binary model). The contributions plus the bias add up to the logit.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    w = np.asarray(out_w, dtype=np.float64)[:, column]
+    m, dim = rows.shape
+    if pool in ("mean", "sum"):
+        contrib = rows @ w
+        if pool == "mean" and m:
+            contrib /= m
+    elif pool == "flatten":
+        contrib = np.zeros(m)
+        p = min(m, maxlen)
+        contrib[:p] = np.einsum("pd,pd->p", rows[:p], w[: p * dim].reshape(p, dim))
+    else:
+        raise UsageError(
+            f"contributions are exact only for mean, sum or flatten pooling, not {pool!r}"
+        )
+    return sign * contrib, sign * float(out_b[column])

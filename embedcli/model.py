@@ -151,14 +151,19 @@ def unpack_dense(flat: np.ndarray, spec: ModelSpec) -> dict[str, np.ndarray | No
 def init_params(spec: ModelSpec, seed: int = 0) -> ModelParams:
     """Fresh parameters.
 
-    Embeddings ~ U(-0.05, 0.05) (Keras ``Embedding`` default), pad row 0 all zeros. Output layer
+    Word rows ~ U(-0.05, 0.05) (Keras ``Embedding`` default), pad row 0 all zeros. Hashed n-gram
+    rows start at zero: they still learn (their gradient does not depend on their value), an
+    n-gram never seen in training adds nothing at prediction time, and the untouched part of a
+    large bucket table costs no memory (calloc'd pages) and no init time. Output layer
     zeros, as fastText (the first steps then only move the classifier). With a hidden layer the
     hidden weights are Glorot-uniform (Keras ``Dense`` default) and the biases zero.
     """
     rng = np.random.default_rng(seed)
-    emb = rng.random((spec.num_rows, spec.dim), dtype=np.float32)
-    emb *= np.float32(0.1)
-    emb -= np.float32(0.05)
+    emb = np.zeros((spec.num_rows, spec.dim), dtype=np.float32)
+    words = emb[: spec.num_words]
+    words[...] = rng.random(words.shape, dtype=np.float32)
+    words *= np.float32(0.1)
+    words -= np.float32(0.05)
     emb[0] = 0.0
     hidden_W = hidden_b = None
     if spec.hidden > 0:

@@ -112,8 +112,11 @@ class _RaggedBuilder:
 def _label_batch(
     docs: Sequence[Document], label_to_id: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    get = label_to_id.get
-    flat = [get(label, -1) for d in docs for label in d.labels]
+    if hasattr(type(label_to_id), "__missing__"):  # a growing index: every label gets an id
+        flat = [label_to_id[label] for d in docs for label in d.labels]
+    else:
+        get = label_to_id.get
+        flat = [get(label, -1) for d in docs for label in d.labels]
     lens = np.fromiter((len(d.labels) for d in docs), dtype=np.int64, count=len(docs))
     return np.asarray(flat, dtype=np.int32), lens
 
@@ -139,9 +142,17 @@ def _batched(docs: Iterable[Document], size: int) -> Iterable[list[Document]]:
 
 
 def encode_corpus(
-    docs: Iterable[Document], vocab: Vocabulary, batch_size: int = BATCH_DOCS
+    docs: Iterable[Document],
+    vocab: Vocabulary,
+    batch_size: int = BATCH_DOCS,
+    label_index: dict[str, int] | None = None,
 ) -> EncodedCorpus:
-    """Encode documents with an existing vocabulary (unknown words -> UNK, or dropped without OOV)."""
+    """Encode documents with an existing vocabulary (unknown words -> UNK, or dropped without OOV).
+
+    Labels map through ``vocab.label_to_id`` (unknown -> -1), or through ``label_index`` if given
+    (a dict that may grow as labels are seen, to learn labels in the same pass).
+    """
+    labels_to_ids = vocab.label_to_id if label_index is None else label_index
     tokenize = vocab.tokenizer.tokenize
     get = vocab.token_to_id.get
     missing = vocab.unk_id if vocab.oov else -1
@@ -159,7 +170,7 @@ def encode_corpus(
         if missing == -1:
             ids, lengths = _drop_negative(ids, lengths)
         tok_builder.add(ids, lengths)
-        lab_builder.add(*_label_batch(batch, vocab.label_to_id))
+        lab_builder.add(*_label_batch(batch, labels_to_ids))
     tokens, offsets = tok_builder.build(np.int32)
     label_ids, label_offsets = lab_builder.build(np.int32)
     return EncodedCorpus(tokens, offsets, label_ids, label_offsets)

@@ -57,7 +57,8 @@ class TrainConfig:
 
     ``epochs=0`` and ``lr=None`` mean "choose": epochs from the dataset size (see
     :func:`auto_epochs`), lr from ``DEFAULT_LR[optimizer]``. ``threads=0`` means all cores.
-    ``freeze_embeddings`` freezes the word rows (the hashed n-gram rows still train).
+    ``buckets=0`` means "choose" (:func:`auto_buckets`). ``freeze_embeddings`` freezes the word
+    rows (the hashed n-gram rows still train).
     """
 
     dim: int = 100
@@ -74,7 +75,7 @@ class TrainConfig:
     threshold: float = 0.5
     class_weight: str | None = None
     word_ngrams: int = 2
-    buckets: int = 1 << 20
+    buckets: int = 0
     maxlen: int = 0
     threads: int = 0
     seed: int = 0
@@ -133,6 +134,13 @@ def auto_epochs(n_docs: int, n_tokens: int) -> int:
     if n_docs <= 0:
         return 5
     return int(min(25, max(5, round(200_000 / n_docs))))
+
+
+def auto_buckets(n_docs: int, n_tokens: int, word_ngrams: int) -> int:
+    """Buckets when ``TrainConfig.buckets == 0``: the power of two >= 2x the training n-gram
+    windows, between 2**16 and 2**20 (1M x dim 50 = 200 MB; fastText's 2M is 400 MB)."""
+    windows = max(1, (n_tokens - n_docs) * max(0, word_ngrams - 1))
+    return int(min(1 << 20, max(1 << 16, 1 << int(np.ceil(np.log2(2 * windows))))))
 
 
 def _as_arrays(data: Corpus) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -242,6 +250,7 @@ def fit(
     if cfg.objective == "binary" and num_classes != 2:
         raise ValueError(f"objective 'binary' needs exactly 2 labels, not {num_classes}")
     cfg.epochs = cfg.epochs or auto_epochs(n_docs, len(tokens))
+    cfg.buckets = cfg.buckets or auto_buckets(n_docs, len(tokens), cfg.word_ngrams)
     lr = float(cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer])
     cfg.lr = lr
     threads = cfg.threads or (os.cpu_count() or 1)

@@ -1,3 +1,365 @@
 """``train``: corpus -> vocabulary -> ragged ids -> trained model directory."""
 
 from __future__ import annotations
+
+import signal
+import time
+from typing import Annotated, Any
+
+import typer
+
+from embedcli.cli.app import (
+    CompatOpt,
+    FormatOpt,
+    JsonOpt,
+    KeepPunctOpt,
+    LabelColumnOpt,
+    LabelFieldOpt,
+    LabelPrefixOpt,
+    MaxSizeOpt,
+    MinCountOpt,
+    NoHeaderOpt,
+    NoLowerOpt,
+    NoOovOpt,
+    OrderOpt,
+    QuietOpt,
+    StrictUtf8Opt,
+    TextColumnOpt,
+    TextFieldOpt,
+    TokenPatternOpt,
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
+from embedcli.cli.vocab_cmds import corpus_options, report_invalid_utf8
+from embedcli.errors import UsageError
+
+
+@app.command("train")
+@handle_errors
+def train(
+    corpus: Annotated[
+        list[str], typer.Argument(help="Labelled training file(s); '-' reads standard input.")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="Model directory to write.")] = "",
+    *,
+    vocab_path: Annotated[
+        str | None, typer.Option("--vocab", help="Use this vocabulary instead of building one.")
+    ] = None,
+    val: Annotated[
+        str | None,
+        typer.Option("--val", help="Validation file (per-epoch metrics, early stopping)."),
+    ] = None,
+    val_split: Annotated[
+        float,
+        typer.Option(
+            "--val-split", help="Hold out this share of the training data for validation."
+        ),
+    ] = 0.0,
+    test: Annotated[
+        str | None, typer.Option("--test", help="Evaluate on this file at the end.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (sizes, memory) and stop.")
+    ] = False,
+    dim: Annotated[int, typer.Option("--dim", help="Embedding dimension.")] = 100,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Passes over the data (0 = chosen from the data size).")
+    ] = 0,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Learning rate (default depends on --optimizer).")
+    ] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad|sgd|adam.")] = "adagrad",
+    lr_schedule: Annotated[
+        str, typer.Option("--lr-schedule", help="linear (decay to 0, fastText) | constant.")
+    ] = "linear",
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", help="Examples per update (1 = fastText's per-example SGD)."),
+    ] = 1,
+    l2: Annotated[
+        float, typer.Option("--l2", help="L2 penalty on the touched rows and the classifier.")
+    ] = 0.0,
+    dropout: Annotated[
+        float, typer.Option("--dropout", help="Dropout rate on the pooled vector.")
+    ] = 0.0,
+    pool: Annotated[
+        str, typer.Option("--pool", help="mean|sum|max|flatten (flatten needs --maxlen).")
+    ] = "mean",
+    hidden: Annotated[
+        int, typer.Option("--hidden", help="Units of one Dense+ReLU layer (0 = none).")
+    ] = 0,
+    maxlen: Annotated[
+        int, typer.Option("--maxlen", help="Sequence length for --pool flatten.")
+    ] = 0,
+    objective: Annotated[
+        str, typer.Option("--objective", help="softmax|binary|multilabel.")
+    ] = "softmax",
+    multilabel: Annotated[
+        bool, typer.Option("--multilabel", help="Shortcut for --objective multilabel.")
+    ] = False,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Multi-label decision threshold.")
+    ] = 0.5,
+    class_weight: Annotated[
+        str | None,
+        typer.Option("--class-weight", help="balanced: weight classes by inverse frequency."),
+    ] = None,
+    word_ngrams: Annotated[
+        int,
+        typer.Option(
+            "--word-ngrams", help="Max word n-gram length hashed into buckets (1 = words only)."
+        ),
+    ] = 2,
+    buckets: Annotated[int, typer.Option("--buckets", help="Hash buckets for word n-grams.")] = 1
+    << 20,
+    init_vectors: Annotated[
+        str | None,
+        typer.Option(
+            "--init-vectors",
+            help="Pretrained vectors: word2vec text/binary, GloVe, .vec, or .npy (+ vocab).",
+        ),
+    ] = None,
+    freeze_embeddings: Annotated[
+        bool, typer.Option("--freeze-embeddings", help="Do not train the word rows.")
+    ] = False,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Worker threads (0 = all cores; 1 = bit-reproducible).")
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (init, shuffling, split).")] = 0,
+    early_stopping: Annotated[
+        int,
+        typer.Option(
+            "--early-stopping",
+            help="Stop after this many epochs without validation gain; keep the best.",
+        ),
+    ] = 0,
+    min_count: MinCountOpt = 1,
+    max_size: MaxSizeOpt = None,
+    order: OrderOpt = "",
+    no_oov: NoOovOpt = False,
+    compat: CompatOpt = "embedcli",
+    no_lower: NoLowerOpt = False,
+    keep_punctuation: KeepPunctOpt = False,
+    token_pattern: TokenPatternOpt = None,
+    fmt: FormatOpt = "auto",
+    label_prefix: LabelPrefixOpt = "__label__",
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    no_header: NoHeaderOpt = False,
+    text_field: TextFieldOpt = "text",
+    label_field: LabelFieldOpt = "label",
+    strict_utf8: StrictUtf8Opt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train an embedding table and a classifier on labelled text; write a model directory.
+
+    Example: embedcli train sample_data/sms_spam/train.txt -o model --test sample_data/sms_spam/test.txt
+    """
+    from embedcli.atomic import check_writable_dir
+    from embedcli.corpus import CorpusReader
+    from embedcli.pipeline import TrainPlan, prepare_training, run_training
+
+    if not output and not dry_run:
+        raise UsageError("missing --output/-o MODEL_DIR")
+    if output:
+        check_writable_dir(output)
+    if not 0.0 <= val_split < 1.0:
+        raise UsageError("--val-split must be in [0, 1)")
+    if val and val_split:
+        raise UsageError("give --val or --val-split, not both")
+    if multilabel:
+        objective = "multilabel"
+    if pool == "flatten" and maxlen < 1:
+        raise UsageError("--pool flatten needs --maxlen N")
+    if maxlen < 0:
+        raise UsageError("--maxlen must be at least 1")
+    if dim < 1:
+        raise UsageError("--dim must be at least 1")
+    copts = corpus_options(
+        fmt,
+        label_prefix,
+        text_column,
+        label_column,
+        no_header,
+        text_field,
+        label_field,
+        strict_utf8,
+        skip_blank=True,
+        require_labels=True,
+    )
+    plan = TrainPlan(
+        train_paths=corpus,
+        corpus_options=copts,
+        vocab_path=vocab_path,
+        compat=compat,
+        lower=False if no_lower else None,
+        keep_punctuation=keep_punctuation,
+        token_pattern=token_pattern,
+        min_count=min_count,
+        max_size=max_size,
+        order=order or None,
+        oov=False if no_oov else None,
+        val_path=val,
+        val_split=val_split,
+        test_path=test,
+        init_vectors=init_vectors,
+        config=dict(
+            dim=dim,
+            epochs=epochs,
+            lr=lr,
+            optimizer=optimizer,
+            lr_schedule=lr_schedule,
+            batch_size=batch_size,
+            l2=l2,
+            dropout=dropout,
+            pool=pool,
+            hidden=hidden,
+            objective=objective,
+            threshold=threshold,
+            class_weight=class_weight,
+            word_ngrams=word_ngrams,
+            buckets=buckets,
+            maxlen=maxlen,
+            threads=threads,
+            seed=seed,
+            patience=early_stopping,
+            freeze_embeddings=freeze_embeddings,
+        ),
+    )
+    t0 = time.perf_counter()
+    prepared = prepare_training(plan)
+    for reader in prepared.readers:
+        if isinstance(reader, CorpusReader):
+            report_invalid_utf8(reader, quiet)
+    if not quiet:
+        for note in prepared.notes:
+            err_console.print(note)
+    if dry_run:
+        summary = prepared.plan_summary()
+        if json_out:
+            print_json(summary)
+        else:
+            _render_plan(summary)
+        return
+
+    # SIGTERM behaves like Ctrl-C: stop after the current step, write nothing partial.
+    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with _progress(quiet) as on_progress:
+            result = run_training(
+                prepared,
+                output,
+                on_epoch=None if quiet else _print_epoch,
+                on_progress=on_progress,
+            )
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    result["seconds_total"] = round(time.perf_counter() - t0, 3)
+    if json_out:
+        print_json(result)
+    if not quiet:
+        _render_result(result)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+class _progress:
+    """A rich progress bar on stderr fed by the library's on_progress(fraction) callback."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress: Any = None
+
+    def __enter__(self) -> Any:
+        if self.quiet or not err_console.is_terminal:
+            return None
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("training"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self.progress.start()
+        task = self.progress.add_task("train", total=1.0)
+
+        def update(fraction: float) -> None:
+            self.progress.update(task, completed=fraction)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _print_epoch(rec: dict[str, Any]) -> None:
+    line = (
+        f"epoch {rec['epoch']:>3}  loss {rec['loss']:.4f}  acc {rec['accuracy']:.4f}  "
+        f"lr {rec['lr']:.4g}  {rec['tokens_per_s'] / 1e6:.1f}M tok/s  {rec['seconds']:.2f} s"
+    )
+    if "val_accuracy" in rec:
+        line += f"  | val loss {rec['val_loss']:.4f}  val acc {rec['val_accuracy']:.4f}"
+    err_console.print(line)
+
+
+def _render_plan(s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table(title="Training plan (dry run)", show_header=False, title_justify="left", box=None)
+    t.add_column(style="bold")
+    t.add_column()
+    for key, value in s.items():
+        t.add_row(key.replace("_", " "), _fmt(value))
+    err_console.print(t)
+
+
+def _render_result(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table(
+        title=f"Model written to {r['model']}", show_header=False, title_justify="left", box=None
+    )
+    t.add_column(style="bold")
+    t.add_column()
+    for key in (
+        "train_documents",
+        "train_tokens",
+        "vocab_size",
+        "labels",
+        "epochs_run",
+        "train_accuracy",
+        "val_accuracy",
+        "test_accuracy",
+        "train_seconds",
+        "tokens_per_s",
+        "seconds_total",
+    ):
+        if key in r:
+            t.add_row(key.replace("_", " "), _fmt(r[key]))
+    err_console.print(t)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, list):
+        return ", ".join(map(str, v[:20])) + (" ..." if len(v) > 20 else "")
+    return str(v)

@@ -1,0 +1,283 @@
+"""From files to a trained model directory: the library side of ``embedcli train``.
+
+``prepare_training`` reads and encodes the corpora (building the vocabulary in the same single
+pass unless one is given, so standard input works), splits off validation data and loads
+pretrained vectors. ``run_training`` fits the model (``embedcli.train.fit``), evaluates the test
+file and saves the model directory atomically. Nothing here prints: notes are returned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedcli.corpus import CorpusOptions, CorpusReader
+from embedcli.errors import DataError, UsageError
+from embedcli.sequences import EncodedCorpus, build_and_encode, encode_corpus, truncation_rate
+from embedcli.text import Tokenizer, make_tokenizer_config
+from embedcli.vocab import TokenCounter, Vocabulary, vocab_options
+
+
+@dataclass
+class TrainPlan:
+    train_paths: list[str]
+    corpus_options: CorpusOptions
+    config: dict[str, Any]
+    vocab_path: str | None = None
+    compat: str = "embedcli"
+    lower: bool | None = None
+    keep_punctuation: bool = False
+    token_pattern: str | None = None
+    min_count: int = 1
+    max_size: int | None = None
+    order: str | None = None
+    oov: bool | None = None
+    val_path: str | None = None
+    val_split: float = 0.0
+    test_path: str | None = None
+    init_vectors: str | None = None
+
+
+@dataclass
+class PreparedTraining:
+    plan: TrainPlan
+    vocab: Vocabulary
+    train: EncodedCorpus
+    val: EncodedCorpus | None
+    test: EncodedCorpus | None
+    init_embeddings: np.ndarray | None
+    readers: list[CorpusReader] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    init_coverage: dict[str, Any] | None = None
+    prep_seconds: float = 0.0
+
+    def plan_summary(self) -> dict[str, Any]:
+        """Sizes and memory of the run, computed without allocating the model."""
+        cfg = self.plan.config
+        dim = int(cfg["dim"])
+        words = len(self.vocab)
+        bucket_rows = int(cfg["buckets"]) if int(cfg["word_ngrams"]) > 1 else 0
+        rows = words + bucket_rows
+        n_labels = len(self.vocab.labels)
+        pooled = dim * (int(cfg["maxlen"]) if cfg["pool"] == "flatten" else 1)
+        hidden = int(cfg["hidden"])
+        out_in = hidden or pooled
+        dense = (pooled * hidden + hidden if hidden else 0) + out_in * n_labels + n_labels
+        opt = cfg["optimizer"]
+        opt_bytes = {
+            "sgd": 0,
+            "adagrad": rows * 4 + dense * 4,
+            "adam": rows * (8 * dim + 4) + dense * 8,
+        }.get(opt, 0)
+        lengths = self.train.lengths()
+        summary: dict[str, Any] = {
+            "train_documents": self.train.n_docs,
+            "train_tokens": int(len(self.train.tokens)),
+            "vocab_size": words,
+            "bucket_rows": bucket_rows,
+            "embedding_rows": rows,
+            "labels": self.vocab.labels,
+            "parameters": rows * dim + dense,
+            "parameter_bytes": (rows * dim + dense) * 4,
+            "optimizer": opt,
+            "optimizer_state_bytes": opt_bytes,
+            "encoded_corpus_bytes": self.train.nbytes,
+            "val_documents": self.val.n_docs if self.val is not None else 0,
+            "test_documents": self.test.n_docs if self.test is not None else 0,
+            "mean_length": float(lengths.mean()) if len(lengths) else 0.0,
+            "max_length": int(lengths.max()) if len(lengths) else 0,
+        }
+        if cfg["pool"] == "flatten":
+            docs_cut, tokens_lost = truncation_rate(lengths, int(cfg["maxlen"]))
+            summary["truncated_documents"] = docs_cut
+            summary["truncated_tokens"] = tokens_lost
+            summary["padded_matrix_bytes"] = self.train.n_docs * int(cfg["maxlen"]) * 4
+        if self.init_coverage:
+            summary["init_vectors"] = self.init_coverage
+        return summary
+
+
+def _label_pass(docs: Any, vocab: Vocabulary) -> EncodedCorpus:
+    """Encode with a vocabulary that has no labels yet: learn them from the documents."""
+    from embedcli.vocab import _FirstSeenIndex
+
+    index = _FirstSeenIndex()
+    enc = encode_corpus(docs, vocab, label_index=index)
+    names = list(index)
+    counts = (
+        np.bincount(enc.label_ids, minlength=len(names))
+        if len(enc.label_ids)
+        else np.zeros(len(names), int)
+    )
+    order = sorted(range(len(names)), key=lambda i: -int(counts[i]))
+    remap = np.empty(len(names), dtype=np.int32)
+    remap[order] = np.arange(len(names), dtype=np.int32)
+    enc.label_ids = remap[enc.label_ids] if len(enc.label_ids) else enc.label_ids
+    vocab.labels = [names[i] for i in order]
+    vocab.label_counts = [int(counts[i]) for i in order]
+    vocab.label_to_id = {name: i for i, name in enumerate(vocab.labels)}
+    return enc
+
+
+def prepare_training(plan: TrainPlan) -> PreparedTraining:
+    t0 = time.perf_counter()
+    readers: list[CorpusReader] = []
+    notes: list[str] = []
+    train_reader = CorpusReader(plan.train_paths, plan.corpus_options)
+    readers.append(train_reader)
+    if plan.vocab_path:
+        vocab = Vocabulary.load(plan.vocab_path)
+        train = (
+            encode_corpus(train_reader, vocab) if vocab.labels else _label_pass(train_reader, vocab)
+        )
+    else:
+        tok_cfg = make_tokenizer_config(
+            plan.compat,
+            lower=plan.lower,
+            keep_punctuation=plan.keep_punctuation,
+            token_pattern=plan.token_pattern,
+        )
+        opts = vocab_options(
+            plan.compat,
+            order=plan.order,
+            oov=plan.oov,
+            min_count=plan.min_count,
+            max_size=plan.max_size,
+        )
+        vocab, train = build_and_encode(train_reader, TokenCounter(Tokenizer(tok_cfg)), opts)
+    if train.n_docs == 0:
+        raise DataError("the training corpus is empty: no labelled documents were read")
+    if len(vocab.labels) < 2 and plan.config.get("objective") != "multilabel":
+        raise DataError(
+            f"training needs at least 2 distinct labels, found {len(vocab.labels)} ({', '.join(vocab.labels)})"
+        )
+    if plan.config.get("objective") == "binary" and len(vocab.labels) != 2:
+        raise UsageError(f"--objective binary needs exactly 2 labels, found {len(vocab.labels)}")
+    if len(train.tokens) == 0:
+        raise DataError(
+            "the training corpus has no known tokens (every line is empty or out of vocabulary)"
+        )
+
+    val = test = None
+    eval_opts = CorpusOptions(**{**plan.corpus_options.__dict__, "require_labels": False})
+    if plan.val_path:
+        r = CorpusReader([plan.val_path], eval_opts)
+        readers.append(r)
+        val = encode_corpus(r, vocab)
+    elif plan.val_split > 0:
+        rng = np.random.default_rng(int(plan.config.get("seed", 0)))
+        perm = rng.permutation(train.n_docs)
+        n_val = max(1, int(round(plan.val_split * train.n_docs)))
+        if n_val >= train.n_docs:
+            raise UsageError("--val-split leaves no training documents")
+        val = train.subset(np.sort(perm[:n_val]))
+        train = train.subset(np.sort(perm[n_val:]))
+    if plan.test_path:
+        r = CorpusReader([plan.test_path], eval_opts)
+        readers.append(r)
+        test = encode_corpus(r, vocab)
+
+    init = None
+    coverage = None
+    if plan.init_vectors:
+        from embedcli.vectors import load_init_vectors
+
+        init, _found, cov = load_init_vectors(plan.init_vectors, vocab, int(plan.config["dim"]))
+        coverage = cov.to_dict()
+        notes.append(
+            f"init vectors: {cov.words_hit:,} words found, {cov.words_missed:,} missed, "
+            f"{100 * cov.token_coverage:.1f} % of corpus tokens covered; most frequent missing: "
+            + ", ".join(f"{w} ({c})" for w, c in cov.top_missing[:5])
+        )
+        # fit() overwrites the word rows with `init`, so words without a pretrained vector get
+        # the same uniform(-0.05, 0.05) start as a fresh model.
+        rng = np.random.default_rng(int(plan.config.get("seed", 0)) + 1)
+        missing = ~_found
+        init[missing] = rng.uniform(-0.05, 0.05, size=(int(missing.sum()), init.shape[1])).astype(
+            np.float32
+        )
+        init[0] = 0.0
+    return PreparedTraining(
+        plan=plan,
+        vocab=vocab,
+        train=train,
+        val=val,
+        test=test,
+        init_embeddings=init,
+        readers=readers,
+        notes=notes,
+        init_coverage=coverage,
+        prep_seconds=time.perf_counter() - t0,
+    )
+
+
+def run_training(
+    prepared: PreparedTraining,
+    output: str,
+    on_epoch: Any = None,
+    on_progress: Any = None,
+) -> dict[str, Any]:
+    """Fit, evaluate and save; return the summary (the JSON that ``train --json`` prints)."""
+    from embedcli.errors import TrainingDiverged
+    from embedcli.model import predict_proba
+    from embedcli.modeldir import save_model
+    from embedcli.train import TrainConfig, evaluate_arrays, fit
+
+    try:
+        config = TrainConfig(**prepared.plan.config)
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    vocab = prepared.vocab
+    try:
+        result = fit(
+            prepared.train,
+            config,
+            val=prepared.val,
+            init_embeddings=prepared.init_embeddings,
+            on_epoch=on_epoch,
+            on_progress=on_progress,
+            num_words=len(vocab),
+            num_classes=len(vocab.labels),
+        )
+    except TrainingDiverged:
+        raise
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    metrics: dict[str, Any] = dict(result.metrics)
+    if prepared.test is not None:
+        probs = predict_proba(
+            result.params,
+            result.spec,
+            prepared.test.tokens,
+            prepared.test.offsets,
+            threads=result.config.threads,
+        )
+        ev = evaluate_arrays(probs, prepared.test.label_ids, prepared.test.label_offsets)
+        metrics["test_accuracy"] = ev["accuracy"]
+        metrics["test_loss"] = ev["loss"]
+        metrics["test_documents"] = prepared.test.n_docs
+    metrics["tokens_per_s"] = result.tokens_per_s
+    metrics["prep_seconds"] = prepared.prep_seconds
+    save_model(
+        output,
+        spec=result.spec.to_dict(),
+        params=result.params,
+        vocab=vocab,
+        train_config=result.config.to_dict(),
+        metrics=metrics,
+        extra={"history": result.history, "init_vectors": prepared.init_coverage},
+    )
+    return {
+        "model": output,
+        "train_documents": prepared.train.n_docs,
+        "train_tokens": int(len(prepared.train.tokens)),
+        "vocab_size": len(vocab),
+        "labels": vocab.labels,
+        "epochs": result.config.epochs,
+        **{k: v for k, v in metrics.items()},
+        "config": result.config.to_dict(),
+    }

@@ -53,11 +53,19 @@ def bucket_name(i: int) -> str:
 
 @dataclass(frozen=True)
 class RowSet:
-    """Which table rows to export and the name of each."""
+    """Which table rows to export (a contiguous range) and the name and count of each."""
 
-    ids: np.ndarray  # int64 row ids, ascending
+    start: int
+    stop: int
     names: list[str]
     counts: list[int]
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.arange(self.start, self.stop, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
 
 
 def select_rows(
@@ -74,20 +82,17 @@ def select_rows(
         raise DataError(f"the table has {num_rows} rows but the vocabulary {num_words} tokens")
     counts = list(counts) if counts is not None else [0] * num_words
     if words_only:
-        ids = np.arange(first_word, num_words, dtype=np.int64)
-        return RowSet(ids, list(tokens[first_word:]), counts[first_word:num_words])
+        return RowSet(
+            first_word, num_words, list(tokens[first_word:]), counts[first_word:num_words]
+        )
     names = list(tokens) + [bucket_name(i) for i in range(num_rows - num_words)]
-    return RowSet(
-        np.arange(num_rows, dtype=np.int64),
-        names,
-        counts[:num_words] + [0] * (num_rows - num_words),
-    )
+    return RowSet(0, num_rows, names, counts[:num_words] + [0] * (num_rows - num_words))
 
 
 def export_embeddings(
     embeddings: np.ndarray, rows: RowSet, fmt: str, path: str | Path
 ) -> list[str]:
-    """Write ``embeddings[rows.ids]`` in format ``fmt`` to ``path``; returns the paths written."""
+    """Write rows ``rows.start .. rows.stop-1`` of ``embeddings`` in format ``fmt`` to ``path``; returns the paths written."""
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
     if embeddings.ndim != 2:
@@ -95,9 +100,7 @@ def export_embeddings(
     path = str(path)
     if fmt == "npy":
         with atomic_write(path, "wb") as f:
-            np.save(
-                f, np.ascontiguousarray(embeddings[rows.ids], dtype=np.float32), allow_pickle=False
-            )
+            _write_npy(f, embeddings, rows)
         return [path]
     if fmt == "csv":
         with atomic_write(path, "w") as f:
@@ -107,22 +110,31 @@ def export_embeddings(
         names = [_printable(n) for n in rows.names]
         binary = fmt == "word2vec-binary"
         with atomic_write(path, "wb" if binary else "w") as f:
-            (_write_w2v_binary if binary else _write_w2v_text)(f, embeddings, rows.ids, names)
+            (_write_w2v_binary if binary else _write_w2v_text)(f, embeddings, rows, names)
         return [path]
     return _write_projector(embeddings, rows, path)
 
 
-def _chunks(embeddings: np.ndarray, ids: np.ndarray):
-    for s in range(0, len(ids), CHUNK_ROWS):
-        sel = ids[s : s + CHUNK_ROWS]
-        yield s, np.asarray(embeddings[sel], dtype=np.float32)
+def _chunks(embeddings: np.ndarray, rows: RowSet):
+    """``(offset, float32 block)`` over the rows: a memory-mapped table is read a block at a time."""
+    for s in range(rows.start, rows.stop, CHUNK_ROWS):
+        e = min(s + CHUNK_ROWS, rows.stop)
+        yield s - rows.start, np.asarray(embeddings[s:e], dtype=np.float32)
+
+
+def _write_npy(f, embeddings: np.ndarray, rows: RowSet) -> None:
+    # The .npy 1.0 header, then the rows block by block (C order, little-endian float32).
+    header = {"descr": "<f4", "fortran_order": False, "shape": (len(rows), embeddings.shape[1])}
+    np.lib.format.write_array_header_1_0(f, header)
+    for _, block in _chunks(embeddings, rows):
+        f.write(block.astype("<f4", copy=False).tobytes())
 
 
 def _write_csv(f, embeddings: np.ndarray, rows: RowSet) -> None:
     dim = embeddings.shape[1]
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(["token"] + [f"d{j}" for j in range(dim)])
-    for s, block in _chunks(embeddings, rows.ids):
+    for s, block in _chunks(embeddings, rows):
         writer.writerows([rows.names[s + i], *float_strings(r)] for i, r in enumerate(block))
 
 
@@ -137,18 +149,18 @@ def _printable(name: str) -> str:
     return name
 
 
-def _write_w2v_text(f, embeddings: np.ndarray, ids: np.ndarray, names: list[str]) -> None:
-    f.write(f"{len(ids)} {embeddings.shape[1]}\n")
-    for s, block in _chunks(embeddings, ids):
+def _write_w2v_text(f, embeddings: np.ndarray, rows: RowSet, names: list[str]) -> None:
+    f.write(f"{len(rows)} {embeddings.shape[1]}\n")
+    for s, block in _chunks(embeddings, rows):
         f.write(
             "".join(f"{names[s + i]} {' '.join(float_strings(r))}\n" for i, r in enumerate(block))
         )
 
 
-def _write_w2v_binary(f, embeddings: np.ndarray, ids: np.ndarray, names: list[str]) -> None:
+def _write_w2v_binary(f, embeddings: np.ndarray, rows: RowSet, names: list[str]) -> None:
     # word2vec.c layout: "<n> <dim>\n", then per word "<word> " + dim little-endian float32 + "\n".
-    f.write(f"{len(ids)} {embeddings.shape[1]}\n".encode())
-    for s, block in _chunks(embeddings, ids):
+    f.write(f"{len(rows)} {embeddings.shape[1]}\n".encode())
+    for s, block in _chunks(embeddings, rows):
         block = block.astype("<f4", copy=False)
         f.write(
             b"".join(
@@ -181,7 +193,7 @@ def _write_projector(embeddings: np.ndarray, rows: RowSet, path: str) -> list[st
 
     def write(vec: Path, meta: Path) -> None:
         with atomic_write(vec, "w") as fv, atomic_write(meta, "w") as fm:
-            for _, block in _chunks(embeddings, rows.ids):
+            for _, block in _chunks(embeddings, rows):
                 fv.write("".join("\t".join(float_strings(r)) + "\n" for r in block))
             # Two columns, so the projector reads the first line as column names.
             fm.write("word\tcount\n")

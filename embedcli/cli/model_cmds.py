@@ -816,7 +816,7 @@ def export(
     paths = export_embeddings(table.embeddings, rows, fmt, output)
     if not quiet and output != "-":
         err_console.print(
-            f"exported {len(rows.ids):,} rows x {table.embeddings.shape[1]} ({fmt}) -> {', '.join(paths)}"
+            f"exported {len(rows):,} rows x {table.embeddings.shape[1]} ({fmt}) -> {', '.join(paths)}"
         )
 
 

@@ -199,6 +199,32 @@ class CorpusReader:
             self.documents += 1
         return texts, labels
 
+    def iter_byte_range(self, path: str, start: int, end: int) -> Iterator[Document]:
+        """Documents of the lines of a line-format file that START in ``[start, end)``.
+
+        Splitting a file at arbitrary byte offsets and reading each range this way visits every
+        line exactly once (the shards of the parallel encoder). Line numbers in messages count
+        from ``start``; callers re-read sequentially to report an error's exact line.
+        """
+        fmt = self.options.fmt
+        fmt = detect_format(path) if fmt == "auto" else fmt
+        with _open_binary(path) as raw:
+            if start > 0:
+                raw.seek(start - 1)
+                raw.readline()  # finish the line that began before ``start``
+            pos = raw.tell()
+
+            def lines() -> Iterator[bytes]:
+                nonlocal pos
+                while pos < end:
+                    line = raw.readline()
+                    if not line:
+                        return
+                    pos += len(line)
+                    yield line
+
+            yield from self._line_docs(self._decoded_lines(lines(), path), path, fmt)  # type: ignore[arg-type]
+
     # -- internals ---------------------------------------------------------------------------
     def _decoded_lines(self, raw: IO[bytes], path: str) -> Iterator[str]:
         strict = self.options.strict_utf8

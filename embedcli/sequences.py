@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.corpus import Document
+from embedcli.corpus import CorpusReader, Document
 from embedcli.errors import DataError, UsageError
 from embedcli.vocab import TokenCounter, Vocabulary
 
@@ -153,6 +153,13 @@ def encode_corpus(
     (a dict that may grow as labels are seen, to learn labels in the same pass).
     """
     labels_to_ids = vocab.label_to_id if label_index is None else label_index
+    if isinstance(docs, CorpusReader) and label_index is None:
+        from embedcli import shards
+
+        plan = shards.plan_shards(docs)
+        parts = shards.encode_parallel(docs, vocab, plan) if plan else None
+        if parts is not None:
+            return concat_corpora(parts)
     tokenize = vocab.tokenizer.tokenize
     get = vocab.token_to_id.get
     missing = vocab.unk_id if vocab.oov else -1
@@ -181,35 +188,109 @@ def encode_texts(texts: Sequence[str], vocab: Vocabulary) -> EncodedCorpus:
     return encode_corpus((Document(t, ()) for t in texts), vocab)
 
 
+def build_and_encode_raw(
+    docs: Iterable[Document], counter: TokenCounter, batch_size: int = BATCH_DOCS
+) -> tuple[TokenCounter, np.ndarray, np.ndarray, dict[str, int], np.ndarray, np.ndarray]:
+    """Count and encode with provisional (first-appearance) token and label ids.
+
+    Returns ``(counter, ids, lengths, label_index, label_ids, label_lengths)``.
+    """
+    tok_builder, lab_builder = _RaggedBuilder(), _RaggedBuilder()
+    for batch in _batched(docs, batch_size):
+        ids, lengths = counter.add([d.text for d in batch], [d.labels for d in batch])
+        tok_builder.add(ids.astype(np.int32), lengths)
+        lab_builder.add(*_label_batch(batch, counter.label_index))
+    ids, offsets = tok_builder.build(np.int32)
+    label_ids, label_offsets = lab_builder.build(np.int32)
+    return counter, ids, np.diff(offsets), counter.label_index, label_ids, np.diff(label_offsets)
+
+
 def build_and_encode(
     docs: Iterable[Document],
     counter: TokenCounter,
     vocab_options: dict[str, Any],
     batch_size: int = BATCH_DOCS,
 ) -> tuple[Vocabulary, EncodedCorpus]:
-    """One pass: count tokens, keep provisional ids, then remap to the final vocabulary."""
-    tok_builder = _RaggedBuilder()
-    all_labels: list[tuple[str, ...]] = []
-    for batch in _batched(docs, batch_size):
-        ids, lengths = counter.add([d.text for d in batch], [d.labels for d in batch])
-        tok_builder.add(ids.astype(np.int32), lengths)
-        all_labels.extend(d.labels for d in batch)
-    vocab = counter.vocabulary(**vocab_options)
-    provisional, offsets = tok_builder.build(np.int32)
-    table = vocab.remap_table(list(counter.index))
-    tokens = table[provisional] if len(provisional) else provisional
+    """One pass: count tokens, keep provisional ids, then remap to the final vocabulary.
+
+    A large line-format file is split into shards encoded in worker processes (``shards.py``);
+    the result is identical to the sequential pass.
+    """
+    parts = None
+    if isinstance(docs, CorpusReader):
+        from embedcli import shards
+
+        plan = shards.plan_shards(docs)
+        if plan:
+            parts = shards.count_and_encode_parallel(docs, counter.tokenizer, plan)
+    if parts is not None:
+        names, tables = shards.merge_indices(parts, "tokens")
+        counts = np.zeros(len(names), dtype=np.int64)
+        for part, table in zip(parts, tables):
+            counts[table] += part["counts"]
+        ids = np.concatenate([t[p["ids"]] for p, t in zip(parts, tables)])
+        lengths = np.concatenate([p["lengths"] for p in parts])
+        label_names, ltables = shards.merge_indices(parts, "labels")
+        label_ids = np.concatenate([t[p["label_ids"]] for p, t in zip(parts, ltables)]).astype(
+            np.int32
+        )
+        label_lens = np.concatenate([p["label_lens"] for p in parts])
+        label_counts = (
+            np.bincount(label_ids, minlength=len(label_names))
+            if len(label_ids)
+            else np.zeros(len(label_names), np.int64)
+        )
+        vocab = Vocabulary.from_counts(
+            names,
+            counts,
+            labels=label_names,
+            label_counts=label_counts.tolist(),
+            tokenizer=counter.tokenizer.config,
+            **vocab_options,
+        )
+        counter.documents = sum(p["documents"] for p in parts)
+        counter.tokens = sum(p["n_tokens"] for p in parts)
+    else:
+        counter, ids, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
+            docs, counter, batch_size
+        )
+        names, label_names = list(counter.index), list(label_index)
+        vocab = counter.vocabulary(**vocab_options)
+    table = vocab.remap_table(names)
+    tokens = table[ids] if len(ids) else ids.astype(np.int32)
     if not vocab.oov:
-        tokens, lengths = _drop_negative(tokens, np.diff(offsets))
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-    label_ids, label_lens = _label_batch(
-        [Document("", labs) for labs in all_labels], vocab.label_to_id
-    )
+        tokens, lengths = _drop_negative(tokens, lengths)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ltable = np.array([vocab.label_to_id[name] for name in label_names], dtype=np.int32)
+    label_ids = ltable[label_ids] if len(label_ids) else label_ids.astype(np.int32)
     label_offsets = np.zeros(len(label_lens) + 1, dtype=np.int64)
     np.cumsum(label_lens, out=label_offsets[1:])
     return vocab, EncodedCorpus(
         tokens.astype(np.int32, copy=False), offsets, label_ids, label_offsets
     )
+
+
+def concat_corpora(parts: Sequence[EncodedCorpus]) -> EncodedCorpus:
+    """Documents of several encoded corpora, one after the other."""
+
+    def cat(
+        values: list[np.ndarray], offsets: list[np.ndarray], dtype: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        lengths = (
+            np.concatenate([np.diff(o) for o in offsets]) if offsets else np.zeros(0, np.int64)
+        )
+        out = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=out[1:])
+        return (
+            np.concatenate(values).astype(dtype, copy=False) if values else np.zeros(0, dtype)
+        ), out
+
+    tokens, offsets = cat([p.tokens for p in parts], [p.offsets for p in parts], np.int32)
+    label_ids, label_offsets = cat(
+        [p.label_ids for p in parts], [p.label_offsets for p in parts], np.int32
+    )
+    return EncodedCorpus(tokens, offsets, label_ids, label_offsets)
 
 
 # -- padding ------------------------------------------------------------------------------------

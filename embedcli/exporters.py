@@ -7,7 +7,7 @@ Names: csv shows the padding token as the empty string; word2vec and the project
 printable name, so padding is written ``<pad>`` there. Floats are written as the shortest string
 that reads back to the same float32 (``str(np.float32(x))``), so text exports lose nothing.
 
-- ``npy``: the float32 matrix (``np.save``; no pickle). Row order as above.
+- ``npy``: the float32 matrix (``.npy`` 1.0, written block by block; ``np.load`` reads it).
 - ``csv``: header ``token,d0,d1,...``, one row per token.
 - ``word2vec`` / ``word2vec-binary``: the formats of the original word2vec tool, read by gensim
   ``KeyedVectors.load_word2vec_format(path, binary=...)``.

@@ -148,7 +148,7 @@ class Evaluation:
 
     def format_fasttext_test(self) -> list[str]:
         """The lines ``fasttext test`` prints (C++ default stream format, precision 3 = ``%.3g``)."""
-        k = 1 if self.k is None else self.k
+        k = -1 if self.k is None else self.k  # fastText's -k -1: every label
         return [
             f"N\t{self.n}",
             f"P@{k}\t{self.precision_at_k:.3g}",
@@ -172,7 +172,7 @@ class Evaluation:
             for i in range(self.num_labels)
         ]
         # fastText leaves std::fixed set, so the general metrics come out with 3 decimals here.
-        k = 1 if self.k is None else self.k
+        k = -1 if self.k is None else self.k  # fastText's -k -1: every label
         lines += [
             f"N\t{self.n}",
             f"P@{k}\t{self.precision_at_k:.3f}",

@@ -71,12 +71,16 @@ def _open_table(path: str, verify: bool = False, classifier: bool = False) -> An
 
 
 class _Model:
-    """A loaded model with its engine objects built once (imports numba)."""
+    """A loaded model with its engine objects built once (imports numba).
 
-    def __init__(self, path: str) -> None:
+    ``verify=False`` skips only the sha256/finiteness pass over the (large) table; shapes, dtypes
+    and the checksums of every other file are still checked.
+    """
+
+    def __init__(self, path: str, verify: bool = True) -> None:
         from embedcli.modeldir import load_model
 
-        loaded = load_model(path, mmap=True)
+        loaded = load_model(path, mmap=True, verify=verify)
         self.config = loaded.config
         self.vocab = loaded.vocab
         self.spec = loaded.spec
@@ -449,7 +453,7 @@ def predict(
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
-    m = _Model(model)
+    m = _Model(model, verify=False)
     k, thr = _decision(m, k, threshold)
     if explain:
         _check_explainable(m.spec)
@@ -605,8 +609,13 @@ def evaluate(
     ],
     *,
     k: Annotated[
-        int, typer.Option("--k", "-k", help="Predicted labels per example for P@k/R@k.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--k",
+            "-k",
+            help="Predicted labels per example (default 1; multi-label: all over threshold).",
+        ),
+    ] = None,
     threshold: Annotated[
         float | None,
         typer.Option("--threshold", help="Probability threshold (default: as predict)."),
@@ -641,7 +650,7 @@ def evaluate(
     from embedcli.sequences import encode_corpus
 
     m = _Model(model)
-    _, thr = _decision(m, k, threshold)
+    k, thr = _decision(m, k, threshold)
     preds: list[Any] = []
     gold: list[Any] = []
     skipped_empty = 0
@@ -690,8 +699,9 @@ def _render_evaluation(ev: Any, labels: list[str]) -> None:
     summary.add_column(justify="right")
     summary.add_row("examples", f"{ev.n:,}")
     summary.add_row("accuracy", pct(ev.accuracy))
-    summary.add_row(f"P@{ev.k}", pct(ev.precision_at_k))
-    summary.add_row(f"R@{ev.k}", pct(ev.recall_at_k))
+    at = "all" if ev.k is None else ev.k
+    summary.add_row(f"P@{at}", pct(ev.precision_at_k))
+    summary.add_row(f"R@{at}", pct(ev.recall_at_k))
     mp, mr, mf = ev.macro()
     summary.add_row("macro P / R / F1", f"{pct(mp)} / {pct(mr)} / {pct(mf)}")
     summary.add_row(
@@ -748,30 +758,22 @@ def embed(
     from embedcli.exporters import float_strings
     from embedcli.sequences import encode_corpus
 
-    m = _Model(model)
-    as_npy = output.lower().endswith(".npy")
-    parts: list[Any] = []
-    with atomic_write(output, "w") if not as_npy else _null() as f:
+    m = _Model(model, verify=False)
+
+    def vectors() -> Iterator[Any]:
         for batch in _read_batches(input, BATCH_LINES):
             enc = encode_corpus(batch, m.vocab)
-            vecs = engine.pooled(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
-            if as_npy:
-                parts.append(np.asarray(vecs, dtype=np.float32))
-            else:
-                f.write("".join("\t".join(float_strings(v)) + "\n" for v in vecs))
-    if as_npy:
-        dim = m.spec.maxlen * m.spec.dim if m.spec.pool == "flatten" else m.spec.dim
-        arr = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+            yield engine.pooled(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
+
+    if output.lower().endswith(".npy"):
+        parts = [np.asarray(v, dtype=np.float32) for v in vectors()]
+        arr = np.concatenate(parts) if parts else np.zeros((0, m.spec.pooled_dim), np.float32)
         with atomic_write(output, "wb") as f:
             np.save(f, arr, allow_pickle=False)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    else:
+        with atomic_write(output, "w") as f:
+            for vecs in vectors():
+                f.write("".join("\t".join(float_strings(v)) + "\n" for v in vecs))
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -1037,8 +1039,9 @@ def plot(
     title: Annotated[str | None, typer.Option("--title", help="Plot title.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (t-SNE).")] = 0,
 ) -> None:
-    """A labelled 2-D map of the most frequent words (PCA by default), coloured by the label each
-    word pushes towards when the model's output is linear.
+    """A labelled 2-D map of the most frequent words (PCA by default) as PNG, SVG or PDF.
+
+    Points are coloured by the label each word pushes towards when the output layer is linear.
 
     Example: embedcli plot model -o words.png --top 80
     """

@@ -28,6 +28,9 @@ from typing import IO, NamedTuple
 
 from embedcli.errors import DataError, UsageError
 
+#: what str.strip() removes from an ASCII line (bytes.strip() misses \x1c-\x1f)
+_BLANK_BYTES = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
 FORMATS = ("auto", "fasttext", "text", "csv", "tsv", "jsonl")
 
 
@@ -158,6 +161,7 @@ class CorpusReader:
         for path in self.paths:
             with _open_binary(path) as raw:
                 rest = b""
+                first = True
                 while True:
                     try:
                         data = raw.read(block_bytes)
@@ -171,33 +175,50 @@ class CorpusReader:
                         rest = data
                         continue
                     rest = data[cut:]
-                    yield self._split_block(data[:cut], prefix, parse)
+                    yield self._split_block(data[:cut], prefix, parse, first)
+                    first = False
                 if rest:
-                    yield self._split_block(rest, prefix, parse)
+                    yield self._split_block(rest, prefix, parse, first)
 
     def _split_block(
-        self, block: bytes, prefix: bytes, parse: bool
+        self, block: bytes, prefix: bytes, parse: bool, first: bool = False
     ) -> tuple[list[bytes], list[bytes]]:
         lines = block.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
         self.lines_read += len(lines)
-        if self.lines_read == len(lines) and lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        if first and lines and lines[0].startswith(b"\xef\xbb\xbf"):
             lines[0] = lines[0][3:]
         texts: list[bytes] = []
         labels: list[bytes] = []
+        str_prefix = self.options.label_prefix
         for line in lines:
-            if parse and line.startswith(prefix):
-                parts = line.split(None, 1)
-                while parts and parts[0].startswith(prefix):
-                    labels.append(parts[0][len(prefix) :])
-                    line = parts[1] if len(parts) > 1 else b""
-                    parts = line.split(None, 1)
-            elif not line.strip():
-                continue
-            texts.append(line)
+            line = line.rstrip(b"\r")
+            if line.isascii() and not (parse and prefix in line):
+                # The common case, decided on bytes: no labels, nothing to decode.
+                blank = not line.translate(None, _BLANK_BYTES) if parse else not line
+                if blank:
+                    continue
+                texts.append(line)
+            else:
+                # Labels or non-ASCII: exactly what the Document path does, then back to bytes.
+                text = self._decode_counting(line)
+                doc = parse_fasttext_line(text, str_prefix) if parse else Document(text, ())
+                if not doc.text and not doc.labels:
+                    continue
+                labels.extend(label.encode("utf-8", "surrogatepass") for label in doc.labels)
+                texts.append(doc.text.encode("utf-8", "surrogatepass"))
             self.documents += 1
         return texts, labels
+
+    def _decode_counting(self, line: bytes) -> str:
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError:
+            self.invalid_utf8_lines += 1
+            if self.first_invalid_utf8 is None:
+                self.first_invalid_utf8 = f"line {self.lines_read} or earlier"
+            return line.decode("utf-8", errors="replace")
 
     def iter_byte_range(self, path: str, start: int, end: int) -> Iterator[Document]:
         """Documents of the lines of a line-format file that START in ``[start, end)``.
@@ -260,7 +281,10 @@ class CorpusReader:
 
     def _csv_docs(self, lines: Iterator[str], path: str, fmt: str) -> Iterator[Document]:
         opts = self.options
-        reader = csv.reader(lines, delimiter="," if fmt == "csv" else "\t")
+        # csv needs the line ends back, or a quoted field spanning lines loses its newline
+        reader = csv.reader(
+            (line + "\n" for line in lines), delimiter="," if fmt == "csv" else "\t"
+        )
         header: list[str] | None = None
         if opts.header:
             try:

@@ -350,8 +350,8 @@ class Vocabulary:
                 tokenizer=TokenizerConfig.from_dict(tokenizer_cfg),
                 options=options,
             )
-        except (TypeError, UsageError) as exc:
-            raise FormatError(f"{path}: bad tokenizer settings ({exc})") from None
+        except (TypeError, UsageError, FormatError) as exc:  # settings, duplicate tokens
+            raise FormatError(f"{path}: invalid vocabulary ({exc})") from None
 
 
 @dataclass
@@ -448,13 +448,13 @@ def _build_vocabulary_raw(
         if not non_ascii_punct:
             # Only lines with non-ASCII bytes need Unicode lowercasing and whitespace splitting;
             # they are normalized in place so first-appearance order stays exact.
-            texts = [t if t.isascii() else _normalize_line(reader, t, cfg.lower) for t in texts]
+            texts = [t if t.isascii() else _normalize_line(t, cfg.lower) for t in texts]
             block = b"\n".join(texts).translate(table, delete)
             if cfg.lower:
                 block = block.lower()
             toks = block.split()
         else:
-            text = "\n".join(_decode_counting(reader, t) for t in texts)
+            text = b"\n".join(texts).decode("utf-8", "surrogatepass")
             toks = [t.encode("utf-8", "surrogatepass") for t in tok.tokenize(text)]
         n_tokens += len(toks)
         counts.update(toks)
@@ -489,21 +489,13 @@ def _build_vocabulary_raw(
     return vocab, stats
 
 
-def _normalize_line(reader: Any, line: bytes, lower: bool) -> bytes:
-    text = _decode_counting(reader, line)
+def _normalize_line(line: bytes, lower: bool) -> bytes:
+    """Unicode lowercasing and whitespace splitting for one non-ASCII line (valid UTF-8: the
+    reader already decoded and re-encoded it, counting invalid bytes)."""
+    text = line.decode("utf-8", "surrogatepass")
     if lower:
         text = text.lower()
     return " ".join(text.split()).encode("utf-8", "surrogatepass")
-
-
-def _decode_counting(reader: Any, line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        reader.invalid_utf8_lines += 1
-        if reader.first_invalid_utf8 is None:
-            reader.first_invalid_utf8 = f"line {reader.lines_read} block"
-        return line.decode("utf-8", "replace")
 
 
 def counter_stats(counter: TokenCounter, vocab: Vocabulary, top: int = 10) -> VocabStats:

@@ -1,0 +1,36 @@
+"""Shared test setup: numba cache location, paths to the real datasets, a CLI helper."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Compiled kernels go to a git-ignored folder of the repo (also for subprocesses started by tests).
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
+
+#: ../shared/data next to the repository: real benchmark corpora, absent on some machines
+SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE_DATA = REPO / "sample_data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared datasets folder; the test is skipped when it is missing."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def write_lines(tmp_path: Path):
+    """Write lines (UTF-8, trailing newline) to ``tmp_path / name`` and return the path."""
+
+    def write(name: str, lines: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        return path
+
+    return write

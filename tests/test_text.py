@@ -1,0 +1,149 @@
+"""Standardization and splitting: Keras TextVectorization / Tokenizer / fastText conventions."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from embedcli.errors import FormatError, UsageError
+from embedcli.text import (
+    COMPAT_PRESETS,
+    Tokenizer,
+    TokenizerConfig,
+    get_preset,
+    make_tokenizer_config,
+)
+
+
+def tok(compat: str = "embedcli", **kw) -> Tokenizer:
+    return Tokenizer(make_tokenizer_config(compat, **kw))
+
+
+# -- Keras TextVectorization (the default) ------------------------------------------------------
+def test_default_lowercases_and_deletes_ascii_punctuation() -> None:
+    assert tok().tokenize("Hope to see you soon!") == ["hope", "to", "see", "you", "soon"]
+    assert tok("textvectorization").tokenize("Hello, World... (again)") == [
+        "hello",
+        "world",
+        "again",
+    ]
+
+
+@pytest.mark.parametrize("compat", ["embedcli", "textvectorization"])
+def test_textvectorization_strips_apostrophe_and_hyphen(compat: str) -> None:
+    t = tok(compat)
+    assert t.tokenize("don't") == ["dont"]
+    assert t.tokenize("foo-bar") == ["foobar"]
+    assert t.tokenize("e-mail: a@b.c") == ["email", "abc"]
+
+
+def test_every_ascii_punctuation_character_is_deleted() -> None:
+    assert tok().tokenize(f"a{string.punctuation}b") == ["ab"]
+
+
+def test_unicode_punctuation_is_kept_like_keras() -> None:
+    # Keras strips ASCII punctuation only (DEFAULT_STRIP_REGEX is string.punctuation)
+    assert tok().tokenize("«Bonjour» ¿qué? — fin") == ["«bonjour»", "¿qué", "—", "fin"]
+
+
+# -- legacy Keras Tokenizer -------------------------------------------------------------------------
+def test_tokenizer_preset_keeps_apostrophe_and_splits_on_punctuation() -> None:
+    t = tok("tokenizer")
+    assert t.tokenize("don't") == ["don't"]
+    assert t.tokenize("foo-bar") == ["foo", "bar"]
+    assert t.tokenize("Hello,world!How are\tyou?") == ["hello", "world", "how", "are", "you"]
+
+
+def test_tokenizer_preset_conventions() -> None:
+    p = get_preset("tokenizer")
+    assert p.oov is False
+    assert (p.padding, p.truncating) == ("pre", "pre")
+    assert p.order == "frequency" and p.ties == "appearance"
+
+
+# -- fastText -----------------------------------------------------------------------------------
+def test_fasttext_preset_keeps_case_and_punctuation() -> None:
+    t = tok("fasttext")
+    assert t.tokenize("Hello, World! don't foo-bar") == ["Hello,", "World!", "don't", "foo-bar"]
+    assert t.tokenize("  a\tb\n c  ") == ["a", "b", "c"]
+    assert get_preset("fasttext").oov is False
+
+
+# -- Unicode -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Café CRÈME brûlée", ["café", "crème", "brûlée"]),
+        ("Привет, Мир!", ["привет", "мир"]),
+        ("日本語 テキスト 中文", ["日本語", "テキスト", "中文"]),
+        ("ΟΔΟΣ ΣΟΦΟΣ", ["οδος", "σοφος"]),  # final sigma
+        ("naïve\u00a0coöperation", ["naïve", "coöperation"]),  # NBSP is whitespace
+        ("a\u3000b", ["a", "b"]),  # ideographic space
+        ("x\x1cy\x1fz", ["x", "y", "z"]),  # str.split separators FS..US
+        ("émoji 🙂 ok", ["émoji", "🙂", "ok"]),
+    ],
+)
+def test_unicode_letters_survive(text: str, expected: list[str]) -> None:
+    assert tok().tokenize(text) == expected
+
+
+def test_no_lower_and_keep_punctuation_overrides() -> None:
+    assert tok(lower=False).tokenize("Café, OK") == ["Café", "OK"]
+    assert tok(keep_punctuation=True).tokenize("Don't-stop!") == ["don't-stop!"]
+
+
+def test_token_pattern_replaces_the_split() -> None:
+    t = tok(keep_punctuation=True, token_pattern=r"[a-z]+|\d+")
+    assert t.tokenize("Room 101, floor-3") == ["room", "101", "floor", "3"]
+
+
+def test_invalid_token_pattern_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="token-pattern"):
+        tok(token_pattern="(unclosed")
+
+
+def test_unknown_compat_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="compat"):
+        make_tokenizer_config("spacy")
+
+
+def test_bad_punctuation_mode_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        Tokenizer(TokenizerConfig(punctuation_mode="replace"))
+
+
+def test_config_dict_round_trip_and_unknown_keys() -> None:
+    for preset in COMPAT_PRESETS.values():
+        cfg = preset.tokenizer
+        assert TokenizerConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(FormatError, match="stemmer"):
+        TokenizerConfig.from_dict({"lower": True, "stemmer": "porter"})
+
+
+def _reference_tokenize(text: str, cfg: TokenizerConfig) -> list[str]:
+    """Plain-Python twin: lower, then delete/space each punctuation character, then str.split."""
+    if cfg.lower:
+        text = text.lower()
+    repl = "" if cfg.punctuation_mode == "delete" else " "
+    text = "".join(repl if c in cfg.punctuation else c for c in text)
+    return text.split()
+
+
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(string.printable) + ["\x1c", "\x1f", "\xa0", "\u3000", "É", "ß"]),
+        st.characters(exclude_categories=("Cs",)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=TEXT, compat=st.sampled_from(sorted(COMPAT_PRESETS)))
+def test_fast_paths_equal_the_plain_reference(text: str, compat: str) -> None:
+    """The byte-level ASCII path and the regex path both equal a character-by-character twin."""
+    cfg = make_tokenizer_config(compat)
+    assert Tokenizer(cfg).tokenize(text) == _reference_tokenize(text, cfg)

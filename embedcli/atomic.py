@@ -29,6 +29,12 @@ def check_writable_dir(path: str | Path) -> None:
         raise DataError(f"output directory is not writable: {parent}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO[Any]]:
     """Open ``path`` for writing through a temporary file that replaces it on success only."""
@@ -44,6 +50,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str = "utf-8") -> 
     check_writable_dir(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -67,6 +74,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     check_writable_dir(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         if path.exists():
             if not path.is_dir():

@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -347,6 +348,8 @@ class CorpusReader:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{where}: invalid JSON: {exc.msg}") from None
+            except (ValueError, RecursionError) as exc:  # a 5000-digit number, deep nesting
+                raise DataError(f"{where}: invalid JSON: {type(exc).__name__}: {exc}") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
             if opts.text_field not in obj:
@@ -359,7 +362,24 @@ class CorpusReader:
             labels = _json_labels(obj.get(opts.label_field), where, opts.label_field)
             if opts.require_labels and not labels:
                 raise DataError(f"{where}: no label in field {opts.label_field!r}")
+            if _has_surrogate(text) or any(_has_surrogate(lab) for lab in labels):
+                # "\ud800" escapes decode to lone surrogates, which no UTF-8 file can hold:
+                # treated like invalid UTF-8 (replaced by U+FFFD and counted, or an error).
+                if opts.strict_utf8:
+                    raise DataError(f"{where}: lone surrogate escape (invalid UTF-16) in a string")
+                self.invalid_utf8_lines += 1
+                if self.first_invalid_utf8 is None:
+                    self.first_invalid_utf8 = where
+                text = _SURROGATES.sub("\ufffd", text)
+                labels = tuple(_SURROGATES.sub("\ufffd", lab) for lab in labels)
             yield Document(text, labels)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(s: str) -> bool:
+    return not s.isascii() and _SURROGATES.search(s) is not None
 
 
 def iter_documents(

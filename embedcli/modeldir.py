@@ -17,6 +17,7 @@ import datetime as _dt
 import hashlib
 import json
 import platform
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,8 +143,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise FormatError(f"{path} is not an embedcli model: config.json is missing")
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{cfg_path} is damaged: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, nesting
+        raise FormatError(f"{cfg_path} is damaged: {type(exc).__name__}: {exc}") from None
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
         raise FormatError(f"{cfg_path} is not an embedcli model config")
     version = config.get("version")
@@ -156,11 +157,57 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key in ("model", "files"):
         if not isinstance(config.get(key), dict):
             raise FormatError(f"{cfg_path}: missing '{key}' section")
-    spec = config["model"]
-    for key in ("num_words", "buckets", "dim", "num_classes"):
-        if not isinstance(spec.get(key), int) or spec[key] < 0:
-            raise FormatError(f"{cfg_path}: model.{key} must be a non-negative integer")
+    if not isinstance(config.get("train", {}), dict):
+        raise FormatError(f"{cfg_path}: 'train' must be an object")
+    _check_spec(config["model"], cfg_path)
+    for name, digest in config["files"].items():
+        if (
+            not isinstance(name, str)
+            or name in ("", ".", "..")
+            or any(c in name for c in "/\\\0")
+            or not isinstance(digest, str)
+        ):
+            raise FormatError(f"{cfg_path}: bad entry in 'files': {name!r}: {digest!r}")
     return config
+
+
+#: allowed values of the spec fields: (minimum, or the set of names)
+_SPEC_INTS = {
+    "num_words": 1,
+    "buckets": 0,
+    "dim": 1,
+    "num_classes": 1,
+    "hidden": 0,
+    "word_ngrams": 1,
+    "maxlen": 0,
+}
+_SPEC_NAMES = {
+    "pool": ("mean", "sum", "max", "flatten"),
+    "objective": ("softmax", "binary", "multilabel"),
+}
+_SPEC_DEFAULTS = {
+    "hidden": 0,
+    "word_ngrams": 1,
+    "maxlen": 0,
+    "pool": "mean",
+    "objective": "softmax",
+}
+
+
+def _check_spec(spec: dict[str, Any], cfg_path: Path) -> None:
+    """Every field of model spec has the right type and range (a damaged file never reaches numba)."""
+    for key, low in _SPEC_INTS.items():
+        value = spec.get(key, _SPEC_DEFAULTS.get(key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise FormatError(f"{cfg_path}: model.{key} must be an integer >= {low}, not {value!r}")
+    for key, names in _SPEC_NAMES.items():
+        value = spec.get(key, _SPEC_DEFAULTS[key])
+        if value not in names:
+            raise FormatError(
+                f"{cfg_path}: model.{key} must be one of {', '.join(names)}, not {value!r}"
+            )
+    if spec.get("pool") == "flatten" and spec.get("maxlen", 0) < 1:
+        raise FormatError(f"{cfg_path}: model.pool 'flatten' needs model.maxlen >= 1")
 
 
 def load_model(
@@ -197,6 +244,11 @@ def load_model(
         )
     if verify and not np.isfinite(emb).all():
         raise FormatError(f"{path / 'embeddings.npy'} contains NaN or Inf values")
+    labels_needed = 2 if spec.get("objective") == "binary" else spec["num_classes"]
+    if len(vocab.labels) != labels_needed:
+        raise FormatError(
+            f"{path}: the model has {labels_needed} labels but vocab.tsv lists {len(vocab.labels)}"
+        )
     arrays: dict[str, np.ndarray] = {}
     if classifier:
         arrays = _load_classifier(path / "classifier.npz", spec, len(vocab.labels))
@@ -205,18 +257,25 @@ def load_model(
 
 def _load_npy(file: Path, mmap: bool) -> np.ndarray:
     try:
-        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+        array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as exc:  # includes "Object arrays cannot be loaded when allow_pickle=False"
         raise FormatError(f"{file} is damaged or not a plain array: {exc}") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FormatError(f"{file} is damaged: {exc}") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive under the .npy name
+        array.close()
+        raise FormatError(f"{file} is not a .npy array (found a .npz archive)")
+    return array
 
 
 def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[str, np.ndarray]:
     try:
-        with np.load(file, allow_pickle=False) as z:
+        z = np.load(file, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise FormatError(f"{file} is not a .npz archive (found a single array)")
+        with z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, KeyError) as exc:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise FormatError(f"{file} is damaged: {exc}") from None
     hidden = int(spec.get("hidden", 0))
     pooled = spec["dim"] * (spec.get("maxlen", 0) if spec.get("pool") == "flatten" else 1)
@@ -227,6 +286,9 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
         expected.update(hidden_W=(pooled, hidden), hidden_b=(hidden,))
     if "thresholds" in arrays:
         expected["thresholds"] = (c,)
+    unexpected = sorted(set(arrays) - set(expected))
+    if unexpected:
+        raise FormatError(f"{file}: unexpected array(s) {', '.join(unexpected)} for this model")
     for key, shape in expected.items():
         a = arrays.get(key)
         if a is None:
@@ -237,11 +299,6 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
             )
         if not np.isfinite(a).all():
             raise FormatError(f"{file}: '{key}' contains NaN or Inf values")
-    labels_needed = 2 if spec.get("objective") == "binary" else c
-    if n_labels != labels_needed:
-        raise FormatError(
-            f"{file}: the model has {labels_needed} labels but vocab.tsv lists {n_labels}"
-        )
     return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
 
 

@@ -156,6 +156,15 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
         )
     if plan.config.get("objective") == "binary" and len(vocab.labels) != 2:
         raise UsageError(f"--objective binary needs exactly 2 labels, found {len(vocab.labels)}")
+    if len(vocab) <= (2 if vocab.oov else 1):
+        raise DataError(
+            "the vocabulary is empty: no word besides the reserved ids"
+            + (
+                f" (no token is seen --min-count {plan.min_count} times)"
+                if not plan.vocab_path
+                else ""
+            )
+        )
     if len(train.tokens) == 0:
         raise DataError(
             "the training corpus has no known tokens (every line is empty or out of vocabulary)"

@@ -5,12 +5,15 @@ Everything here is cheap to import: no numpy-heavy work, never numba.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -73,16 +76,16 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with _sigterm_as_interrupt():
+                return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except EmbedcliError as exc:
             if _state["debug"]:
                 traceback.print_exc()
             raise fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("Interrupted; no partial output was written.")
-            raise typer.Exit(code=130) from None
+        except KeyboardInterrupt as exc:
+            raise _interrupted(exc) from None
         except BrokenPipeError:
             # Reader went away (e.g. `| head`): quiet exit, as other Unix tools do.
             _silence_stdout()
@@ -95,6 +98,9 @@ def handle_errors(func: F) -> F:
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             raise fail(f"{exc.strerror or exc}{where}") from None
         except Exception as exc:  # a bug: say so in one line, full story with --debug
+            cause = _interrupt_cause(exc)
+            if cause is not None:  # a signal raised inside a numba call: SystemError from it
+                raise _interrupted(cause) from None
             if _state["debug"]:
                 traceback.print_exc()
             raise fail(
@@ -102,6 +108,45 @@ def handle_errors(func: F) -> F:
             ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so outputs are cleaned up as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """During a command, SIGTERM unwinds like Ctrl-C (temp files removed, one message)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _interrupt_cause(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt behind ``exc`` (numba wraps one raised mid-call in a SystemError)."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 10:
+        if isinstance(cur, KeyboardInterrupt):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return None
+
+
+def _interrupted(exc: KeyboardInterrupt) -> typer.Exit:
+    what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+    err_console.print(f"{what}; no partial output was written.")
+    return typer.Exit(code=143 if isinstance(exc, Terminated) else 130)
 
 
 def _silence_stdout() -> None:

@@ -919,7 +919,8 @@ def info(
     spec = config["model"]
     layers = _layers(spec)
     total = sum(layer["params"] for layer in layers)
-    vocab = None if bad else _open_table(model, classifier=True).vocab
+    # verify: info is the command that says whether a model is sound (finiteness included)
+    vocab = None if bad else _open_table(model, verify=True, classifier=True).vocab
     report = {
         "path": model,
         "format": config.get("format"),

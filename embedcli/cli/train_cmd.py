@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from typing import Annotated, Any
 
@@ -245,27 +244,19 @@ def train(
             _render_plan(summary)
         return
 
-    # SIGTERM behaves like Ctrl-C: stop after the current step, write nothing partial.
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with _progress(quiet) as on_progress:
-            result = run_training(
-                prepared,
-                output,
-                on_epoch=None if quiet else _print_epoch,
-                on_progress=on_progress,
-            )
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    # SIGTERM behaves like Ctrl-C (handle_errors): stop, write nothing partial.
+    with _progress(quiet) as on_progress:
+        result = run_training(
+            prepared,
+            output,
+            on_epoch=None if quiet else _print_epoch,
+            on_progress=on_progress,
+        )
     result["seconds_total"] = round(time.perf_counter() - t0, 3)
     if json_out:
         print_json(result)
     if not quiet:
         _render_result(result)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 class _progress:

@@ -135,6 +135,12 @@ def build_vocab(
     vocab, stats = build_vocabulary(reader, tok_cfg, opts)
     if stats.documents == 0:
         raise DataError("the corpus is empty: no documents were read")
+    if stats.kept == 0:
+        raise DataError(
+            f"the vocabulary is empty: no token is seen --min-count {min_count} times"
+            if stats.tokens
+            else "the vocabulary is empty: the corpus has no tokens"
+        )
     vocab.save(output)
     seconds = time.perf_counter() - t0
     report_invalid_utf8(reader, quiet)

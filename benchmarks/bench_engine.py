@@ -118,7 +118,9 @@ def run(name: str, cfg: TrainConfig, repeat: int) -> dict:
         c = TrainConfig(**{**cfg.to_dict(), "seed": cfg.seed + r})
         res = fit(tr, c, num_words=nw, num_classes=nc)
         t0 = time.perf_counter()
-        probs = predict_proba(res.params, res.spec, te.tokens, te.offsets, threads=res.config.threads)
+        probs = predict_proba(
+            res.params, res.spec, te.tokens, te.offsets, threads=res.config.threads
+        )
         pred_s = time.perf_counter() - t0
         ev = evaluate_arrays(probs, te.label_ids, te.label_offsets)
         accs.append(ev["accuracy"])
@@ -152,7 +154,11 @@ def main() -> None:
         else:
             ap.add_argument(flag, default=None)
     args = ap.parse_args()
-    over = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    over = {
+        k: v
+        for k, v in vars(args).items()
+        if k in TrainConfig.__dataclass_fields__ and v is not None
+    }
     if "freeze_embeddings" in over:
         over["freeze_embeddings"] = bool(over["freeze_embeddings"])
     if over.get("class_weight") == "none":
@@ -160,7 +166,9 @@ def main() -> None:
     cfg = TrainConfig(**over)
     rows = []
     print(f"config overrides: {over}", flush=True)
-    print(f"{'dataset':14s} {'acc':>7s} {'(min-max)':>15s} {'target':>7s} {'train s':>8s} {'tok/s':>12s} {'pred s':>7s} ep  lr")
+    print(
+        f"{'dataset':14s} {'acc':>7s} {'(min-max)':>15s} {'target':>7s} {'train s':>8s} {'tok/s':>12s} {'pred s':>7s} ep  lr"
+    )
     for name in args.datasets.split(","):
         if not (DATA / name / "train.txt").exists():
             print(f"{name}: missing, skipped")

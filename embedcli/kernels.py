@@ -625,32 +625,60 @@ def dense_update(P, S1, S2, G, optimizer, lr, l2, b1, b2, eps, t):
 
 
 @njit(cache=True, nogil=True)
-def hash_word_ngrams(tokens, offsets, n, num_words, buckets):
+def _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, write):
+    """Hashed features of document ``tokens[s:e]`` written from ``out[k]`` (when ``write``);
+    returns how many. See :func:`hash_word_ngrams`."""
+    mult = np.uint64(116049371)
+    nb = np.uint64(buckets)
+    nw = np.uint64(num_words)
+    eos_id = np.uint64(0xFFFFFFFFFFFFFFFF)
+    m = 0
+    if eos:
+        if write:
+            out[k] = np.int32(nw + eos_id % nb)
+        m += 1
+    last = e + 1 if eos else e
+    for i in range(s, e):
+        if tokens[i] == 0:
+            continue
+        h = np.uint64(tokens[i])
+        for j in range(i + 1, min(last, i + n)):
+            if j < e:
+                if tokens[j] == 0:
+                    break
+                v = np.uint64(tokens[j])
+            else:
+                v = eos_id
+            h = h * mult + v
+            if write:
+                out[k + m] = np.int32(nw + h % nb)
+            m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def hash_word_ngrams(tokens, offsets, n, num_words, buckets, eos):
     """Append hashed word n-grams (2..n) to every document, as fastText ``addWordNgrams``.
 
     For each start i and each length 2..n, over the window's ids (as uint64)
     ``h = id_i; h = h * 116049371 + id_j`` for j = i+1 .. i+len-1, and the feature row is
     ``num_words + h % buckets``. Windows containing the pad id 0 are skipped. Deterministic.
-    Returns ``(tokens2 int32, offsets2 int64)``: each document is its original ids followed by
-    its n-gram rows (start-major, then length). Example: ids [5, 7], n=2 ->
-    [5, 7, num_words + (5*116049371 + 7) % buckets].
+    With ``eos`` the document ends with fastText's end-of-line token ``</s>``, here the virtual
+    id ``2**64 - 1`` (fastText's int32 hashes are sign-extended the same way): it adds the
+    feature row ``num_words + (2**64 - 1) % buckets`` and closes the last windows
+    (e.g. ``(last word, </s>)``); with mean pooling its weight 1/length carries the length.
+    Returns ``(tokens2 int32, offsets2 int64)``: each document is its original ids, then (eos)
+    the ``</s>`` row, then its n-gram rows (start-major, then length).
+    Example: ids [5, 7], n=2, no eos -> [5, 7, num_words + (5*116049371 + 7) % buckets].
     """
     ndocs = offsets.shape[0] - 1
     new_off = np.zeros(ndocs + 1, dtype=np.int64)
-    mult = np.uint64(116049371)
-    nb = np.uint64(buckets)
+    out = np.empty(0, dtype=np.int32)
+    use = n > 1 and buckets > 0
     for d in range(ndocs):
         s = offsets[d]
         e = offsets[d + 1]
-        extra = 0
-        if n > 1 and buckets > 0:
-            for i in range(s, e):
-                if tokens[i] == 0:
-                    continue
-                for j in range(i + 1, min(e, i + n)):
-                    if tokens[j] == 0:
-                        break
-                    extra += 1
+        extra = _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, 0, False) if use else 0
         new_off[d + 1] = new_off[d] + (e - s) + extra
     out = np.empty(new_off[ndocs], dtype=np.int32)
     for d in range(ndocs):
@@ -660,18 +688,38 @@ def hash_word_ngrams(tokens, offsets, n, num_words, buckets):
         for i in range(s, e):
             out[k] = tokens[i]
             k += 1
-        if n > 1 and buckets > 0:
-            for i in range(s, e):
-                if tokens[i] == 0:
-                    continue
-                h = np.uint64(tokens[i])
-                for j in range(i + 1, min(e, i + n)):
-                    if tokens[j] == 0:
-                        break
-                    h = h * mult + np.uint64(tokens[j])
-                    out[k] = np.int32(np.uint64(num_words) + h % nb)
-                    k += 1
+        if use:
+            _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, True)
     return out, new_off
+
+
+@njit(cache=True, nogil=True)
+def _grow(G, uniq, need):
+    """``(G, uniq)`` with room for at least ``need`` rows (doubling; contents kept)."""
+    cap = uniq.shape[0]
+    if need <= cap:
+        return G, uniq
+    while cap < need:
+        cap *= 2
+    G2 = np.zeros((cap, G.shape[1]), dtype=G.dtype)
+    G2[: G.shape[0]] = G
+    u2 = np.zeros(cap, dtype=uniq.dtype)
+    u2[: uniq.shape[0]] = uniq
+    return G2, u2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot_of(r, slot, uniq, G, nu):
+    """Slot of row ``r`` in the batch accumulator ``G`` (claims and zeroes slot ``nu`` on first
+    sight; the caller guarantees room). Returns ``(slot, new nu)``."""
+    sl = slot[r]
+    if sl >= 0:
+        return sl, nu
+    slot[r] = nu
+    uniq[nu] = r
+    for j in range(G.shape[1]):
+        G[nu, j] = 0.0
+    return nu, nu + 1
 
 
 # --------------------------------------------------------------------------- training
@@ -745,6 +793,15 @@ def _train_shard(
     logits = np.zeros(n_out, dtype=np.float32)
     glog = np.zeros(n_out, dtype=np.float32)
 
+    fast = pool <= 1 and optimizer == 0 and l2 == 0.0
+    slot = np.full(1 if fast else emb.shape[0], -1, dtype=np.int32)
+    maxdoc = 1
+    if not fast:
+        for q in range(lo, hi):
+            maxdoc = max(maxdoc, offsets[order[q] + 1] - offsets[order[q]])
+    uniq = np.zeros(1 if fast else max(1024, maxdoc), dtype=np.int64)
+    mult = np.zeros(uniq.shape[0], dtype=np.int64)
+    G = np.zeros((uniq.shape[0], dim), dtype=np.float32)
     loss_sum = 0.0
     n_correct = 0
     seen = 0.0
@@ -802,109 +859,134 @@ def _train_shard(
         _dense_update(
             dense, d_S1, d_S2, gdense, o_b, o_end, inv, optimizer, lr, 0.0, b1, b2, eps, t
         )
-        for b in range(nb):
-            d = docs[b]
-            s = offsets[d]
-            e = offsets[d + 1]
-            g = gpool[b]
-            if pool == 2:
+        if pool <= 1 and optimizer == 0 and l2 == 0.0:
+            # fastText fast path: SGD is linear, so adding the scaled pooled gradient to every
+            # occurrence equals one step with the summed gradient
+            for b in range(nb):
+                if counts[b] == 0:
+                    continue
+                d = docs[b]
+                g = gpool[b]
+                a = -lr * inv / counts[b] if pool == 0 else -lr * inv
                 for j in range(dim):
-                    p = arg[b, j]
-                    if p >= 0:
-                        r = tokens[p]
-                        if r >= frozen and r != 0:
-                            _row_update(
-                                emb,
-                                r,
-                                g,
-                                j,
-                                inv,
-                                j,
-                                j + 1,
-                                optimizer,
-                                lr,
-                                l2,
-                                emb_S,
-                                emb_M,
-                                emb_V,
-                                emb_T,
-                                b1,
-                                b2,
-                                eps,
-                            )
-            elif pool == 3:
-                for p in range(min(e - s, maxlen)):
-                    r = tokens[s + p]
+                    g[j] *= a
+                for p in range(offsets[d], offsets[d + 1]):
+                    r = tokens[p]
                     if r >= frozen and r != 0:
-                        _row_update(
-                            emb,
-                            r,
-                            g,
-                            p * dim,
-                            inv,
-                            0,
-                            dim,
-                            optimizer,
-                            lr,
-                            l2,
-                            emb_S,
-                            emb_M,
-                            emb_V,
-                            emb_T,
-                            b1,
-                            b2,
-                            eps,
-                        )
-            elif counts[b] > 0:
-                scale = inv / counts[b] if pool == 0 else inv
-                if optimizer == 0 and l2 == 0.0:
-                    # fastText fast path: one shared update vector for every row of the document
-                    a = -lr * scale
-                    for j in range(dim):
-                        g[j] *= a
-                    for p in range(s, e):
-                        r = tokens[p]
-                        if r >= frozen and r != 0:
-                            for j in range(dim):
-                                emb[r, j] += g[j]
-                elif optimizer == 1 and l2 == 0.0:
-                    # row-wise Adagrad with a shared gradient: accumulate mean g^2 once
-                    acc = 0.0
+                        for j in range(dim):
+                            emb[r, j] += g[j]
+        elif nb == 1 and pool <= 1:
+            # one example, mean/sum: every row of the document gets the same vector g, times
+            # its multiplicity in the document
+            if counts[0] > 0:
+                d = docs[0]
+                g = gpool[0]
+                scale = inv / counts[0] if pool == 0 else inv
+                nu = 0
+                for p in range(offsets[d], offsets[d + 1]):
+                    r = tokens[p]
+                    if r >= frozen and r != 0:
+                        sl = slot[r]
+                        if sl < 0:
+                            slot[r] = nu
+                            uniq[nu] = r
+                            mult[nu] = 1
+                            nu += 1
+                        else:
+                            mult[sl] += 1
+                if optimizer == 1 and l2 == 0.0:
+                    # row-wise Adagrad written out (the hot default path): S += m^2 mean(g^2)
+                    gsq = 0.0
                     for j in range(dim):
                         g[j] *= scale
-                        acc += g[j] * g[j]
-                    acc /= dim
-                    for p in range(s, e):
-                        r = tokens[p]
+                        gsq += g[j] * g[j]
+                    gsq /= dim
+                    for q in range(nu):
+                        r = uniq[q]
+                        m = mult[q]
+                        sr = emb_S[r] + m * m * gsq
+                        emb_S[r] = sr
+                        a = -lr * m / (np.sqrt(sr) + eps)
+                        for j in range(dim):
+                            emb[r, j] += a * g[j]
+                        slot[r] = -1
+                    nu = 0
+                for q in range(nu):
+                    r = uniq[q]
+                    _row_update(
+                        emb,
+                        r,
+                        g,
+                        0,
+                        scale * mult[q],
+                        0,
+                        dim,
+                        optimizer,
+                        lr,
+                        l2,
+                        emb_S,
+                        emb_M,
+                        emb_V,
+                        emb_T,
+                        b1,
+                        b2,
+                        eps,
+                    )
+                    slot[r] = -1
+        else:
+            # exact sparse gradient: sum every row's contributions over the batch (= np.add.at),
+            # then one optimizer step per distinct row
+            nu = 0
+            for b in range(nb):
+                d = docs[b]
+                s = offsets[d]
+                g = gpool[b]
+                G, uniq = _grow(G, uniq, nu + max(dim, offsets[d + 1] - s))
+                if pool == 2:
+                    for j in range(dim):
+                        p = arg[b, j]
+                        if p >= 0 and tokens[p] >= frozen and tokens[p] != 0:
+                            sl, nu = _slot_of(tokens[p], slot, uniq, G, nu)
+                            G[sl, j] += inv * g[j]
+                elif pool == 3:
+                    for p in range(min(offsets[d + 1] - s, maxlen)):
+                        r = tokens[s + p]
                         if r >= frozen and r != 0:
-                            sr = emb_S[r] + acc
-                            emb_S[r] = sr
-                            a = -lr / (np.sqrt(sr) + eps)
+                            sl, nu = _slot_of(r, slot, uniq, G, nu)
                             for j in range(dim):
-                                emb[r, j] += a * g[j]
-                else:
-                    for p in range(s, e):
+                                G[sl, j] += inv * g[p * dim + j]
+                elif counts[b] > 0:
+                    scale = inv / counts[b] if pool == 0 else inv
+                    for j in range(dim):
+                        g[j] *= scale
+                    for p in range(s, offsets[d + 1]):
                         r = tokens[p]
                         if r >= frozen and r != 0:
-                            _row_update(
-                                emb,
-                                r,
-                                g,
-                                0,
-                                scale,
-                                0,
-                                dim,
-                                optimizer,
-                                lr,
-                                l2,
-                                emb_S,
-                                emb_M,
-                                emb_V,
-                                emb_T,
-                                b1,
-                                b2,
-                                eps,
-                            )
+                            sl, nu = _slot_of(r, slot, uniq, G, nu)
+                            for j in range(dim):
+                                G[sl, j] += g[j]
+            for q in range(nu):
+                r = uniq[q]
+                _row_update(
+                    emb,
+                    r,
+                    G[q],
+                    0,
+                    1.0,
+                    0,
+                    dim,
+                    optimizer,
+                    lr,
+                    l2,
+                    emb_S,
+                    emb_M,
+                    emb_V,
+                    emb_T,
+                    b1,
+                    b2,
+                    eps,
+                )
+                slot[r] = -1
         k += nb
     out_loss[shard] = loss_sum
     out_correct[shard] = n_correct

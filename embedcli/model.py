@@ -178,17 +178,43 @@ def init_params(spec: ModelSpec, seed: int = 0) -> ModelParams:
 def featurize(
     tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Word ids -> model rows: appends hashed word n-grams when ``spec.word_ngrams > 1``.
+    """Word ids -> model rows: appends hashed word n-grams when ``spec.word_ngrams > 1``, and,
+    like fastText, an end-of-document ``</s>`` feature (hashed into the buckets too, so the spec
+    and the table layout stay the same).
 
     See :func:`embedcli.kernels.hash_word_ngrams` for the exact (fastText) hash.
     """
     tokens = np.ascontiguousarray(tokens, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) >= spec.num_words):
+        raise ValueError(f"token ids must be in [0, {spec.num_words}) (the model's word rows)")
+    if (
+        len(offsets) < 1
+        or offsets[0] != 0
+        or offsets[-1] != len(tokens)
+        or np.any(np.diff(offsets) < 0)
+    ):
+        raise ValueError("offsets must start at 0, be non-decreasing and end at len(tokens)")
     if spec.word_ngrams <= 1 or spec.buckets <= 0:
         return tokens, offsets
     return kernels.hash_word_ngrams(
-        tokens, offsets, int(spec.word_ngrams), int(spec.num_words), int(spec.buckets)
+        tokens, offsets, int(spec.word_ngrams), int(spec.num_words), int(spec.buckets), True
     )
+
+
+def feature_spans(length: int, spec: ModelSpec) -> list[tuple[int, int]]:
+    """What each row that :func:`featurize` appends to a pad-free document of ``length`` words
+    stands for, in order: ``(i, j)`` = words ``i .. j-1``; ``j == length + 1`` means the span
+    ends with ``</s>``, and ``(length, length + 1)`` is ``</s>`` alone. Empty without n-grams.
+    Example: length 2, word_ngrams 2 -> [(2, 3), (0, 2), (1, 3)] = ``</s>``, "w0 w1", "w1 </s>".
+    """
+    if spec.word_ngrams <= 1 or spec.buckets <= 0:
+        return []
+    spans = [(length, length + 1)]
+    for i in range(length):
+        for j in range(i + 2, min(length + 1, i + spec.word_ngrams) + 1):
+            spans.append((i, j))
+    return spans
 
 
 def set_threads(threads: int) -> int:

@@ -39,8 +39,12 @@ from embedcli.model import (
 __all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "evaluate_arrays"]
 
 # Default learning rate per optimizer when ``TrainConfig.lr`` is None.
-DEFAULT_LR = {"sgd": 0.5, "adagrad": 0.2, "adam": 0.01}
+DEFAULT_LR = {"sgd": 0.5, "adagrad": 0.5, "adam": 0.01}
+# Dropout on the pooled vector when ``TrainConfig.dropout`` is None (adaptive optimizers only).
+DEFAULT_DROPOUT = 0.4
 ADAM_BETAS = (0.9, 0.999)
+# Epochs with fewer featurized tokens than this train on one thread whatever ``threads`` says.
+PARALLEL_MIN_TOKENS = 1_000_000
 EPS = 1e-8
 
 
@@ -57,7 +61,8 @@ class TrainConfig:
 
     ``epochs=0`` and ``lr=None`` mean "choose": epochs from the dataset size (see
     :func:`auto_epochs`), lr from ``DEFAULT_LR[optimizer]``. ``threads=0`` means all cores.
-    ``buckets=0`` means "choose" (:func:`auto_buckets`). ``freeze_embeddings`` freezes the word
+    ``dropout=None`` means 0.4 for the adaptive optimizers and 0 for SGD (so SGD with
+    ``lr=0.5, word_ngrams=2, epochs=5`` is fastText's supervised model). ``buckets=0`` means "choose" (:func:`auto_buckets`). ``freeze_embeddings`` freezes the word
     rows (the hashed n-gram rows still train).
     """
 
@@ -68,7 +73,7 @@ class TrainConfig:
     lr_schedule: str = "linear"
     batch_size: int = 1
     l2: float = 0.0
-    dropout: float = 0.0
+    dropout: float | None = None
     pool: str = "mean"
     hidden: int = 0
     objective: str = "softmax"
@@ -107,7 +112,7 @@ class TrainConfig:
             raise ValueError("class_weight must be None or 'balanced'")
         if self.dim < 1 or self.batch_size < 1 or self.epochs < 0 or self.threads < 0:
             raise ValueError("dim and batch_size must be >= 1, epochs and threads >= 0")
-        if not 0.0 <= self.dropout < 1.0:
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
         if self.lr is not None and not self.lr > 0:
             raise ValueError("lr must be > 0")
@@ -129,11 +134,14 @@ class TrainResult:
 
 
 def auto_epochs(n_docs: int, n_tokens: int) -> int:
-    """Epochs when ``TrainConfig.epochs == 0``: aim at ~200k example updates, between 5 and 25
-    (small sets need more passes: fastText's 25-epoch rows win on trec6)."""
+    """Epochs when ``TrainConfig.epochs == 0``: about 200k example updates and at most about
+    60M token visits, clamped to 5..25. Small sets need many passes (fastText's 25-epoch rows win
+    on trec6); long-document sets (20newsgroups, imdb) have converged after ~8-10."""
     if n_docs <= 0:
         return 5
-    return int(min(25, max(5, round(200_000 / n_docs))))
+    by_docs = 200_000 / n_docs
+    by_tokens = 60_000_000 / max(1, n_tokens)
+    return int(min(25, max(5, round(min(by_docs, by_tokens)))))
 
 
 def auto_buckets(n_docs: int, n_tokens: int, word_ngrams: int) -> int:
@@ -224,6 +232,7 @@ def fit(
     *,
     num_words: int | None = None,
     num_classes: int | None = None,
+    _stop_after: int | None = None,
 ) -> TrainResult:
     """Train a classifier on ``train`` (word ids, not yet featurized).
 
@@ -232,7 +241,10 @@ def fit(
     vocabulary. ``init_embeddings`` ``(k, dim)`` overwrites the first k word rows (row 0 is kept
     zero). ``on_epoch(record)`` gets each history record; ``on_progress(fraction)`` is called a few
     times per epoch with the fraction of training done. Raises :class:`TrainingDiverged` when an
-    epoch's loss is NaN/Inf; its ``result`` attribute holds the last good parameters.
+    epoch's loss is NaN/Inf; its ``result`` attribute holds the last good parameters (those of
+    the previous epoch, rebuilt by re-running the same training up to it: no snapshot is kept
+    during normal training, which would cost a second embedding table; bit-identical for
+    ``threads == 1``).
     """
     t_start = time.perf_counter()
     cfg = TrainConfig(**asdict(config)) if config is not None else TrainConfig()
@@ -250,9 +262,12 @@ def fit(
     if cfg.objective == "binary" and num_classes != 2:
         raise ValueError(f"objective 'binary' needs exactly 2 labels, not {num_classes}")
     cfg.epochs = cfg.epochs or auto_epochs(n_docs, len(tokens))
-    cfg.buckets = cfg.buckets or auto_buckets(n_docs, len(tokens), cfg.word_ngrams)
+    if cfg.word_ngrams > 1:
+        cfg.buckets = cfg.buckets or auto_buckets(n_docs, len(tokens), cfg.word_ngrams)
     lr = float(cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer])
     cfg.lr = lr
+    if cfg.dropout is None:
+        cfg.dropout = 0.0 if cfg.optimizer == "sgd" else DEFAULT_DROPOUT
     threads = cfg.threads or (os.cpu_count() or 1)
     cfg.threads = threads
     spec = ModelSpec(
@@ -315,10 +330,13 @@ def fit(
     frozen = spec.num_words if cfg.freeze_embeddings else 1
 
     rng = np.random.default_rng(cfg.seed)
-    nthreads = set_threads(threads) if threads > 1 else 1
     lengths = np.diff(foff)
     tokens_per_epoch = float(lengths.sum())
     total_tokens = max(1.0, tokens_per_epoch * cfg.epochs)
+    # Hogwild only pays off on big epochs: below PARALLEL_MIN_TOKENS the serial kernel is faster
+    # (no thread start-up, no cache-line ping-pong on the classifier) and reproducible.
+    big = tokens_per_epoch >= PARALLEL_MIN_TOKENS
+    nthreads = set_threads(threads) if threads > 1 and big else 1
     n_chunks = int(min(20, max(1, tokens_per_epoch // 2_000_000))) if on_progress else 1
     word_tokens = float(len(tokens))
 
@@ -326,18 +344,23 @@ def fit(
     best_score = -np.inf
     best_params: ModelParams | None = None
     best_epoch = 0
-    last_good = params.copy()
     bad_epochs = 0
     step = 0
     train_seconds = 0.0
     done_tokens = 0.0
     for epoch in range(1, cfg.epochs + 1):
+        if _stop_after is not None and epoch > _stop_after:
+            break
         t_ep = time.perf_counter()
         order = rng.permutation(n_docs).astype(np.int64)
         seed_ep = int(rng.integers(0, 2**62))
         loss_sum = 0.0
         n_correct = 0
-        bounds = np.linspace(0, n_docs, n_chunks + 1).astype(np.int64)
+        # chunk borders on mini-batch borders, so results do not depend on progress reporting
+        bsz = cfg.batch_size
+        bounds = np.minimum(
+            np.linspace(0, -(-n_docs // bsz), n_chunks + 1).astype(np.int64) * bsz, n_docs
+        )
         for c in range(n_chunks):
             part = order[bounds[c] : bounds[c + 1]]
             if len(part) == 0:
@@ -381,14 +404,22 @@ def fit(
         }
         if not np.isfinite(loss_sum) or not np.isfinite(dense).all():
             err = TrainingDiverged(
-                f"training diverged in epoch {epoch} (loss {loss_sum / n_docs}); try a lower learning rate than {lr}"
+                f"training diverged in epoch {epoch} (loss {loss_sum / n_docs}); "
+                f"try a lower learning rate than {lr}"
             )
-            err.result = TrainResult(
-                last_good, spec, history, {}, time.perf_counter() - t_start, 0.0, cfg
+            del emb, dense, state, params
+            err.result = fit(
+                train,
+                cfg,
+                None,
+                init_embeddings,
+                num_words=num_words,
+                num_classes=num_classes,
+                _stop_after=epoch - 1,
             )
             raise err
         if val is not None:
-            probs = predict_proba(params, spec, vft, vfo, threads=nthreads, featurized=True)
+            probs = predict_proba(params, spec, vft, vfo, threads=threads, featurized=True)
             ev = evaluate_arrays(probs, vl, vlo)
             record["val_accuracy"] = ev["accuracy"]
             record["val_loss"] = ev["loss"]
@@ -396,8 +427,10 @@ def fit(
                 best_score = ev["accuracy"]
                 best_epoch = epoch
                 bad_epochs = 0
-                if cfg.patience > 0:
+                if cfg.patience > 0 and best_params is None:
                     best_params = params.copy()
+                elif cfg.patience > 0:
+                    _copy_into(best_params, params)
             else:
                 bad_epochs += 1
         history.append(record)
@@ -405,10 +438,8 @@ def fit(
             on_epoch(record)
         if val is not None and cfg.patience > 0 and bad_epochs >= cfg.patience:
             break
-        if epoch < cfg.epochs:
-            _copy_into(last_good, params)
 
-    if best_params is not None and best_epoch != history[-1]["epoch"]:
+    if best_params is not None and best_epoch != len(history):
         params = best_params
     params = ModelParams(
         params.embeddings,
@@ -418,13 +449,13 @@ def fit(
         None if params.hidden_b is None else params.hidden_b.copy(),
     )
     metrics: dict[str, Any] = {
-        "train_loss": history[-1]["loss"],
-        "train_accuracy": history[-1]["accuracy"],
+        "train_loss": history[-1]["loss"] if history else float("nan"),
+        "train_accuracy": history[-1]["accuracy"] if history else float("nan"),
         "epochs_run": len(history),
         "train_seconds": train_seconds,
     }
     if val is not None:
-        probs = predict_proba(params, spec, vft, vfo, threads=nthreads, featurized=True)
+        probs = predict_proba(params, spec, vft, vfo, threads=threads, featurized=True)
         ev = evaluate_arrays(probs, vl, vlo)
         metrics.update(
             val_accuracy=ev["accuracy"], val_loss=ev["loss"], best_epoch=best_epoch or len(history)

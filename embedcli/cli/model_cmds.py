@@ -453,7 +453,7 @@ def predict(
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
-    m = _Model(model, verify=False)
+    m = _Model(model)
     k, thr = _decision(m, k, threshold)
     if explain:
         _check_explainable(m.spec)
@@ -758,7 +758,7 @@ def embed(
     from embedcli.exporters import float_strings
     from embedcli.sequences import encode_corpus
 
-    m = _Model(model, verify=False)
+    m = _Model(model)
 
     def vectors() -> Iterator[Any]:
         for batch in _read_batches(input, BATCH_LINES):

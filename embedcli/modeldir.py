@@ -302,6 +302,78 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
     return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
 
 
+POOL_LAYERS = {
+    "mean": "GlobalAveragePooling1D",
+    "sum": "GlobalSumPooling1D",
+    "max": "GlobalMaxPooling1D",
+    "flatten": "Flatten",
+}
+
+
+def layer_summary(spec: dict) -> list[dict]:
+    """Keras-style layer rows (name, type, output shape, parameter count) from the spec dict."""
+    dim, pool = int(spec["dim"]), spec.get("pool", "mean")
+    hidden, classes = int(spec.get("hidden", 0)), int(spec["num_classes"])
+    maxlen = int(spec.get("maxlen", 0)) if pool == "flatten" else None
+    rows = int(spec["num_words"]) + (
+        int(spec["buckets"]) if int(spec.get("word_ngrams", 1)) > 1 else 0
+    )
+    pooled = dim * maxlen if maxlen else dim
+    layers = [
+        {
+            "name": "embedding",
+            "type": "Embedding",
+            "output_shape": [None, maxlen, dim],
+            "params": rows * dim,
+        },
+        {
+            "name": "pooling",
+            "type": POOL_LAYERS.get(pool, pool),
+            "output_shape": [None, pooled],
+            "params": 0,
+        },
+    ]
+    if hidden > 0:
+        layers.append(
+            {
+                "name": "hidden",
+                "type": "Dense (relu)",
+                "output_shape": [None, hidden],
+                "params": pooled * hidden + hidden,
+            }
+        )
+    act = "softmax" if spec.get("objective", "softmax") == "softmax" else "sigmoid"
+    out_in = hidden if hidden > 0 else pooled
+    layers.append(
+        {
+            "name": "output",
+            "type": f"Dense ({act})",
+            "output_shape": [None, classes],
+            "params": out_in * classes + classes,
+        }
+    )
+    return layers
+
+
+def file_report(path: str, config: dict) -> list[dict]:
+    """Size, sha256 and status (ok / missing / MISMATCH) of every file of a model directory."""
+    root = Path(path)
+    expected = config.get("files", {})
+    report = []
+    for name in ["config.json", *sorted(expected)]:
+        f = root / name
+        entry: dict[str, Any] = {"file": name, "bytes": f.stat().st_size if f.is_file() else None}
+        if name == "config.json":
+            entry["status"] = "ok"
+        elif entry["bytes"] is None:
+            entry["status"] = "missing"
+        else:
+            entry["sha256"] = sha256_file(f)
+            entry["status"] = "ok" if entry["sha256"] == expected[name] else "MISMATCH"
+        report.append(entry)
+    return report
+
+
 def _versions() -> dict[str, str]:
     out = {"embedcli": __version__, "python": platform.python_version(), "numpy": np.__version__}
     try:

@@ -11,7 +11,7 @@ import importlib
 
 from embedcli.cli.app import app
 
-for _module in ("vocab_cmds", "train_cmd", "model_cmds"):
+for _module in ("vocab_cmds", "train_cmd", "table_cmds", "predict_cmds"):
     importlib.import_module(f"embedcli.cli.{_module}")
 
 __all__ = ["app", "main"]

@@ -1,0 +1,419 @@
+"""Commands that run the engine: predict, evaluate, embed (numba is imported inside them)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+
+from embedcli.cli.app import app, err_console, handle_errors, print_json
+from embedcli.cli.model_common import (
+    BATCH_LINES,
+    InputArg,
+    ModelArg,
+    ThreadsOpt,
+    _check_k,
+    _choice,
+    _label_prefix,
+    _Model,
+    _note,
+)
+from embedcli.errors import DataError, UsageError
+
+
+# -- predict ----------------------------------------------------------------------------------------
+def _read_batches(path: str, size: int) -> Iterator[list[Any]]:
+    from embedcli.corpus import CorpusOptions, CorpusReader
+
+    return CorpusReader([path], CorpusOptions(fmt="auto")).batches(size)
+
+
+def _decision(model: Any, k: int | None, threshold: float | None) -> tuple[int | None, Any]:
+    """Effective (k, threshold): multi-label models default to every label over its threshold."""
+    import numpy as np
+
+    multilabel = model.spec.objective == "multilabel"
+    if k is None and not multilabel:
+        k = 1
+    if threshold is not None:
+        return k, threshold
+    if multilabel:
+        th = model.params.thresholds
+        return k, (np.asarray(th, dtype=np.float32) if th is not None else 0.5)
+    return k, 0.0
+
+
+@app.command("predict")
+@handle_errors
+def predict(
+    model: ModelArg,
+    input: InputArg = "-",
+    *,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "--k", "-k", help="Labels per line (default 1; multi-label: all over threshold)."
+        ),
+    ] = None,
+    proba: Annotated[bool, typer.Option("--proba", "-p", help="Print probabilities.")] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Keep labels with probability >= this (multi-label default: stored per-label thresholds).",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text|tsv|json.")] = "text",
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Show each token's and n-gram's share of the chosen label's score."
+        ),
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Lines per batch.")] = BATCH_LINES,
+    threads: ThreadsOpt = 2,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Throughput on stderr.")] = False,
+) -> None:
+    """Predict label(s) for every input line, streaming in batches.
+
+    text is fastText predict / predict-prob output ('__label__x 0.93', k labels on one line);
+    tsv is label[<TAB>probability] per label; json is one object per line. A line with no tokens
+    gets an empty prediction, as in fastText.
+
+    Example: embedcli predict model test.txt --k 2 --proba
+    """
+    fmt = _choice(fmt, ("text", "tsv", "json"), "--format")
+    _check_k(k)
+    if batch_size < 1:
+        raise UsageError("--batch-size must be 1 or more")
+    import numpy as np
+
+    from embedcli import model as engine
+    from embedcli.metrics import select_labels
+    from embedcli.sequences import encode_corpus
+
+    m = _Model(model)
+    k, thr = _decision(m, k, threshold)
+    if explain:
+        _check_explainable(m.spec)
+    prefix = _label_prefix(m.config)
+    labels = m.vocab.labels
+    names = [prefix + lab for lab in labels] if fmt == "text" else list(labels)
+    t0 = time.perf_counter()
+    n_lines = n_tokens = 0
+    out = sys.stdout
+    for batch in _read_batches(input, batch_size):
+        enc = encode_corpus(batch, m.vocab)
+        probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
+        chosen = select_labels(probs, k, thr)
+        empty = np.diff(enc.offsets) == 0
+        explanations = _explain_batch(m, enc, batch, chosen) if explain else None
+        lines = []
+        for j, (ids, ps) in enumerate(chosen):
+            if empty[j]:
+                ids, ps = ids[:0], ps[:0]
+            lines.append(_format_prediction(fmt, names, ids, ps, proba))
+            if explanations is not None:
+                lines.append(_format_explanation(fmt, explanations[j], names))
+        out.write("".join(lines))
+        n_lines += len(batch)
+        n_tokens += len(enc.tokens)
+    out.flush()
+    if verbose:
+        secs = time.perf_counter() - t0
+        err_console.print(
+            f"predicted {n_lines:,} lines ({n_tokens:,} tokens) in {secs:.3f} s: "
+            f"{n_lines / max(secs, 1e-9):,.0f} lines/s, {n_tokens / max(secs, 1e-9):,.0f} tokens/s"
+        )
+
+
+def _format_prediction(fmt: str, names: list[str], ids: Any, ps: Any, proba: bool) -> str:
+    if fmt == "json":
+        return (
+            json.dumps(
+                {"labels": [names[i] for i in ids], "probabilities": [float(p) for p in ps]},
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    if fmt == "tsv":
+        cells = [
+            f"{names[i]}\t{float(p):.6g}" if proba else names[i]
+            for i, p in zip(ids, ps, strict=True)
+        ]
+        return "\t".join(cells) + "\n"
+    # fastText: std::cout << label [<< ' ' << prob] with the default 6 significant digits.
+    cells = [
+        f"{names[i]} {float(p):g}" if proba else names[i] for i, p in zip(ids, ps, strict=True)
+    ]
+    return " ".join(cells) + "\n"
+
+
+def _check_explainable(spec: Any) -> None:
+    if spec.hidden > 0 or spec.pool not in ("mean", "sum", "flatten"):
+        raise UsageError(
+            "--explain gives exact contributions only for a linear output over mean, sum or flatten "
+            f"pooling; this model has pool={spec.pool!r}, hidden={spec.hidden}"
+        )
+
+
+def _explain_batch(m: Any, enc: Any, batch: list[Any], chosen: list[Any]) -> list[dict | None]:
+    """For every line: the features (words, then n-grams) with their share of the top label's logit."""
+    import numpy as np
+
+    from embedcli import model as engine
+    from embedcli.metrics import linear_contributions
+
+    spec, params, vocab = m.spec, m.params, m.vocab
+    feats, feat_off = engine.featurize(enc.tokens, enc.offsets, spec)
+    out: list[dict | None] = []
+    for j, (ids, _) in enumerate(chosen):
+        rows = feats[feat_off[j] : feat_off[j + 1]]
+        if not len(ids) or not len(rows):
+            out.append(None)
+            continue
+        label = int(ids[0])
+        column, sign = (
+            (0, 1.0 if label == 1 else -1.0) if spec.objective == "binary" else (label, 1.0)
+        )
+        contrib, bias = linear_contributions(
+            np.asarray(params.embeddings[rows]),
+            params.out_W,
+            params.out_b,
+            column,
+            pool=spec.pool,
+            maxlen=spec.maxlen,
+            sign=sign,
+        )
+        words = _feature_names(
+            vocab, batch[j].text, enc.tokens[enc.offsets[j] : enc.offsets[j + 1]], spec
+        )
+        order = np.argsort(-np.abs(contrib), kind="stable")
+        out.append(
+            {
+                "label": label,
+                "score": float(contrib.sum() + bias),
+                "bias": bias,
+                "features": [(words[i], float(contrib[i])) for i in order],
+            }
+        )
+    return out
+
+
+def _feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]:
+    """Names of a document's feature rows: its words, then its n-grams in featurize order."""
+    toks = vocab.tokenizer.tokenize(text)
+    if vocab.unk_id is None:  # unknown words were dropped by the encoder
+        toks = [t for t in toks if t in vocab.token_to_id]
+    if len(toks) != len(word_ids):
+        toks = [vocab.tokens[i] for i in word_ids]
+    names = list(toks)
+    n = spec.word_ngrams if spec.buckets > 0 else 1
+    for i in range(len(toks)):
+        for j in range(i + 1, min(len(toks), i + n)):
+            names.append(" ".join(toks[i : j + 1]))
+    return names
+
+
+def _format_explanation(fmt: str, ex: dict | None, names: list[str]) -> str:
+    if ex is None:
+        return "" if fmt != "json" else json.dumps({"explain": None}) + "\n"
+    if fmt == "json":
+        return (
+            json.dumps(
+                {
+                    "explain": {
+                        "label": names[ex["label"]],
+                        "score": ex["score"],
+                        "bias": ex["bias"],
+                        "contributions": [{"feature": f, "value": v} for f, v in ex["features"]],
+                    }
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    head = f"#\tscore of {names[ex['label']]} = {ex['score']:+.6f} (bias {ex['bias']:+.6f})\n"
+    return head + "".join(f"#\t{v:+.6f}\t{f}\n" for f, v in ex["features"])
+
+
+# -- evaluate ---------------------------------------------------------------------------------------
+@app.command("evaluate")
+@handle_errors
+def evaluate(
+    model: ModelArg,
+    test: Annotated[
+        list[str],
+        typer.Argument(help="Labelled test file(s) (fastText format, csv, ...); '-' = stdin."),
+    ],
+    *,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "--k",
+            "-k",
+            help="Predicted labels per example (default 1; multi-label: all over threshold).",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="Probability threshold (default: as predict)."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table | fasttext (the lines of 'fasttext test') | fasttext-label ('fasttext test-label').",
+        ),
+    ] = "table",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="The full report as JSON on stdout.")
+    ] = False,
+    threads: ThreadsOpt = 2,
+) -> None:
+    """Accuracy, P@k and R@k, per-label precision/recall/F1, macro/micro averages, confusion matrix.
+
+    Counting follows fastText: examples without a known label or without any token are skipped.
+
+    Example: embedcli evaluate model ../shared/data/sst2/test.txt --format fasttext
+    """
+    fmt = _choice(fmt, ("table", "fasttext", "fasttext-label"), "--format")
+    _check_k(k)
+    import numpy as np
+
+    from embedcli import model as engine
+    from embedcli.corpus import CorpusOptions, CorpusReader
+    from embedcli.metrics import evaluate as count
+    from embedcli.metrics import select_labels
+    from embedcli.sequences import encode_corpus
+
+    m = _Model(model)
+    k, thr = _decision(m, k, threshold)
+    preds: list[Any] = []
+    gold: list[Any] = []
+    skipped_empty = 0
+    for batch in CorpusReader(test, CorpusOptions(fmt="auto")).batches(BATCH_LINES):
+        enc = encode_corpus(batch, m.vocab)
+        probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
+        lengths = np.diff(enc.offsets)
+        for j, (ids, _) in enumerate(select_labels(probs, k, thr)):
+            if lengths[j] == 0:
+                skipped_empty += 1
+                continue
+            preds.append(ids)
+            gold.append(enc.label_ids[enc.label_offsets[j] : enc.label_offsets[j + 1]])
+    ev = count(preds, gold, len(m.vocab.labels), k)
+    ev.skipped += skipped_empty
+    if ev.n == 0:
+        raise DataError("no test example had both a known label and a token")
+    if ev.skipped:
+        _note(f"{ev.skipped} example(s) skipped (no known label, or no token), as fastText does")
+    labels = m.vocab.labels
+    if json_out:
+        print_json(ev.to_dict(labels))
+    elif fmt == "fasttext":
+        sys.stdout.write("\n".join(ev.format_fasttext_test()) + "\n")
+    elif fmt == "fasttext-label":
+        prefix = _label_prefix(m.config)
+        sys.stdout.write(
+            "\n".join(ev.format_fasttext_test_label([prefix + x for x in labels])) + "\n"
+        )
+    else:
+        _render_evaluation(ev, labels)
+
+
+def _render_evaluation(ev: Any, labels: list[str]) -> None:
+    import math
+
+    from rich.console import Console
+    from rich.table import Table
+
+    def pct(x: float) -> str:
+        return "--" if math.isnan(x) else f"{x:.4f}"
+
+    console = Console()
+    summary = Table(title="Evaluation", show_header=False, title_justify="left")
+    summary.add_column(style="bold")
+    summary.add_column(justify="right")
+    summary.add_row("examples", f"{ev.n:,}")
+    summary.add_row("accuracy", pct(ev.accuracy))
+    at = "all" if ev.k is None else ev.k
+    summary.add_row(f"P@{at}", pct(ev.precision_at_k))
+    summary.add_row(f"R@{at}", pct(ev.recall_at_k))
+    mp, mr, mf = ev.macro()
+    summary.add_row("macro P / R / F1", f"{pct(mp)} / {pct(mr)} / {pct(mf)}")
+    summary.add_row(
+        "micro P / R / F1", f"{pct(ev.precision_at_k)} / {pct(ev.recall_at_k)} / {pct(ev.micro_f1)}"
+    )
+    console.print(summary)
+    per = Table(title="Per label", title_justify="left")
+    for col in ("label", "precision", "recall", "F1", "support", "predicted"):
+        per.add_column(col, justify="left" if col == "label" else "right")
+    p, r, f = ev.per_label()
+    for i, name in enumerate(labels):
+        per.add_row(
+            name, pct(p[i]), pct(r[i]), pct(f[i]), f"{ev.gold[i]:,}", f"{ev.predicted[i]:,}"
+        )
+    console.print(per)
+    if len(labels) <= 25:
+        cm = Table(
+            title="Confusion (rows: true label, columns: top-1 prediction)", title_justify="left"
+        )
+        cm.add_column("true \\ pred", style="bold")
+        for name in labels:
+            cm.add_column(name, justify="right")
+        for i, name in enumerate(labels):
+            cells = [
+                f"[bold green]{v:,}[/]" if i == j and v else (f"{v:,}" if v else "[dim]0[/]")
+                for j, v in enumerate(ev.confusion[i].tolist())
+            ]
+            cm.add_row(name, *cells)
+        console.print(cm)
+    else:
+        _note(f"{len(labels)} labels: confusion matrix not drawn (see --json)")
+
+
+# -- embed ------------------------------------------------------------------------------------------
+@app.command("embed")
+@handle_errors
+def embed(
+    model: ModelArg,
+    input: InputArg = "-",
+    *,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="'-' (tsv on stdout), a .tsv file or a .npy file.")
+    ] = "-",
+    threads: ThreadsOpt = 2,
+) -> None:
+    """One pooled vector per input line (fastText print-sentence-vectors for mean pooling).
+
+    Example: embedcli embed model sentences.txt -o vectors.npy
+    """
+    import numpy as np
+
+    from embedcli import model as engine
+    from embedcli.atomic import atomic_write
+    from embedcli.exporters import float_strings
+    from embedcli.sequences import encode_corpus
+
+    m = _Model(model)
+
+    def vectors() -> Iterator[Any]:
+        for batch in _read_batches(input, BATCH_LINES):
+            enc = encode_corpus(batch, m.vocab)
+            yield engine.pooled(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
+
+    if output.lower().endswith(".npy"):
+        parts = [np.asarray(v, dtype=np.float32) for v in vectors()]
+        arr = np.concatenate(parts) if parts else np.zeros((0, m.spec.pooled_dim), np.float32)
+        with atomic_write(output, "wb") as f:
+            np.save(f, arr, allow_pickle=False)
+    else:
+        with atomic_write(output, "w") as f:
+            for vecs in vectors():
+                f.write("".join("\t".join(float_strings(v)) + "\n" for v in vecs))

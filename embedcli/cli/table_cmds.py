@@ -1,0 +1,536 @@
+"""Commands that read a model's table without the engine: lookup, nearest, analogy, export, info, plot.
+
+They open the model memory-mapped and never import numba, so they start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any
+
+import typer
+
+from embedcli.cli.app import app, err_console, handle_errors, print_json
+from embedcli.cli.model_common import (
+    KOpt,
+    ModelArg,
+    _check_k,
+    _choice,
+    _first_word,
+    _json_floats,
+    _note,
+    _open_table,
+    _out_format,
+    _queries,
+    _show_token,
+    _stdin_lines,
+    _word_id,
+)
+from embedcli.errors import DataError, UsageError
+from embedcli.modeldir import file_report, layer_summary
+
+
+# -- lookup -----------------------------------------------------------------------------------------
+@app.command("lookup")
+@handle_errors
+def lookup(
+    model: ModelArg,
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(help="Words (or ids with --index); '-' reads one per line."),
+    ] = None,
+    *,
+    sentence: Annotated[
+        str | None, typer.Option("--sentence", "-s", help="Tokenize this text and look up its ids.")
+    ] = None,
+    index: Annotated[bool, typer.Option("--index", help="Arguments are integer row ids.")] = False,
+    maxlen: Annotated[
+        int | None,
+        typer.Option("--maxlen", help="With --sentence: pad (id 0) or truncate at the end to N."),
+    ] = None,
+    skip_oov: Annotated[
+        bool, typer.Option("--skip-oov", help="Drop unknown words instead of using the [UNK] row.")
+    ] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="table|tsv|csv|json (default: table on a terminal, else tsv)."
+        ),
+    ] = None,
+) -> None:
+    """Look up embedding rows: the Embedding layer as a table lookup (ids -> vectors).
+
+    tsv rows are token, id, then the vector; csv has a header token,id,d0,...; floats are the
+    shortest strings that read back to the same float32.
+
+    Example: embedcli lookup model --sentence "Nice to see you again" --format json
+    """
+    fmt = _out_format(fmt, ("table", "tsv", "csv", "json"))
+    if maxlen is not None and (maxlen < 1 or sentence is None):
+        raise UsageError("--maxlen needs --sentence and a value of 1 or more")
+    if sentence is not None and words:
+        raise UsageError("give either --sentence or words, not both")
+    if sentence is None and index and words == ["-"]:
+        words = list(_stdin_lines())
+    table = _open_table(model)
+    vocab, emb = table.vocab, table.embeddings
+    if sentence is not None:
+        pairs = _lookup_words(vocab, vocab.tokenizer.tokenize(sentence), skip_oov)
+        if maxlen is not None:
+            pairs = (pairs + [("", 0)] * maxlen)[:maxlen]
+    elif index:
+        pairs = _lookup_ids(vocab, emb.shape[0], _queries(words))
+    else:
+        tokens = [t for w in _queries(words) for t in _tokens_of(vocab, w)]
+        pairs = _lookup_words(vocab, tokens, skip_oov)
+    ids = [i for _, i in pairs]
+    vectors = emb[ids] if ids else emb[:0]
+    _render_lookup(fmt, pairs, vectors, sentence)
+
+
+def _tokens_of(vocab: Any, word: str) -> list[str]:
+    toks = vocab.tokenizer.tokenize(word)
+    if not toks:
+        _note(f"{word!r} is empty after standardization; skipped")
+    return toks
+
+
+def _lookup_words(vocab: Any, tokens: Iterable[str], skip_oov: bool) -> list[tuple[str, int]]:
+    pairs = []
+    for tok in tokens:
+        i = vocab.token_to_id.get(tok)
+        if i is None:
+            if skip_oov or vocab.unk_id is None:
+                _note(f"{tok!r} is not in the vocabulary; skipped")
+                continue
+            _note(f"{tok!r} is not in the vocabulary; using the [UNK] row (id {vocab.unk_id})")
+            i = vocab.unk_id
+        pairs.append((tok, i))
+    return pairs
+
+
+def _lookup_ids(vocab: Any, num_rows: int, values: Sequence[str]) -> list[tuple[str, int]]:
+    from embedcli.exporters import bucket_name
+
+    pairs = []
+    for v in values:
+        try:
+            i = int(v)
+        except ValueError:
+            raise UsageError(f"--index expects integer ids, got {v!r}") from None
+        if not 0 <= i < num_rows:
+            raise DataError(f"id {i} is out of range: the table has rows 0..{num_rows - 1}")
+        name = vocab.tokens[i] if i < len(vocab.tokens) else bucket_name(i - len(vocab.tokens))
+        pairs.append((name, i))
+    return pairs
+
+
+def _render_lookup(
+    fmt: str, pairs: list[tuple[str, int]], vectors: Any, sentence: str | None
+) -> None:
+    from embedcli.exporters import float_strings
+
+    out = sys.stdout
+    if fmt == "json":
+        rows = ",\n".join(
+            f'  {{"token": {json.dumps(t, ensure_ascii=False)}, "id": {i}, "vector": {_json_floats(v)}}}'
+            for (t, i), v in zip(pairs, vectors, strict=True)
+        )
+        body = f"[\n{rows}\n]" if pairs else "[]"
+        if sentence is not None:
+            ids = json.dumps([i for _, i in pairs])
+            body = (
+                f'{{"sentence": {json.dumps(sentence, ensure_ascii=False)}, "ids": {ids}, '
+                f'"rows": {body}}}'
+            )
+        out.write(body + "\n")
+    elif fmt in ("tsv", "csv"):
+        import csv
+
+        writer = csv.writer(out, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
+        if fmt == "csv":
+            writer.writerow(["token", "id"] + [f"d{j}" for j in range(vectors.shape[1])])
+        writer.writerows(
+            [t, i, *float_strings(v)] for (t, i), v in zip(pairs, vectors, strict=True)
+        )
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        title = f"ids: {[i for _, i in pairs]}" if sentence is not None else None
+        t = Table(title=title, title_justify="left")
+        t.add_column("token")
+        t.add_column("id", justify="right")
+        t.add_column("vector")
+        for (tok, i), v in zip(pairs, vectors, strict=True):
+            t.add_row(
+                _show_token(tok), str(i), "[" + ", ".join(f"{x:.4f}" for x in v.tolist()) + "]"
+            )
+        Console().print(t)
+    out.flush()
+
+
+# -- nearest / analogy ------------------------------------------------------------------------------
+NeighborFormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="table|tsv|json (default: table on a terminal, else tsv)."),
+]
+
+
+def _neighbor_index(table: Any) -> Any:
+    from embedcli.similarity import NeighborIndex
+
+    vocab = table.vocab
+    return NeighborIndex(table.embeddings, _first_word(vocab), len(vocab.tokens))
+
+
+@app.command("nearest")
+@handle_errors
+def nearest(
+    model: ModelArg,
+    words: Annotated[list[str], typer.Argument(help="Query word(s); '-' reads one per line.")],
+    *,
+    k: KOpt = 10,
+    fmt: NeighborFormatOpt = None,
+) -> None:
+    """The k most similar words by cosine (padding, [UNK] and n-gram rows excluded).
+
+    tsv rows are query, neighbour, cosine.
+
+    Example: embedcli nearest model free prize -k 5
+    """
+    fmt = _out_format(fmt, ("table", "tsv", "json"))
+    _check_k(k)
+    queries = _queries(words)
+    table = _open_table(model)
+    index = _neighbor_index(table)
+    found = []
+    for w in queries:
+        i = _word_id(table.vocab, w)
+        if i is None:
+            _note(f"{w!r} is not a word of the vocabulary; skipped")
+        else:
+            found.append((w, i))
+    if not found:
+        raise DataError("none of the query words is in the vocabulary")
+    results = index.nearest([i for _, i in found], k)
+    _render_neighbors(fmt, [w for w, _ in found], results, table.vocab.tokens)
+
+
+@app.command("analogy")
+@handle_errors
+def analogy(
+    model: ModelArg,
+    words: Annotated[
+        list[str], typer.Argument(help="A B C (A is to B as C is to ?); '-' reads 'A B C' lines.")
+    ],
+    *,
+    k: KOpt = 10,
+    fmt: NeighborFormatOpt = None,
+) -> None:
+    """Analogy by vector offset: the words closest to B - A + C (gensim most_similar).
+
+    Example: embedcli analogy model man king woman -k 3
+    """
+    fmt = _out_format(fmt, ("table", "tsv", "json"))
+    _check_k(k)
+    if words == ["-"]:
+        triples = [line.split() for line in _stdin_lines()]
+    else:
+        triples = [list(words)]
+    if not triples:
+        raise UsageError("empty query: give A B C, or '-' to read triples from stdin")
+    for t in triples:
+        if len(t) != 3:
+            raise UsageError(f"an analogy takes three words A B C, got {' '.join(t)!r}")
+    table = _open_table(model)
+    index = _neighbor_index(table)
+    labels, results = [], []
+    for a, b, c in triples:
+        ids = [_word_id(table.vocab, w) for w in (a, b, c)]
+        missing = [w for w, i in zip((a, b, c), ids, strict=True) if i is None]
+        if missing:
+            _note(f"{', '.join(map(repr, missing))} not in the vocabulary; '{a} {b} {c}' skipped")
+            continue
+        labels.append(f"{a} : {b} :: {c} : ?")
+        results.append(index.analogy(ids[0], ids[1], ids[2], k))
+    if not results:
+        raise DataError("no analogy query had all three words in the vocabulary")
+    _render_neighbors(fmt, labels, results, table.vocab.tokens)
+
+
+def _render_neighbors(
+    fmt: str, queries: list[str], results: list[list[tuple[int, float]]], tokens: list[str]
+) -> None:
+    if fmt == "json":
+        print_json(
+            [
+                {"query": q, "neighbors": [{"word": tokens[i], "id": i, "score": s} for i, s in r]}
+                for q, r in zip(queries, results, strict=True)
+            ]
+        )
+        return
+    if fmt == "tsv":
+        sys.stdout.write(
+            "".join(
+                f"{q}\t{tokens[i]}\t{s:.6f}\n"
+                for q, r in zip(queries, results, strict=True)
+                for i, s in r
+            )
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for q, r in zip(queries, results, strict=True):
+        t = Table(title=q, title_justify="left")
+        t.add_column("#", justify="right")
+        t.add_column("word")
+        t.add_column("cosine", justify="right")
+        for rank, (i, s) in enumerate(r, 1):
+            t.add_row(str(rank), tokens[i], f"{s:.4f}")
+        console.print(t)
+
+
+# -- export -----------------------------------------------------------------------------------------
+@app.command("export")
+@handle_errors
+def export(
+    model: ModelArg,
+    *,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="npy|csv|word2vec|word2vec-binary|projector.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="File to write ('-' = stdout); projector: directory or prefix."
+        ),
+    ],
+    words_only: Annotated[
+        bool, typer.Option("--words-only", help="Drop the padding, [UNK] and n-gram bucket rows.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+) -> None:
+    """Export the embedding table (row i = token id i) for gensim, numpy, spreadsheets or TensorBoard.
+
+    word2vec files name the padding row '<pad>' (csv: empty token) and n-gram rows '<bucket_N>'.
+    projector writes vectors.tsv + metadata.tsv into a directory, or after a prefix ending in _ - .
+
+    Example: embedcli export model --format word2vec -o vectors.txt --words-only
+    """
+    from embedcli.exporters import EXPORT_FORMATS, export_embeddings, select_rows
+
+    fmt = _choice(fmt, EXPORT_FORMATS, "--format")
+    table = _open_table(model, verify=True)
+    vocab = table.vocab
+    rows = select_rows(
+        vocab.tokens,
+        table.embeddings.shape[0],
+        first_word=_first_word(vocab),
+        counts=vocab.counts,
+        words_only=words_only,
+    )
+    paths = export_embeddings(table.embeddings, rows, fmt, output)
+    if not quiet and output != "-":
+        err_console.print(
+            f"exported {len(rows):,} rows x {table.embeddings.shape[1]} ({fmt}) -> {', '.join(paths)}"
+        )
+
+
+# -- info -------------------------------------------------------------------------------------------
+@app.command("info")
+@handle_errors
+def info(
+    model: ModelArg,
+    *,
+    json_out: Annotated[bool, typer.Option("--json", help="Everything as JSON on stdout.")] = False,
+) -> None:
+    """Model summary (layers, output shapes, parameters), vocabulary, labels, training, files.
+
+    The sha256 of every file recorded in config.json is checked; a mismatch is an error (exit 1).
+
+    Example: embedcli info model --json
+    """
+    from embedcli.modeldir import read_config
+
+    config = read_config(model)
+    files = file_report(model, config)
+    bad = [f["file"] for f in files if f["status"] != "ok"]
+    spec = config["model"]
+    layers = layer_summary(spec)
+    total = sum(layer["params"] for layer in layers)
+    # verify: info is the command that says whether a model is sound (finiteness included)
+    vocab = None if bad else _open_table(model, verify=True, classifier=True).vocab
+    report = {
+        "path": model,
+        "format": config.get("format"),
+        "version": config.get("version"),
+        "created": config.get("created"),
+        "model": spec,
+        "layers": layers,
+        "total_params": total,
+        "vocab": None
+        if vocab is None
+        else {
+            "size": len(vocab),
+            "oov": vocab.unk_id is not None,
+            "buckets": int(spec.get("buckets", 0)) if int(spec.get("word_ngrams", 1)) > 1 else 0,
+            "tokenizer": config.get("tokenizer"),
+        },
+        "labels": None
+        if vocab is None
+        else [
+            {"label": lab, "count": c}
+            for lab, c in zip(vocab.labels, vocab.label_counts, strict=True)
+        ],
+        "train": config.get("train", {}),
+        "metrics": config.get("metrics", {}),
+        "files": files,
+        "versions": config.get("versions", {}),
+    }
+    if json_out:
+        print_json(report)
+    else:
+        _render_info(report)
+    if bad:
+        raise DataError(
+            f"{model}: {', '.join(bad)} missing or damaged (sha256 differs from config.json)"
+        )
+
+
+def _render_info(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def shape(s: list) -> str:
+        return "(" + ", ".join("None" if x is None else str(x) for x in s) + ")"
+
+    def kv(title: str, data: dict) -> Table:
+        t = Table(title=title, title_justify="left", show_header=False)
+        t.add_column(style="bold")
+        t.add_column()
+        for key, value in data.items():
+            t.add_row(str(key), json.dumps(value) if isinstance(value, dict | list) else str(value))
+        return t
+
+    console = Console()
+    s = Table(title=f"Model: {r['path']}", title_justify="left")
+    s.add_column("Layer (type)")
+    s.add_column("Output Shape")
+    s.add_column("Param #", justify="right")
+    for layer in r["layers"]:
+        s.add_row(
+            f"{layer['name']} ({layer['type']})",
+            shape(layer["output_shape"]),
+            f"{layer['params']:,}",
+        )
+    total = r["total_params"]
+    s.caption = f"Total params: {total:,} ({total * 4 / 2**20:.2f} MB float32), all trainable"
+    s.caption_justify = "left"
+    console.print(s)
+    if r["vocab"] is not None:
+        v = r["vocab"]
+        console.print(
+            kv(
+                "Vocabulary",
+                {
+                    "size": v["size"],
+                    "[UNK] row": v["oov"],
+                    "n-gram buckets": v["buckets"],
+                    "tokenizer": v["tokenizer"],
+                },
+            )
+        )
+        labels = Table(title="Labels", title_justify="left")
+        labels.add_column("id", justify="right")
+        labels.add_column("label")
+        labels.add_column("count", justify="right")
+        for i, item in enumerate(r["labels"]):
+            labels.add_row(str(i), item["label"], f"{item['count']:,}")
+        console.print(labels)
+    if r["train"]:
+        console.print(kv("Training", r["train"]))
+    if r["metrics"]:
+        console.print(kv("Metrics", r["metrics"]))
+    f = Table(title="Files", title_justify="left")
+    for col in ("file", "bytes", "sha256", "status"):
+        f.add_column(col, justify="right" if col == "bytes" else "left")
+    for item in r["files"]:
+        status = item["status"] if item["status"] == "ok" else f"[bold red]{item['status']}[/]"
+        size = "-" if item["bytes"] is None else f"{item['bytes']:,}"
+        f.add_row(item["file"], size, (item.get("sha256") or "")[:16], status)
+    console.print(f)
+
+
+# -- plot -------------------------------------------------------------------------------------------
+@app.command("plot")
+@handle_errors
+def plot(
+    model: ModelArg,
+    *,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Image to write: .png, .svg or .pdf.")
+    ],
+    top: Annotated[
+        int, typer.Option("--top", "-n", help="Number of most frequent words to draw.")
+    ] = 100,
+    method: Annotated[
+        str, typer.Option("--method", help="pca (numpy) or tsne (needs scikit-learn or openTSNE).")
+    ] = "pca",
+    title: Annotated[str | None, typer.Option("--title", help="Plot title.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (t-SNE).")] = 0,
+) -> None:
+    """A labelled 2-D map of the most frequent words (PCA by default) as PNG, SVG or PDF.
+
+    Points are coloured by the label each word pushes towards when the output layer is linear.
+
+    Example: embedcli plot model -o words.png --top 80
+    """
+    import numpy as np
+
+    from embedcli.plotting import METHODS, draw_map, image_format, project_2d
+
+    image_format(output)
+    _choice(method, METHODS, "--method")
+    if top < 2:
+        raise UsageError("--top must be 2 or more")
+    table = _open_table(model, classifier=True)
+    vocab = table.vocab
+    first = _first_word(vocab)
+    counts = np.asarray(vocab.counts[first:], dtype=np.int64)
+    ids = first + np.argsort(-counts, kind="stable")[:top]
+    vectors = np.asarray(table.embeddings[ids], dtype=np.float32)
+    points = project_2d(vectors, method, seed)
+    groups, names = _word_groups(table, vectors)
+    spec = table.config["model"]
+    draw_map(
+        points,
+        [vocab.tokens[i] for i in ids],
+        output,
+        groups=groups,
+        group_names=names,
+        title=title or f"{len(ids)} most frequent words ({method.upper()}, dim {spec['dim']})",
+    )
+    err_console.print(f"wrote {output} ({len(ids)} words)")
+
+
+def _word_groups(table: Any, vectors: Any) -> tuple[Any, list[str]]:
+    """Label each word row pushes towards (linear output over mean/sum pooling), else no groups."""
+    spec = table.config["model"]
+    w = table.classifier.get("out_W")
+    labels = table.vocab.labels
+    if (
+        w is None
+        or int(spec.get("hidden", 0)) > 0
+        or spec.get("pool") not in ("mean", "sum")
+        or not labels
+    ):
+        return None, []
+    scores = vectors @ w
+    if spec.get("objective") == "binary":
+        return (scores[:, 0] > 0).astype(int), list(labels)
+    return scores.argmax(axis=1), list(labels)

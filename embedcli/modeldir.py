@@ -17,7 +17,6 @@ import datetime as _dt
 import hashlib
 import json
 import platform
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,8 +259,8 @@ def _load_npy(file: Path, mmap: bool) -> np.ndarray:
         array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as exc:  # includes "Object arrays cannot be loaded when allow_pickle=False"
         raise FormatError(f"{file} is damaged or not a plain array: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise FormatError(f"{file} is damaged: {exc}") from None
+    except Exception as exc:  # numpy's header parser can raise almost anything on damaged bytes
+        raise FormatError(f"{file} is damaged: {type(exc).__name__}: {exc}") from None
     if not isinstance(array, np.ndarray):  # an .npz archive under the .npy name
         array.close()
         raise FormatError(f"{file} is not a .npy array (found a .npz archive)")
@@ -275,8 +274,10 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
             raise FormatError(f"{file} is not a .npz archive (found a single array)")
         with z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise FormatError(f"{file} is damaged: {exc}") from None
+    except FormatError:
+        raise
+    except Exception as exc:  # zip and .npy header parsers raise many kinds on damaged bytes
+        raise FormatError(f"{file} is damaged: {type(exc).__name__}: {exc}") from None
     hidden = int(spec.get("hidden", 0))
     pooled = spec["dim"] * (spec.get("maxlen", 0) if spec.get("pool") == "flatten" else 1)
     out_in = hidden if hidden > 0 else pooled

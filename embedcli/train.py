@@ -41,7 +41,7 @@ __all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "evaluate_ar
 # Default learning rate per optimizer when ``TrainConfig.lr`` is None.
 DEFAULT_LR = {"sgd": 0.5, "adagrad": 0.5, "adam": 0.01}
 # Dropout on the pooled vector when ``TrainConfig.dropout`` is None (adaptive optimizers only).
-DEFAULT_DROPOUT = 0.4
+DEFAULT_DROPOUT = 0.3
 ADAM_BETAS = (0.9, 0.999)
 # Epochs with fewer featurized tokens than this train on one thread whatever ``threads`` says.
 PARALLEL_MIN_TOKENS = 1_000_000
@@ -61,7 +61,7 @@ class TrainConfig:
 
     ``epochs=0`` and ``lr=None`` mean "choose": epochs from the dataset size (see
     :func:`auto_epochs`), lr from ``DEFAULT_LR[optimizer]``. ``threads=0`` means all cores.
-    ``dropout=None`` means 0.4 for the adaptive optimizers and 0 for SGD (so SGD with
+    ``dropout=None`` means 0.3 for the adaptive optimizers and 0 for SGD (so SGD with
     ``lr=0.5, word_ngrams=2, epochs=5`` is fastText's supervised model). ``buckets=0`` means "choose" (:func:`auto_buckets`). ``freeze_embeddings`` freezes the word
     rows (the hashed n-gram rows still train).
     """

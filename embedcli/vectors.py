@@ -161,8 +161,10 @@ def _read_npy(
     src_vocab = Vocabulary.load(src_vocab_path)
     try:
         table = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
+    except Exception as exc:  # numpy's header parser raises many kinds on damaged bytes
         raise FormatError(f"{path}: not a plain numeric array ({exc})") from None
+    if not isinstance(table, np.ndarray):
+        raise FormatError(f"{path}: not a .npy array")
     if table.ndim != 2 or table.shape[0] < len(src_vocab):
         raise FormatError(
             f"{path}: expected at least {len(src_vocab)} x dim rows, found shape {table.shape}"

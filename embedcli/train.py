@@ -39,7 +39,7 @@ from embedcli.model import (
 __all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "evaluate_arrays"]
 
 # Default learning rate per optimizer when ``TrainConfig.lr`` is None.
-DEFAULT_LR = {"sgd": 0.5, "adagrad": 0.5, "adam": 0.01}
+DEFAULT_LR = {"sgd": 0.5, "adagrad": 0.3, "adam": 0.01}
 # Dropout on the pooled vector when ``TrainConfig.dropout`` is None (adaptive optimizers only).
 DEFAULT_DROPOUT = 0.3
 ADAM_BETAS = (0.9, 0.999)

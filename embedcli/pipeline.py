@@ -59,7 +59,13 @@ class PreparedTraining:
         cfg = self.plan.config
         dim = int(cfg["dim"])
         words = len(self.vocab)
-        bucket_rows = int(cfg["buckets"]) if int(cfg["word_ngrams"]) > 1 else 0
+        from embedcli.train import auto_buckets, auto_epochs
+
+        n_tokens = int(len(self.train.tokens))
+        buckets = int(cfg["buckets"]) or auto_buckets(
+            self.train.n_docs, n_tokens, int(cfg["word_ngrams"])
+        )
+        bucket_rows = buckets if int(cfg["word_ngrams"]) > 1 else 0
         rows = words + bucket_rows
         n_labels = len(self.vocab.labels)
         pooled = dim * (int(cfg["maxlen"]) if cfg["pool"] == "flatten" else 1)
@@ -83,6 +89,7 @@ class PreparedTraining:
             "parameters": rows * dim + dense,
             "parameter_bytes": (rows * dim + dense) * 4,
             "optimizer": opt,
+            "epochs": int(cfg["epochs"]) or auto_epochs(self.train.n_docs, n_tokens),
             "optimizer_state_bytes": opt_bytes,
             "encoded_corpus_bytes": self.train.nbytes,
             "val_documents": self.val.n_docs if self.val is not None else 0,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
 from typing import Any
 
 import numpy as np
@@ -66,15 +66,22 @@ def plan_shards(
     return shards
 
 
+def _worker_init() -> None:
+    # The parent owns interruption: Ctrl-C reaches the whole process group, and a worker that
+    # raised KeyboardInterrupt would print its own traceback. The parent terminates the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run(shards: list[tuple[str, int, int]], fn: Any, job: dict[str, Any]) -> list[Any]:
     _JOB.clear()
     _JOB.update(job)
     try:
         ctx = mp.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=min(len(shards), os.cpu_count() or 1), mp_context=ctx
-        ) as pool:
-            return list(pool.map(fn, shards))
+        workers = min(len(shards), os.cpu_count() or 1)
+        # Pool.__exit__ terminates the workers, also when the parent is interrupted.
+        with ctx.Pool(workers, initializer=_worker_init) as pool:
+            return pool.map(fn, shards, chunksize=1)
     finally:
         _JOB.clear()
 

@@ -9,7 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Compiled kernels go to a git-ignored folder of the repo (also for subprocesses started by tests).
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
+# A relative NUMBA_CACHE_DIR would follow each subprocess's cwd, so make it absolute.
+os.environ["NUMBA_CACHE_DIR"] = str(
+    Path(os.environ.get("NUMBA_CACHE_DIR", REPO / ".numba_cache")).resolve()
+)
 
 #: ../shared/data next to the repository: real benchmark corpora, absent on some machines
 SHARED_DATA = REPO.parent / "shared" / "data"

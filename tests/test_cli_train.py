@@ -83,7 +83,7 @@ def test_dry_run_plans_without_writing(corpus: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
     assert plan["train_documents"] == 240
-    assert plan["embedding_rows"] == plan["vocab_size"] + 1024
+    assert plan["embedding_rows"] == plan["vocab_size"] + 1024  # --buckets 1024 given
     assert plan["parameter_bytes"] > 0 and plan["encoded_corpus_bytes"] > 0
     assert plan["truncated_documents"] == pytest.approx(1.0)  # every doc has 8 tokens > 4
     assert not out.exists()

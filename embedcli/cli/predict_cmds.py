@@ -205,18 +205,16 @@ def _explain_batch(m: Any, enc: Any, batch: list[Any], chosen: list[Any]) -> lis
 
 
 def _feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]:
-    """Names of a document's feature rows: its words, then its n-grams in featurize order."""
+    """Names of a document's feature rows: its words, then what ``featurize`` appended."""
+    from embedcli.model import feature_spans
+
     toks = vocab.tokenizer.tokenize(text)
     if vocab.unk_id is None:  # unknown words were dropped by the encoder
         toks = [t for t in toks if t in vocab.token_to_id]
     if len(toks) != len(word_ids):
         toks = [vocab.tokens[i] for i in word_ids]
-    names = list(toks)
-    n = spec.word_ngrams if spec.buckets > 0 else 1
-    for i in range(len(toks)):
-        for j in range(i + 1, min(len(toks), i + n)):
-            names.append(" ".join(toks[i : j + 1]))
-    return names
+    words = [*toks, "</s>"]
+    return list(toks) + [" ".join(words[i:j]) for i, j in feature_spans(len(toks), spec)]
 
 
 def _format_explanation(fmt: str, ex: dict | None, names: list[str]) -> str:

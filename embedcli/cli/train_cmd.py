@@ -81,8 +81,12 @@ def train(
         float, typer.Option("--l2", help="L2 penalty on the touched rows and the classifier.")
     ] = 0.0,
     dropout: Annotated[
-        float, typer.Option("--dropout", help="Dropout rate on the pooled vector.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            "--dropout",
+            help="Dropout on the pooled vector (default: 0.3 with adagrad/adam, 0 with sgd).",
+        ),
+    ] = None,
     pool: Annotated[
         str, typer.Option("--pool", help="mean|sum|max|flatten (flatten needs --maxlen).")
     ] = "mean",
@@ -111,8 +115,12 @@ def train(
             "--word-ngrams", help="Max word n-gram length hashed into buckets (1 = words only)."
         ),
     ] = 2,
-    buckets: Annotated[int, typer.Option("--buckets", help="Hash buckets for word n-grams.")] = 1
-    << 20,
+    buckets: Annotated[
+        int,
+        typer.Option(
+            "--buckets", help="Hash buckets for word n-grams (0 = sized to the data, 2^16..2^20)."
+        ),
+    ] = 0,
     init_vectors: Annotated[
         str | None,
         typer.Option(

@@ -17,6 +17,7 @@ import datetime as _dt
 import hashlib
 import json
 import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,20 @@ def save_model(
     train_config: dict[str, Any],
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Path:
-    """Write the whole directory under a temporary name, then rename it into place."""
+    """Write the whole directory under a temporary name, then rename it into place.
+
+    ``timings`` (if given) receives the wall seconds of the stages (embeddings, other files,
+    hashing, rename).
+    """
     path = Path(path)
+    timings = {} if timings is None else timings
+    t_stage = time.perf_counter()
     with atomic_dir(path) as tmp:
         np.save(tmp / "embeddings.npy", np.ascontiguousarray(params.embeddings, dtype=np.float32))
+        timings["embeddings"] = time.perf_counter() - t_stage
+        t_stage = time.perf_counter()
         arrays = {k: getattr(params, k, None) for k in ARRAY_KEYS}
         np.savez(
             tmp / "classifier.npz",
@@ -64,10 +74,13 @@ def save_model(
         with open(tmp / "labels.tsv", "w", encoding="utf-8") as f:
             for i, (label, count) in enumerate(zip(vocab.labels, vocab.label_counts)):
                 f.write(f"{i}\t{label}\t{count}\n")
+        timings["other_files"] = time.perf_counter() - t_stage
+        t_stage = time.perf_counter()
         files = {
             name: sha256_file(tmp / name)
             for name in ("embeddings.npy", "classifier.npz", "vocab.tsv", "labels.tsv")
         }
+        timings["hash"] = time.perf_counter() - t_stage
         config = {
             "format": MODEL_FORMAT,
             "version": MODEL_VERSION,
@@ -84,6 +97,8 @@ def save_model(
         with open(tmp / "config.json", "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2, ensure_ascii=False, default=_json_default)
             f.write("\n")
+        t_stage = time.perf_counter()
+    timings["rename"] = time.perf_counter() - t_stage
     return path
 
 

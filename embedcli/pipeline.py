@@ -53,6 +53,8 @@ class PreparedTraining:
     notes: list[str] = field(default_factory=list)
     init_coverage: dict[str, Any] | None = None
     prep_seconds: float = 0.0
+    #: wall seconds per preparation stage (read_encode_train, read_encode_eval, init_vectors)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def plan_summary(self) -> dict[str, Any]:
         """Sizes and memory of the run, computed without allocating the model."""
@@ -177,6 +179,8 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             "the training corpus has no known tokens (every line is empty or out of vocabulary)"
         )
 
+    timings = {"read_encode_train": time.perf_counter() - t0}
+    t_stage = time.perf_counter()
     val = test = None
     eval_opts = CorpusOptions(**{**plan.corpus_options.__dict__, "require_labels": False})
     if plan.val_path:
@@ -196,6 +200,8 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
         readers.append(r)
         test = encode_corpus(r, vocab)
 
+    timings["read_encode_eval"] = time.perf_counter() - t_stage
+    t_stage = time.perf_counter()
     init = None
     coverage = None
     if plan.init_vectors:
@@ -216,6 +222,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             np.float32
         )
         init[0] = 0.0
+        timings["init_vectors"] = time.perf_counter() - t_stage
     return PreparedTraining(
         plan=plan,
         vocab=vocab,
@@ -227,6 +234,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
         notes=notes,
         init_coverage=coverage,
         prep_seconds=time.perf_counter() - t0,
+        timings=timings,
     )
 
 
@@ -248,6 +256,8 @@ def run_training(
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     vocab = prepared.vocab
+    timings = dict(prepared.timings)
+    t_stage = time.perf_counter()
     try:
         result = fit(
             prepared.train,
@@ -263,7 +273,10 @@ def run_training(
         raise
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    timings["fit"] = time.perf_counter() - t_stage
+    timings.update({f"fit.{k}": v for k, v in result.timings.items()})
     metrics: dict[str, Any] = dict(result.metrics)
+    t_stage = time.perf_counter()
     if prepared.test is not None:
         probs = predict_proba(
             result.params,
@@ -276,8 +289,11 @@ def run_training(
         metrics["test_accuracy"] = ev["accuracy"]
         metrics["test_loss"] = ev["loss"]
         metrics["test_documents"] = prepared.test.n_docs
+        timings["test_predict"] = time.perf_counter() - t_stage
     metrics["tokens_per_s"] = result.tokens_per_s
     metrics["prep_seconds"] = prepared.prep_seconds
+    t_stage = time.perf_counter()
+    save_timings: dict[str, float] = {}
     save_model(
         output,
         spec=result.spec.to_dict(),
@@ -286,7 +302,10 @@ def run_training(
         train_config=result.config.to_dict(),
         metrics=metrics,
         extra={"history": result.history, "init_vectors": prepared.init_coverage},
+        timings=save_timings,
     )
+    timings["save"] = time.perf_counter() - t_stage
+    timings.update({f"save.{k}": v for k, v in save_timings.items()})
     return {
         "model": output,
         "train_documents": prepared.train.n_docs,
@@ -296,4 +315,5 @@ def run_training(
         "epochs": result.config.epochs,
         **{k: v for k, v in metrics.items()},
         "config": result.config.to_dict(),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
     }

@@ -131,6 +131,8 @@ class TrainResult:
     seconds: float
     tokens_per_s: float
     config: TrainConfig = field(default_factory=TrainConfig)
+    #: wall seconds per stage of :func:`fit` (init, featurize, state, epoch_1.., val_eval)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def auto_epochs(n_docs: int, n_tokens: int) -> int:
@@ -247,6 +249,7 @@ def fit(
     ``threads == 1``).
     """
     t_start = time.perf_counter()
+    timings: dict[str, float] = {}
     cfg = TrainConfig(**asdict(config)) if config is not None else TrainConfig()
     cfg.validate()
     tokens, offsets, label_ids, label_offsets = _as_arrays(train)
@@ -282,6 +285,7 @@ def fit(
         maxlen=cfg.maxlen if cfg.pool == "flatten" else 0,
     )
 
+    t_stage = time.perf_counter()
     params = init_params(spec, cfg.seed)
     if init_embeddings is not None:
         init = np.asarray(init_embeddings, dtype=np.float32)
@@ -299,11 +303,15 @@ def fit(
             view[...] = getattr(params, name)
     params = ModelParams(emb, views["out_W"], views["out_b"], views["hidden_W"], views["hidden_b"])
 
+    timings["init"] = time.perf_counter() - t_stage
+    t_stage = time.perf_counter()
     ftok, foff = featurize(tokens, offsets, spec)
     data = (ftok, foff, label_ids, label_offsets)
     if val is not None:
         vt, vo, vl, vlo = _as_arrays(val)
         vft, vfo = featurize(vt, vo, spec)
+    timings["featurize"] = time.perf_counter() - t_stage
+    t_stage = time.perf_counter()
 
     opt_code = OPTIMIZERS[cfg.optimizer]
     rows, dim = emb.shape
@@ -328,6 +336,7 @@ def fit(
         label_ids, 2 if cfg.objective == "binary" else spec.num_classes, cfg.class_weight
     )
     frozen = spec.num_words if cfg.freeze_embeddings else 1
+    timings["state"] = time.perf_counter() - t_stage
 
     rng = np.random.default_rng(cfg.seed)
     lengths = np.diff(foff)
@@ -392,6 +401,7 @@ def fit(
                 on_progress(min(1.0, done_tokens / total_tokens))
         seconds = time.perf_counter() - t_ep
         train_seconds += seconds
+        timings[f"epoch_{epoch}"] = seconds
         record: dict[str, Any] = {
             "epoch": epoch,
             "loss": loss_sum / n_docs,
@@ -419,8 +429,10 @@ def fit(
             )
             raise err
         if val is not None:
+            t_stage = time.perf_counter()
             probs = predict_proba(params, spec, vft, vfo, threads=threads, featurized=True)
             ev = evaluate_arrays(probs, vl, vlo)
+            timings["val_eval"] = timings.get("val_eval", 0.0) + time.perf_counter() - t_stage
             record["val_accuracy"] = ev["accuracy"]
             record["val_loss"] = ev["loss"]
             if ev["accuracy"] > best_score:
@@ -467,7 +479,14 @@ def fit(
     seconds = time.perf_counter() - t_start
     epochs_run = len(history)
     return TrainResult(
-        params, spec, history, metrics, seconds, word_tokens * epochs_run / max(seconds, 1e-9), cfg
+        params,
+        spec,
+        history,
+        metrics,
+        seconds,
+        word_tokens * epochs_run / max(seconds, 1e-9),
+        cfg,
+        timings,
     )
 
 

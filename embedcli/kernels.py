@@ -15,15 +15,16 @@ Dense parameters of the classifier live in one flat float32 vector ``dense`` lai
 (``dim``, or ``maxlen*dim`` for flatten), ``in1 = H`` if there is a hidden layer else ``in0``;
 matrices are row-major ``(fan_in, fan_out)``.
 
-Parallel kernels are twins of serial ones: both call the same ``_..._range``/``_train_shard``
-body; the parallel one runs it over ``prange`` shards. Training in parallel is Hogwild (lock-free
-updates to shared arrays, like fastText and word2vec); the serial path is bit-reproducible.
+No kernel is ``parallel=True`` (those compile slowly): every kernel is ``nogil``, and
+``embedcli.model`` runs shards of a batch or an epoch on Python threads. Training in parallel is
+Hogwild (lock-free updates to shared arrays, like fastText and word2vec); the serial path is
+bit-reproducible.
 
 Left out on purpose: hierarchical softmax, negative sampling, subword (char n-gram) features.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # --------------------------------------------------------------------------- small helpers
 
@@ -134,6 +135,15 @@ def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg):
                         arg[j] = p
             cnt += 1
         return cnt
+    return _pool_sum(W, tokens, s, e, pool == 0, out)
+
+
+@njit(cache=True, nogil=True)
+def _pool_sum(W, tokens, s, e, mean, out):
+    """Sum (or mean if ``mean``) of the non-pad rows of ``tokens[s:e]`` into ``out[:dim]``;
+    returns their count (0 -> zeros). The only pooling the common training kernel compiles."""
+    dim = W.shape[1]
+    cnt = 0
     for j in range(dim):
         out[j] = 0.0
     for p in range(s, e):
@@ -143,7 +153,7 @@ def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg):
         cnt += 1
         for j in range(dim):
             out[j] += W[t, j]
-    if pool == 0 and cnt > 0:
+    if mean and cnt > 0:
         inv = 1.0 / cnt
         for j in range(dim):
             out[j] *= inv
@@ -180,21 +190,6 @@ def pool_batch(W, tokens, offsets, pool, maxlen):
     out = np.zeros((n, width), dtype=W.dtype)
     arg = np.full((n, dim), -1, dtype=np.int64)
     _pool_range(W, tokens, offsets, pool, maxlen, out, arg, 0, n)
-    return out, arg
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def pool_batch_parallel(W, tokens, offsets, pool, maxlen, nshards):
-    """Parallel twin of :func:`pool_batch` over ``nshards`` contiguous shards of documents."""
-    n = offsets.shape[0] - 1
-    dim = W.shape[1]
-    width = maxlen * dim if pool == 3 else dim
-    out = np.zeros((n, width), dtype=W.dtype)
-    arg = np.full((n, dim), -1, dtype=np.int64)
-    for sh in prange(nshards):
-        _pool_range(
-            W, tokens, offsets, pool, maxlen, out, arg, sh * n // nshards, (sh + 1) * n // nshards
-        )
     return out, arg
 
 
@@ -475,46 +470,68 @@ def _probabilities_row(objective, z, out):
 
 
 @njit(cache=True, nogil=True)
-def _row_update(W, r, g, gofs, gscale, j0, j1, optimizer, lr, l2, S, M, V, T, b1, b2, eps):
-    """Update ``W[r, j0:j1]`` with gradient ``gscale * g[gofs:gofs + j1 - j0] + l2 * W``.
+def _row_update_sa(W, r, g, gscale, optimizer, lr, l2, S, eps):
+    """SGD (``optimizer == 0``) or row-wise Adagrad step of row ``r`` with gradient
+    ``gscale * g + l2 * W[r]``: see :func:`_row_update`."""
+    dim = W.shape[1]
+    if optimizer == 0:
+        a = -lr * gscale
+        if l2 == 0.0:
+            for j in range(dim):
+                W[r, j] += a * g[j]
+        else:
+            for j in range(dim):
+                W[r, j] += a * g[j] - lr * l2 * W[r, j]
+    else:
+        acc = 0.0
+        for j in range(dim):
+            gj = gscale * g[j] + l2 * W[r, j]
+            acc += gj * gj
+        s = S[r] + acc / dim
+        S[r] = s
+        a = lr / (np.sqrt(s) + eps)
+        for j in range(dim):
+            W[r, j] -= a * (gscale * g[j] + l2 * W[r, j])
+
+
+@njit(cache=True, nogil=True)
+def _row_update(W, r, g, gscale, optimizer, lr, l2, S, M, V, T, b1, b2, eps):
+    """Update row ``W[r]`` with gradient ``gscale * g + l2 * W[r]``.
 
     SGD: ``w -= lr * g``. Adagrad is row-wise for embeddings (one accumulator per row,
     ``S[r] += mean over the row of g^2``; DLRM/TorchRec "rowwise adagrad": 4 bytes per row).
     Adam is lazy (only touched rows move) with a per-row step counter ``T[r]`` for the bias
     correction, so a rare row gets a full-size first step like torch SparseAdam's first step.
     """
-    dim = W.shape[1]
+    if optimizer < 2:
+        _row_update_sa(W, r, g, gscale, optimizer, lr, l2, S, eps)
+        return
+    t = T[r] + 1
+    T[r] = t
+    c1 = 1.0 - b1**t
+    c2 = 1.0 - b2**t
+    a = lr * np.sqrt(c2) / c1
+    for j in range(W.shape[1]):
+        gj = gscale * g[j] + l2 * W[r, j]
+        m = b1 * M[r, j] + (1.0 - b1) * gj
+        v = b2 * V[r, j] + (1.0 - b2) * gj * gj
+        M[r, j] = m
+        V[r, j] = v
+        W[r, j] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
+
+
+@njit(cache=True, nogil=True)
+def _dense_update_sa(P, S1, G, lo, hi, scale, optimizer, lr, l2, eps):
+    """SGD or element-wise Adagrad part of :func:`_dense_update`."""
     if optimizer == 0:
-        a = -lr * gscale
-        if l2 == 0.0:
-            for j in range(j0, j1):
-                W[r, j] += a * g[gofs + j - j0]
-        else:
-            for j in range(j0, j1):
-                W[r, j] += a * g[gofs + j - j0] - lr * l2 * W[r, j]
-    elif optimizer == 1:
-        acc = 0.0
-        for j in range(j0, j1):
-            gj = gscale * g[gofs + j - j0] + l2 * W[r, j]
-            acc += gj * gj
-        s = S[r] + acc / dim
-        S[r] = s
-        a = lr / (np.sqrt(s) + eps)
-        for j in range(j0, j1):
-            W[r, j] -= a * (gscale * g[gofs + j - j0] + l2 * W[r, j])
+        for k in range(lo, hi):
+            P[k] -= lr * (scale * G[k] + l2 * P[k])
     else:
-        t = T[r] + 1
-        T[r] = t
-        c1 = 1.0 - b1**t
-        c2 = 1.0 - b2**t
-        a = lr * np.sqrt(c2) / c1
-        for j in range(j0, j1):
-            gj = gscale * g[gofs + j - j0] + l2 * W[r, j]
-            m = b1 * M[r, j] + (1.0 - b1) * gj
-            v = b2 * V[r, j] + (1.0 - b2) * gj * gj
-            M[r, j] = m
-            V[r, j] = v
-            W[r, j] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
+        for k in range(lo, hi):
+            g = scale * G[k] + l2 * P[k]
+            s = S1[k] + g * g
+            S1[k] = s
+            P[k] -= lr * g / (np.sqrt(s) + eps)
 
 
 @njit(cache=True, nogil=True)
@@ -524,26 +541,19 @@ def _dense_update(P, S1, S2, G, lo, hi, scale, optimizer, lr, l2, b1, b2, eps, t
     SGD, element-wise Adagrad (``S1`` = sum of g^2), or Adam (``S1``/``S2`` = moments, global
     step ``t`` >= 1).
     """
-    if optimizer == 0:
-        for k in range(lo, hi):
-            P[k] -= lr * (scale * G[k] + l2 * P[k])
-    elif optimizer == 1:
-        for k in range(lo, hi):
-            g = scale * G[k] + l2 * P[k]
-            s = S1[k] + g * g
-            S1[k] = s
-            P[k] -= lr * g / (np.sqrt(s) + eps)
-    else:
-        c1 = 1.0 - b1**t
-        c2 = 1.0 - b2**t
-        a = lr * np.sqrt(c2) / c1
-        for k in range(lo, hi):
-            g = scale * G[k] + l2 * P[k]
-            m = b1 * S1[k] + (1.0 - b1) * g
-            v = b2 * S2[k] + (1.0 - b2) * g * g
-            S1[k] = m
-            S2[k] = v
-            P[k] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
+    if optimizer < 2:
+        _dense_update_sa(P, S1, G, lo, hi, scale, optimizer, lr, l2, eps)
+        return
+    c1 = 1.0 - b1**t
+    c2 = 1.0 - b2**t
+    a = lr * np.sqrt(c2) / c1
+    for k in range(lo, hi):
+        g = scale * G[k] + l2 * P[k]
+        m = b1 * S1[k] + (1.0 - b1) * g
+        v = b2 * S2[k] + (1.0 - b2) * g * g
+        S1[k] = m
+        S2[k] = v
+        P[k] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
 
 
 @njit(cache=True, nogil=True)
@@ -551,57 +561,17 @@ def sgd_update_rows(W, ids, G, lr, l2):
     """Sparse SGD: ``W[ids[k]] -= lr * (G[k] + l2 * W[ids[k]])``. Ids should be unique (combine
     repeated ids with :func:`scatter_add_rows` first); id 0 (padding) is skipped."""
     dummy_s = np.zeros(1, dtype=np.float32)
-    dummy_m = np.zeros((1, 1), dtype=np.float32)
-    dummy_t = np.zeros(1, dtype=np.int32)
     for k in range(ids.shape[0]):
         if ids[k] != 0:
-            _row_update(
-                W,
-                ids[k],
-                G[k],
-                0,
-                1.0,
-                0,
-                W.shape[1],
-                0,
-                lr,
-                l2,
-                dummy_s,
-                dummy_m,
-                dummy_m,
-                dummy_t,
-                0.0,
-                0.0,
-                0.0,
-            )
+            _row_update_sa(W, ids[k], G[k], 1.0, 0, lr, l2, dummy_s, 0.0)
 
 
 @njit(cache=True, nogil=True)
 def adagrad_update_rows(W, S, ids, G, lr, l2, eps):
     """Sparse row-wise Adagrad (``S`` has one accumulator per row). Unique ids; id 0 skipped."""
-    dummy_m = np.zeros((1, 1), dtype=np.float32)
-    dummy_t = np.zeros(1, dtype=np.int32)
     for k in range(ids.shape[0]):
         if ids[k] != 0:
-            _row_update(
-                W,
-                ids[k],
-                G[k],
-                0,
-                1.0,
-                0,
-                W.shape[1],
-                1,
-                lr,
-                l2,
-                S,
-                dummy_m,
-                dummy_m,
-                dummy_t,
-                0.0,
-                0.0,
-                eps,
-            )
+            _row_update_sa(W, ids[k], G[k], 1.0, 1, lr, l2, S, eps)
 
 
 @njit(cache=True, nogil=True)
@@ -610,9 +580,7 @@ def adam_update_rows(W, M, V, T, ids, G, lr, l2, b1, b2, eps):
     dummy_s = np.zeros(1, dtype=np.float32)
     for k in range(ids.shape[0]):
         if ids[k] != 0:
-            _row_update(
-                W, ids[k], G[k], 0, 1.0, 0, W.shape[1], 2, lr, l2, dummy_s, M, V, T, b1, b2, eps
-            )
+            _row_update(W, ids[k], G[k], 1.0, 2, lr, l2, dummy_s, M, V, T, b1, b2, eps)
 
 
 @njit(cache=True, nogil=True)
@@ -693,6 +661,236 @@ def hash_word_ngrams(tokens, offsets, n, num_words, buckets, eos):
     return out, new_off
 
 
+# --------------------------------------------------------------------------- training
+#
+# One shard of one epoch is one kernel call; Python (``embedcli.model.train_epoch``) runs the
+# shards one after another (``--threads 1``, bit-reproducible) or concurrently on threads
+# (Hogwild: the kernels release the GIL and update the shared arrays without locks).
+# Two kernels with the same arguments, so that a run compiles only the code it uses (a cold
+# compile of everything took ~11 s):
+#   - train_shard_rows: mean/sum pooling, SGD or Adagrad, and either SGD without L2 (any batch
+#     size: fastText's update) or batch size 1 -- every default and fastText-like run;
+#   - train_shard_exact: anything (max/flatten pooling, Adam, mini-batches with exact sparse
+#     gradients).
+# Arguments: params = (emb (R, dim), dense flat); state = (emb_S (R,), emb_M (R, dim),
+# emb_V (R, dim), emb_T (R,) int32, dense_S1, dense_S2) (unused ones may be size-1 dummies);
+# data = (tokens, offsets, label_ids, label_offsets); shape = (pool, maxlen, hidden, n_out,
+# objective); opt = (optimizer, lr, linear_decay, l2, beta1, beta2, eps, dropout, frozen_rows,
+# batch_size, seed, step0, tokens0, total_tokens); cw class weights; the shard trains on
+# examples ``order[lo:hi]`` in that order and returns ``(loss sum, correct count)``.
+#
+# Per mini-batch (batch_size 1 = fastText ``Model::update``): forward every example with the
+# parameters of the batch start, accumulate the dense gradient, then apply one dense update with
+# the mean gradient and, for every example, add its scaled pooled gradient back into its rows.
+# The learning rate decays linearly from ``lr`` to 0 with progress = (tokens0 + tokens seen
+# here * nshards) / total_tokens, as fastText's shared token counter. Rows below ``frozen_rows``
+# and the pad row 0 never change.
+
+
+@njit(cache=True, nogil=True)
+def _buffers(in0, hidden, n_out):
+    """Per-example scratch: (dropout mask, hidden activations, their gradient, logits, their
+    gradient)."""
+    mask = np.ones(in0, dtype=np.float32)
+    act = np.zeros(max(hidden, 1), dtype=np.float32)
+    gact = np.zeros(max(hidden, 1), dtype=np.float32)
+    logits = np.zeros(n_out, dtype=np.float32)
+    glog = np.zeros(n_out, dtype=np.float32)
+    return mask, act, gact, logits, glog
+
+
+@njit(cache=True, nogil=True)
+def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, seed):
+    """Forward and backward of example ``d``: pools into ``x`` (dropout applied), adds the
+    classifier gradient into ``gdense`` and writes the gradient wrt the pooled vector into
+    ``gx``. ``arg is None`` compiles mean/sum pooling only. Returns ``(count, loss, correct)``."""
+    tokens, offsets, label_ids, label_offsets = data
+    pool, maxlen, hidden, n_out, objective = shape
+    mask, act, gact, logits, glog = bufs
+    in0 = x.shape[0]
+    in1 = hidden if hidden > 0 else in0
+    o_hb = in0 * hidden
+    o_W = o_hb + hidden
+    o_b = o_W + in1 * n_out
+    o_end = o_b + n_out
+    s = offsets[d]
+    e = offsets[d + 1]
+    if arg is None:
+        cnt = _pool_sum(emb, tokens, s, e, pool == 0, x)
+    else:
+        cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg)
+    if dropout > 0.0:
+        _dropout_row(mask, dropout, seed, d)
+        for j in range(in0):
+            x[j] *= mask[j]
+    h = x
+    gh = gx
+    if hidden > 0:
+        _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, True)
+        h = act
+        gh = gact
+    _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, False)
+    lval, ok = _objective_row(
+        objective, logits, label_ids, label_offsets[d], label_offsets[d + 1], cw, glog
+    )
+    _affine_backward(
+        h, dense[o_W:o_b], glog, in1, n_out, gh, gdense[o_W:o_b], gdense[o_b:o_end], 1.0
+    )
+    if hidden > 0:
+        for c in range(hidden):
+            if act[c] <= 0.0:
+                gact[c] = 0.0
+        _affine_backward(
+            x, dense[0:o_hb], gact, in0, hidden, gx, gdense[0:o_hb], gdense[o_hb:o_W], 1.0
+        )
+    if dropout > 0.0:
+        for j in range(in0):
+            gx[j] *= mask[j]
+    return cnt, lval, ok
+
+
+@njit(cache=True, nogil=True)
+def _dense_bounds(in0, hidden, n_out):
+    """Segment starts of ``dense``: (0, hidden_b, out_W, out_b, end)."""
+    in1 = hidden if hidden > 0 else in0
+    o_hb = in0 * hidden
+    o_W = o_hb + hidden
+    o_b = o_W + in1 * n_out
+    return (0, o_hb, o_W, o_b, o_b + n_out)
+
+
+@njit(cache=True, nogil=True)
+def _step_lr(lr0, decay, tokens0, seen, nshards, total_tokens):
+    if decay:
+        return lr0 * max(0.0, 1.0 - (tokens0 + seen * nshards) / total_tokens)
+    return lr0
+
+
+@njit(cache=True, nogil=True)
+def _max_doc(offsets, order, lo, hi):
+    m = 1
+    for q in range(lo, hi):
+        m = max(m, offsets[order[q] + 1] - offsets[order[q]])
+    return m
+
+
+@njit(cache=True, nogil=True)
+def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+    """The common training kernel (see the section comment): mean/sum pooling, SGD or Adagrad;
+    SGD without L2 at any batch size, else batch size 1."""
+    emb, dense = params
+    emb_S = state[0]
+    d_S1 = state[4]
+    tokens, offsets = data[0], data[1]
+    pool, maxlen, hidden, n_out, objective = shape
+    optimizer, lr0, decay, l2, _b1, _b2, eps, dropout, frozen, bsz, seed, step0 = opt[:12]
+    tokens0, total_tokens = opt[12], opt[13]
+    dim = emb.shape[1]
+    bounds = _dense_bounds(dim, hidden, n_out)
+    gdense = np.zeros(bounds[4], dtype=np.float32)
+    pooled = np.zeros((bsz, dim), dtype=np.float32)
+    gpool = np.zeros((bsz, dim), dtype=np.float32)
+    counts = np.zeros(bsz, dtype=np.int64)
+    docs = np.zeros(bsz, dtype=np.int64)
+    bufs = _buffers(dim, hidden, n_out)
+    fast = optimizer == 0 and l2 == 0.0
+    slot = np.full(1 if fast else emb.shape[0], -1, dtype=np.int32)
+    cap = 1 if fast else _max_doc(offsets, order, lo, hi)
+    uniq = np.zeros(cap, dtype=np.int64)
+    mult = np.zeros(cap, dtype=np.int64)
+    loss_sum = 0.0
+    n_correct = 0
+    seen = 0.0
+    k = lo
+    while k < hi:
+        nb = min(bsz, hi - k)
+        lr = _step_lr(lr0, decay, tokens0, seen, nshards, total_tokens)
+        gdense[:] = 0.0
+        for b in range(nb):
+            d = order[k + b]
+            docs[b] = d
+            seen += offsets[d + 1] - offsets[d]
+            cnt, lval, ok = _example(
+                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], None, bufs,
+                dropout, seed,
+            )  # fmt: skip
+            counts[b] = cnt
+            loss_sum += lval
+            if ok:
+                n_correct += 1
+        inv = 1.0 / nb
+        for seg in range(4):
+            _dense_update_sa(
+                dense, d_S1, gdense, bounds[seg], bounds[seg + 1], inv, optimizer, lr,
+                l2 if seg % 2 == 0 else 0.0, eps,
+            )  # fmt: skip
+        for b in range(nb):
+            if counts[b] == 0:
+                continue
+            d = docs[b]
+            g = gpool[b]
+            if fast:
+                # fastText: SGD is linear, so adding the scaled pooled gradient to every
+                # occurrence equals one step with the summed gradient
+                a = -lr * inv / counts[b] if pool == 0 else -lr * inv
+                for j in range(dim):
+                    g[j] *= a
+                for p in range(offsets[d], offsets[d + 1]):
+                    r = tokens[p]
+                    if r >= frozen and r != 0:
+                        for j in range(dim):
+                            emb[r, j] += g[j]
+            else:
+                _rows_step(
+                    emb, emb_S, tokens, offsets[d], offsets[d + 1], g,
+                    inv / counts[b] if pool == 0 else inv, optimizer, lr, l2, eps, frozen,
+                    slot, uniq, mult,
+                )  # fmt: skip
+        k += nb
+    return loss_sum, n_correct
+
+
+@njit(cache=True, nogil=True)
+def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, slot, uniq, mult):
+    """One example's sparse step: every distinct row of ``tokens[s:e]`` moves once with gradient
+    ``scale * multiplicity * g`` (SGD or row-wise Adagrad; ``slot`` is all -1 on entry and exit).
+    """
+    dim = emb.shape[1]
+    nu = 0
+    for p in range(s, e):
+        r = tokens[p]
+        if r >= frozen and r != 0:
+            sl = slot[r]
+            if sl < 0:
+                slot[r] = nu
+                uniq[nu] = r
+                mult[nu] = 1
+                nu += 1
+            else:
+                mult[sl] += 1
+    if optimizer == 1 and l2 == 0.0:
+        # row-wise Adagrad written out (the hot default path): S += m^2 mean(g^2)
+        gsq = 0.0
+        for j in range(dim):
+            g[j] *= scale
+            gsq += g[j] * g[j]
+        gsq /= dim
+        for q in range(nu):
+            r = uniq[q]
+            m = mult[q]
+            sr = S[r] + m * m * gsq
+            S[r] = sr
+            a = -lr * m / (np.sqrt(sr) + eps)
+            for j in range(dim):
+                emb[r, j] += a * g[j]
+            slot[r] = -1
+        return
+    for q in range(nu):
+        r = uniq[q]
+        _row_update_sa(emb, r, g, scale * mult[q], optimizer, lr, l2, S, eps)
+        slot[r] = -1
+
+
 @njit(cache=True, nogil=True)
 def _grow(G, uniq, need):
     """``(G, uniq)`` with room for at least ``need`` rows (doubling; contents kept)."""
@@ -708,7 +906,7 @@ def _grow(G, uniq, need):
     return G2, u2
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _slot_of(r, slot, uniq, G, nu):
     """Slot of row ``r`` in the batch accumulator ``G`` (claims and zeroes slot ``nu`` on first
     sight; the caller guarantees room). Returns ``(slot, new nu)``."""
@@ -722,85 +920,29 @@ def _slot_of(r, slot, uniq, G, nu):
     return nu, nu + 1
 
 
-# --------------------------------------------------------------------------- training
-
-
 @njit(cache=True, nogil=True)
-def _train_shard(
-    params, state, data, shape, opt, cw, order, lo, hi, nshards, out_loss, out_correct, shard
-):
-    """Train on examples ``order[lo:hi]`` in that order (one shard of one epoch).
-
-    params = (emb (R, dim), dense flat); state = (emb_S (R,), emb_M (R, dim), emb_V (R, dim),
-    emb_T (R,) int32, dense_S1, dense_S2) (unused ones may be size-1 dummies);
-    data = (tokens, offsets, label_ids, label_offsets); shape = (pool, maxlen, hidden, n_out,
-    objective); opt = (optimizer, lr, linear_decay, l2, beta1, beta2, eps, dropout,
-    frozen_rows, batch_size, seed, step0, tokens0, total_tokens).
-
-    Per mini-batch (batch_size 1 = fastText ``Model::update``): forward every example with the
-    parameters of the batch start, accumulate the dense gradient, then apply one dense update
-    with the mean gradient and, for every example, add its scaled pooled gradient back into its
-    rows (each occurrence of a row is one sparse step; for SGD this is the exact batch gradient).
-    The learning rate decays linearly from ``lr`` to 0 with progress = (tokens0 + tokens seen
-    here * nshards) / total_tokens, as fastText's shared token counter. Rows below
-    ``frozen_rows`` and the pad row 0 never change.
-    """
+def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+    """The general training kernel (see the section comment): any pooling, optimizer and batch
+    size; per batch, every row's contributions are summed (= ``np.add.at``), then each distinct
+    row takes one optimizer step."""
     emb, dense = params
     emb_S, emb_M, emb_V, emb_T, d_S1, d_S2 = state
-    tokens, offsets, label_ids, label_offsets = data
+    tokens, offsets = data[0], data[1]
     pool, maxlen, hidden, n_out, objective = shape
-    (
-        optimizer,
-        lr0,
-        decay,
-        l2,
-        b1,
-        b2,
-        eps,
-        dropout,
-        frozen,
-        bsz,
-        seed,
-        step0,
-        tokens0,
-        total_tokens,
-    ) = opt
+    optimizer, lr0, decay, l2, b1, b2, eps, dropout, frozen, bsz, seed, step0 = opt[:12]
+    tokens0, total_tokens = opt[12], opt[13]
     dim = emb.shape[1]
     in0 = maxlen * dim if pool == 3 else dim
-    in1 = hidden if hidden > 0 else in0
-    o_hb = in0 * hidden
-    o_W = o_hb + hidden
-    o_b = o_W + in1 * n_out
-    o_end = o_b + n_out
-    hW = dense[0:o_hb]
-    hb = dense[o_hb:o_W]
-    oW = dense[o_W:o_b]
-    ob = dense[o_b:o_end]
-    gdense = np.zeros(o_end, dtype=np.float32)
-    g_hW = gdense[0:o_hb]
-    g_hb = gdense[o_hb:o_W]
-    g_oW = gdense[o_W:o_b]
-    g_ob = gdense[o_b:o_end]
-
+    bounds = _dense_bounds(in0, hidden, n_out)
+    gdense = np.zeros(bounds[4], dtype=np.float32)
     pooled = np.zeros((bsz, in0), dtype=np.float32)
     gpool = np.zeros((bsz, in0), dtype=np.float32)
     arg = np.zeros((bsz, dim), dtype=np.int64)
     counts = np.zeros(bsz, dtype=np.int64)
     docs = np.zeros(bsz, dtype=np.int64)
-    mask = np.ones(in0, dtype=np.float32)
-    act = np.zeros(max(hidden, 1), dtype=np.float32)
-    gact = np.zeros(max(hidden, 1), dtype=np.float32)
-    logits = np.zeros(n_out, dtype=np.float32)
-    glog = np.zeros(n_out, dtype=np.float32)
-
-    fast = pool <= 1 and optimizer == 0 and l2 == 0.0
-    slot = np.full(1 if fast else emb.shape[0], -1, dtype=np.int32)
-    maxdoc = 1
-    if not fast:
-        for q in range(lo, hi):
-            maxdoc = max(maxdoc, offsets[order[q] + 1] - offsets[order[q]])
-    uniq = np.zeros(1 if fast else max(1024, maxdoc), dtype=np.int64)
-    mult = np.zeros(uniq.shape[0], dtype=np.int64)
+    bufs = _buffers(in0, hidden, n_out)
+    slot = np.full(emb.shape[0], -1, dtype=np.int32)
+    uniq = np.zeros(max(1024, _max_doc(offsets, order, lo, hi)), dtype=np.int64)
     G = np.zeros((uniq.shape[0], dim), dtype=np.float32)
     loss_sum = 0.0
     n_correct = 0
@@ -809,241 +951,65 @@ def _train_shard(
     k = lo
     while k < hi:
         nb = min(bsz, hi - k)
-        lr = lr0
-        if decay:
-            progress = (tokens0 + seen * nshards) / total_tokens
-            lr = lr0 * max(0.0, 1.0 - progress)
-        for q in range(o_end):
-            gdense[q] = 0.0
+        lr = _step_lr(lr0, decay, tokens0, seen, nshards, total_tokens)
+        gdense[:] = 0.0
         for b in range(nb):
             d = order[k + b]
             docs[b] = d
-            s = offsets[d]
-            e = offsets[d + 1]
-            seen += e - s
-            x = pooled[b]
-            counts[b] = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg[b])
-            if dropout > 0.0:
-                _dropout_row(mask, dropout, seed, d)
-                for j in range(in0):
-                    x[j] *= mask[j]
-            if hidden > 0:
-                _affine(x, hW, hb, in0, hidden, act, True)
-                _affine(act, oW, ob, hidden, n_out, logits, False)
-                lval, ok = _objective_row(
-                    objective, logits, label_ids, label_offsets[d], label_offsets[d + 1], cw, glog
-                )
-                _affine_backward(act, oW, glog, hidden, n_out, gact, g_oW, g_ob, 1.0)
-                for c in range(hidden):
-                    if act[c] <= 0.0:
-                        gact[c] = 0.0
-                _affine_backward(x, hW, gact, in0, hidden, gpool[b], g_hW, g_hb, 1.0)
-            else:
-                _affine(x, oW, ob, in0, n_out, logits, False)
-                lval, ok = _objective_row(
-                    objective, logits, label_ids, label_offsets[d], label_offsets[d + 1], cw, glog
-                )
-                _affine_backward(x, oW, glog, in0, n_out, gpool[b], g_oW, g_ob, 1.0)
-            if dropout > 0.0:
-                for j in range(in0):
-                    gpool[b, j] *= mask[j]
+            seen += offsets[d + 1] - offsets[d]
+            cnt, lval, ok = _example(
+                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg[b], bufs,
+                dropout, seed,
+            )  # fmt: skip
+            counts[b] = cnt
             loss_sum += lval
             if ok:
                 n_correct += 1
         step += 1
         t = step0 + (step - 1) * nshards + 1
         inv = 1.0 / nb
-        _dense_update(dense, d_S1, d_S2, gdense, 0, o_hb, inv, optimizer, lr, l2, b1, b2, eps, t)
-        _dense_update(dense, d_S1, d_S2, gdense, o_hb, o_W, inv, optimizer, lr, 0.0, b1, b2, eps, t)
-        _dense_update(dense, d_S1, d_S2, gdense, o_W, o_b, inv, optimizer, lr, l2, b1, b2, eps, t)
-        _dense_update(
-            dense, d_S1, d_S2, gdense, o_b, o_end, inv, optimizer, lr, 0.0, b1, b2, eps, t
-        )
-        if pool <= 1 and optimizer == 0 and l2 == 0.0:
-            # fastText fast path: SGD is linear, so adding the scaled pooled gradient to every
-            # occurrence equals one step with the summed gradient
-            for b in range(nb):
-                if counts[b] == 0:
-                    continue
-                d = docs[b]
-                g = gpool[b]
-                a = -lr * inv / counts[b] if pool == 0 else -lr * inv
+        for seg in range(4):
+            _dense_update(
+                dense, d_S1, d_S2, gdense, bounds[seg], bounds[seg + 1], inv, optimizer, lr,
+                l2 if seg % 2 == 0 else 0.0, b1, b2, eps, t,
+            )  # fmt: skip
+        nu = 0
+        for b in range(nb):
+            d = docs[b]
+            s = offsets[d]
+            g = gpool[b]
+            G, uniq = _grow(G, uniq, nu + max(dim, offsets[d + 1] - s))
+            if pool == 2:
                 for j in range(dim):
-                    g[j] *= a
-                for p in range(offsets[d], offsets[d + 1]):
+                    p = arg[b, j]
+                    if p >= 0 and tokens[p] >= frozen and tokens[p] != 0:
+                        sl, nu = _slot_of(tokens[p], slot, uniq, G, nu)
+                        G[sl, j] += inv * g[j]
+            elif pool == 3:
+                for p in range(min(offsets[d + 1] - s, maxlen)):
+                    r = tokens[s + p]
+                    if r >= frozen and r != 0:
+                        sl, nu = _slot_of(r, slot, uniq, G, nu)
+                        for j in range(dim):
+                            G[sl, j] += inv * g[p * dim + j]
+            elif counts[b] > 0:
+                scale = inv / counts[b] if pool == 0 else inv
+                for j in range(dim):
+                    g[j] *= scale
+                for p in range(s, offsets[d + 1]):
                     r = tokens[p]
                     if r >= frozen and r != 0:
+                        sl, nu = _slot_of(r, slot, uniq, G, nu)
                         for j in range(dim):
-                            emb[r, j] += g[j]
-        elif nb == 1 and pool <= 1:
-            # one example, mean/sum: every row of the document gets the same vector g, times
-            # its multiplicity in the document
-            if counts[0] > 0:
-                d = docs[0]
-                g = gpool[0]
-                scale = inv / counts[0] if pool == 0 else inv
-                nu = 0
-                for p in range(offsets[d], offsets[d + 1]):
-                    r = tokens[p]
-                    if r >= frozen and r != 0:
-                        sl = slot[r]
-                        if sl < 0:
-                            slot[r] = nu
-                            uniq[nu] = r
-                            mult[nu] = 1
-                            nu += 1
-                        else:
-                            mult[sl] += 1
-                if optimizer == 1 and l2 == 0.0:
-                    # row-wise Adagrad written out (the hot default path): S += m^2 mean(g^2)
-                    gsq = 0.0
-                    for j in range(dim):
-                        g[j] *= scale
-                        gsq += g[j] * g[j]
-                    gsq /= dim
-                    for q in range(nu):
-                        r = uniq[q]
-                        m = mult[q]
-                        sr = emb_S[r] + m * m * gsq
-                        emb_S[r] = sr
-                        a = -lr * m / (np.sqrt(sr) + eps)
-                        for j in range(dim):
-                            emb[r, j] += a * g[j]
-                        slot[r] = -1
-                    nu = 0
-                for q in range(nu):
-                    r = uniq[q]
-                    _row_update(
-                        emb,
-                        r,
-                        g,
-                        0,
-                        scale * mult[q],
-                        0,
-                        dim,
-                        optimizer,
-                        lr,
-                        l2,
-                        emb_S,
-                        emb_M,
-                        emb_V,
-                        emb_T,
-                        b1,
-                        b2,
-                        eps,
-                    )
-                    slot[r] = -1
-        else:
-            # exact sparse gradient: sum every row's contributions over the batch (= np.add.at),
-            # then one optimizer step per distinct row
-            nu = 0
-            for b in range(nb):
-                d = docs[b]
-                s = offsets[d]
-                g = gpool[b]
-                G, uniq = _grow(G, uniq, nu + max(dim, offsets[d + 1] - s))
-                if pool == 2:
-                    for j in range(dim):
-                        p = arg[b, j]
-                        if p >= 0 and tokens[p] >= frozen and tokens[p] != 0:
-                            sl, nu = _slot_of(tokens[p], slot, uniq, G, nu)
-                            G[sl, j] += inv * g[j]
-                elif pool == 3:
-                    for p in range(min(offsets[d + 1] - s, maxlen)):
-                        r = tokens[s + p]
-                        if r >= frozen and r != 0:
-                            sl, nu = _slot_of(r, slot, uniq, G, nu)
-                            for j in range(dim):
-                                G[sl, j] += inv * g[p * dim + j]
-                elif counts[b] > 0:
-                    scale = inv / counts[b] if pool == 0 else inv
-                    for j in range(dim):
-                        g[j] *= scale
-                    for p in range(s, offsets[d + 1]):
-                        r = tokens[p]
-                        if r >= frozen and r != 0:
-                            sl, nu = _slot_of(r, slot, uniq, G, nu)
-                            for j in range(dim):
-                                G[sl, j] += g[j]
-            for q in range(nu):
-                r = uniq[q]
-                _row_update(
-                    emb,
-                    r,
-                    G[q],
-                    0,
-                    1.0,
-                    0,
-                    dim,
-                    optimizer,
-                    lr,
-                    l2,
-                    emb_S,
-                    emb_M,
-                    emb_V,
-                    emb_T,
-                    b1,
-                    b2,
-                    eps,
-                )
-                slot[r] = -1
+                            G[sl, j] += g[j]
+        for q in range(nu):
+            r = uniq[q]
+            _row_update(
+                emb, r, G[q], 1.0, optimizer, lr, l2, emb_S, emb_M, emb_V, emb_T, b1, b2, eps
+            )
+            slot[r] = -1
         k += nb
-    out_loss[shard] = loss_sum
-    out_correct[shard] = n_correct
-
-
-@njit(cache=True, nogil=True)
-def train_epoch(params, state, data, shape, opt, class_weight, order, nshards):
-    """One epoch over ``order`` split in ``nshards`` contiguous shards run one after another.
-
-    With ``nshards == 1`` this is the bit-reproducible reference of :func:`train_epoch_parallel`.
-    Returns ``(loss sum per shard (float64), correct count per shard (int64))``.
-    """
-    n = order.shape[0]
-    loss = np.zeros(nshards, dtype=np.float64)
-    correct = np.zeros(nshards, dtype=np.int64)
-    for sh in range(nshards):
-        _train_shard(
-            params,
-            state,
-            data,
-            shape,
-            opt,
-            class_weight,
-            order,
-            sh * n // nshards,
-            (sh + 1) * n // nshards,
-            nshards,
-            loss,
-            correct,
-            sh,
-        )
-    return loss, correct
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def train_epoch_parallel(params, state, data, shape, opt, class_weight, order, nshards):
-    """Hogwild twin of :func:`train_epoch`: the shards run concurrently on shared parameters."""
-    n = order.shape[0]
-    loss = np.zeros(nshards, dtype=np.float64)
-    correct = np.zeros(nshards, dtype=np.int64)
-    for sh in prange(nshards):
-        _train_shard(
-            params,
-            state,
-            data,
-            shape,
-            opt,
-            class_weight,
-            order,
-            sh * n // nshards,
-            (sh + 1) * n // nshards,
-            nshards,
-            loss,
-            correct,
-            sh,
-        )
-    return loss, correct
+    return loss_sum, n_correct
 
 
 # --------------------------------------------------------------------------- prediction
@@ -1084,24 +1050,4 @@ def predict_batch(emb, dense, tokens, offsets, shape, probs):
     n = offsets.shape[0] - 1
     out = np.zeros((n, shape[3]), dtype=emb.dtype)
     _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n)
-    return out
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def predict_batch_parallel(emb, dense, tokens, offsets, shape, probs, nshards):
-    """Parallel twin of :func:`predict_batch` over ``nshards`` contiguous shards."""
-    n = offsets.shape[0] - 1
-    out = np.zeros((n, shape[3]), dtype=emb.dtype)
-    for sh in prange(nshards):
-        _predict_range(
-            emb,
-            dense,
-            tokens,
-            offsets,
-            shape,
-            probs,
-            out,
-            sh * n // nshards,
-            (sh + 1) * n // nshards,
-        )
     return out

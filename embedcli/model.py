@@ -13,10 +13,10 @@ hashed n-gram rows are added here by :func:`featurize`. No strings: see ``embedc
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import numba
 import numpy as np
 
 from embedcli import kernels
@@ -217,11 +217,61 @@ def feature_spans(length: int, spec: ModelSpec) -> list[tuple[int, int]]:
     return spans
 
 
-def set_threads(threads: int) -> int:
-    """Use at most ``threads`` numba threads (never more than numba was started with)."""
-    n = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
-    return n
+def run_sharded(fn: Any, n: int, shards: int) -> list[Any]:
+    """``[fn(lo, hi) for each of `shards` contiguous shards of range(n)]``, the shards on threads
+    when ``shards > 1`` (the kernels release the GIL)."""
+    shards = max(1, min(int(shards), n))
+    bounds = [(sh * n // shards, (sh + 1) * n // shards) for sh in range(shards)]
+    if shards == 1:
+        return [fn(*bounds[0])]
+    with ThreadPoolExecutor(max_workers=shards) as pool:
+        return list(pool.map(lambda b: fn(*b), bounds))
+
+
+def epoch_kernel(shape: tuple, opt: tuple) -> Any:
+    """The training kernel for this configuration (see ``kernels.py``, training section):
+    ``train_shard_rows`` for mean/sum pooling with SGD or Adagrad when the update is fastText's
+    (SGD without L2) or the batch size is 1, else ``train_shard_exact``."""
+    pool, optimizer, l2, bsz = shape[0], opt[0], opt[3], opt[9]
+    if pool <= 1 and optimizer <= 1 and ((optimizer == 0 and l2 == 0.0) or bsz == 1):
+        return kernels.train_shard_rows
+    return kernels.train_shard_exact
+
+
+def train_epoch(
+    params: tuple,
+    state: tuple,
+    data: tuple,
+    shape: tuple,
+    opt: tuple,
+    class_weight: np.ndarray,
+    order: np.ndarray,
+    nshards: int,
+    threads: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch over ``order`` split in ``nshards`` contiguous shards: one after another
+    (``threads=False``: the bit-reproducible reference) or concurrently (Hogwild).
+
+    Returns ``(loss sum per shard (float64), correct count per shard (int64))``. The arguments
+    are the kernels' (see ``kernels.py``).
+    """
+    kernel = epoch_kernel(shape, opt)
+    n = len(order)
+    nshards = max(1, int(nshards))
+
+    def shard(sh: int) -> tuple[float, int]:
+        lo, hi = sh * n // nshards, (sh + 1) * n // nshards
+        return kernel(params, state, data, shape, opt, class_weight, order, lo, hi, nshards)
+
+    if threads and nshards > 1:
+        with ThreadPoolExecutor(max_workers=nshards) as pool:
+            out = list(pool.map(shard, range(nshards)))
+    else:
+        out = [shard(sh) for sh in range(nshards)]
+    return (
+        np.array([o[0] for o in out], dtype=np.float64),
+        np.array([o[1] for o in out], dtype=np.int64),
+    )
 
 
 def _run_predict(
@@ -239,10 +289,15 @@ def _run_predict(
     dense = pack_dense(params, spec)
     shape = spec.kernel_shape()
     n = len(offsets) - 1
-    if threads > 1 and n > 1:
-        nth = set_threads(threads)
-        return kernels.predict_batch_parallel(emb, dense, tokens, offsets, shape, probs, nth)
-    return kernels.predict_batch(emb, dense, tokens, offsets, shape, probs)
+    shards = threads if threads > 1 and n >= 1000 else 1
+    parts = run_sharded(
+        lambda lo, hi: kernels.predict_batch(
+            emb, dense, tokens, offsets[lo : hi + 1], shape, probs
+        ),
+        n,
+        shards,
+    )
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def scores(
@@ -290,11 +345,13 @@ def pooled(
         tokens, offsets = featurize(tokens, offsets, spec)
     emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
     pool, maxlen = spec.kernel_shape()[:2]
-    if threads > 1 and len(offsets) > 2:
-        return kernels.pool_batch_parallel(
-            emb, tokens, offsets, pool, maxlen, set_threads(threads)
-        )[0]
-    return kernels.pool_batch(emb, tokens, offsets, pool, maxlen)[0]
+    n = len(offsets) - 1
+    parts = run_sharded(
+        lambda lo, hi: kernels.pool_batch(emb, tokens, offsets[lo : hi + 1], pool, maxlen)[0],
+        n,
+        threads if threads > 1 and n >= 1000 else 1,
+    )
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def forward_loss_and_grads(

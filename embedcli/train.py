@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from embedcli import kernels
 from embedcli.errors import TrainingDiverged
 from embedcli.model import (
     OBJECTIVES,
@@ -32,7 +31,7 @@ from embedcli.model import (
     featurize,
     init_params,
     predict_proba,
-    set_threads,
+    train_epoch,
     unpack_dense,
 )
 
@@ -316,18 +315,10 @@ def fit(
     opt_code = OPTIMIZERS[cfg.optimizer]
     rows, dim = emb.shape
     one = np.zeros(1, dtype=np.float32)
-    emb_S = np.zeros(rows, dtype=np.float32) if opt_code == 1 else one
-    emb_M = (
-        np.zeros((rows, dim), dtype=np.float32)
-        if opt_code == 2
-        else np.zeros((1, 1), dtype=np.float32)
-    )
-    emb_V = (
-        np.zeros((rows, dim), dtype=np.float32)
-        if opt_code == 2
-        else np.zeros((1, 1), dtype=np.float32)
-    )
-    emb_T = np.zeros(rows if opt_code == 2 else 1, dtype=np.int32)
+    emb_S = np.zeros(rows, np.float32) if opt_code == 1 else one
+    emb_M = np.zeros((rows, dim), np.float32) if opt_code == 2 else np.zeros((1, 1), np.float32)
+    emb_V = np.zeros((rows, dim), np.float32) if opt_code == 2 else np.zeros((1, 1), np.float32)
+    emb_T = np.zeros(rows, np.int32) if opt_code == 2 else np.zeros(1, np.int32)
     d_S1 = np.zeros_like(dense) if opt_code >= 1 else one
     d_S2 = np.zeros_like(dense) if opt_code == 2 else one
     state = (emb_S, emb_M, emb_V, emb_T, d_S1, d_S2)
@@ -345,7 +336,7 @@ def fit(
     # Hogwild only pays off on big epochs: below PARALLEL_MIN_TOKENS the serial kernel is faster
     # (no thread start-up, no cache-line ping-pong on the classifier) and reproducible.
     big = tokens_per_epoch >= PARALLEL_MIN_TOKENS
-    nthreads = set_threads(threads) if threads > 1 and big else 1
+    nthreads = threads if threads > 1 and big else 1
     n_chunks = int(min(20, max(1, tokens_per_epoch // 2_000_000))) if on_progress else 1
     word_tokens = float(len(tokens))
 
@@ -391,8 +382,9 @@ def fit(
                 float(done_tokens),
                 float(total_tokens),
             )
-            kernel = kernels.train_epoch_parallel if nsh > 1 else kernels.train_epoch
-            loss, correct = kernel((emb, dense), state, data, shape, opt, cw, part, nsh)
+            loss, correct = train_epoch(
+                (emb, dense), state, data, shape, opt, cw, part, nsh, threads=nsh > 1
+            )
             loss_sum += float(loss.sum())
             n_correct += int(correct.sum())
             step += -(-len(part) // cfg.batch_size)

@@ -6,8 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedcli import kernels
-from embedcli.model import ModelParams, ModelSpec, forward_loss_and_grads, init_params, pack_dense
+from embedcli.model import (
+    ModelParams,
+    ModelSpec,
+    forward_loss_and_grads,
+    init_params,
+    pack_dense,
+    train_epoch,
+)
 
 ROWS, DIM, C, H, MAXLEN = 12, 3, 3, 4, 4
 
@@ -121,7 +127,7 @@ def test_epoch_kernel_sgd_step_is_minus_lr_gradient(pool, hidden, objective):
     )
     opt = (0, lr, False, 0.0, 0.9, 0.999, 1e-8, 0.0, 1, n, 0, 0, 0.0, 1.0)
     cw = np.ones(2 if objective == "binary" else C, np.float32)
-    kernels.train_epoch(
+    train_epoch(
         (emb, dense),
         state,
         (tokens, offsets, label_ids, label_offsets),

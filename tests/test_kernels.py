@@ -7,6 +7,7 @@ import pytest
 import reference as ref
 
 from embedcli import kernels
+from embedcli.model import epoch_kernel, train_epoch
 
 R, DIM = 40, 5
 
@@ -76,9 +77,12 @@ def test_pool_batch_matches_reference(pool):
     np.testing.assert_allclose(out, e_out, rtol=1e-5, atol=1e-6)
     if pool == 2:
         np.testing.assert_array_equal(arg, e_arg)
-    p_out, p_arg = kernels.pool_batch_parallel(W, tokens, offsets, pool, maxlen, 3)
-    np.testing.assert_array_equal(p_out, out)
-    np.testing.assert_array_equal(p_arg, arg)
+    halves = [
+        kernels.pool_batch(W, tokens, offsets[a : b + 1], pool, maxlen)
+        for a, b in ((0, 5), (5, 12))
+    ]
+    np.testing.assert_array_equal(np.concatenate([h[0] for h in halves]), out)
+    np.testing.assert_array_equal(np.concatenate([h[1] for h in halves]), arg)
     single, _, cnt = kernels.pool_doc(W, tokens[offsets[3] : offsets[4]], pool, maxlen)
     np.testing.assert_allclose(single, out[3], rtol=1e-6)
     assert cnt == np.count_nonzero(tokens[offsets[3] : offsets[4]][: maxlen or None])
@@ -282,7 +286,25 @@ CASES = [
     (3, 0, 2, 0, 2, 0.01, 0.0, 1),
     (0, 3, 2, 2, 1, 0.0, 0.25, 1),
     (0, 0, 0, 1, 4, 0.0, 0.0, 20),  # rows < 20 frozen
+    (0, 3, 0, 1, 1, 0.01, 0.25, 1),  # rows kernel: adagrad + L2, hidden, dropout
+    (1, 0, 1, 0, 1, 0.01, 0.0, 1),  # rows kernel: SGD + L2, sum, binary
+    (0, 0, 2, 0, 3, 0.0, 0.1, 1),  # rows kernel: fastText update on mini-batches, dropout
 ]
+
+
+def test_epoch_kernel_choice():
+    rows, exact = kernels.train_shard_rows, kernels.train_shard_exact
+    for pool, optimizer, bsz, l2, want in [
+        (0, 0, 1, 0.0, rows),
+        (1, 0, 8, 0.0, rows),
+        (0, 1, 1, 0.0, rows),
+        (0, 1, 1, 0.01, rows),
+        (0, 1, 4, 0.0, exact),
+        (0, 2, 1, 0.0, exact),
+        (2, 0, 1, 0.0, exact),
+        (3, 1, 1, 0.0, exact),
+    ]:
+        assert epoch_kernel((pool, 0, 0, 2, 0), make_opt(optimizer, 0.1, l2=l2, bsz=bsz)) is want
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -302,7 +324,7 @@ def test_train_epoch_matches_reference(case):
     )
     e_emb, e_dense = emb.copy(), dense.copy()
     e_state = tuple(a.copy() for a in state)
-    loss, correct = kernels.train_epoch((emb, dense), state, data, shape, opt, cw, order, 1)
+    loss, correct = train_epoch((emb, dense), state, data, shape, opt, cw, order, 1)
     e_loss, e_correct = ref.train_epoch((e_emb, e_dense), e_state, data, shape, opt, cw, order)
     np.testing.assert_allclose(emb, e_emb, rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(dense, e_dense, rtol=2e-4, atol=2e-5)
@@ -321,15 +343,19 @@ def test_parallel_epoch_twin():
     opt = make_opt(1, 0.2, total=float(len(data[0])))
     a = (emb.copy(), dense.copy(), tuple(s.copy() for s in state))
     b = (emb.copy(), dense.copy(), tuple(s.copy() for s in state))
-    la, _ = kernels.train_epoch((a[0], a[1]), a[2], data, shape, opt, cw, order, 1)
-    lb, _ = kernels.train_epoch_parallel((b[0], b[1]), b[2], data, shape, opt, cw, order, 1)
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
-    np.testing.assert_array_equal(la, lb)
+    la, _ = train_epoch((a[0], a[1]), a[2], data, shape, opt, cw, order, 2)
+    lb, _ = train_epoch((b[0], b[1]), b[2], data, shape, opt, cw, order, 1)
+    lb2, _ = train_epoch((b[0], b[1]), b[2], data, shape, opt, cw, order, 1, threads=True)
+    assert lb2.shape == (1,)  # one shard: threads change nothing
     c = (emb.copy(), dense.copy(), tuple(s.copy() for s in state))
-    lc, cc = kernels.train_epoch_parallel((c[0], c[1]), c[2], data, shape, opt, cw, order, 2)
+    lc, cc = train_epoch((c[0], c[1]), c[2], data, shape, opt, cw, order, 2, threads=True)
     assert lc.shape == (2,) and np.isfinite(lc).all() and np.all(c[0][0] == 0)
     np.testing.assert_allclose(lc.sum(), la.sum(), rtol=0.2)
+    # the serial twin with 2 shards runs them one after the other: reproducible
+    d = (emb.copy(), dense.copy(), tuple(s.copy() for s in state))
+    ld, _ = train_epoch((d[0], d[1]), d[2], data, shape, opt, cw, order, 2)
+    np.testing.assert_array_equal(ld, la)
+    np.testing.assert_array_equal(d[0], a[0])
 
 
 @pytest.mark.parametrize("shape_case", [(0, 0, 0), (2, 4, 1), (3, 0, 2)])
@@ -341,5 +367,8 @@ def test_predict_batch_matches_reference(shape_case):
         got = kernels.predict_batch(emb, dense, data[0], data[1], shape, probs)
         want = ref.predict_batch(emb, dense, data[0], data[1], shape, probs)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-        par = kernels.predict_batch_parallel(emb, dense, data[0], data[1], shape, probs, 2)
-        np.testing.assert_array_equal(par, got)
+        halves = [
+            kernels.predict_batch(emb, dense, data[0], data[1][a : b + 1], shape, probs)
+            for a, b in ((0, 5), (5, len(data[1]) - 1))
+        ]
+        np.testing.assert_array_equal(np.concatenate(halves), got)

@@ -15,7 +15,10 @@ remaps them to the final vocabulary at the end.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import mmap
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,8 @@ from embedcli.errors import DataError, UsageError
 from embedcli.vocab import TokenCounter, Vocabulary
 
 BATCH_DOCS = 4096
+#: ids remapped at a time (the size of the temporaries of a remap)
+REMAP_BLOCK = 1 << 22
 
 
 @dataclass
@@ -85,28 +90,121 @@ def _take_ragged(
     return values[pos], new_offsets
 
 
-class _RaggedBuilder:
-    """Appends batches of ragged arrays; concatenates once at the end."""
+def memory_limit() -> int:
+    """Bytes one growing array may take in RAM before it moves to a memory-mapped temp file.
 
-    def __init__(self) -> None:
-        self.values: list[np.ndarray] = []
-        self.lengths: list[np.ndarray] = []
+    ``EMBEDCLI_MEM_LIMIT`` (bytes, or with a K/M/G suffix) sets it; the default is a quarter of
+    the physical memory.
+    """
+    env = os.environ.get("EMBEDCLI_MEM_LIMIT", "").strip()
+    if env:
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(env[-1].upper(), 1)
+        try:
+            return int(float(env[:-1] if scale > 1 else env) * scale)
+        except ValueError:
+            raise UsageError(
+                f"EMBEDCLI_MEM_LIMIT must be a number of bytes (e.g. 2G), not {env!r}"
+            ) from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+class GrowableArray:
+    """A 1-D array appended to in place, about 1x its final size at every moment.
+
+    The elements live in a private anonymous memory map that grows geometrically with ``mremap``
+    (no copy, and pages are only committed once written), so the peak is the data itself, not the
+    2x of a list of chunks concatenated at the end. Past ``limit`` bytes (``memory_limit()``) it
+    moves once to an unlinked temporary file in ``spill_dir`` (default ``$TMPDIR``) and keeps
+    growing there as a shared file map, which the kernel can write out under memory pressure.
+    ``finish()`` returns a plain ndarray over the map; the memory (and the disk space) is freed
+    with its last view.
+    """
+
+    def __init__(self, dtype: Any, limit: int | None = None, spill_dir: str | None = None) -> None:
+        self.dtype = np.dtype(dtype)
+        self.limit = memory_limit() if limit is None else limit
+        self.spill_dir = spill_dir
+        self.size = 0
+        self.capacity = 0
+        self._mm: mmap.mmap | None = None
+        self._buf = np.empty(0, self.dtype)
+        self._file: Any = None
+
+    @property
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def reserve(self, n: int) -> None:
+        """Make room for ``n`` elements in total (exactly ``n`` when it has to grow)."""
+        if n <= self.capacity:
+            return
+        nbytes = n * self.dtype.itemsize
+        if self._file is None and nbytes > self.limit:
+            file = tempfile.TemporaryFile(prefix="embedcli-", dir=self.spill_dir)
+            file.truncate(nbytes)
+            mm = mmap.mmap(file.fileno(), nbytes)
+            new = np.frombuffer(mm, dtype=self.dtype, count=n)
+            for lo in range(0, self.size, REMAP_BLOCK):  # copy, then release the RAM map
+                hi = min(self.size, lo + REMAP_BLOCK)
+                new[lo:hi] = self._buf[lo:hi]
+            self._file, self._mm, self._buf = file, mm, new  # the anonymous map is released
+        else:
+            self._buf = np.empty(0, self.dtype)  # no exported buffer may exist during a resize
+            if self._mm is None:
+                self._mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+            else:
+                if self._file is not None:
+                    self._file.truncate(nbytes)
+                self._mm.resize(nbytes)
+            self._buf = np.frombuffer(self._mm, dtype=self.dtype, count=n)
+        self.capacity = n
+
+    def append(self, values: np.ndarray) -> None:
+        n = len(values)
+        if self.size + n > self.capacity:
+            self.reserve(max(self.size + n, self.capacity * 3 // 2, 1 << 14))
+        self._buf[self.size : self.size + n] = values
+        self.size += n
+
+    def finish(self) -> np.ndarray:
+        """The ``size`` elements written; the builder must not be used afterwards."""
+        mm, self._buf, self._mm = self._mm, np.empty(0, self.dtype), None
+        if mm is None or self.size == 0:
+            if mm is not None:
+                mm.close()
+            return np.empty(0, self.dtype)
+        if self._file is None:
+            mm.resize(self.size * self.dtype.itemsize)  # give back the unused tail
+        else:
+            self._file.close()  # the map keeps the unlinked file alive
+            self._file = None
+        return np.frombuffer(mm, dtype=self.dtype, count=self.size)
+
+
+class _RaggedBuilder:
+    """Appends batches of ragged arrays (values + per-document lengths) into growable arrays."""
+
+    def __init__(self, dtype: Any = np.int32) -> None:
+        self.values = GrowableArray(dtype)
+        self.lengths = GrowableArray(np.int64)
 
     def add(self, values: np.ndarray, lengths: np.ndarray) -> None:
         self.values.append(values)
         self.lengths.append(lengths)
 
-    def build(self, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
-        values = (
-            np.concatenate(self.values).astype(dtype, copy=False)
-            if self.values
-            else np.zeros(0, dtype)
-        )
-        self.values.clear()
-        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(0, np.int64)
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return values, offsets
+    def build(self) -> tuple[np.ndarray, np.ndarray]:
+        lengths = self.lengths.finish()
+        return self.values.finish(), offsets_of(lengths)
+
+
+def offsets_of(lengths: np.ndarray) -> np.ndarray:
+    """int64 offsets (``n + 1``, starting at 0) of per-document lengths."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
 
 
 def _label_batch(
@@ -157,9 +255,9 @@ def encode_corpus(
         from embedcli import shards
 
         plan = shards.plan_shards(docs)
-        parts = shards.encode_parallel(docs, vocab, plan) if plan else None
-        if parts is not None:
-            return concat_corpora(parts)
+        merged = shards.encode_parallel(docs, vocab, plan) if plan else None
+        if merged is not None:
+            return merged
     tokenize = vocab.tokenizer.tokenize
     get = vocab.token_to_id.get
     missing = vocab.unk_id if vocab.oov else -1
@@ -178,8 +276,8 @@ def encode_corpus(
             ids, lengths = _drop_negative(ids, lengths)
         tok_builder.add(ids, lengths)
         lab_builder.add(*_label_batch(batch, labels_to_ids))
-    tokens, offsets = tok_builder.build(np.int32)
-    label_ids, label_offsets = lab_builder.build(np.int32)
+    tokens, offsets = tok_builder.build()
+    label_ids, label_offsets = lab_builder.build()
     return EncodedCorpus(tokens, offsets, label_ids, label_offsets)
 
 
@@ -198,11 +296,56 @@ def build_and_encode_raw(
     tok_builder, lab_builder = _RaggedBuilder(), _RaggedBuilder()
     for batch in _batched(docs, batch_size):
         ids, lengths = counter.add([d.text for d in batch], [d.labels for d in batch])
-        tok_builder.add(ids.astype(np.int32), lengths)
+        tok_builder.add(ids, lengths)
         lab_builder.add(*_label_batch(batch, counter.label_index))
-    ids, offsets = tok_builder.build(np.int32)
-    label_ids, label_offsets = lab_builder.build(np.int32)
+    ids, offsets = tok_builder.build()
+    label_ids, label_offsets = lab_builder.build()
     return counter, ids, np.diff(offsets), counter.label_index, label_ids, np.diff(label_offsets)
+
+
+def remap_blocks(
+    blocks: Iterable[np.ndarray],
+    table: np.ndarray,
+    lengths: np.ndarray,
+    sink: Callable[[np.ndarray], None],
+    drop: bool,
+) -> np.ndarray:
+    """Pass ``table[ids]`` to ``sink`` block by block, for id blocks that cover, in order, the
+    documents of ``lengths``; with ``drop`` ids mapped below 0 are removed. Returns the documents'
+    new lengths. Temporaries are the size of one block, never of the corpus."""
+    if not drop:
+        for block in blocks:
+            sink(table[block])
+        return lengths
+    new_lengths = np.array(lengths, dtype=np.int64)
+    offsets = offsets_of(lengths)
+    pos = 0
+    for block in blocks:
+        mapped = table[block]
+        neg = np.flatnonzero(mapped < 0)
+        if len(neg):
+            docs = np.searchsorted(offsets, pos + neg, side="right") - 1
+            new_lengths -= np.bincount(docs, minlength=len(new_lengths))
+            mapped = mapped[mapped >= 0]
+        sink(mapped)
+        pos += len(block)
+    return new_lengths
+
+
+def _remap_in_place(
+    ids: np.ndarray, table: np.ndarray, lengths: np.ndarray, drop: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``remap_blocks`` writing back into ``ids`` (the write position never passes the read one)."""
+    written = 0
+
+    def sink(values: np.ndarray) -> None:
+        nonlocal written
+        ids[written : written + len(values)] = values
+        written += len(values)
+
+    blocks = (ids[lo : lo + REMAP_BLOCK] for lo in range(0, len(ids), REMAP_BLOCK))
+    lengths = remap_blocks(blocks, table, lengths, sink, drop)
+    return ids[:written], lengths
 
 
 def build_and_encode(
@@ -214,61 +357,30 @@ def build_and_encode(
     """One pass: count tokens, keep provisional ids, then remap to the final vocabulary.
 
     A large line-format file is split into shards encoded in worker processes (``shards.py``);
-    the result is identical to the sequential pass.
+    the result is identical to the sequential pass. Either way the provisional ids are remapped
+    in place (or straight into the final array), so the peak is about one int32 corpus.
     """
-    parts = None
     if isinstance(docs, CorpusReader):
         from embedcli import shards
 
         plan = shards.plan_shards(docs)
-        if plan:
-            parts = shards.count_and_encode_parallel(docs, counter.tokenizer, plan)
-    if parts is not None:
-        names, tables = shards.merge_indices(parts, "tokens")
-        counts = np.zeros(len(names), dtype=np.int64)
-        for part, table in zip(parts, tables):
-            counts[table] += part["counts"]
-        ids = np.concatenate([t[p["ids"]] for p, t in zip(parts, tables)])
-        lengths = np.concatenate([p["lengths"] for p in parts])
-        label_names, ltables = shards.merge_indices(parts, "labels")
-        label_ids = np.concatenate([t[p["label_ids"]] for p, t in zip(parts, ltables)]).astype(
-            np.int32
+        merged = (
+            shards.build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options)
+            if plan
+            else None
         )
-        label_lens = np.concatenate([p["label_lens"] for p in parts])
-        label_counts = (
-            np.bincount(label_ids, minlength=len(label_names))
-            if len(label_ids)
-            else np.zeros(len(label_names), np.int64)
-        )
-        vocab = Vocabulary.from_counts(
-            names,
-            counts,
-            labels=label_names,
-            label_counts=label_counts.tolist(),
-            tokenizer=counter.tokenizer.config,
-            **vocab_options,
-        )
-        counter.documents = sum(p["documents"] for p in parts)
-        counter.tokens = sum(p["n_tokens"] for p in parts)
-    else:
-        counter, ids, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
-            docs, counter, batch_size
-        )
-        names, label_names = list(counter.index), list(label_index)
-        vocab = counter.vocabulary(**vocab_options)
-    table = vocab.remap_table(names)
-    tokens = table[ids] if len(ids) else ids.astype(np.int32)
-    if not vocab.oov:
-        tokens, lengths = _drop_negative(tokens, lengths)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+        if merged is not None:
+            vocab, corpus, counter.documents, counter.tokens = merged
+            return vocab, corpus
+    counter, ids, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
+        docs, counter, batch_size
+    )
+    names, label_names = list(counter.index), list(label_index)
+    vocab = counter.vocabulary(**vocab_options)
+    tokens, lengths = _remap_in_place(ids, vocab.remap_table(names), lengths, not vocab.oov)
     ltable = np.array([vocab.label_to_id[name] for name in label_names], dtype=np.int32)
     label_ids = ltable[label_ids] if len(label_ids) else label_ids.astype(np.int32)
-    label_offsets = np.zeros(len(label_lens) + 1, dtype=np.int64)
-    np.cumsum(label_lens, out=label_offsets[1:])
-    return vocab, EncodedCorpus(
-        tokens.astype(np.int32, copy=False), offsets, label_ids, label_offsets
-    )
+    return vocab, EncodedCorpus(tokens, offsets_of(lengths), label_ids, offsets_of(label_lens))
 
 
 def concat_corpora(parts: Sequence[EncodedCorpus]) -> EncodedCorpus:
@@ -333,27 +445,57 @@ def pad_ragged(
 ) -> np.ndarray:
     """Pad/truncate a ragged (tokens, offsets) corpus into a dense matrix, Keras semantics.
 
-    Works in row blocks so the temporaries stay small next to the output array.
+    Works in row blocks so the temporaries stay small next to the output array; ``iter_padded``
+    yields the same blocks without building the matrix (``encode`` streams them to the file).
     """
     _check_pad_args(maxlen, padding, truncating)
-    lengths = np.diff(offsets)
-    n = len(lengths)
-    width = int(lengths.max()) if maxlen is None and n else (maxlen or 0)
-    out = np.full((n, width), value, dtype=dtype)
+    width = padded_width(offsets, maxlen)
+    out = np.full((len(offsets) - 1, width), value, dtype=dtype)
+    for lo, block in iter_padded(
+        tokens, offsets, width, padding=padding, truncating=truncating, value=value, dtype=dtype
+    ):
+        out[lo : lo + len(block)] = block
+    return out
+
+
+def padded_width(offsets: np.ndarray, maxlen: int | None) -> int:
+    """Row width of the padded matrix: ``maxlen``, or the longest document without it."""
+    if maxlen is not None:
+        return maxlen
+    return int(np.diff(offsets).max()) if len(offsets) > 1 else 0
+
+
+def iter_padded(
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    width: int,
+    *,
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: int = 0,
+    dtype: Any = "int32",
+    block_cells: int = 1 << 20,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first_row, rows)`` blocks of the padded matrix, about ``block_cells`` cells each."""
+    _check_pad_args(width or None, padding, truncating)
+    n = len(offsets) - 1
     if n == 0 or width == 0:
-        return out
-    block = max(1, (1 << 22) // width)
+        if n:
+            yield 0, np.full((n, width), value, dtype=dtype)
+        return
+    block = max(1, block_cells // width)
     for lo in range(0, n, block):
         hi = min(n, lo + block)
-        lens = lengths[lo:hi]
+        out = np.full((hi - lo, width), value, dtype=dtype)
+        lens = offsets[lo + 1 : hi + 1] - offsets[lo:hi]
         kept = np.minimum(lens, width)
         # first source index taken from each doc
         src_start = offsets[lo:hi] + (lens - kept if truncating == "pre" else 0)
         dst_start = width - kept if padding == "pre" else np.zeros_like(kept)
-        rows = np.repeat(np.arange(lo, hi), kept)
+        rows = np.repeat(np.arange(hi - lo), kept)
         rank = np.arange(int(kept.sum()), dtype=np.int64) - np.repeat(np.cumsum(kept) - kept, kept)
         out[rows, np.repeat(dst_start, kept) + rank] = tokens[np.repeat(src_start, kept) + rank]
-    return out
+        yield lo, out
 
 
 def truncation_rate(lengths: np.ndarray, maxlen: int) -> tuple[float, float]:

@@ -1,10 +1,16 @@
 """Parallel encoding of large line-format files: byte-range shards in worker processes.
 
 Tokenizing and dictionary lookups are Python-bound (~150 ns a token), so a large file is cut
-into byte ranges at line boundaries, each range is encoded in a forked worker with the ordinary
-single-process code, and the parent merges the results. The merge keeps every guarantee of the
-sequential path: shard 0's new tokens come first, then shard 1's, so provisional ids, counts and
-first-appearance order are exactly those of one sequential pass (tested).
+into byte ranges at line boundaries (at most ``MAX_SHARD_BYTES`` each), each range is encoded in
+a forked worker with the ordinary single-process code, and the parent merges the results. The
+merge keeps every guarantee of the sequential path: shard 0's new tokens come first, then shard
+1's, so provisional ids, counts and first-appearance order are exactly those of one sequential
+pass (tested).
+
+Memory: a worker writes its arrays (and its token list) to files in a private temporary folder
+instead of pickling them back, and the parent reads each part in blocks straight into the final
+array (a ``GrowableArray``), deleting the part's files as it goes, so the parent's peak is about
+one encoded corpus plus one block, never a second copy of the corpus.
 
 Used only for regular files (not stdin, not ``.gz``), lenient UTF-8, and when the input is large
 enough to pay for the fork; any error makes the caller redo the work sequentially, which reports
@@ -13,26 +19,43 @@ the exact file and line. Workers are forked so the vocabulary is shared, never p
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from embedcli.corpus import CorpusReader, detect_format
 from embedcli.errors import EmbedcliError
+from embedcli.sequences import (
+    EncodedCorpus,
+    GrowableArray,
+    offsets_of,
+    remap_blocks,
+)
+from embedcli.vocab import Vocabulary
 
 #: inputs smaller than this are encoded in-process (forking costs ~20 ms a worker)
 MIN_PARALLEL_BYTES = 8 << 20
+#: larger inputs are cut into more shards than workers, so one part stays small in every process
+MAX_SHARD_BYTES = 64 << 20
+#: elements read from a part file at a time while merging
+BLOCK = 1 << 22
 
 # The parent sets this before forking; children read it (fork shares it copy-on-write).
 _JOB: dict[str, Any] = {}
 
+Shard = tuple[str, int, int]
+
 
 def plan_shards(
     reader: CorpusReader, workers: int | None = None, min_bytes: int | None = None
-) -> list[tuple[str, int, int]] | None:
+) -> list[Shard] | None:
     """Byte ranges for the reader's files, or None when the parallel path does not apply."""
     opts = reader.options
     if (
@@ -57,10 +80,10 @@ def plan_shards(
     total = sum(sizes)
     if total < (MIN_PARALLEL_BYTES if min_bytes is None else min_bytes):
         return None
-    shards: list[tuple[str, int, int]] = []
+    shards: list[Shard] = []
     per = max(1, total // workers)
     for path, size in zip(reader.paths, sizes):
-        n = max(1, round(size / per))
+        n = max(1, round(size / per), -(-size // MAX_SHARD_BYTES))
         bounds = [size * i // n for i in range(n + 1)]
         shards.extend((path, bounds[i], bounds[i + 1]) for i in range(n))
     return shards
@@ -73,7 +96,16 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run(shards: list[tuple[str, int, int]], fn: Any, job: dict[str, Any]) -> list[Any]:
+@contextlib.contextmanager
+def _stash_dir() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="embedcli-shards-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _run(shards: list[Shard], fn: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
     _JOB.clear()
     _JOB.update(job)
     try:
@@ -81,74 +113,196 @@ def _run(shards: list[tuple[str, int, int]], fn: Any, job: dict[str, Any]) -> li
         workers = min(len(shards), os.cpu_count() or 1)
         # Pool.__exit__ terminates the workers, also when the parent is interrupted.
         with ctx.Pool(workers, initializer=_worker_init) as pool:
-            return pool.map(fn, shards, chunksize=1)
+            return pool.map(fn, list(enumerate(shards)), chunksize=1)
     finally:
         _JOB.clear()
 
 
-def _shard_reader(shard: tuple[str, int, int]) -> tuple[CorpusReader, Any]:
+def _stash(index: int, name: str, value: np.ndarray | list[str]) -> str:
+    """Write a worker's result to a file of the job's folder; the parent gets the path.
+
+    Arrays are ``.npy``; a list of strings is an ``.npz`` of its UTF-8 bytes and their lengths
+    (no pickle: files are data).
+    """
+    path = os.path.join(_JOB["dir"], f"{index}.{name}")
+    if isinstance(value, np.ndarray):
+        np.save(path + ".npy", value, allow_pickle=False)
+        return path + ".npy"
+    encoded = [s.encode("utf-8", "surrogatepass") for s in value]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    np.savez(path + ".npz", data=data, lengths=lengths)
+    return path + ".npz"
+
+
+def _load(path: str) -> Any:
+    """A stashed value, read whole; the file is deleted."""
+    try:
+        if path.endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        with np.load(path, allow_pickle=False) as z:
+            data, lengths = z["data"].tobytes(), z["lengths"]
+        ends = np.cumsum(lengths).tolist()
+        starts = [0, *ends[:-1]]
+        return [data[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends)]
+    finally:
+        os.unlink(path)
+
+
+def _blocks(path: str, block: int = BLOCK) -> Iterator[np.ndarray]:
+    """A stashed 1-D array in blocks of ``block`` elements; the file is deleted at the end."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            (n,), _fortran, dtype = read_header(f)
+            for lo in range(0, n, block):
+                out = np.empty(min(block, n - lo), dtype)
+                if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+                    raise OSError(f"{path}: file is shorter than its header says")
+                yield out
+    finally:
+        os.unlink(path)
+
+
+def _shard_reader(shard: Shard) -> tuple[CorpusReader, Any]:
     reader = CorpusReader([shard[0]], _JOB["options"])
     return reader, reader.iter_byte_range(*shard)
 
 
-def _count_shard(shard: tuple[str, int, int]) -> dict[str, Any]:
+def _count_shard(item: tuple[int, Shard]) -> dict[str, Any]:
     from embedcli.sequences import build_and_encode_raw
     from embedcli.vocab import TokenCounter
 
+    index, shard = item
     reader, docs = _shard_reader(shard)
     counter, tokens, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
         docs, TokenCounter(_JOB["tokenizer"])
     )
     return {
-        "tokens": list(counter.index),
-        "counts": counter.counts.copy(),
-        "ids": tokens,
-        "lengths": lengths,
+        "tokens": _stash(index, "tokens", list(counter.index)),
+        "counts": _stash(index, "counts", counter.counts.copy()),
+        "ids": _stash(index, "ids", tokens),
+        "lengths": _stash(index, "lengths", lengths),
         "labels": list(label_index),
-        "label_ids": label_ids,
-        "label_lens": label_lens,
+        "label_ids": _stash(index, "label_ids", label_ids),
+        "label_lens": _stash(index, "label_lens", label_lens),
         "n_tokens": counter.tokens,
+        "n_ids": len(tokens),
         "documents": counter.documents,
         "lines": reader.lines_read,
         "invalid": reader.invalid_utf8_lines,
     }
 
 
-def _encode_shard(shard: tuple[str, int, int]) -> dict[str, Any]:
+def _encode_shard(item: tuple[int, Shard]) -> dict[str, Any]:
     from embedcli.sequences import encode_corpus
 
+    index, shard = item
     reader, docs = _shard_reader(shard)
     enc = encode_corpus(docs, _JOB["vocab"])
     return {
-        "enc": enc,
+        "ids": _stash(index, "ids", enc.tokens),
+        "n_ids": len(enc.tokens),
+        "lengths": _stash(index, "lengths", enc.lengths()),
+        "label_ids": _stash(index, "label_ids", enc.label_ids),
+        "label_lens": _stash(index, "label_lens", np.diff(enc.label_offsets)),
         "lines": reader.lines_read,
         "invalid": reader.invalid_utf8_lines,
         "documents": enc.n_docs,
     }
 
 
-def count_and_encode_parallel(
-    reader: CorpusReader, tokenizer: Any, shards: list[tuple[str, int, int]]
-) -> list[dict[str, Any]] | None:
-    """Per-shard results of the one-pass count+encode, or None if a shard failed."""
-    try:
-        parts = _run(shards, _count_shard, {"options": reader.options, "tokenizer": tokenizer})
-    except EmbedcliError:
-        return None
-    _account(reader, parts)
-    return parts
+def build_and_encode_parallel(
+    reader: CorpusReader, tokenizer: Any, shards: list[Shard], vocab_options: dict[str, Any]
+) -> tuple[Vocabulary, EncodedCorpus, int, int] | None:
+    """``sequences.build_and_encode`` over shards: ``(vocab, corpus, documents, tokens)``.
+
+    None if a shard failed (the caller redoes the work sequentially for the exact message).
+    """
+    with _stash_dir() as tmp:
+        try:
+            parts = _run(
+                shards,
+                _count_shard,
+                {"options": reader.options, "tokenizer": tokenizer, "dir": tmp},
+            )
+        except EmbedcliError:
+            return None
+        _account(reader, parts)
+        counts = np.zeros(0, dtype=np.int64)
+        index: dict[str, int] = {}
+        tables = []
+        for p in parts:  # one token list in memory at a time
+            table = merge_into(index, _load(p["tokens"]))
+            if len(index) > len(counts):
+                counts = np.concatenate([counts, np.zeros(len(index) - len(counts), np.int64)])
+            counts[table] += _load(p["counts"])
+            tables.append(table)
+        names = list(index)
+        del index
+        label_index: dict[str, int] = {}
+        ltables = [merge_into(label_index, p["labels"]) for p in parts]
+        label_names = list(label_index)
+        label_ids = np.concatenate(
+            [t[_load(p["label_ids"])] for p, t in zip(parts, ltables)]
+        ).astype(np.int32)
+        label_counts = np.bincount(label_ids, minlength=len(label_names))
+        vocab = Vocabulary.from_counts(
+            names,
+            counts,
+            labels=label_names,
+            label_counts=label_counts.tolist(),
+            tokenizer=tokenizer.config,
+            **vocab_options,
+        )
+        final = vocab.remap_table(names)
+        out = GrowableArray(np.int32)
+        out.reserve(sum(p["n_ids"] for p in parts))
+        lengths = []
+        for p, table in zip(parts, tables):
+            lengths.append(
+                remap_blocks(
+                    _blocks(p["ids"]),
+                    final[table],
+                    _load(p["lengths"]),
+                    out.append,
+                    drop=not vocab.oov,
+                )
+            )
+        ltable = np.array([vocab.label_to_id[name] for name in label_names], dtype=np.int32)
+        label_ids = ltable[label_ids] if len(label_ids) else label_ids
+        label_offsets = offsets_of(np.concatenate([_load(p["label_lens"]) for p in parts]))
+        corpus = EncodedCorpus(
+            out.finish(), offsets_of(np.concatenate(lengths)), label_ids, label_offsets
+        )
+    documents = sum(p["documents"] for p in parts)
+    return vocab, corpus, documents, sum(p["n_tokens"] for p in parts)
 
 
-def encode_parallel(
-    reader: CorpusReader, vocab: Any, shards: list[tuple[str, int, int]]
-) -> list[Any] | None:
-    """Per-shard EncodedCorpus results with an existing vocabulary, or None if a shard failed."""
-    try:
-        parts = _run(shards, _encode_shard, {"options": reader.options, "vocab": vocab})
-    except EmbedcliError:
-        return None
-    _account(reader, parts)
-    return [p["enc"] for p in parts]
+def encode_parallel(reader: CorpusReader, vocab: Any, shards: list[Shard]) -> EncodedCorpus | None:
+    """``encode_corpus`` over shards with an existing vocabulary, or None if a shard failed."""
+    with _stash_dir() as tmp:
+        try:
+            parts = _run(
+                shards, _encode_shard, {"options": reader.options, "vocab": vocab, "dir": tmp}
+            )
+        except EmbedcliError:
+            return None
+        _account(reader, parts)
+        out = GrowableArray(np.int32)
+        out.reserve(sum(p["n_ids"] for p in parts))
+        for p in parts:
+            for block in _blocks(p["ids"]):
+                out.append(block)
+        lengths = np.concatenate([_load(p["lengths"]) for p in parts])
+        label_ids = np.concatenate([_load(p["label_ids"]) for p in parts]).astype(np.int32)
+        label_lens = np.concatenate([_load(p["label_lens"]) for p in parts])
+        return EncodedCorpus(out.finish(), offsets_of(lengths), label_ids, offsets_of(label_lens))
 
 
 def _account(reader: CorpusReader, parts: list[dict[str, Any]]) -> None:
@@ -160,17 +314,15 @@ def _account(reader: CorpusReader, parts: list[dict[str, Any]]) -> None:
         reader.first_invalid_utf8 = "one of the input files (use --strict-utf8 for the line)"
 
 
-def merge_indices(parts: list[dict[str, Any]], key: str) -> tuple[list[str], list[np.ndarray]]:
-    """Global first-appearance order of the shards' token (or label) lists, plus per-shard remap tables."""
-    index: dict[str, int] = {}
-    tables = []
-    for p in parts:
-        names = p[key]
-        table = np.empty(len(names), dtype=np.int32)
-        for i, name in enumerate(names):
-            j = index.get(name)
-            if j is None:
-                j = index[name] = len(index)
-            table[i] = j
-        tables.append(table)
-    return list(index), tables
+def merge_into(index: dict[str, int], names: Iterable[str]) -> np.ndarray:
+    """Add a shard's names (in its first-appearance order) to the global ``index``; return the
+    shard's remap table (shard id -> global id). Shards merged in order give the global
+    first-appearance order."""
+    names = list(names)
+    table = np.empty(len(names), dtype=np.int32)
+    for i, name in enumerate(names):
+        j = index.get(name)
+        if j is None:
+            j = index[name] = len(index)
+        table[i] = j
+    return table

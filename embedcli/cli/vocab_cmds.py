@@ -217,7 +217,8 @@ def encode(
 
     Example: embedcli encode sample_data/sms_spam/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
-    from embedcli.sequences import encode_corpus, pad_ragged
+    from embedcli.formats import write_encoded
+    from embedcli.sequences import encode_corpus, padded_width
     from embedcli.vocab import Vocabulary
 
     if maxlen is not None and maxlen < 1:
@@ -245,18 +246,22 @@ def encode(
     enc = encode_corpus(reader, vocab)
     if enc.n_docs == 0:
         raise DataError("the corpus is empty: no documents were read")
-    ids = pad_ragged(
-        enc.tokens, enc.offsets, maxlen, padding=padding, truncating=truncating, value=value
-    )
     report_invalid_utf8(reader, quiet)
-    from embedcli.formats import write_ids
-
-    write_ids(output, ids, enc, vocab.labels)
+    # the padded matrix is streamed to the file in row blocks, never built in memory
+    n_rows, width = write_encoded(
+        output,
+        enc,
+        padded_width(enc.offsets, maxlen),
+        vocab.labels,
+        padding=padding,
+        truncating=truncating,
+        value=value,
+    )
     if not quiet:
         lens = enc.lengths()
-        cut = int((lens > ids.shape[1]).sum())
+        cut = int((lens > width).sum())
         err_console.print(
-            f"encoded {enc.n_docs:,} documents, {len(enc.tokens):,} tokens -> {ids.shape[0]:,} x {ids.shape[1]} int32 "
+            f"encoded {enc.n_docs:,} documents, {len(enc.tokens):,} tokens -> {n_rows:,} x {width} int32 "
             f"(padding={padding}, truncating={truncating}; {cut:,} truncated) in {time.perf_counter() - t0:.2f} s"
             + ("" if output == "-" else f" -> {output}")
         )

@@ -53,6 +53,14 @@ _JOB: dict[str, Any] = {}
 Shard = tuple[str, int, int]
 
 
+def available_cores() -> int:
+    """Cores this process may run on (honours taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def plan_shards(
     reader: CorpusReader, workers: int | None = None, min_bytes: int | None = None
 ) -> list[Shard] | None:
@@ -64,7 +72,7 @@ def plan_shards(
         or "fork" not in mp.get_all_start_methods()
     ):
         return None
-    workers = workers or (os.cpu_count() or 1)
+    workers = workers or available_cores()
     if workers < 2:
         return None
     sizes = []
@@ -110,7 +118,7 @@ def _run(shards: list[Shard], fn: Any, job: dict[str, Any]) -> list[dict[str, An
     _JOB.update(job)
     try:
         ctx = mp.get_context("fork")
-        workers = min(len(shards), os.cpu_count() or 1)
+        workers = min(len(shards), available_cores())
         # Pool.__exit__ terminates the workers, also when the parent is interrupted.
         with ctx.Pool(workers, initializer=_worker_init) as pool:
             return pool.map(fn, list(enumerate(shards)), chunksize=1)

@@ -125,7 +125,7 @@ def test_spilled_build_and_encode_is_identical(
         monkeypatch.setattr(shards, "MIN_PARALLEL_BYTES", 1)
         monkeypatch.setattr(shards, "MAX_SHARD_BYTES", 9000)  # many more shards than workers
         monkeypatch.setattr(shards, "BLOCK", 777)
-        monkeypatch.setattr(shards.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(shards, "available_cores", lambda: 2)
         assert len(shards.plan_shards(CorpusReader([corpus], opts))) > 5
     counter = TokenCounter(Tokenizer())
     v, e = build_and_encode(CorpusReader([corpus], opts), counter, vocab_options(oov=oov))
@@ -151,7 +151,7 @@ def test_spilled_encode_is_identical(
         monkeypatch.setattr(shards, "MIN_PARALLEL_BYTES", 1)
         monkeypatch.setattr(shards, "MAX_SHARD_BYTES", 9000)
         monkeypatch.setattr(shards, "BLOCK", 777)
-        monkeypatch.setattr(shards.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(shards, "available_cores", lambda: 2)
     reader = CorpusReader([corpus])
     _equal(encode_corpus(reader, vocab), ref)
     assert reader.documents == ref.n_docs == 3000

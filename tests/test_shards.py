@@ -38,7 +38,7 @@ def _corpus(tmp_path: Path) -> list[str]:
 @pytest.fixture
 def force_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shards, "MIN_PARALLEL_BYTES", 1)
-    monkeypatch.setattr(shards.os, "cpu_count", lambda: 3)  # 3 shards over 2 files
+    monkeypatch.setattr(shards, "available_cores", lambda: 3)  # 3 shards over 2 files
 
 
 @pytest.mark.parametrize("oov", [True, False])
@@ -52,7 +52,7 @@ def test_parallel_build_and_encode_equals_sequential(
         CorpusReader(paths, opts), TokenCounter(Tokenizer()), vocab_options(oov=oov)
     )
     monkeypatch.setattr(shards, "MIN_PARALLEL_BYTES", 1)
-    monkeypatch.setattr(shards.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(shards, "available_cores", lambda: 3)
     assert shards.plan_shards(CorpusReader(paths, opts)) is not None
     reader = CorpusReader(paths, opts)
     v_par, e_par = build_and_encode(reader, TokenCounter(Tokenizer()), vocab_options(oov=oov))

@@ -477,3 +477,123 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT_FORMAT = "embedcli-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint directory: the training state, its vocabulary file and the run's
+    plan (corpus options, validation settings) as saved by ``embedcli train``."""
+
+    path: Path
+    state: Any  # embedcli.train.TrainState
+    vocab_path: Path
+    plan: dict[str, Any]
+
+
+def save_checkpoint(
+    path: str | Path, state: Any, vocab: Vocabulary, plan: dict[str, Any] | None = None
+) -> Path:
+    """Write ``state`` (an ``embedcli.train.TrainState``) atomically as a checkpoint directory:
+    ``checkpoint.json`` (format, version, counters, RNG state, history, model spec, training
+    config, plan, sha256 of the other files), ``state.npz`` (parameters and optimizer state,
+    ``np.savez``: no pickle) and ``vocab.tsv``."""
+    path = Path(path)
+    with atomic_dir(path) as tmp:
+        np.savez(tmp / "state.npz", **state.arrays)
+        vocab.save(tmp / "vocab.tsv")
+        best = dict(state.best)
+        if not np.isfinite(best.get("score", 0.0)):
+            best["score"] = None
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "epoch": state.epoch,
+            "step": state.step,
+            "done_tokens": state.done_tokens,
+            "train_seconds": state.train_seconds,
+            "rng_state": state.rng_state,
+            "history": state.history,
+            "best": best,
+            "n_docs": state.n_docs,
+            "n_tokens": state.n_tokens,
+            "model": state.spec.to_dict(),
+            "train": state.config.to_dict(),
+            "plan": plan or {},
+            "files": {name: sha256_file(tmp / name) for name in ("state.npz", "vocab.tsv")},
+            "versions": _versions(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        with open(tmp / "checkpoint.json", "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=1, ensure_ascii=False, default=_json_default)
+            f.write("\n")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint directory (imports the engine: only ``train`` uses it)."""
+    from embedcli.model import ModelSpec
+    from embedcli.train import STATE_ARRAYS, TrainConfig, TrainState
+
+    path = Path(path)
+    meta_path = path / "checkpoint.json"
+    if not meta_path.is_file():
+        raise FormatError(f"{path} is not an embedcli checkpoint: checkpoint.json is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise FormatError(f"{meta_path} is damaged: {type(exc).__name__}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise FormatError(f"{meta_path} is not an embedcli checkpoint")
+    version = meta.get("version")
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise FormatError(
+            f"{path}: checkpoint version {version!r} is not supported (this embedcli reads up to "
+            f"{CHECKPOINT_VERSION})"
+        )
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise FormatError(f"{meta_path}: missing 'files' section")
+    for name in ("state.npz", "vocab.tsv"):
+        if not (path / name).is_file():
+            raise FormatError(f"{path}: {name} is missing")
+        if sha256_file(path / name) != files.get(name):
+            raise FormatError(
+                f"{path / name} is damaged: its sha256 does not match checkpoint.json"
+            )
+    try:
+        _check_spec(meta["model"], meta_path)
+        spec = ModelSpec.from_dict(meta["model"])
+        config = TrainConfig.from_dict(meta["train"])
+        with np.load(path / "state.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        missing = [k for k in STATE_ARRAYS if k not in arrays]
+        if missing:
+            raise FormatError(f"{path / 'state.npz'}: missing array(s) {', '.join(missing)}")
+        best = dict(meta["best"])
+        if best.get("score") is None:
+            best["score"] = float("-inf")
+        state = TrainState(
+            spec=spec,
+            config=config,
+            epoch=int(meta["epoch"]),
+            step=int(meta["step"]),
+            done_tokens=float(meta["done_tokens"]),
+            train_seconds=float(meta["train_seconds"]),
+            rng_state=meta["rng_state"],
+            history=list(meta["history"]),
+            best=best,
+            n_docs=int(meta["n_docs"]),
+            n_tokens=int(meta["n_tokens"]),
+            arrays=arrays,
+        )
+    except FormatError:
+        raise
+    except Exception as exc:  # wrong types / keys in a hand-edited or damaged file
+        raise FormatError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
+    return Checkpoint(path=path, state=state, vocab_path=path / "vocab.tsv", plan=meta["plan"])

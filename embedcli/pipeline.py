@@ -238,16 +238,55 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     )
 
 
+def checkpoint_plan(plan: TrainPlan) -> dict[str, Any]:
+    """What a checkpoint records of the run besides the training state: how to read the corpus
+    again and where the validation data came from (JSON)."""
+    return {
+        "train_paths": list(plan.train_paths),
+        "corpus_options": dict(plan.corpus_options.__dict__),
+        "val_path": plan.val_path,
+        "val_split": plan.val_split,
+        "test_path": plan.test_path,
+    }
+
+
+def resume_plan(
+    checkpoint: Any, train_paths: list[str], val_path: str | None, test_path: str | None
+) -> TrainPlan:
+    """The plan that continues ``checkpoint`` (an ``embedcli.modeldir.Checkpoint``) on the corpus
+    ``train_paths``: the checkpoint's vocabulary, corpus options, training settings and
+    validation split; ``val_path``/``test_path`` default to the checkpoint's."""
+    saved = checkpoint.plan
+    return TrainPlan(
+        train_paths=train_paths,
+        corpus_options=CorpusOptions(**saved.get("corpus_options", {})),
+        config=checkpoint.state.config.to_dict(),
+        vocab_path=str(checkpoint.vocab_path),
+        val_path=val_path or saved.get("val_path"),
+        val_split=float(saved.get("val_split") or 0.0),
+        test_path=test_path or saved.get("test_path"),
+    )
+
+
 def run_training(
     prepared: PreparedTraining,
     output: str,
     on_epoch: Any = None,
     on_progress: Any = None,
+    *,
+    checkpoint_every: int = 0,
+    checkpoint_path: str | None = None,
+    resume: Any = None,
 ) -> dict[str, Any]:
-    """Fit, evaluate and save; return the summary (the JSON that ``train --json`` prints)."""
+    """Fit, evaluate and save; return the summary (the JSON that ``train --json`` prints).
+
+    ``checkpoint_every`` N > 0 writes a checkpoint directory (default ``OUTPUT.ckpt``) every N
+    epochs; ``resume`` (an ``embedcli.modeldir.Checkpoint``) continues one. The corpus must
+    encode to the checkpoint's document and token counts (else a DataError).
+    """
     from embedcli.errors import TrainingDiverged
     from embedcli.model import predict_proba
-    from embedcli.modeldir import save_model
+    from embedcli.modeldir import save_checkpoint, save_model
     from embedcli.train import TrainConfig, evaluate_arrays, fit
 
     try:
@@ -256,6 +295,23 @@ def run_training(
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     vocab = prepared.vocab
+    state = resume.state if resume is not None else None
+    if state is not None:
+        found = (prepared.train.n_docs, int(len(prepared.train.tokens)))
+        if found != (state.n_docs, state.n_tokens):
+            raise DataError(
+                f"the corpus does not match the checkpoint {resume.path}: it encodes to "
+                f"{found[0]:,} documents and {found[1]:,} tokens, the checkpoint was trained on "
+                f"{state.n_docs:,} documents and {state.n_tokens:,} tokens"
+            )
+    on_checkpoint = None
+    if checkpoint_every > 0:
+        ckpt_path = checkpoint_path or f"{output.rstrip('/')}.ckpt"
+        ckpt_plan = checkpoint_plan(prepared.plan)
+
+        def on_checkpoint(st: Any) -> None:
+            save_checkpoint(ckpt_path, st, vocab, ckpt_plan)
+
     timings = dict(prepared.timings)
     t_stage = time.perf_counter()
     try:
@@ -268,6 +324,9 @@ def run_training(
             on_progress=on_progress,
             num_words=len(vocab),
             num_classes=len(vocab.labels),
+            checkpoint_every=checkpoint_every,
+            on_checkpoint=on_checkpoint,
+            resume=state,
         )
     except TrainingDiverged:
         raise

@@ -30,12 +30,20 @@ from embedcli.model import (
     dense_size,
     featurize,
     init_params,
+    pack_dense,
     predict_proba,
     train_epoch,
     unpack_dense,
 )
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "evaluate_arrays"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "TrainingDiverged",
+    "fit",
+    "evaluate_arrays",
+]
 
 # Default learning rate per optimizer when ``TrainConfig.lr`` is None.
 DEFAULT_LR = {"sgd": 0.5, "adagrad": 0.3, "adam": 0.01}
@@ -132,6 +140,35 @@ class TrainResult:
     config: TrainConfig = field(default_factory=TrainConfig)
     #: wall seconds per stage of :func:`fit` (init, featurize, state, epoch_1.., val_eval)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+#: arrays of a :class:`TrainState` (optimizer ones are size-1 dummies when unused)
+STATE_ARRAYS = ("emb", "dense", "emb_S", "emb_M", "emb_V", "emb_T", "dense_S1", "dense_S2")
+
+
+@dataclass
+class TrainState:
+    """Everything :func:`fit` needs to continue after epoch ``epoch`` exactly where it was.
+
+    ``arrays``: the parameters (``emb``, ``dense`` in the kernels' flat layout), the optimizer
+    state (see ``STATE_ARRAYS``) and, with early stopping, ``best_emb``/``best_dense``.
+    ``rng_state`` is the shuffling generator's ``bit_generator.state`` (a JSON-able dict);
+    ``step``/``done_tokens`` are the mini-batch and the learning-rate progress counters.
+    ``n_docs``/``n_tokens`` describe the training corpus, which must be the same on resume.
+    """
+
+    spec: ModelSpec
+    config: TrainConfig
+    epoch: int
+    step: int
+    done_tokens: float
+    train_seconds: float
+    rng_state: dict[str, Any]
+    history: list[dict[str, Any]]
+    best: dict[str, Any]
+    n_docs: int
+    n_tokens: int
+    arrays: dict[str, np.ndarray]
 
 
 def auto_epochs(n_docs: int, n_tokens: int) -> int:
@@ -233,6 +270,9 @@ def fit(
     *,
     num_words: int | None = None,
     num_classes: int | None = None,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    resume: TrainState | None = None,
     _stop_after: int | None = None,
 ) -> TrainResult:
     """Train a classifier on ``train`` (word ids, not yet featurized).
@@ -246,21 +286,39 @@ def fit(
     the previous epoch, rebuilt by re-running the same training up to it: no snapshot is kept
     during normal training, which would cost a second embedding table; bit-identical for
     ``threads == 1``).
+
+    Checkpoints: every ``checkpoint_every`` epochs ``on_checkpoint(state)`` gets a
+    :class:`TrainState` (views of the live arrays: write them out before returning).
+    ``resume=state`` continues such a run (its ``config`` and ``spec`` replace ``config`` and the
+    sizes; ``train`` must be the same corpus): with ``threads == 1`` the result is bit-identical
+    to the uninterrupted run.
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
+    if resume is not None:
+        config = resume.config
+        num_words, num_classes = resume.spec.num_words, None
+        init_embeddings = None
     cfg = TrainConfig(**asdict(config)) if config is not None else TrainConfig()
     cfg.validate()
     tokens, offsets, label_ids, label_offsets = _as_arrays(train)
     n_docs = len(offsets) - 1
     if n_docs < 1:
         raise ValueError("no training documents")
+    if resume is not None and (resume.n_docs, resume.n_tokens) != (n_docs, len(tokens)):
+        raise ValueError(
+            f"the training corpus is not the checkpoint's: {n_docs:,} documents and "
+            f"{len(tokens):,} tokens, the checkpoint was trained on {resume.n_docs:,} documents "
+            f"and {resume.n_tokens:,} tokens"
+        )
     if num_words is None:
         num_words = int(tokens.max(initial=1)) + 1
         if init_embeddings is not None:
             num_words = max(num_words, init_embeddings.shape[0])
     if num_classes is None:
         num_classes = int(label_ids.max(initial=0)) + 1
+    if resume is not None:
+        num_classes = 2 if resume.spec.objective == "binary" else resume.spec.num_classes
     if cfg.objective == "binary" and num_classes != 2:
         raise ValueError(f"objective 'binary' needs exactly 2 labels, not {num_classes}")
     cfg.epochs = cfg.epochs or auto_epochs(n_docs, len(tokens))
@@ -284,8 +342,14 @@ def fit(
         maxlen=cfg.maxlen if cfg.pool == "flatten" else 0,
     )
 
+    if resume is not None and resume.spec != spec:
+        raise ValueError(f"checkpoint model {resume.spec} does not match {spec}")
     t_stage = time.perf_counter()
-    params = init_params(spec, cfg.seed)
+    params = (
+        init_params(spec, cfg.seed)
+        if resume is None
+        else ModelParams(_restored(resume, "emb", (spec.num_rows, spec.dim)), None, None)
+    )
     if init_embeddings is not None:
         init = np.asarray(init_embeddings, dtype=np.float32)
         if init.ndim != 2 or init.shape[1] != spec.dim or init.shape[0] > spec.num_words:
@@ -297,9 +361,12 @@ def fit(
     emb = params.embeddings
     dense = np.zeros(dense_size(spec), dtype=np.float32)
     views = unpack_dense(dense, spec)
-    for name, view in views.items():
-        if view is not None:
-            view[...] = getattr(params, name)
+    if resume is not None:
+        dense[...] = _restored(resume, "dense", dense.shape)
+    else:
+        for name, view in views.items():
+            if view is not None:
+                view[...] = getattr(params, name)
     params = ModelParams(emb, views["out_W"], views["out_b"], views["hidden_W"], views["hidden_b"])
 
     timings["init"] = time.perf_counter() - t_stage
@@ -322,6 +389,9 @@ def fit(
     d_S1 = np.zeros_like(dense) if opt_code >= 1 else one
     d_S2 = np.zeros_like(dense) if opt_code == 2 else one
     state = (emb_S, emb_M, emb_V, emb_T, d_S1, d_S2)
+    if resume is not None:
+        for name, array in zip(STATE_ARRAYS[2:], state):
+            array[...] = _restored(resume, name, array.shape)
     shape = spec.kernel_shape()
     cw = _class_weights(
         label_ids, 2 if cfg.objective == "binary" else spec.num_classes, cfg.class_weight
@@ -348,7 +418,29 @@ def fit(
     step = 0
     train_seconds = 0.0
     done_tokens = 0.0
-    for epoch in range(1, cfg.epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        rng.bit_generator.state = resume.rng_state
+        history = [dict(r) for r in resume.history]
+        best_score = float(resume.best.get("score", -np.inf))
+        best_epoch = int(resume.best.get("epoch", 0))
+        bad_epochs = int(resume.best.get("bad_epochs", 0))
+        if "best_emb" in resume.arrays:
+            best_dense = np.array(_restored(resume, "best_dense", dense.shape))
+            bv = unpack_dense(best_dense, spec)
+            best_params = ModelParams(
+                np.array(_restored(resume, "best_emb", emb.shape)),
+                bv["out_W"],
+                bv["out_b"],
+                bv["hidden_W"],
+                bv["hidden_b"],
+            )
+        step, done_tokens = int(resume.step), float(resume.done_tokens)
+        train_seconds = float(resume.train_seconds)
+        first_epoch = int(resume.epoch) + 1
+        if val is not None and cfg.patience > 0 and bad_epochs >= cfg.patience:
+            first_epoch = cfg.epochs + 1  # the checkpointed run had stopped early there
+    for epoch in range(first_epoch, cfg.epochs + 1):
         if _stop_after is not None and epoch > _stop_after:
             break
         t_ep = time.perf_counter()
@@ -440,7 +532,29 @@ def fit(
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if val is not None and cfg.patience > 0 and bad_epochs >= cfg.patience:
+        stop = val is not None and cfg.patience > 0 and bad_epochs >= cfg.patience
+        if on_checkpoint is not None and checkpoint_every > 0 and epoch % checkpoint_every == 0:
+            arrays = dict(zip(STATE_ARRAYS, (emb, dense, *state)))
+            if best_params is not None:
+                arrays["best_emb"] = best_params.embeddings
+                arrays["best_dense"] = pack_dense(best_params, spec)
+            on_checkpoint(
+                TrainState(
+                    spec=spec,
+                    config=TrainConfig(**asdict(cfg)),
+                    epoch=epoch,
+                    step=step,
+                    done_tokens=done_tokens,
+                    train_seconds=train_seconds,
+                    rng_state=rng.bit_generator.state,
+                    history=[dict(r) for r in history],
+                    best={"score": best_score, "epoch": best_epoch, "bad_epochs": bad_epochs},
+                    n_docs=n_docs,
+                    n_tokens=len(tokens),
+                    arrays=arrays,
+                )
+            )
+        if stop:
             break
 
     if best_params is not None and best_epoch != len(history):
@@ -480,6 +594,18 @@ def fit(
         cfg,
         timings,
     )
+
+
+def _restored(state: TrainState, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``state.arrays[name]`` checked against the shape this run allocates (float32 for the
+    parameters; optimizer arrays are copied into this run's arrays, which fixes their dtype)."""
+    array = state.arrays.get(name)
+    if array is None or tuple(array.shape) != tuple(shape):
+        found = None if array is None else tuple(array.shape)
+        raise ValueError(f"checkpoint array {name!r} should have shape {tuple(shape)}, not {found}")
+    if name in ("emb", "dense", "best_emb", "best_dense"):
+        return np.require(array, dtype=np.float32, requirements=["C", "W"])
+    return array
 
 
 def _copy_into(dst: ModelParams, src: ModelParams) -> None:

@@ -142,6 +142,24 @@ def train(
             help="Stop after this many epochs without validation gain; keep the best.",
         ),
     ] = 0,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(
+            "--checkpoint-every",
+            help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
+        ),
+    ] = 0,
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="Checkpoint directory to write.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run saved in this checkpoint on the same corpus (its training "
+            "options, vocabulary and corpus format are used; the command line's are ignored).",
+        ),
+    ] = None,
     min_count: MinCountOpt = 1,
     max_size: MaxSizeOpt = None,
     order: OrderOpt = "",
@@ -167,7 +185,7 @@ def train(
     """
     from embedcli.atomic import check_writable_dir
     from embedcli.corpus import CorpusReader
-    from embedcli.pipeline import TrainPlan, prepare_training, run_training
+    from embedcli.pipeline import TrainPlan, prepare_training, resume_plan, run_training
 
     if not output and not dry_run:
         raise UsageError("missing --output/-o MODEL_DIR")
@@ -185,6 +203,12 @@ def train(
         raise UsageError("--maxlen must be at least 1")
     if dim < 1:
         raise UsageError("--dim must be at least 1")
+    if checkpoint_every < 0:
+        raise UsageError("--checkpoint-every must be >= 0")
+    if checkpoint and not checkpoint_every:
+        raise UsageError("--checkpoint needs --checkpoint-every N")
+    if checkpoint:
+        check_writable_dir(checkpoint)
     copts = corpus_options(
         fmt,
         label_prefix,
@@ -236,6 +260,12 @@ def train(
             freeze_embeddings=freeze_embeddings,
         ),
     )
+    checkpoint_state = None
+    if resume:
+        from embedcli.modeldir import load_checkpoint
+
+        checkpoint_state = load_checkpoint(resume)
+        plan = resume_plan(checkpoint_state, corpus, val, test)
     t0 = time.perf_counter()
     prepared = prepare_training(plan)
     for reader in prepared.readers:
@@ -259,6 +289,9 @@ def train(
             output,
             on_epoch=None if quiet else _print_epoch,
             on_progress=on_progress,
+            checkpoint_every=checkpoint_every,
+            checkpoint_path=checkpoint,
+            resume=checkpoint_state,
         )
     result["seconds_total"] = round(time.perf_counter() - t0, 3)
     if json_out:

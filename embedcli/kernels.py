@@ -661,6 +661,39 @@ def hash_word_ngrams(tokens, offsets, n, num_words, buckets, eos):
     return out, new_off
 
 
+@njit(cache=True, nogil=True)
+def featurized_lengths(tokens, offsets, n, num_words, buckets, eos):
+    """Length of every document after :func:`hash_word_ngrams` (int64), without writing it."""
+    ndocs = offsets.shape[0] - 1
+    out = np.zeros(ndocs, dtype=np.int64)
+    dummy = np.empty(0, dtype=np.int32)
+    use = n > 1 and buckets > 0
+    for d in range(ndocs):
+        s = offsets[d]
+        e = offsets[d + 1]
+        extra = _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, dummy, 0, False) if use else 0
+        out[d] = (e - s) + extra
+    return out
+
+
+@njit(cache=True, nogil=True)
+def hash_word_ngrams_docs(tokens, offsets, docs, n, num_words, buckets, eos, out, out_offsets):
+    """:func:`hash_word_ngrams` of the documents ``docs`` (in that order) written into ``out``
+    at the precomputed ``out_offsets`` (``len(docs) + 1``; document ``docs[i]`` fills
+    ``out[out_offsets[i]:out_offsets[i + 1]]``): the same rows, for a chunk of a corpus."""
+    use = n > 1 and buckets > 0
+    for i in range(docs.shape[0]):
+        d = docs[i]
+        s = offsets[d]
+        e = offsets[d + 1]
+        k = out_offsets[i]
+        for p in range(s, e):
+            out[k] = tokens[p]
+            k += 1
+        if use:
+            _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, True)
+
+
 # --------------------------------------------------------------------------- training
 #
 # One shard of one epoch is one kernel call; Python (``embedcli.model.train_epoch``) runs the
@@ -674,10 +707,14 @@ def hash_word_ngrams(tokens, offsets, n, num_words, buckets, eos):
 #     gradients).
 # Arguments: params = (emb (R, dim), dense flat); state = (emb_S (R,), emb_M (R, dim),
 # emb_V (R, dim), emb_T (R,) int32, dense_S1, dense_S2) (unused ones may be size-1 dummies);
-# data = (tokens, offsets, label_ids, label_offsets); shape = (pool, maxlen, hidden, n_out,
+# data = (tokens, offsets, label_ids, label_offsets, doc_ids): example d is the featurized rows
+# tokens[offsets[d]:offsets[d + 1]] of corpus document doc_ids[d] (its labels and its dropout key;
+# doc_ids is the identity when the whole corpus is featurized, a chunk of the permutation when
+# only a chunk is); shape = (pool, maxlen, hidden, n_out,
 # objective); opt = (optimizer, lr, linear_decay, l2, beta1, beta2, eps, dropout, frozen_rows,
-# batch_size, seed, step0, tokens0, total_tokens); cw class weights; the shard trains on
-# examples ``order[lo:hi]`` in that order and returns ``(loss sum, correct count)``.
+# batch_size, seed, step0, tokens0, total_tokens, loss0); cw class weights; the shard trains on
+# examples ``order[lo:hi]`` in that order and returns ``(loss0 + loss sum, correct count)`` (the
+# loss is summed from ``loss0`` so that an epoch run in chunks sums it in the same order).
 #
 # Per mini-batch (batch_size 1 = fastText ``Model::update``): forward every example with the
 # parameters of the batch start, accumulate the dense gradient, then apply one dense update with
@@ -704,9 +741,10 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
     """Forward and backward of example ``d``: pools into ``x`` (dropout applied), adds the
     classifier gradient into ``gdense`` and writes the gradient wrt the pooled vector into
     ``gx``. ``arg is None`` compiles mean/sum pooling only. Returns ``(count, loss, correct)``."""
-    tokens, offsets, label_ids, label_offsets = data
+    tokens, offsets, label_ids, label_offsets, doc_ids = data
     pool, maxlen, hidden, n_out, objective = shape
     mask, act, gact, logits, glog = bufs
+    key = doc_ids[d]
     in0 = x.shape[0]
     in1 = hidden if hidden > 0 else in0
     o_hb = in0 * hidden
@@ -720,7 +758,7 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
     else:
         cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg)
     if dropout > 0.0:
-        _dropout_row(mask, dropout, seed, d)
+        _dropout_row(mask, dropout, seed, key)
         for j in range(in0):
             x[j] *= mask[j]
     h = x
@@ -731,7 +769,7 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
         gh = gact
     _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, False)
     lval, ok = _objective_row(
-        objective, logits, label_ids, label_offsets[d], label_offsets[d + 1], cw, glog
+        objective, logits, label_ids, label_offsets[key], label_offsets[key + 1], cw, glog
     )
     _affine_backward(
         h, dense[o_W:o_b], glog, in1, n_out, gh, gdense[o_W:o_b], gdense[o_b:o_end], 1.0
@@ -784,7 +822,7 @@ def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards
     tokens, offsets = data[0], data[1]
     pool, maxlen, hidden, n_out, objective = shape
     optimizer, lr0, decay, l2, _b1, _b2, eps, dropout, frozen, bsz, seed, step0 = opt[:12]
-    tokens0, total_tokens = opt[12], opt[13]
+    tokens0, total_tokens, loss0 = opt[12], opt[13], opt[14]
     dim = emb.shape[1]
     bounds = _dense_bounds(dim, hidden, n_out)
     gdense = np.zeros(bounds[4], dtype=np.float32)
@@ -798,7 +836,7 @@ def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards
     cap = 1 if fast else _max_doc(offsets, order, lo, hi)
     uniq = np.zeros(cap, dtype=np.int64)
     mult = np.zeros(cap, dtype=np.int64)
-    loss_sum = 0.0
+    loss_sum = loss0
     n_correct = 0
     seen = 0.0
     k = lo
@@ -930,7 +968,7 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
     tokens, offsets = data[0], data[1]
     pool, maxlen, hidden, n_out, objective = shape
     optimizer, lr0, decay, l2, b1, b2, eps, dropout, frozen, bsz, seed, step0 = opt[:12]
-    tokens0, total_tokens = opt[12], opt[13]
+    tokens0, total_tokens, loss0 = opt[12], opt[13], opt[14]
     dim = emb.shape[1]
     in0 = maxlen * dim if pool == 3 else dim
     bounds = _dense_bounds(in0, hidden, n_out)
@@ -944,7 +982,7 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
     slot = np.full(emb.shape[0], -1, dtype=np.int32)
     uniq = np.zeros(max(1024, _max_doc(offsets, order, lo, hi)), dtype=np.int64)
     G = np.zeros((uniq.shape[0], dim), dtype=np.float32)
-    loss_sum = 0.0
+    loss_sum = loss0
     n_correct = 0
     seen = 0.0
     step = 0

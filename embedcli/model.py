@@ -184,6 +184,17 @@ def featurize(
 
     See :func:`embedcli.kernels.hash_word_ngrams` for the exact (fastText) hash.
     """
+    tokens, offsets = check_ids(tokens, offsets, spec)
+    if spec.word_ngrams <= 1 or spec.buckets <= 0:
+        return tokens, offsets
+    return kernels.hash_word_ngrams(
+        tokens, offsets, int(spec.word_ngrams), int(spec.num_words), int(spec.buckets), True
+    )
+
+
+def check_ids(tokens, offsets, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(tokens int32, offsets int64)`` contiguous, checked: ids are word rows of ``spec`` and
+    ``offsets`` a valid ragged layout of ``tokens`` (ValueError otherwise)."""
     tokens = np.ascontiguousarray(tokens, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) >= spec.num_words):
@@ -195,11 +206,70 @@ def featurize(
         or np.any(np.diff(offsets) < 0)
     ):
         raise ValueError("offsets must start at 0, be non-decreasing and end at len(tokens)")
+    return tokens, offsets
+
+
+def featurized_lengths(tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Rows per document after :func:`featurize` (int64), computed without featurizing."""
+    tokens = np.ascontiguousarray(tokens, dtype=np.int32)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     if spec.word_ngrams <= 1 or spec.buckets <= 0:
-        return tokens, offsets
-    return kernels.hash_word_ngrams(
+        return np.diff(offsets)
+    return kernels.featurized_lengths(
         tokens, offsets, int(spec.word_ngrams), int(spec.num_words), int(spec.buckets), True
     )
+
+
+def featurize_docs(
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    docs: np.ndarray,
+    spec: ModelSpec,
+    lengths: np.ndarray,
+    buffer: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`featurize` of the documents ``docs`` (int64, in that order) only: the chunk's
+    ``(tokens, offsets)`` plus the buffer holding the tokens (``buffer`` is reused when it is
+    large enough, so a loop over chunks allocates about one chunk). ``lengths`` are the
+    :func:`featurized_lengths` of the whole corpus. Same rows as ``featurize`` of the subset.
+    ``tokens``/``offsets`` must already be :func:`check_ids`-checked."""
+    docs = np.ascontiguousarray(docs, dtype=np.int64)
+    out_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(lengths[docs], out=out_offsets[1:])
+    need = int(out_offsets[-1])
+    if buffer is None or len(buffer) < need:
+        buffer = np.empty(max(need, 1), dtype=np.int32)
+    out = buffer[:need]
+    use_ngrams = spec.word_ngrams > 1 and spec.buckets > 0
+    kernels.hash_word_ngrams_docs(
+        tokens,
+        offsets,
+        docs,
+        int(spec.word_ngrams) if use_ngrams else 1,
+        int(spec.num_words),
+        int(spec.buckets),
+        use_ngrams,
+        out,
+        out_offsets,
+    )
+    return out, out_offsets, buffer
+
+
+def feature_budget() -> int:
+    """Bytes the featurized copy of a corpus may take before it is built a chunk at a time: the
+    ``EMBEDCLI_MEM_LIMIT`` of :func:`embedcli.sequences.memory_limit` (a quarter of the RAM)."""
+    from embedcli.sequences import memory_limit
+
+    return memory_limit()
+
+
+def feature_chunk_docs(lengths: np.ndarray, budget: int) -> int:
+    """Documents per chunk so that a chunk's featurized rows take about ``min(budget / 4, 64 MiB)``
+    (at least one document)."""
+    n = len(lengths)
+    total = max(1, int(lengths.sum()) * 4)
+    target = max(1, min(budget // 4, 64 << 20))
+    return max(1, min(n, int(n * target // total)))
 
 
 def feature_spans(length: int, spec: ModelSpec) -> list[tuple[int, int]]:
@@ -253,15 +323,22 @@ def train_epoch(
     (``threads=False``: the bit-reproducible reference) or concurrently (Hogwild).
 
     Returns ``(loss sum per shard (float64), correct count per shard (int64))``. The arguments
-    are the kernels' (see ``kernels.py``).
+    are the kernels' (see ``kernels.py``); a 4-tuple ``data`` gets the identity ``doc_ids`` and
+    a 14-tuple ``opt`` the starting loss 0.
     """
     kernel = epoch_kernel(shape, opt)
+    if len(data) == 4:  # the whole corpus featurized: example d is document d
+        data = (*data, np.arange(len(data[1]) - 1, dtype=np.int64))
+    if len(opt) == 14:
+        opt = (*opt, 0.0)
     n = len(order)
     nshards = max(1, int(nshards))
+    rest = (*opt[:14], 0.0)  # loss0 is added once, by shard 0
 
     def shard(sh: int) -> tuple[float, int]:
         lo, hi = sh * n // nshards, (sh + 1) * n // nshards
-        return kernel(params, state, data, shape, opt, class_weight, order, lo, hi, nshards)
+        o = opt if sh == 0 else rest
+        return kernel(params, state, data, shape, o, class_weight, order, lo, hi, nshards)
 
     if threads and nshards > 1:
         with ThreadPoolExecutor(max_workers=nshards) as pool:
@@ -283,21 +360,50 @@ def _run_predict(
     probs: bool,
     featurized: bool,
 ):
-    if not featurized:
-        tokens, offsets = featurize(tokens, offsets, spec)
     emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
     dense = pack_dense(params, spec)
     shape = spec.kernel_shape()
-    n = len(offsets) - 1
-    shards = threads if threads > 1 and n >= 1000 else 1
-    parts = run_sharded(
-        lambda lo, hi: kernels.predict_batch(
-            emb, dense, tokens, offsets[lo : hi + 1], shape, probs
-        ),
-        n,
-        shards,
-    )
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def run(tokens, offsets):
+        n = len(offsets) - 1
+        shards = threads if threads > 1 and n >= 1000 else 1
+        parts = run_sharded(
+            lambda lo, hi: kernels.predict_batch(
+                emb, dense, tokens, offsets[lo : hi + 1], shape, probs
+            ),
+            n,
+            shards,
+        )
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    if featurized:
+        return run(tokens, offsets)
+    return map_featurized(run, tokens, offsets, spec, (spec.num_classes,), emb.dtype)
+
+
+def map_featurized(
+    fn: Any, tokens, offsets, spec: ModelSpec, width: tuple[int, ...], dtype: Any
+) -> np.ndarray:
+    """``fn(*featurize(tokens, offsets, spec))`` (one row per document), featurizing a chunk of
+    documents at a time when the featurized corpus would pass :func:`feature_budget`."""
+    if spec.word_ngrams <= 1 or spec.buckets <= 0:
+        return fn(*featurize(tokens, offsets, spec))
+    tokens, offsets = check_ids(tokens, offsets, spec)
+    lengths = featurized_lengths(tokens, offsets, spec)
+    budget = feature_budget()
+    n = len(lengths)
+    if int(lengths.sum()) * 4 + 8 * (n + 1) <= budget:
+        return fn(*featurize(tokens, offsets, spec))
+    step = feature_chunk_docs(lengths, budget)
+    out = np.empty((n, *width), dtype=dtype)
+    buffer = None
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        ftok, foff, buffer = featurize_docs(
+            tokens, offsets, np.arange(lo, hi, dtype=np.int64), spec, lengths, buffer
+        )
+        out[lo:hi] = fn(ftok, foff)
+    return out
 
 
 def scores(
@@ -341,17 +447,21 @@ def pooled(
 ) -> np.ndarray:
     """Document vectors ``(n, pooled_dim)``: the pooled rows (fastText print-sentence-vectors for
     mean pooling; n-gram rows included when the model has them)."""
-    if not featurized:
-        tokens, offsets = featurize(tokens, offsets, spec)
     emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
     pool, maxlen = spec.kernel_shape()[:2]
-    n = len(offsets) - 1
-    parts = run_sharded(
-        lambda lo, hi: kernels.pool_batch(emb, tokens, offsets[lo : hi + 1], pool, maxlen)[0],
-        n,
-        threads if threads > 1 and n >= 1000 else 1,
-    )
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def run(tokens, offsets):
+        n = len(offsets) - 1
+        parts = run_sharded(
+            lambda lo, hi: kernels.pool_batch(emb, tokens, offsets[lo : hi + 1], pool, maxlen)[0],
+            n,
+            threads if threads > 1 and n >= 1000 else 1,
+        )
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    if featurized:
+        return run(tokens, offsets)
+    return map_featurized(run, tokens, offsets, spec, (spec.pooled_dim,), emb.dtype)
 
 
 def forward_loss_and_grads(

@@ -268,6 +268,27 @@ def resume_plan(
     )
 
 
+def _save_diverged(
+    output: str, exc: Exception, last: Any, vocab: Vocabulary, coverage: Any
+) -> None:
+    """Save the last good model of a diverged run (``metrics.diverged = true``)."""
+    from embedcli.modeldir import save_model
+
+    metrics = dict(last.metrics)
+    metrics["diverged"] = True
+    metrics["diverged_epoch"] = int(getattr(exc, "epoch", len(last.history) + 1))
+    metrics["epoch"] = len(last.history)
+    save_model(
+        output,
+        spec=last.spec.to_dict(),
+        params=last.params,
+        vocab=vocab,
+        train_config=last.config.to_dict(),
+        metrics=metrics,
+        extra={"history": last.history, "init_vectors": coverage},
+    )
+
+
 def run_training(
     prepared: PreparedTraining,
     output: str,
@@ -328,8 +349,24 @@ def run_training(
             on_checkpoint=on_checkpoint,
             resume=state,
         )
-    except TrainingDiverged:
-        raise
+    except TrainingDiverged as exc:
+        last = getattr(exc, "result", None)
+        if last is None:
+            raise
+        _save_diverged(output, exc, last, vocab, prepared.init_coverage)
+        epoch = getattr(exc, "epoch", len(last.history) + 1)
+        done = len(last.history)
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch} (the loss became NaN or infinite); the learning "
+            f"rate (--lr {last.config.lr:g}, --optimizer {last.config.optimizer}) is the likely "
+            f"cause: try a lower one. The last good model "
+            + (
+                f"(after epoch {done})"
+                if done
+                else "(the untrained initial weights: no epoch finished)"
+            )
+            + f" was written to {output}"
+        ) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     timings["fit"] = time.perf_counter() - t_stage

@@ -12,7 +12,6 @@ Left out: subword features, hierarchical softmax / negative sampling, learning-r
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -27,8 +26,13 @@ from embedcli.model import (
     POOLS,
     ModelParams,
     ModelSpec,
+    check_ids,
     dense_size,
+    feature_budget,
+    feature_chunk_docs,
     featurize,
+    featurize_docs,
+    featurized_lengths,
     init_params,
     pack_dense,
     predict_proba,
@@ -281,11 +285,17 @@ def fit(
     ``init_embeddings``) and ``num_classes`` (default ``max label id + 1``) should come from the
     vocabulary. ``init_embeddings`` ``(k, dim)`` overwrites the first k word rows (row 0 is kept
     zero). ``on_epoch(record)`` gets each history record; ``on_progress(fraction)`` is called a few
-    times per epoch with the fraction of training done. Raises :class:`TrainingDiverged` when an
-    epoch's loss is NaN/Inf; its ``result`` attribute holds the last good parameters (those of
+    times per epoch with the fraction of training done. Raises :class:`TrainingDiverged` when the
+    loss is NaN/Inf (checked after every chunk of an epoch, so a run stops early); its ``epoch``
+    attribute is the epoch that diverged and ``result`` holds the last good parameters (those of
     the previous epoch, rebuilt by re-running the same training up to it: no snapshot is kept
     during normal training, which would cost a second embedding table; bit-identical for
     ``threads == 1``).
+
+    Memory: the n-gram features (word bigrams and ``</s>`` make about a second corpus twice the
+    size of the word ids) are built once when they fit in ``EMBEDCLI_MEM_LIMIT`` (see
+    :func:`embedcli.sequences.memory_limit`); past it each chunk of an epoch's permutation is
+    featurized into one reused buffer (about ``min(limit / 4, 64 MiB)``), with the same results.
 
     Checkpoints: every ``checkpoint_every`` epochs ``on_checkpoint(state)`` gets a
     :class:`TrainState` (views of the live arrays: write them out before returning).
@@ -328,7 +338,12 @@ def fit(
     cfg.lr = lr
     if cfg.dropout is None:
         cfg.dropout = 0.0 if cfg.optimizer == "sgd" else DEFAULT_DROPOUT
-    threads = cfg.threads or (os.cpu_count() or 1)
+    if not cfg.threads:
+        from embedcli.shards import available_cores
+
+        threads = available_cores()
+    else:
+        threads = cfg.threads
     cfg.threads = threads
     spec = ModelSpec(
         num_words=int(num_words),
@@ -371,11 +386,25 @@ def fit(
 
     timings["init"] = time.perf_counter() - t_stage
     t_stage = time.perf_counter()
-    ftok, foff = featurize(tokens, offsets, spec)
-    data = (ftok, foff, label_ids, label_offsets)
+    # Featurizing once is the fast path; past the memory budget (the n-gram rows are about twice
+    # the word corpus) each chunk of an epoch's permutation is featurized into a reused buffer.
+    budget = feature_budget()
+    check_ids(tokens, offsets, spec)
+    lengths = featurized_lengths(tokens, offsets, spec)
+    chunked = spec.word_ngrams > 1 and feature_bytes(lengths) > budget
+    if chunked:
+        data = None
+        chunk_docs = feature_chunk_docs(lengths, budget)
+    else:
+        ftok, foff = featurize(tokens, offsets, spec)
+        data = (ftok, foff, label_ids, label_offsets, np.arange(n_docs, dtype=np.int64))
+        chunk_docs = n_docs
+    feat_buffer: np.ndarray | None = None
     if val is not None:
         vt, vo, vl, vlo = _as_arrays(val)
-        vft, vfo = featurize(vt, vo, spec)
+        val_featurized = feature_bytes(featurized_lengths(vt, vo, spec)) <= budget
+        if val_featurized:
+            vt, vo = featurize(vt, vo, spec)
     timings["featurize"] = time.perf_counter() - t_stage
     t_stage = time.perf_counter()
 
@@ -400,7 +429,6 @@ def fit(
     timings["state"] = time.perf_counter() - t_stage
 
     rng = np.random.default_rng(cfg.seed)
-    lengths = np.diff(foff)
     tokens_per_epoch = float(lengths.sum())
     total_tokens = max(1.0, tokens_per_epoch * cfg.epochs)
     # Hogwild only pays off on big epochs: below PARALLEL_MIN_TOKENS the serial kernel is faster
@@ -408,6 +436,9 @@ def fit(
     big = tokens_per_epoch >= PARALLEL_MIN_TOKENS
     nthreads = threads if threads > 1 and big else 1
     n_chunks = int(min(20, max(1, tokens_per_epoch // 2_000_000))) if on_progress else 1
+    n_batches = -(-n_docs // cfg.batch_size)
+    # the results do not depend on the chunks (they are cut on mini-batch borders)
+    n_chunks = int(min(n_batches, max(n_chunks, -(-n_docs // chunk_docs))))
     word_tokens = float(len(tokens))
 
     history: list[dict[str, Any]] = []
@@ -473,14 +504,27 @@ def fit(
                 int(step),
                 float(done_tokens),
                 float(total_tokens),
+                float(loss_sum),  # the kernel sums on from here: chunking changes no bit
             )
-            loss, correct = train_epoch(
-                (emb, dense), state, data, shape, opt, cw, part, nsh, threads=nsh > 1
-            )
-            loss_sum += float(loss.sum())
+            if chunked:
+                ftok, foff, feat_buffer = featurize_docs(
+                    tokens, offsets, part, spec, lengths, feat_buffer
+                )
+                chunk = (ftok, foff, label_ids, label_offsets, part)
+                local = np.arange(len(part), dtype=np.int64)
+                loss, correct = train_epoch(
+                    (emb, dense), state, chunk, shape, opt, cw, local, nsh, threads=nsh > 1
+                )
+            else:
+                loss, correct = train_epoch(
+                    (emb, dense), state, data, shape, opt, cw, part, nsh, threads=nsh > 1
+                )
+            loss_sum = float(loss.sum())
             n_correct += int(correct.sum())
             step += -(-len(part) // cfg.batch_size)
             done_tokens += float(lengths[part].sum())
+            if not np.isfinite(loss_sum) or not np.isfinite(dense).all():
+                break  # diverged: no point in finishing the epoch
             if on_progress is not None:
                 on_progress(min(1.0, done_tokens / total_tokens))
         seconds = time.perf_counter() - t_ep
@@ -501,7 +545,10 @@ def fit(
                 f"training diverged in epoch {epoch} (loss {loss_sum / n_docs}); "
                 f"try a lower learning rate than {lr}"
             )
+            err.epoch = epoch
+            # free the featurized corpus and the live parameters before the re-run
             del emb, dense, state, params
+            ftok = foff = data = feat_buffer = None  # noqa: F841
             err.result = fit(
                 train,
                 cfg,
@@ -514,7 +561,7 @@ def fit(
             raise err
         if val is not None:
             t_stage = time.perf_counter()
-            probs = predict_proba(params, spec, vft, vfo, threads=threads, featurized=True)
+            probs = predict_proba(params, spec, vt, vo, threads=threads, featurized=val_featurized)
             ev = evaluate_arrays(probs, vl, vlo)
             timings["val_eval"] = timings.get("val_eval", 0.0) + time.perf_counter() - t_stage
             record["val_accuracy"] = ev["accuracy"]
@@ -573,7 +620,7 @@ def fit(
         "train_seconds": train_seconds,
     }
     if val is not None:
-        probs = predict_proba(params, spec, vft, vfo, threads=threads, featurized=True)
+        probs = predict_proba(params, spec, vt, vo, threads=threads, featurized=val_featurized)
         ev = evaluate_arrays(probs, vl, vlo)
         metrics.update(
             val_accuracy=ev["accuracy"], val_loss=ev["loss"], best_epoch=best_epoch or len(history)
@@ -594,6 +641,11 @@ def fit(
         cfg,
         timings,
     )
+
+
+def feature_bytes(lengths: np.ndarray) -> int:
+    """Bytes of a featurized corpus with these per-document lengths (int32 rows, int64 offsets)."""
+    return int(lengths.sum()) * 4 + 8 * (len(lengths) + 1)
 
 
 def _restored(state: TrainState, name: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -265,3 +265,105 @@ def test_out_of_range_ids_are_refused():
     train = synthetic(seed=13)
     with pytest.raises(ValueError, match="token ids"):
         fit(train, TrainConfig(**SMALL), num_words=100, num_classes=3)
+
+
+def test_divergence_stops_within_the_epoch(monkeypatch):
+    """The loss is checked after every chunk: a diverging run does not finish its epoch."""
+    import embedcli.train as train_mod
+
+    train = synthetic(seed=8)
+    monkeypatch.setattr(train_mod, "feature_budget", lambda: 4000)  # many chunks per epoch
+    chunks = []
+    real = train_mod.featurize_docs
+    monkeypatch.setattr(
+        train_mod, "featurize_docs", lambda *a, **k: chunks.append(1) or real(*a, **k)
+    )
+    fit(train, TrainConfig(**{**SMALL, "epochs": 1}), num_words=300, num_classes=3)
+    per_epoch = len(chunks)
+    assert per_epoch > 5
+    chunks.clear()
+    with pytest.raises(TrainingDiverged) as exc:
+        fit(
+            train,
+            TrainConfig(**SMALL, optimizer="sgd", lr=1e30, hidden=4),
+            num_words=300,
+            num_classes=3,
+        )
+    assert exc.value.epoch == 1
+    assert 1 <= len(chunks) < per_epoch
+
+
+def test_cli_train_divergence_saves_last_good_model(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from embedcli.cli import app
+
+    lines = []
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        label = ("a", "b")[i % 2]
+        words = rng.choice([f"{label}{k}" for k in range(8)] + ["x", "y"], size=6)
+        lines.append(f"__label__{label} " + " ".join(words))
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    r = CliRunner().invoke(
+        app,
+        ["train", str(corpus), "-o", str(out), "--lr", "1e9", "--optimizer", "sgd"]
+        + ["--dim", "8", "--epochs", "3", "--threads", "1", "--quiet"],
+    )
+    assert r.exit_code == 1, r.output
+    message = " ".join(r.output.split())
+    assert "learning rate" in message and str(out) in message, r.output
+    assert "Traceback" not in r.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["metrics"]["diverged"] is True
+    assert config["metrics"]["diverged_epoch"] >= 1
+    assert config["metrics"]["epoch"] == config["metrics"]["diverged_epoch"] - 1
+    assert not list(tmp_path.glob("model.tmp*"))
+
+
+def test_threads_zero_uses_the_affinity_cores(monkeypatch):
+    monkeypatch.setattr("embedcli.shards.available_cores", lambda: 3)
+    res = fit(synthetic(n=60, seed=2), TrainConfig(dim=4, epochs=1, threads=0), num_words=300)
+    assert res.config.threads == 3
+
+
+def test_cli_resume_warns_about_ignored_options(tmp_path):
+    from typer.testing import CliRunner
+
+    from embedcli.cli import app
+
+    rng = np.random.default_rng(1)
+    lines = [
+        f"__label__{'ab'[i % 2]} " + " ".join(rng.choice(["x", "y", "z", "ab"[i % 2]], 5))
+        for i in range(60)
+    ]
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fast = ["--dim", "4", "--epochs", "2", "--threads", "1", "--quiet"]
+    out, ckpt = tmp_path / "m", tmp_path / "ckpt"
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        ["train", str(corpus), "-o", str(out), *fast, "--checkpoint-every", "1"]
+        + ["--checkpoint", str(ckpt)],
+    )
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.output
+    r = runner.invoke(
+        app,
+        ["train", str(corpus), "-o", str(tmp_path / "m2"), "--resume", str(ckpt)]
+        + ["--dim", "16", "--lr", "0.1", "--min-count", "2", "--quiet"],
+    )
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "ignoring --dim, --lr, --min-count" in text, r.output
+    assert "--quiet" not in text
+    r = runner.invoke(
+        app, ["train", str(corpus), "-o", str(tmp_path / "m3"), "--resume", str(ckpt), "--quiet"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.output

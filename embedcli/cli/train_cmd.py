@@ -34,10 +34,38 @@ from embedcli.cli.app import (
 from embedcli.cli.vocab_cmds import corpus_options, report_invalid_utf8
 from embedcli.errors import UsageError
 
+#: ``train`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
+_USED_ON_RESUME = {
+    "ctx",
+    "corpus",
+    "output",
+    "val",
+    "test",
+    "dry_run",
+    "checkpoint_every",
+    "checkpoint",
+    "resume",
+    "quiet",
+    "json_out",
+}
+
+
+def _ignored_on_resume(ctx: typer.Context) -> list[str]:
+    """The options given on the command line that ``--resume`` ignores, as spelled in --help."""
+    ignored = []
+    for param in ctx.command.params:
+        if param.name in _USED_ON_RESUME:
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            ignored.append(max(param.opts, key=len))
+    return ignored
+
 
 @app.command("train")
 @handle_errors
 def train(
+    ctx: typer.Context,
     corpus: Annotated[
         list[str], typer.Argument(help="Labelled training file(s); '-' reads standard input.")
     ],
@@ -266,6 +294,14 @@ def train(
 
         checkpoint_state = load_checkpoint(resume)
         plan = resume_plan(checkpoint_state, corpus, val, test)
+        ignored = _ignored_on_resume(ctx)
+        if ignored:
+            err_console.print(
+                f"warning: --resume continues with the checkpoint's settings; ignoring "
+                f"{', '.join(ignored)}",
+                markup=False,
+                highlight=False,
+            )
     t0 = time.perf_counter()
     prepared = prepare_training(plan)
     for reader in prepared.readers:

@@ -308,8 +308,7 @@ def test_predict_explain_adds_up_to_the_logit(trained):
     assert explain["label"] == pred["labels"][0]
     feats = [c["feature"] for c in explain["contributions"]]
     assert sorted(feats) == sorted(
-        line.split()
-        + ["</s>", "good movie", "movie and", "and happy", "happy film", "film </s>"]
+        line.split() + ["</s>", "good movie", "movie and", "and happy", "happy film", "film </s>"]
     )
     values = [abs(c["value"]) for c in explain["contributions"]]
     assert values == sorted(values, reverse=True)  # strongest first

@@ -13,6 +13,7 @@ hashed n-gram rows are added here by :func:`featurize`. No strings: see ``embedc
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -255,12 +256,19 @@ def featurize_docs(
     return out, out_offsets, buffer
 
 
+#: Largest featurized copy kept whole by default: beyond it, training memory would be dominated
+#: by the n-gram ids rather than bounded by the encoded word corpus and the parameters.
+DEFAULT_FEATURE_BUDGET = 1 << 30
+
+
 def feature_budget() -> int:
-    """Bytes the featurized copy of a corpus may take before it is built a chunk at a time: the
-    ``EMBEDCLI_MEM_LIMIT`` of :func:`embedcli.sequences.memory_limit` (a quarter of the RAM)."""
+    """Bytes the featurized copy of a corpus may take before it is built a chunk at a time:
+    ``EMBEDCLI_MEM_LIMIT`` when set, else the smaller of 1 GiB and a quarter of the RAM."""
     from embedcli.sequences import memory_limit
 
-    return memory_limit()
+    if os.environ.get("EMBEDCLI_MEM_LIMIT", "").strip():
+        return memory_limit()
+    return min(memory_limit(), DEFAULT_FEATURE_BUDGET)
 
 
 def feature_chunk_docs(lengths: np.ndarray, budget: int) -> int:

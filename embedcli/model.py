@@ -258,12 +258,12 @@ def featurize_docs(
 
 #: Largest featurized copy kept whole by default: beyond it, training memory would be dominated
 #: by the n-gram ids rather than bounded by the encoded word corpus and the parameters.
-DEFAULT_FEATURE_BUDGET = 1 << 30
+DEFAULT_FEATURE_BUDGET = 256 << 20
 
 
 def feature_budget() -> int:
     """Bytes the featurized copy of a corpus may take before it is built a chunk at a time:
-    ``EMBEDCLI_MEM_LIMIT`` when set, else the smaller of 1 GiB and a quarter of the RAM."""
+    ``EMBEDCLI_MEM_LIMIT`` when set, else the smaller of 256 MiB and a quarter of the RAM."""
     from embedcli.sequences import memory_limit
 
     if os.environ.get("EMBEDCLI_MEM_LIMIT", "").strip():

@@ -35,6 +35,7 @@ import numpy as np
 
 from embedcli.atomic import atomic_dir, atomic_write
 from embedcli.errors import DataError, UsageError
+from embedcli.outputs import Output
 
 EXPORT_FORMATS = ("npy", "csv", "word2vec", "word2vec-binary", "projector")
 PAD_NAME = "<pad>"
@@ -176,6 +177,17 @@ def projector_paths(path: str) -> tuple[Path, Path, bool]:
         return Path(path + "vectors.tsv"), Path(path + "metadata.tsv"), False
     p = Path(path)
     return p / "vectors.tsv", p / "metadata.tsv", True
+
+
+def export_outputs(fmt: str, path: str) -> list[Output]:
+    """The outputs an export writes (for ``embedcli.outputs.claim_outputs``): one file, or for
+    the projector a new directory, or the two files in an existing directory or after a prefix."""
+    if fmt != "projector" or path == "-":
+        return [Output(path)]
+    vec, meta, is_dir = projector_paths(path)
+    if is_dir and not os.path.isdir(path):
+        return [Output(path, "dir")]
+    return [Output(str(vec)), Output(str(meta))]
 
 
 def _write_projector(embeddings: np.ndarray, rows: RowSet, path: str) -> list[str]:

@@ -13,9 +13,11 @@ are a ``FormatError`` that says which file and what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -339,6 +341,47 @@ def load_model(
     if classifier:
         arrays = _load_classifier(path / "classifier.npz", spec, len(vocab.labels))
     return LoadedModel(path=path, config=config, vocab=vocab, embeddings=emb, classifier=arrays)
+
+
+def load_model_consistent(path: str | Path, **kwargs: Any) -> LoadedModel:
+    """``load_model``, read again when the directory was replaced while it was read.
+
+    A concurrent ``embedcli train`` swaps a new model in under the same name: a reader that
+    read ``config.json`` from the old directory and ``embeddings.npy`` from the new one would
+    report damage that is not there. The directory's inode is compared before and after the read.
+    """
+    for attempt in range(5):
+        before = _dir_identity(path)
+        try:
+            loaded = load_model(path, **kwargs)
+        except FormatError:
+            if attempt == 4 or not _replaced(path, before):
+                raise
+        else:
+            if not _replaced(path, before):
+                return loaded
+        time.sleep(0.05 * (attempt + 1))
+    return load_model(path, **kwargs)
+
+
+def _dir_identity(path: str | Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _replaced(path: str | Path, before: tuple[int, int] | None) -> bool:
+    """The directory at ``path`` changed since ``before``, or is missing mid-swap."""
+    now = _dir_identity(path)
+    if now != before:
+        return True
+    if now is None:  # a two-rename swap in progress leaves .NAME.old-PID beside it
+        p = Path(path)
+        with contextlib.suppress(OSError):
+            return any(n.startswith(f".{p.name}.old-") for n in os.listdir(p.parent or "."))
+    return False
 
 
 def _load_npy(file: Path, mmap: bool) -> np.ndarray:

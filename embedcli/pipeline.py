@@ -8,6 +8,7 @@ file and saves the model directory atomically. Nothing here prints: notes are re
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -316,6 +317,10 @@ def run_training(
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     vocab = prepared.vocab
+    # a run that fails must leave an existing model as it was (an empty directory holds nothing)
+    keep_existing = os.path.lexists(output) and not (
+        os.path.isdir(output) and not os.listdir(output)
+    )
     state = resume.state if resume is not None else None
     if state is not None:
         found = (prepared.train.n_docs, int(len(prepared.train.tokens)))
@@ -353,19 +358,25 @@ def run_training(
         last = getattr(exc, "result", None)
         if last is None:
             raise
-        _save_diverged(output, exc, last, vocab, prepared.init_coverage)
+        if not keep_existing:
+            _save_diverged(output, exc, last, vocab, prepared.init_coverage)
         epoch = getattr(exc, "epoch", len(last.history) + 1)
         done = len(last.history)
         raise TrainingDiverged(
             f"training diverged in epoch {epoch} (the loss became NaN or infinite); the learning "
             f"rate (--lr {last.config.lr:g}, --optimizer {last.config.optimizer}) is the likely "
-            f"cause: try a lower one. The last good model "
+            f"cause: try a lower one. "
             + (
-                f"(after epoch {done})"
-                if done
-                else "(the untrained initial weights: no epoch finished)"
+                f"The existing model in {output} was left unchanged"
+                if keep_existing
+                else "The last good model "
+                + (
+                    f"(after epoch {done})"
+                    if done
+                    else "(the untrained initial weights: no epoch finished)"
+                )
+                + f" was written to {output} (marked diverged)"
             )
-            + f" was written to {output}"
         ) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None

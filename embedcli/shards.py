@@ -24,7 +24,6 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -106,7 +105,9 @@ def _worker_init() -> None:
 
 @contextlib.contextmanager
 def _stash_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="embedcli-shards-")
+    from embedcli.outputs import spill_dir
+
+    path = spill_dir("embedcli-shards")  # named with our pid: a killed run's is removed later
     try:
         yield path
     finally:

@@ -142,8 +142,11 @@ def test_error_midway_leaves_no_partial_file(tmp_path, table, monkeypatch, fmt):
 
 
 def test_existing_file_survives_a_failed_export(tmp_path, table, monkeypatch):
+    from embedcli.outputs import mark
+
     out = tmp_path / "e.csv"
     out.write_text("old")
+    mark(out)  # an earlier export (only embedcli's own files are replaced)
     monkeypatch.setattr(ex, "float_strings", lambda v: (_ for _ in ()).throw(OSError("boom")))
     with pytest.raises(OSError):
         ex.export_embeddings(table, rows(), "csv", out)

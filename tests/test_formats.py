@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from embedcli.atomic import atomic_dir, atomic_write, check_writable_dir
 from embedcli.corpus import Document
-from embedcli.errors import DataError
+from embedcli.errors import DataError, UsageError
 from embedcli.formats import read_ids_text, write_ids, write_ids_text
+from embedcli.outputs import mark
 from embedcli.sequences import encode_corpus, pad_ragged
 from embedcli.text import Tokenizer
 from embedcli.vocab import TokenCounter
@@ -68,6 +69,7 @@ def test_write_ids_text_round_trip(rows) -> None:
 def test_atomic_write_replaces_on_success(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")
+    mark(target)  # written by embedcli earlier: only such a file is replaced
     with atomic_write(target) as f:
         f.write("new")
         assert target.read_text() == "old"  # not visible before the end
@@ -78,6 +80,7 @@ def test_atomic_write_replaces_on_success(tmp_path: Path) -> None:
 def test_atomic_write_keeps_old_file_when_body_raises(tmp_path: Path) -> None:
     target = tmp_path / "out.npy"
     target.write_text("old")
+    mark(target)
     with pytest.raises(RuntimeError), atomic_write(target, "wb") as f:
         f.write(b"partial")
         raise RuntimeError("boom")
@@ -104,6 +107,7 @@ def test_atomic_dir_replaces_on_success(tmp_path: Path) -> None:
     target = tmp_path / "model"
     target.mkdir()
     (target / "old.txt").write_text("old")
+    mark(target)
     with atomic_dir(target) as d:
         (d / "new.txt").write_text("new")
         assert (target / "old.txt").exists()
@@ -115,6 +119,7 @@ def test_atomic_dir_keeps_old_directory_when_body_raises(tmp_path: Path) -> None
     target = tmp_path / "model"
     target.mkdir()
     (target / "old.txt").write_text("old")
+    mark(target)
     with pytest.raises(ValueError), atomic_dir(target) as d:
         (d / "half.txt").write_text("half")
         raise ValueError("boom")
@@ -125,7 +130,7 @@ def test_atomic_dir_keeps_old_directory_when_body_raises(tmp_path: Path) -> None
 def test_atomic_dir_refuses_to_replace_a_file(tmp_path: Path) -> None:
     target = tmp_path / "model"
     target.write_text("a file")
-    with pytest.raises(DataError), atomic_dir(target) as d:
+    with pytest.raises(UsageError, match="not a directory"), atomic_dir(target) as d:
         (d / "x").write_text("x")
     assert target.read_text() == "a file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

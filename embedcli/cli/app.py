@@ -210,6 +210,13 @@ StrictUtf8Opt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace an existing output file that embedcli did not write (never a directory).",
+    ),
+]
 
 # -- tokenizer / vocabulary options ----------------------------------------------------------------
 CompatOpt = Annotated[

@@ -56,9 +56,9 @@ def _queries(words: Sequence[str] | None) -> list[str]:
 
 def _open_table(path: str, verify: bool = False, classifier: bool = False) -> Any:
     """Embeddings (memory-mapped), vocabulary and config, without importing numba."""
-    from embedcli.modeldir import load_model
+    from embedcli.modeldir import load_model_consistent
 
-    return load_model(path, mmap=True, verify=verify, classifier=classifier)
+    return load_model_consistent(path, mmap=True, verify=verify, classifier=classifier)
 
 
 class _Model:
@@ -69,9 +69,9 @@ class _Model:
     """
 
     def __init__(self, path: str, verify: bool = True) -> None:
-        from embedcli.modeldir import load_model
+        from embedcli.modeldir import load_model_consistent
 
-        loaded = load_model(path, mmap=True, verify=verify)
+        loaded = load_model_consistent(path, mmap=True, verify=verify)
         self.config = loaded.config
         self.vocab = loaded.vocab
         self.spec = loaded.spec

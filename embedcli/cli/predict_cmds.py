@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from embedcli.cli.app import app, err_console, handle_errors, print_json
+from embedcli.cli.app import ForceOpt, app, err_console, handle_errors, print_json
 from embedcli.cli.model_common import (
     BATCH_LINES,
     InputArg,
@@ -380,15 +380,24 @@ def _render_evaluation(ev: Any, labels: list[str]) -> None:
 @app.command("embed")
 @handle_errors
 def embed(
+    ctx: typer.Context,
     model: ModelArg,
     input: InputArg = "-",
     *,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="'-' (tsv on stdout), a .tsv file or a .npy file.")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="'-' (tsv on stdout), .tsv/.txt (tsv), .npy (float32 matrix) or .npz ('vectors').",
+        ),
     ] = "-",
     threads: ThreadsOpt = 2,
+    force: ForceOpt = False,
 ) -> None:
     """One pooled vector per input line (fastText print-sentence-vectors for mean pooling).
+
+    The format follows the output's extension; any other extension is refused.
 
     Example: embedcli embed model sentences.txt -o vectors.npy
     """
@@ -397,8 +406,11 @@ def embed(
     from embedcli import model as engine
     from embedcli.atomic import atomic_write
     from embedcli.exporters import float_strings
+    from embedcli.outputs import Output, claim_outputs, resolve
     from embedcli.sequences import encode_corpus
 
+    kind = _embed_format(output, resolve)
+    ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
     m = _Model(model)
 
     def vectors() -> Iterator[Any]:
@@ -406,12 +418,36 @@ def embed(
             enc = encode_corpus(batch, m.vocab)
             yield engine.pooled(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
 
-    if output.lower().endswith(".npy"):
+    if kind in ("npy", "npz"):
         parts = [np.asarray(v, dtype=np.float32) for v in vectors()]
         arr = np.concatenate(parts) if parts else np.zeros((0, m.spec.pooled_dim), np.float32)
         with atomic_write(output, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
+            if kind == "npy":
+                np.save(f, arr, allow_pickle=False)
+            else:
+                np.savez(f, vectors=arr)
     else:
         with atomic_write(output, "w") as f:
             for vecs in vectors():
                 f.write("".join("\t".join(float_strings(v)) + "\n" for v in vecs))
+
+
+#: ``embed -o`` formats by extension
+EMBED_FORMATS = {"npy": "npy", "npz": "npz", "tsv": "tsv", "txt": "tsv"}
+
+
+def _embed_format(output: str, resolve: Any) -> str:
+    """``npy``, ``npz`` or ``tsv`` from the output's extension; ``-`` and special files (a
+    device, a FIFO, /dev/stdout) take tsv; any other extension is a usage error."""
+    if output == "-":
+        return "tsv"
+    name = output.rsplit("/", 1)[-1]
+    suffix = name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    if suffix in EMBED_FORMATS:
+        return EMBED_FORMATS[suffix]
+    if resolve(output).special:
+        return "tsv"
+    raise UsageError(
+        f"--output {output}: embed writes .npy, .npz, .tsv or .txt (or '-' for tsv on stdout); "
+        "the extension decides the format"
+    )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from embedcli.cli.app import app, err_console, handle_errors, print_json
+from embedcli.cli.app import ForceOpt, app, err_console, handle_errors, print_json
 from embedcli.cli.model_common import (
     KOpt,
     ModelArg,
@@ -299,6 +299,7 @@ def _render_neighbors(
 @app.command("export")
 @handle_errors
 def export(
+    ctx: typer.Context,
     model: ModelArg,
     *,
     fmt: Annotated[
@@ -313,6 +314,7 @@ def export(
     words_only: Annotated[
         bool, typer.Option("--words-only", help="Drop the padding, [UNK] and n-gram bucket rows.")
     ] = False,
+    force: ForceOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
     """Export the embedding table (row i = token id i) for gensim, numpy, spreadsheets or TensorBoard.
@@ -322,9 +324,11 @@ def export(
 
     Example: embedcli export model --format word2vec -o vectors.txt --words-only
     """
-    from embedcli.exporters import EXPORT_FORMATS, export_embeddings, select_rows
+    from embedcli.exporters import EXPORT_FORMATS, export_embeddings, export_outputs, select_rows
+    from embedcli.outputs import claim_outputs
 
     fmt = _choice(fmt, EXPORT_FORMATS, "--format")
+    ctx.with_resource(claim_outputs(export_outputs(fmt, output), [model], force=force))
     table = _open_table(model, verify=True)
     vocab = table.vocab
     rows = select_rows(
@@ -470,6 +474,7 @@ def _render_info(r: dict) -> None:
 @app.command("plot")
 @handle_errors
 def plot(
+    ctx: typer.Context,
     model: ModelArg,
     *,
     output: Annotated[
@@ -483,6 +488,7 @@ def plot(
     ] = "pca",
     title: Annotated[str | None, typer.Option("--title", help="Plot title.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (t-SNE).")] = 0,
+    force: ForceOpt = False,
 ) -> None:
     """A labelled 2-D map of the most frequent words (PCA by default) as PNG, SVG or PDF.
 
@@ -492,9 +498,11 @@ def plot(
     """
     import numpy as np
 
+    from embedcli.outputs import Output, claim_outputs
     from embedcli.plotting import METHODS, draw_map, image_format, project_2d
 
     image_format(output)
+    ctx.with_resource(claim_outputs([Output(output)], [model], force=force))
     _choice(method, METHODS, "--method")
     if top < 2:
         raise UsageError("--top must be 2 or more")

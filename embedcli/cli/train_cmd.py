@@ -9,6 +9,7 @@ import typer
 
 from embedcli.cli.app import (
     CompatOpt,
+    ForceOpt,
     FormatOpt,
     JsonOpt,
     KeepPunctOpt,
@@ -47,6 +48,7 @@ _USED_ON_RESUME = {
     "resume",
     "quiet",
     "json_out",
+    "force",
 }
 
 
@@ -204,6 +206,7 @@ def train(
     text_field: TextFieldOpt = "text",
     label_field: LabelFieldOpt = "label",
     strict_utf8: StrictUtf8Opt = False,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -237,6 +240,19 @@ def train(
         raise UsageError("--checkpoint needs --checkpoint-every N")
     if checkpoint:
         check_writable_dir(checkpoint)
+    if not dry_run:
+        _claim_outputs(
+            ctx,
+            corpus,
+            output,
+            vocab_path,
+            val,
+            test,
+            init_vectors,
+            resume,
+            force,
+            checkpoint=(checkpoint or f"{output.rstrip('/')}.ckpt") if checkpoint_every else None,
+        )
     copts = corpus_options(
         fmt,
         label_prefix,
@@ -334,6 +350,32 @@ def train(
         print_json(result)
     if not quiet:
         _render_result(result)
+
+
+def _claim_outputs(
+    ctx: typer.Context,
+    corpus: list[str],
+    output: str,
+    vocab_path: str | None,
+    val: str | None,
+    test: str | None,
+    init_vectors: str | None,
+    resume: str | None,
+    force: bool,
+    checkpoint: str | None,
+) -> None:
+    """Check, lock and clean the model (and checkpoint) directory before any work; released
+    when the command ends. The checkpoint may be the one ``--resume`` continues (it is read
+    whole before the first checkpoint is written); the model directory may not."""
+    from embedcli.outputs import Output, claim_outputs, guard_outputs
+
+    model_out = Output(output, "dir")
+    outputs = [model_out]
+    if checkpoint:
+        outputs.append(Output(checkpoint, "dir", "--checkpoint"))
+    inputs = [*corpus, vocab_path, val, test, init_vectors]
+    guard_outputs([model_out], [resume])
+    ctx.with_resource(claim_outputs(outputs, inputs, force=force))
 
 
 class _progress:

@@ -10,6 +10,7 @@ import typer
 
 from embedcli.cli.app import (
     CompatOpt,
+    ForceOpt,
     FormatOpt,
     JsonOpt,
     KeepPunctOpt,
@@ -71,6 +72,7 @@ def report_invalid_utf8(reader: CorpusReader, quiet: bool) -> None:
 @app.command("build-vocab")
 @handle_errors
 def build_vocab(
+    ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
     output: Annotated[
         str, typer.Option("--output", "-o", help="Vocabulary TSV to write ('-' = stdout).")
@@ -92,6 +94,7 @@ def build_vocab(
     text_field: TextFieldOpt = "text",
     label_field: LabelFieldOpt = "label",
     strict_utf8: StrictUtf8Opt = False,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -99,11 +102,14 @@ def build_vocab(
 
     Example: embedcli build-vocab sample_data/sms_spam/train.txt -o vocab.tsv --min-count 2
     """
+    from embedcli.outputs import Output, claim_outputs
     from embedcli.text import make_tokenizer_config
     from embedcli.vocab import build_vocabulary, vocab_options
 
     if json_out and output == "-":
         raise UsageError("--json and '-o -' both write to stdout; choose one")
+    # checked, locked and cleaned before any work; released when the command ends
+    ctx.with_resource(claim_outputs([Output(output)], corpus, force=force))
     tok_cfg = make_tokenizer_config(
         compat,
         lower=False if no_lower else None,
@@ -178,6 +184,7 @@ def _render_vocab_summary(s: dict) -> None:
 @app.command("encode")
 @handle_errors
 def encode(
+    ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
     vocab_path: Annotated[
         str, typer.Option("--vocab", "-v", help="Vocabulary TSV from build-vocab.")
@@ -211,6 +218,7 @@ def encode(
     text_field: TextFieldOpt = "text",
     label_field: LabelFieldOpt = "label",
     strict_utf8: StrictUtf8Opt = False,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Integer-encode and pad/truncate documents with Keras pad_sequences semantics.
@@ -218,6 +226,7 @@ def encode(
     Example: embedcli encode sample_data/sms_spam/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
     from embedcli.formats import write_encoded
+    from embedcli.outputs import Output, claim_outputs
     from embedcli.sequences import encode_corpus, padded_width
     from embedcli.vocab import Vocabulary
 
@@ -226,6 +235,7 @@ def encode(
     suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
     if output != "-" and suffix not in ("npy", "npz", "txt"):
         raise UsageError(f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r})")
+    ctx.with_resource(claim_outputs([Output(output)], [*corpus, vocab_path], force=force))
     vocab = Vocabulary.load(vocab_path)
     padding = padding or vocab.options.get("padding", "post")
     truncating = truncating or vocab.options.get("truncating", "post")

@@ -48,6 +48,8 @@ def check_writable_dir(path: str | Path) -> None:
         return
     parent = Path(os.path.realpath(path)).parent  # a symlink loop is reported by outputs.resolve
     if not parent.is_dir():
+        if parent.exists():
+            raise DataError(f"output directory is not a directory: {parent}")
         raise DataError(f"output directory does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise DataError(f"output directory is not writable: {parent}")
@@ -233,8 +235,17 @@ def signals_deferred(signums: tuple[int, ...] = _DEFERRED) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for s, h in handlers.items():
             signal.signal(s, signal.SIG_DFL if h is None else h)
-        for s in dict.fromkeys(pending):
-            signal.raise_signal(s)
+        errors: list[BaseException] = []
+        try:  # signals that arrived while blocked reach their own handlers now
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        except BaseException as exc:  # KeyboardInterrupt from the restored SIGINT handler
+            errors.append(exc)
+        for s in dict.fromkeys(pending):  # those another thread took while we were blocked
+            try:
+                signal.raise_signal(s)
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]

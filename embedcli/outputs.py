@@ -129,6 +129,8 @@ def resolve(path: str | Path, kind: str = "file", option: str = "--output") -> T
     dest = Path(os.path.realpath(given))
     parent = dest.parent
     if not parent.is_dir():
+        if parent.exists():
+            raise DataError(f"output directory is not a directory: {parent}")
         raise DataError(f"output directory does not exist: {parent}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DataError(f"output directory is not writable: {parent}")

@@ -613,12 +613,12 @@ def test_reader_racing_a_replacement_reports_no_damage(
                 for f in (model, other)[swaps[0] % 2].iterdir():
                     shutil.copy(f, d / f.name)
             swaps[0] += 1
-            time.sleep(0.01)
+            time.sleep(0.05)
 
     t = threading.Thread(target=writer)
     t.start()
     try:
-        for _ in range(40):
+        for _ in range(80):
             loaded = load_model_consistent(dest, mmap=True)
             assert loaded.embeddings.shape[1] == 8
     finally:

@@ -688,6 +688,18 @@ if kind == "dir":
     with atomic.atomic_dir(path) as d:
         (d / "half").write_text("half")
         os.kill(os.getpid(), 9)
+elif kind == "swap":  # SIGKILL (which no one can hold back) between the two renames
+    atomic.exchange = lambda a, b: False
+    real_rename = os.rename
+
+    def rename(a, b):
+        real_rename(a, b)
+        if ".old-" in str(b):
+            os.kill(os.getpid(), 9)
+
+    os.rename = rename
+    with atomic.atomic_dir(path) as d:
+        (d / "f").write_text("new")
 elif kind == "file":
     with atomic.atomic_write(path) as f:
         f.write("half")
@@ -720,6 +732,20 @@ def test_temporaries_of_a_sigkilled_train_are_cleaned_by_the_next_run(
     assert run("build-vocab", corpus, "-o", tmp_path / "v.tsv", "-q").exit_code == 0
     assert debris(tmp_path) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "v.tsv"]
+
+
+def test_model_moved_aside_by_a_sigkilled_swap_is_restored_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    m = tmp_path / "m"
+    with atomic.atomic_dir(m) as d:
+        (d / "f").write_text("old")
+    _killed("swap", m)
+    assert not m.exists() and len(debris(tmp_path)) == 2  # .m.old-PID and the new .tmp
+    with claim_outputs([Output(str(m), "dir")]) as claims:
+        assert any("restored" in c for c in claims[0].cleaned), claims[0].cleaned
+    assert (m / "f").read_text() == "old"
+    assert debris(tmp_path) == []
 
 
 def test_spill_folders_of_a_sigkilled_run_are_cleaned(

@@ -911,3 +911,37 @@ def test_output_paths_fuzz(out: str, corpus: Path, monkeypatch: pytest.MonkeyPat
         assert set(debris(root)) <= {name} and debris(root / "sub") == []
         after = {p.name for p in root.iterdir()}
         assert after - before <= {os.path.basename(os.path.normpath(out))}
+
+
+MODEL_PATHS = st.one_of(
+    OUTPUT_PATHS,
+    st.sampled_from(["m", "m/", "./m", "m/embeddings.npy", "m/config.json", "m/../m", "m/new.npy"]),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(out=MODEL_PATHS)
+def test_export_output_paths_fuzz(out: str, model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        monkeypatch.chdir(root)
+        shutil.copytree(model, root / "m")
+        before = tree_digest(root / "m")
+        (root / "sub").mkdir()
+        (root / "loop").symlink_to("loop")
+        (root / "x.txt").write_text("not ours\n")
+        r = run("export", "m", "-f", "npy", "-o", out, "-q")
+        assert r.exit_code in (0, 1, 2), r.output
+        assert "Traceback" not in r.output and "internal error" not in r.output, r.output
+        assert tree_digest(root / "m") == before
+        assert (root / "x.txt").read_text() == "not ours\n"
+        if r.exit_code:
+            assert r.stderr.count("Error:") == 1, r.stderr
+        else:
+            assert np.load(os.path.realpath(out)).dtype == np.float32
+        name = os.path.basename(os.path.normpath(out))
+        assert set(debris(root)) <= {name} and debris(root / "m") == []

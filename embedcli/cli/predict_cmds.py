@@ -406,10 +406,10 @@ def embed(
     from embedcli import model as engine
     from embedcli.atomic import atomic_write
     from embedcli.exporters import float_strings
-    from embedcli.outputs import Output, claim_outputs, resolve
+    from embedcli.outputs import Output, claim_outputs
     from embedcli.sequences import encode_corpus
 
-    kind = _embed_format(output, resolve)
+    kind = _embed_format(output)
     ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
     m = _Model(model)
 
@@ -436,9 +436,11 @@ def embed(
 EMBED_FORMATS = {"npy": "npy", "npz": "npz", "tsv": "tsv", "txt": "tsv"}
 
 
-def _embed_format(output: str, resolve: Any) -> str:
+def _embed_format(output: str) -> str:
     """``npy``, ``npz`` or ``tsv`` from the output's extension; ``-`` and special files (a
     device, a FIFO, /dev/stdout) take tsv; any other extension is a usage error."""
+    from embedcli.outputs import resolve
+
     if output == "-":
         return "tsv"
     name = output.rsplit("/", 1)[-1]

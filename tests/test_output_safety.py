@@ -536,25 +536,33 @@ def _popen(*args: object, **kw: object) -> subprocess.Popen:
 HOLD_LOCK = """
 import sys
 from embedcli.outputs import Output, claim_outputs
-with claim_outputs([Output(sys.argv[1], "dir")]):
+with claim_outputs([Output(sys.argv[1], sys.argv[2])]):
     print("ready", flush=True)
     sys.stdin.read()
 """
 
 
-def test_second_writer_refuses_while_the_first_holds_the_lock(tmp_path: Path, corpus: Path) -> None:
-    out = tmp_path / "m"
+@pytest.mark.parametrize("kind", ["dir", "file"])
+def test_second_writer_refuses_while_the_first_holds_the_lock(
+    kind: str, tmp_path: Path, corpus: Path
+) -> None:
+    out = tmp_path / ("m" if kind == "dir" else "v.tsv")
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(out)],
+        [sys.executable, "-c", HOLD_LOCK, str(out), kind],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env=env(),
     )
+    commands = (
+        [["train", corpus, *FAST], ["train", corpus, *FAST, "--force"]]
+        if kind == "dir"
+        else [["build-vocab", corpus, "-q"], ["build-vocab", corpus, "-q", "--force"]]
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
         t0 = time.monotonic()
-        for args in (["train", corpus, *FAST], ["train", corpus, *FAST, "--force"]):
+        for args in commands:
             second = subprocess.run(
                 [sys.executable, "-m", "embedcli", *map(str, args), "-o", str(out)],
                 capture_output=True,
@@ -571,7 +579,7 @@ def test_second_writer_refuses_while_the_first_holds_the_lock(tmp_path: Path, co
         holder.communicate(input="", timeout=30)
     assert holder.returncode == 0
     assert debris(tmp_path) == []  # the lock file went with its holder
-    assert run("train", corpus, "-o", out, *FAST).exit_code == 0
+    assert run(*commands[0], "-o", out).exit_code == 0
 
 
 def test_two_concurrent_train_runs_on_one_output(tmp_path: Path) -> None:

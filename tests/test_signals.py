@@ -232,6 +232,7 @@ def test_encode_interrupted_writes_no_partial_npy(
     assert r.returncode == 0, r.stderr
     ids = tmp_path / "ids.npy"
     ids.write_bytes(b"an earlier output")
+    os.setxattr(ids, "user.embedcli", b"1")  # written by embedcli: only such a file is replaced
     p = Proc(
         ["encode", str(big_corpus), str(big_corpus), "--vocab", str(vocab), "-o", str(ids)],
         tmp_path,

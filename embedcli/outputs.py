@@ -169,13 +169,17 @@ def guard_outputs(outputs: Sequence[Output | Target], inputs: Sequence[str | Pat
     """
     targets = [o if isinstance(o, Target) else resolve(o.path, o.kind, o.option) for o in outputs]
     for t in targets:
-        if t.fd is not None:
-            continue
         out_real = str(t.dest)
         try:
-            out_st: os.stat_result | None = os.stat(out_real)
+            out_st: os.stat_result | None = (
+                os.fstat(t.fd) if t.fd is not None else os.stat(out_real)
+            )
         except OSError:
             out_st = None
+        if t.fd is not None:  # /dev/stdout & co.: only the file it is opened on can be an input
+            out_real = ""
+            if out_st is None or not stat.S_ISREG(out_st.st_mode):
+                continue
         for inp in inputs:
             if inp is None or str(inp) in ("", "-"):
                 continue
@@ -188,11 +192,11 @@ def guard_outputs(outputs: Sequence[Output | Target], inputs: Sequence[str | Pat
             in_real = os.path.realpath(inp)
             if in_real == out_real or (out_st is not None and _same_file(in_st, out_st)):
                 raise UsageError(f"the output {t.given} is the input {inp}; choose another path")
-            if _inside(out_real, in_real):
+            if out_real and _inside(out_real, in_real):
                 raise UsageError(
                     f"the output {t.given} lies inside the input {inp}; choose another path"
                 )
-            if _inside(in_real, out_real):
+            if out_real and _inside(in_real, out_real):
                 raise UsageError(
                     f"the output {t.given} contains the input {inp}; choose another path"
                 )

@@ -672,6 +672,21 @@ def test_dev_stdout_redirected_to_a_file_is_written_through(
     assert debris(tmp_path) == []
 
 
+def test_dev_stdout_opened_on_the_input_is_refused(tmp_path: Path, corpus: Path) -> None:
+    x = tmp_path / "x.txt"
+    x.write_bytes(corpus.read_bytes())
+    with open(x, "r+b") as f:  # `1<>x.txt`: stdout is the input, not truncated
+        r = subprocess.run(
+            [sys.executable, "-m", "embedcli", "build-vocab", str(x), "-o", "/dev/stdout", "-q"],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            env=env(),
+            timeout=120,
+        )
+    assert r.returncode == 2 and b"is the input" in r.stderr, r.stderr
+    assert x.read_bytes() == corpus.read_bytes()
+
+
 def test_symlink_output_replaces_the_target_and_keeps_the_link(
     tmp_path: Path, corpus: Path
 ) -> None:
@@ -792,6 +807,7 @@ def test_full_disk_names_the_output(tiny_fs: Path, tmp_path: Path, model: Path) 
         (["embed", model, big], tiny_fs / "v.npy"),
         (["embed", model, big], tiny_fs / "v.tsv"),
         (["export", model, "-f", "csv"], tiny_fs / "e.csv"),
+        (["train", big, "--dim", "64", "--epochs", "1", "--threads", "1", "-q"], tiny_fs / "m"),
     ):
         r = run(*args, "-o", out)
         assert r.exit_code == 1, r.output

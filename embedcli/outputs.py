@@ -93,11 +93,17 @@ class Claim:
 _CLAIMS: dict[str, Claim] = {}
 
 
+def shown(path: str | Path) -> str:
+    """A path for a one-line message: as is when printable, else quoted with escapes."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 # ------------------------------------------------------------------------------------ pre-flight
 def resolve(path: str | Path, kind: str = "file", option: str = "--output") -> Target:
     """The real destination of an output path; pre-flight errors are raised here."""
     given = str(path)
-    label = f"{option} {given}"
+    label = f"{option} {shown(given)}"
     norm = os.path.normpath(given) if given else ""
     if not given or os.path.basename(norm) in ("", ".", "..") or norm == "/":
         raise UsageError(f"{label}: not a usable output path; name a new file or directory")
@@ -130,10 +136,10 @@ def resolve(path: str | Path, kind: str = "file", option: str = "--output") -> T
     parent = dest.parent
     if not parent.is_dir():
         if parent.exists():
-            raise DataError(f"output directory is not a directory: {parent}")
-        raise DataError(f"output directory does not exist: {parent}")
+            raise DataError(f"output directory is not a directory: {shown(parent)}")
+        raise DataError(f"output directory does not exist: {shown(parent)}")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise DataError(f"output directory is not writable: {parent}")
+        raise DataError(f"output directory is not writable: {shown(parent)}")
     if dest == Path(dest.anchor) or dest.name in ("", ".", ".."):
         raise UsageError(f"{label}: not a usable output path; name a new file or directory")
     if st is not None:
@@ -191,14 +197,16 @@ def guard_outputs(outputs: Sequence[Output | Target], inputs: Sequence[str | Pat
                 continue
             in_real = os.path.realpath(inp)
             if in_real == out_real or (out_st is not None and _same_file(in_st, out_st)):
-                raise UsageError(f"the output {t.given} is the input {inp}; choose another path")
+                raise UsageError(
+                    f"the output {shown(t.given)} is the input {shown(inp)}; choose another path"
+                )
             if out_real and _inside(out_real, in_real):
                 raise UsageError(
-                    f"the output {t.given} lies inside the input {inp}; choose another path"
+                    f"the output {shown(t.given)} lies inside the input {shown(inp)}; choose another path"
                 )
             if out_real and _inside(in_real, out_real):
                 raise UsageError(
-                    f"the output {t.given} contains the input {inp}; choose another path"
+                    f"the output {shown(t.given)} contains the input {shown(inp)}; choose another path"
                 )
 
 
@@ -263,13 +271,13 @@ def check_replaceable(target: Target, force: bool) -> None:
     if target.kind == "dir":
         if os.path.isdir(target.dest) and not dir_is_ours(target.dest):
             raise UsageError(
-                f"{target.given} is a directory that embedcli did not write; refusing to replace "
+                f"{shown(target.given)} is a directory that embedcli did not write; refusing to replace "
                 "it, even with --force (remove it yourself or choose another path)"
             )
         return
     if not force and not file_is_ours(target.dest):
         raise UsageError(
-            f"{target.given} exists and was not written by embedcli; refusing to replace it "
+            f"{shown(target.given)} exists and was not written by embedcli; refusing to replace it "
             "(use --force to overwrite it)"
         )
 
@@ -376,7 +384,7 @@ def _lock(target: Target) -> tuple[int, Path]:
             holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
             who = f" (pid {holder})" if holder.isdigit() else ""
-            raise DataError(f"another embedcli run{who} is writing {target.given}") from None
+            raise DataError(f"another embedcli run{who} is writing {shown(target.given)}") from None
         try:
             same = _same_file(os.fstat(fd), os.stat(lock_path))
         except FileNotFoundError:
@@ -419,7 +427,7 @@ def claim_outputs(
     seen: set[str] = set()
     for t in targets:
         if t.fd is None and str(t.dest) in seen:
-            raise UsageError(f"{t.given} is named as two outputs; choose different paths")
+            raise UsageError(f"{shown(t.given)} is named as two outputs; choose different paths")
         seen.add(str(t.dest))
         check_replaceable(t, force)
     claims: list[Claim] = []
@@ -446,16 +454,16 @@ def describe_write_error(exc: OSError, path: str, written_at: str | Path | None 
     code = exc.errno
     where = Path(written_at) if written_at is not None else Path(path)
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"cannot write {path}: the disk is full ({exc.strerror})"
+        return f"cannot write {shown(path)}: the disk is full ({exc.strerror})"
     if code == errno.EFBIG:
-        return f"cannot write {path}: the file-size limit (ulimit -f) is reached"
+        return f"cannot write {shown(path)}: the file-size limit (ulimit -f) is reached"
     if code is None and "requested and" in str(exc):  # numpy's short write, no errno
         if _over_size_limit(where):
-            return f"cannot write {path}: the file-size limit (ulimit -f) is reached"
+            return f"cannot write {shown(path)}: the file-size limit (ulimit -f) is reached"
         if _disk_full(where):
-            return f"cannot write {path}: the disk is full"
-        return f"cannot write {path}: short write ({exc})"
-    return f"cannot write {path}: {exc.strerror or exc}"
+            return f"cannot write {shown(path)}: the disk is full"
+        return f"cannot write {shown(path)}: short write ({exc})"
+    return f"cannot write {shown(path)}: {exc.strerror or exc}"
 
 
 def is_space_error(exc: OSError) -> bool:

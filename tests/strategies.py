@@ -98,8 +98,93 @@ INVALID_UTF8 = [
     b"\xf4\x90\x80\x80",  # above U+10FFFF
 ]
 
+# -- strings that are shown: Rich markup look-alikes, escapes, terminal control ------------------
+#: what a file name, column name, label or token can hold that a renderer might take for markup
+#: (Rich tags, emoji codes, a trailing backslash) or pass to the terminal as a command
+MARKUP_PIECES = [
+    "[",
+    "]",
+    "[]",
+    "[/",
+    "[/]",
+    "[/red]",
+    "[/a]",
+    "[bold]",
+    "[red]",
+    "[b]x[/b]",
+    "[plot]",
+    "[deleted]",
+    "[old]",
+    "[UNK]",
+    "[link=https://example.com]",
+    "[/link]",
+    "[@click=app.quit]",
+    "[#ff0000 on blue]",
+    "\\",
+    "\\[",
+    "\\[bold]",
+    "[bold]\\",
+    ":smile:",
+    ":cross_mark:",
+    "%s",
+    "{}",
+    "{0}",
+    "__label__[/a]",
+]
+#: control characters a label or a file name can carry to the terminal (escape sequences, line
+#: breaks inside a CSV/JSONL field, bidi overrides)
+CONTROL_PIECES = [
+    "\x1b[31m",
+    "\x1b[2J",
+    "\x1b]8;;https://example.com\x1b\\",
+    "\x1b",
+    "\r",
+    "\n",
+    "\r\n",
+    "\t",
+    "\x00",
+    "\x07",
+    "\x08",
+    "\x7f",
+    "\x85",
+    "\x9b",
+    "\u2028",
+    "\u202e",
+    "\u2066",
+]
+_printable = st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp"))
+
+#: shown text without control characters or edge spaces: it must reach the screen as it is
+#: (bidi formatting characters excepted: they are shown escaped, see ``cli.render.visible``)
+markup_text = (
+    st.lists(
+        st.one_of(
+            st.sampled_from(MARKUP_PIECES),
+            st.sampled_from(WORDS),
+            st.text(alphabet=_printable, min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+    .map("".join)
+    .filter(lambda s: s.strip() == s and s != "")
+)
+
+#: shown text that may also hold control characters (shown escaped, never raw)
+display_text = st.lists(
+    st.one_of(st.sampled_from(MARKUP_PIECES), st.sampled_from(CONTROL_PIECES), markup_text),
+    min_size=1,
+    max_size=5,
+).map("".join)
+
+#: a file name (one path component) made of shown text; may not exist
+file_name = display_text.filter(
+    lambda s: "/" not in s and "\x00" not in s and s not in (".", "..") and len(s.encode()) < 200
+)
+
 text_piece = st.one_of(
     st.sampled_from(HOSTILE_PIECES),
+    st.sampled_from(MARKUP_PIECES),
     st.sampled_from(WORDS),
     st.sampled_from(list(string.punctuation)),
     st.text(max_size=6),  # any code point except lone surrogates

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from embedcli import __version__
+from embedcli.cli.render import Console, labelled
 from embedcli.errors import EmbedcliError
 
 app = typer.Typer(
@@ -30,7 +30,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 _state = {"debug": bool(os.environ.get("EMBEDCLI_DEBUG"))}
 
@@ -65,8 +65,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``Error: message`` on stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
+    """Print ``Error: message`` on stderr and return the Exit to raise.
+
+    The message is user text (it embeds file names, labels...): never markup, controls escaped.
+    """
+    err_console.print(labelled("Error:", "bold red", message), soft_wrap=True)
     return typer.Exit(code=code)
 
 

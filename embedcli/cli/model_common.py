@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import err_console, stdout_is_terminal
+from embedcli.cli.render import labelled
 from embedcli.errors import UsageError
 
 ModelArg = Annotated[str, typer.Argument(help="Model directory written by 'embedcli train'.")]
@@ -87,7 +88,7 @@ def _label_prefix(config: dict) -> str:
 
 
 def _note(message: str) -> None:
-    err_console.print(f"[yellow]Note:[/] {message}", soft_wrap=True)
+    err_console.print(labelled("Note:", "yellow", message), soft_wrap=True)
 
 
 def _word_id(vocab: Any, word: str) -> int | None:

@@ -22,6 +22,7 @@ from embedcli.cli.model_common import (
     _Model,
     _note,
 )
+from embedcli.cli.render import data_field, out_console, table_title, text
 from embedcli.errors import DataError, UsageError
 
 
@@ -103,6 +104,8 @@ def predict(
     prefix = _label_prefix(m.config)
     labels = m.vocab.labels
     names = [prefix + lab for lab in labels] if fmt == "text" else list(labels)
+    if fmt != "json":  # one line per input: a control character in a label is written escaped
+        names = [data_field(name) for name in names]
     t0 = time.perf_counter()
     n_lines = n_tokens = 0
     out = sys.stdout
@@ -236,7 +239,7 @@ def _format_explanation(fmt: str, ex: dict | None, names: list[str]) -> str:
             + "\n"
         )
     head = f"#\tscore of {names[ex['label']]} = {ex['score']:+.6f} (bias {ex['bias']:+.6f})\n"
-    return head + "".join(f"#\t{v:+.6f}\t{f}\n" for f, v in ex["features"])
+    return head + "".join(f"#\t{v:+.6f}\t{data_field(f)}\n" for f, v in ex["features"])
 
 
 # -- evaluate ---------------------------------------------------------------------------------------
@@ -319,7 +322,8 @@ def evaluate(
     elif fmt == "fasttext-label":
         prefix = _label_prefix(m.config)
         sys.stdout.write(
-            "\n".join(ev.format_fasttext_test_label([prefix + x for x in labels])) + "\n"
+            "\n".join(ev.format_fasttext_test_label([data_field(prefix + x) for x in labels]))
+            + "\n"
         )
     else:
         _render_evaluation(ev, labels)
@@ -328,13 +332,12 @@ def evaluate(
 def _render_evaluation(ev: Any, labels: list[str]) -> None:
     import math
 
-    from rich.console import Console
     from rich.table import Table
 
     def pct(x: float) -> str:
         return "--" if math.isnan(x) else f"{x:.4f}"
 
-    console = Console()
+    console = out_console()
     summary = Table(title="Evaluation", show_header=False, title_justify="left")
     summary.add_column(style="bold")
     summary.add_column(justify="right")
@@ -355,22 +358,23 @@ def _render_evaluation(ev: Any, labels: list[str]) -> None:
     p, r, f = ev.per_label()
     for i, name in enumerate(labels):
         per.add_row(
-            name, pct(p[i]), pct(r[i]), pct(f[i]), f"{ev.gold[i]:,}", f"{ev.predicted[i]:,}"
+            text(name), pct(p[i]), pct(r[i]), pct(f[i]), f"{ev.gold[i]:,}", f"{ev.predicted[i]:,}"
         )
     console.print(per)
     if len(labels) <= 25:
         cm = Table(
-            title="Confusion (rows: true label, columns: top-1 prediction)", title_justify="left"
+            title=table_title("Confusion (rows: true label, columns: top-1 prediction)"),
+            title_justify="left",
         )
         cm.add_column("true \\ pred", style="bold")
         for name in labels:
-            cm.add_column(name, justify="right")
+            cm.add_column(text(name), justify="right")
         for i, name in enumerate(labels):
             cells = [
                 f"[bold green]{v:,}[/]" if i == j and v else (f"{v:,}" if v else "[dim]0[/]")
                 for j, v in enumerate(ev.confusion[i].tolist())
             ]
-            cm.add_row(name, *cells)
+            cm.add_row(text(name), *cells)
         console.print(cm)
     else:
         _note(f"{len(labels)} labels: confusion matrix not drawn (see --json)")

@@ -28,6 +28,7 @@ from embedcli.cli.model_common import (
     _stdin_lines,
     _word_id,
 )
+from embedcli.cli.render import data_field, out_console, table_title, text
 from embedcli.errors import DataError, UsageError
 from embedcli.modeldir import file_report, layer_summary
 
@@ -156,19 +157,20 @@ def _render_lookup(
             [t, i, *float_strings(v)] for (t, i), v in zip(pairs, vectors, strict=True)
         )
     else:
-        from rich.console import Console
         from rich.table import Table
 
-        title = f"ids: {[i for _, i in pairs]}" if sentence is not None else None
-        t = Table(title=title, title_justify="left")
+        heading = table_title(f"ids: {[i for _, i in pairs]}") if sentence is not None else None
+        t = Table(title=heading, title_justify="left")
         t.add_column("token")
         t.add_column("id", justify="right")
         t.add_column("vector")
         for (tok, i), v in zip(pairs, vectors, strict=True):
             t.add_row(
-                _show_token(tok), str(i), "[" + ", ".join(f"{x:.4f}" for x in v.tolist()) + "]"
+                text(_show_token(tok)),
+                str(i),
+                text("[" + ", ".join(f"{x:.4f}" for x in v.tolist()) + "]"),
             )
-        Console().print(t)
+        out_console().print(t)
     out.flush()
 
 
@@ -275,23 +277,22 @@ def _render_neighbors(
     if fmt == "tsv":
         sys.stdout.write(
             "".join(
-                f"{q}\t{tokens[i]}\t{s:.6f}\n"
+                f"{data_field(q)}\t{data_field(tokens[i])}\t{s:.6f}\n"
                 for q, r in zip(queries, results, strict=True)
                 for i, s in r
             )
         )
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = out_console()
     for q, r in zip(queries, results, strict=True):
-        t = Table(title=q, title_justify="left")
+        t = Table(title=table_title(q), title_justify="left")
         t.add_column("#", justify="right")
         t.add_column("word")
         t.add_column("cosine", justify="right")
         for rank, (i, s) in enumerate(r, 1):
-            t.add_row(str(rank), tokens[i], f"{s:.4f}")
+            t.add_row(str(rank), text(tokens[i]), f"{s:.4f}")
         console.print(t)
 
 
@@ -341,7 +342,10 @@ def export(
     paths = export_embeddings(table.embeddings, rows, fmt, output)
     if not quiet and output != "-":
         err_console.print(
-            f"exported {len(rows):,} rows x {table.embeddings.shape[1]} ({fmt}) -> {', '.join(paths)}"
+            text(
+                f"exported {len(rows):,} rows x {table.embeddings.shape[1]} ({fmt}) "
+                f"-> {', '.join(paths)}"
+            )
         )
 
 
@@ -407,29 +411,29 @@ def info(
 
 
 def _render_info(r: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     def shape(s: list) -> str:
         return "(" + ", ".join("None" if x is None else str(x) for x in s) + ")"
 
-    def kv(title: str, data: dict) -> Table:
-        t = Table(title=title, title_justify="left", show_header=False)
+    def kv(heading: str, data: dict) -> Table:
+        t = Table(title=heading, title_justify="left", show_header=False)
         t.add_column(style="bold")
         t.add_column()
         for key, value in data.items():
-            t.add_row(str(key), json.dumps(value) if isinstance(value, dict | list) else str(value))
+            shown = json.dumps(value) if isinstance(value, dict | list) else value
+            t.add_row(text(key), text(shown))
         return t
 
-    console = Console()
-    s = Table(title=f"Model: {r['path']}", title_justify="left")
+    console = out_console()
+    s = Table(title=table_title(f"Model: {r['path']}"), title_justify="left")
     s.add_column("Layer (type)")
     s.add_column("Output Shape")
     s.add_column("Param #", justify="right")
     for layer in r["layers"]:
         s.add_row(
-            f"{layer['name']} ({layer['type']})",
-            shape(layer["output_shape"]),
+            text(f"{layer['name']} ({layer['type']})"),
+            text(shape(layer["output_shape"])),
             f"{layer['params']:,}",
         )
     total = r["total_params"]
@@ -454,7 +458,7 @@ def _render_info(r: dict) -> None:
         labels.add_column("label")
         labels.add_column("count", justify="right")
         for i, item in enumerate(r["labels"]):
-            labels.add_row(str(i), item["label"], f"{item['count']:,}")
+            labels.add_row(str(i), text(item["label"]), f"{item['count']:,}")
         console.print(labels)
     if r["train"]:
         console.print(kv("Training", r["train"]))
@@ -464,9 +468,9 @@ def _render_info(r: dict) -> None:
     for col in ("file", "bytes", "sha256", "status"):
         f.add_column(col, justify="right" if col == "bytes" else "left")
     for item in r["files"]:
-        status = item["status"] if item["status"] == "ok" else f"[bold red]{item['status']}[/]"
+        status = text(item["status"], "" if item["status"] == "ok" else "bold red")
         size = "-" if item["bytes"] is None else f"{item['bytes']:,}"
-        f.add_row(item["file"], size, (item.get("sha256") or "")[:16], status)
+        f.add_row(text(item["file"]), size, text((item.get("sha256") or "")[:16]), status)
     console.print(f)
 
 
@@ -523,7 +527,7 @@ def plot(
         group_names=names,
         title=title or f"{len(ids)} most frequent words ({method.upper()}, dim {spec['dim']})",
     )
-    err_console.print(f"wrote {output} ({len(ids)} words)")
+    err_console.print(text(f"wrote {output} ({len(ids)} words)"))
 
 
 def _word_groups(table: Any, vectors: Any) -> tuple[Any, list[str]]:

@@ -32,6 +32,7 @@ from embedcli.cli.app import (
     handle_errors,
     print_json,
 )
+from embedcli.cli.render import table_title, text
 from embedcli.cli.vocab_cmds import corpus_options, report_invalid_utf8
 from embedcli.errors import UsageError
 
@@ -325,7 +326,7 @@ def train(
             report_invalid_utf8(reader, quiet)
     if not quiet:
         for note in prepared.notes:
-            err_console.print(note)
+            err_console.print(text(note))
     if dry_run:
         summary = prepared.plan_summary()
         if json_out:
@@ -435,7 +436,7 @@ def _render_plan(s: dict[str, Any]) -> None:
     t.add_column(style="bold")
     t.add_column()
     for key, value in s.items():
-        t.add_row(key.replace("_", " "), _fmt(value))
+        t.add_row(text(key.replace("_", " ")), text(_fmt(value)))
     err_console.print(t)
 
 
@@ -443,7 +444,10 @@ def _render_result(r: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(
-        title=f"Model written to {r['model']}", show_header=False, title_justify="left", box=None
+        title=table_title(f"Model written to {r['model']}"),
+        show_header=False,
+        title_justify="left",
+        box=None,
     )
     t.add_column(style="bold")
     t.add_column()
@@ -461,7 +465,7 @@ def _render_result(r: dict[str, Any]) -> None:
         "seconds_total",
     ):
         if key in r:
-            t.add_row(key.replace("_", " "), _fmt(r[key]))
+            t.add_row(key.replace("_", " "), text(_fmt(r[key])))
     err_console.print(t)
 
 

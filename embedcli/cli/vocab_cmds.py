@@ -33,6 +33,7 @@ from embedcli.cli.app import (
     handle_errors,
     print_json,
 )
+from embedcli.cli.render import labelled, text
 from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.errors import DataError, UsageError
 
@@ -64,8 +65,12 @@ def corpus_options(
 def report_invalid_utf8(reader: CorpusReader, quiet: bool) -> None:
     if reader.invalid_utf8_lines and not quiet:
         err_console.print(
-            f"[yellow]Warning:[/] {reader.invalid_utf8_lines} line(s) had invalid UTF-8, replaced by U+FFFD "
-            f"(first at {reader.first_invalid_utf8}); --strict-utf8 makes this an error"
+            labelled(
+                "Warning:",
+                "yellow",
+                f"{reader.invalid_utf8_lines} line(s) had invalid UTF-8, replaced by U+FFFD "
+                f"(first at {reader.first_invalid_utf8}); --strict-utf8 makes this an error",
+            )
         )
 
 
@@ -174,10 +179,10 @@ def _render_vocab_summary(s: dict) -> None:
     t.add_row("unique tokens", f"{s['unique']:,}")
     t.add_row("kept", f"{s['kept']:,} (+ reserved = {s['vocab_size']:,} ids)")
     t.add_row("coverage", f"{100 * s['coverage']:.2f} % of corpus tokens")
-    t.add_row("top tokens", ", ".join(f"{w} ({c:,})" for w, c in s["top"]))
+    t.add_row("top tokens", text(", ".join(f"{w} ({c:,})" for w, c in s["top"])))
     if s["labels"]:
-        t.add_row("labels", ", ".join(f"{w} ({c:,})" for w, c in s["labels"][:20]))
-    t.add_row("time", f"{s['seconds']:.2f} s -> {s['output']}")
+        t.add_row("labels", text(", ".join(f"{w} ({c:,})" for w, c in s["labels"][:20])))
+    t.add_row("time", text(f"{s['seconds']:.2f} s -> {s['output']}"))
     err_console.print(t)
 
 
@@ -271,8 +276,10 @@ def encode(
         lens = enc.lengths()
         cut = int((lens > width).sum())
         err_console.print(
-            f"encoded {enc.n_docs:,} documents, {len(enc.tokens):,} tokens -> {n_rows:,} x {width} int32 "
-            f"(padding={padding}, truncating={truncating}; {cut:,} truncated) in {time.perf_counter() - t0:.2f} s"
-            + ("" if output == "-" else f" -> {output}")
+            text(
+                f"encoded {enc.n_docs:,} documents, {len(enc.tokens):,} tokens -> {n_rows:,} x {width} int32 "
+                f"(padding={padding}, truncating={truncating}; {cut:,} truncated) in {time.perf_counter() - t0:.2f} s"
+                + ("" if output == "-" else f" -> {output}")
+            )
         )
     sys.stdout.flush()

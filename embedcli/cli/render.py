@@ -1,0 +1,111 @@
+"""User text on the screen: never markup, never raw control characters, never cut to 80 columns.
+
+File names, column names, labels, tokens and config strings come from users and from downloaded
+model files. Everything the CLI shows goes through one of these helpers:
+
+- ``visible(s)``: the string with control characters (C0, DEL, C1, U+2028/U+2029) and bidi
+  overrides/isolates written as escapes (``\\x1b``, ``\\n``, ``\\u202e``), so a label can neither
+  drive the terminal nor split one line of output into two. Everything else, brackets and
+  backslashes included, is kept as is: ``data[old].csv`` is shown as ``data[old].csv``.
+- ``text(s, style)``: ``visible(s)`` as a ``rich.text.Text``, which Rich never parses as markup
+  (``[/red]``, ``[plot]``, ``[deleted]`` and ``:emoji:`` codes stay literal). Use it for table cells
+  and any message (``labelled`` puts our styled ``Error:``/``Note:`` first); ``table_title(s)`` for
+  table titles.
+- ``data_field(s)``: for the plain data written to stdout (predict, nearest, analogy): only the
+  characters that would break one record per line (line breaks, tabs, other C0/C1 controls) are
+  escaped; a label or token without them is written byte for byte.
+
+``Console`` is a ``rich.console.Console`` that never wraps or truncates when its file is not a
+terminal (a file or a pipe): long lines stay one line and tables keep every column whole. On a
+terminal it behaves as Rich does.
+
+Left out on purpose: backslashes are not doubled, so ``a\\x1bb`` typed by a user and a real escape
+look alike on screen (the display is for people; ``--json`` is the exact form).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Console as _RichConsole
+from rich.console import ConsoleDimensions, ConsoleOptions, RenderResult
+from rich.text import Text
+
+#: width used for a file or a pipe: wide enough that no line is wrapped and no column is cut
+UNBOUNDED_WIDTH = 1 << 20
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: control characters that would break a record or reach the terminal as a command
+_DATA_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: ... plus the bidi embeddings, overrides and isolates that reorder what follows them
+_DISPLAY_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    c = match.group()
+    if c in _NAMED:
+        return _NAMED[c]
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(value: object) -> str:
+    """``str(value)`` with control characters and bidi overrides shown as escapes (for people)."""
+    return _DISPLAY_UNSAFE.sub(_escape_char, str(value))
+
+
+def data_field(value: object) -> str:
+    """``str(value)`` with the characters that break one record per line escaped (for data)."""
+    return _DATA_UNSAFE.sub(_escape_char, str(value))
+
+
+def text(value: object, style: str = "") -> Text:
+    """User text as a Rich ``Text``: shown literally (no markup, no emoji codes), controls escaped."""
+    return Text(visible(value), style=style)
+
+
+class _Title(Text):
+    """A table title: wrapped to the table's width on a terminal, one whole line otherwise."""
+
+    def __rich_console__(self, console: _RichConsole, options: ConsoleOptions) -> RenderResult:
+        if options.size.width >= UNBOUNDED_WIDTH:  # a file or a pipe (see Console)
+            options = options.update(no_wrap=True, overflow="ignore")
+        yield from super().__rich_console__(console, options)
+
+
+def table_title(value: object, style: str = "") -> Text:
+    """User text for a ``Table(title=...)``: as ``text``, and never wrapped in a file or a pipe."""
+    return _Title(visible(value), style=style)
+
+
+def labelled(tag: str, style: str, message: object) -> Text:
+    """``tag`` in ``style``, a space, then ``message`` as user text (e.g. ``Error: <message>``)."""
+    return Text.assemble((tag, style), " ", visible(message))
+
+
+def _isatty(file: Any) -> bool:
+    try:
+        return bool(file.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class Console(_RichConsole):
+    """A Rich console that does not wrap or truncate when its file is not a terminal."""
+
+    @property  # type: ignore[override]
+    def size(self) -> ConsoleDimensions:
+        size = _RichConsole.size.fget(self)  # type: ignore[attr-defined]
+        if self._width is None and not _isatty(self.file):
+            return ConsoleDimensions(UNBOUNDED_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        _RichConsole.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+def out_console() -> Console:
+    """The console for tables on stdout (created per command: stdout may have been replaced)."""
+    return Console(emoji=False)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import app, err_console, handle_errors, print_json
+from embedcli.cli.checks import COUNT_MAX, finite, start_command
 from embedcli.cli.model_common import (
     BATCH_LINES,
     InputArg,
@@ -56,7 +57,11 @@ def predict(
     k: Annotated[
         int | None,
         typer.Option(
-            "--k", "-k", help="Labels per line (default 1; multi-label: all over threshold)."
+            "--k",
+            "-k",
+            min=1,
+            max=COUNT_MAX,
+            help="Labels per line (default 1; multi-label: all over threshold).",
         ),
     ] = None,
     proba: Annotated[bool, typer.Option("--proba", "-p", help="Print probabilities.")] = False,
@@ -65,6 +70,7 @@ def predict(
         typer.Option(
             "--threshold",
             help="Keep labels with probability >= this (multi-label default: stored per-label thresholds).",
+            callback=finite(0.0, 1.0),
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text|tsv|json.")] = "text",
@@ -74,7 +80,9 @@ def predict(
             "--explain", help="Show each token's and n-gram's share of the chosen label's score."
         ),
     ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Lines per batch.")] = BATCH_LINES,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=COUNT_MAX, help="Lines per batch.")
+    ] = BATCH_LINES,
     threads: ThreadsOpt = 2,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Throughput on stderr.")] = False,
 ) -> None:
@@ -96,6 +104,7 @@ def predict(
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
+    start_command()
     m = _Model(model)
     k, thr = _decision(m, k, threshold)
     if explain:
@@ -254,12 +263,18 @@ def evaluate(
         typer.Option(
             "--k",
             "-k",
+            min=1,
+            max=COUNT_MAX,
             help="Predicted labels per example (default 1; multi-label: all over threshold).",
         ),
     ] = None,
     threshold: Annotated[
         float | None,
-        typer.Option("--threshold", help="Probability threshold (default: as predict)."),
+        typer.Option(
+            "--threshold",
+            help="Probability threshold (default: as predict).",
+            callback=finite(0.0, 1.0),
+        ),
     ] = None,
     fmt: Annotated[
         str,
@@ -290,6 +305,7 @@ def evaluate(
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
+    start_command()
     m = _Model(model)
     k, thr = _decision(m, k, threshold)
     preds: list[Any] = []
@@ -399,6 +415,7 @@ def embed(
     from embedcli.exporters import float_strings
     from embedcli.sequences import encode_corpus
 
+    start_command()
     m = _Model(model)
 
     def vectors() -> Iterator[Any]:

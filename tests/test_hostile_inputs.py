@@ -406,7 +406,7 @@ def test_newline_in_a_csv_label_cannot_add_prediction_lines(tmp_path: Path, mode
 
 @pytest.mark.parametrize("damage", ["corrupt_block", "truncated", "bad_crc", "not_gzip"])
 def test_damaged_gzip_is_one_line(tmp_path: Path, damage: str) -> None:
-    text = "".join(f"__label__a word{i} other{i % 97}\n" for i in range(300_000)).encode()
+    text = "".join(f"__label__a word{i} other{i % 97}\n" for i in range(100_000)).encode()
     data = bytearray(gzip.compress(text))
     if damage == "corrupt_block":
         mid = len(data) // 2
@@ -678,13 +678,18 @@ def test_print_json_writes_null_for_nan_and_infinities(capsys: pytest.CaptureFix
     }
 
 
-def test_evaluate_json_is_strict_json(tmp_path: Path, model: Path) -> None:
-    """A label that is never predicted has an undefined precision: null, not NaN."""
-    test = write(tmp_path / "t.txt", "__label__pos good fine\n__label__pos nice great\n")
-    r = run("evaluate", model, test, "--json")
+def test_train_and_info_json_are_strict_json(tmp_path: Path) -> None:
+    """A test file whose labels the model does not know: the test accuracy is undefined (NaN),
+    written as null by ``train --json`` and by ``info --json`` (which reads config.json)."""
+    corpus = write(tmp_path / "c.txt", "\n".join(LINES) + "\n")
+    unknown = write(tmp_path / "t.txt", "__label__zzz good fine\n__label__yyy bad poor\n")
+    r = run("train", corpus, "-o", tmp_path / "m", "--test", unknown, "--json", *TRAIN)
     assert r.exit_code == 0, r.output
     data = _strict_loads(r.stdout)
-    assert data, r.stdout
+    assert data["test_accuracy"] is None
+    r = run("info", tmp_path / "m", "--json")
+    assert r.exit_code == 0, r.output
+    assert _strict_loads(r.stdout)
 
 
 def test_reader_refusals_leave_counts_consistent(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def _check_k(k: int | None) -> None:
 
 
 def _stdin_lines() -> Iterator[str]:
-    """Non-blank stripped lines of stdin; a line over the corpus line limit or a NUL byte (a binary
+    """Non-blank stripped lines of stdin; a line over 1 MiB (or EMBEDCLI_MAX_LINE) or a NUL byte (a binary
     stream such as /dev/zero) is refused instead of read without end."""
     from embedcli.limits import max_line_bytes
 
@@ -59,10 +59,10 @@ def _stdin_lines() -> Iterator[str]:
         if not line:
             return
         lineno += 1
-        if len(line) > limit and not line.endswith("\n"):
-            raise DataError(f"line {lineno} of <stdin> is longer than {limit:,} characters")
         if "\0" in line:
             raise DataError(f"line {lineno} of <stdin> contains a NUL byte: not text")
+        if len(line) > limit and not line.endswith("\n"):
+            raise DataError(f"line {lineno} of <stdin> is longer than {limit:,} characters")
         line = line.strip()
         if line:
             yield line

@@ -700,3 +700,14 @@ def test_reader_refusals_leave_counts_consistent(tmp_path: Path) -> None:
         for doc in CorpusReader([path], CorpusOptions()):
             seen.append(doc)
     assert [d.text for d in seen] == ["one", "two"]
+
+
+@pytest.mark.parametrize("name", ["vectors.vec", "vectors.bin"])
+def test_endless_init_vectors_are_refused(tmp_path: Path, name: str) -> None:
+    """--init-vectors reads bounded lines (text) and bounded words (word2vec binary)."""
+    corpus = write(tmp_path / "c.txt", "\n".join(LINES) + "\n")
+    vectors = tmp_path / name
+    os.symlink("/dev/zero", vectors)
+    b = run_bounded(["train", corpus, "-o", tmp_path / "m", "--init-vectors", vectors, *TRAIN])
+    assert_bounded_refusal(b, str(vectors), rss_mb=400)
+    assert not (tmp_path / "m").exists()

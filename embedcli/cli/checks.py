@@ -2,7 +2,8 @@
 
 Every numeric option declares its range where it is declared: integers with Typer's ``min``/``max``
 (so a value too large for int32/int64 is a usage error, exit 2, before any work), floats with
-``callback=finite(...)`` (Click's float ranges let NaN through). ``start_command`` runs at the top
+``min``/``max`` (shown in ``--help``) plus ``callback=finite(...)``, the exact check (Click's float
+ranges let NaN through and cannot exclude an end). ``start_command`` runs at the top
 of the commands that read corpora: it parses the size variables of ``embedcli.limits`` and makes
 stdout/stderr unable to fail on a character their encoding lacks.
 

@@ -70,6 +70,8 @@ def predict(
         typer.Option(
             "--threshold",
             help="Keep labels with probability >= this (multi-label default: stored per-label thresholds).",
+            min=0.0,
+            max=1.0,
             callback=finite(0.0, 1.0),
         ),
     ] = None,
@@ -273,6 +275,8 @@ def evaluate(
         typer.Option(
             "--threshold",
             help="Probability threshold (default: as predict).",
+            min=0.0,
+            max=1.0,
             callback=finite(0.0, 1.0),
         ),
     ] = None,

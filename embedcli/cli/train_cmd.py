@@ -84,6 +84,8 @@ def train(
         typer.Option(
             "--val-split",
             help="Hold out this share of the training data for validation.",
+            min=0.0,
+            max=1.0,
             callback=finite(0.0, 1.0, high_open=True),
         ),
     ] = 0.0,
@@ -110,6 +112,7 @@ def train(
         typer.Option(
             "--lr",
             help="Learning rate (default depends on --optimizer).",
+            min=0.0,
             callback=finite(0.0, low_open=True),
         ),
     ] = None,
@@ -131,6 +134,7 @@ def train(
         typer.Option(
             "--l2",
             help="L2 penalty on the touched rows and the classifier.",
+            min=0.0,
             callback=finite(0.0),
         ),
     ] = 0.0,
@@ -139,6 +143,8 @@ def train(
         typer.Option(
             "--dropout",
             help="Dropout on the pooled vector (default: 0.3 with adagrad/adam, 0 with sgd).",
+            min=0.0,
+            max=1.0,
             callback=finite(0.0, 1.0, high_open=True),
         ),
     ] = None,
@@ -164,7 +170,11 @@ def train(
     threshold: Annotated[
         float,
         typer.Option(
-            "--threshold", help="Multi-label decision threshold.", callback=finite(0.0, 1.0)
+            "--threshold",
+            help="Multi-label decision threshold.",
+            min=0.0,
+            max=1.0,
+            callback=finite(0.0, 1.0),
         ),
     ] = 0.5,
     class_weight: Annotated[

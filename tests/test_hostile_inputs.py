@@ -704,10 +704,12 @@ def test_reader_refusals_leave_counts_consistent(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["vectors.vec", "vectors.bin"])
 def test_endless_init_vectors_are_refused(tmp_path: Path, name: str) -> None:
-    """--init-vectors reads bounded lines (text) and bounded words (word2vec binary)."""
+    """--init-vectors reads bounded lines (text) and a bounded header (word2vec binary): a 1 GiB
+    file of zeros without a line end (sparse, so it takes no disk) is refused early."""
     corpus = write(tmp_path / "c.txt", "\n".join(LINES) + "\n")
     vectors = tmp_path / name
-    os.symlink("/dev/zero", vectors)
+    with open(vectors, "wb") as f:
+        f.truncate(1 << 30)
     b = run_bounded(["train", corpus, "-o", tmp_path / "m", "--init-vectors", vectors, *TRAIN])
     assert_bounded_refusal(b, str(vectors), rss_mb=400)
     assert not (tmp_path / "m").exists()

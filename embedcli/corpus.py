@@ -5,6 +5,13 @@ grow with the corpus. ``-`` is standard input; a ``.gz`` suffix is decompressed 
 paths are read one after the other. Invalid UTF-8 is replaced (U+FFFD) and counted, or with
 ``strict_utf8`` raised as a ``DataError`` naming the file and line.
 
+What is not UTF-8 text is refused with a ``DataError`` before it can be misread: a line longer
+than ``limits.max_line_bytes()`` (64 MiB; so ``/dev/zero``-like or decompression-bomb inputs
+stop early and memory stays bounded), a NUL byte anywhere (binary data, UTF-16/32 without a
+byte-order mark), a UTF-16/UTF-32 byte-order mark, CR-only (classic Mac OS) line ends (found in
+the first block of the file; CRLF is fine), a damaged gzip stream, and a label holding a control
+character (a line break in a CSV or JSON label would break line-per-input output).
+
 fastText format: every whitespace-separated word that starts with the label prefix is a label,
 wherever it is in the line (as fastText does); the rest, joined by single spaces, is the text.
 
@@ -22,17 +29,33 @@ import io
 import json
 import re
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from embedcli import limits
 from embedcli.errors import DataError, UsageError
 
 #: what str.strip() removes from an ASCII line (bytes.strip() misses \x1c-\x1f)
 _BLANK_BYTES = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 FORMATS = ("auto", "fasttext", "text", "csv", "tsv", "jsonl")
+
+#: what a damaged or truncated (gzip) stream raises while it is read
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+#: characters a label must not hold: C0/C1 controls, DEL and the Unicode line/paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+#: byte-order marks of encodings embedcli does not read (UTF-32 first: its LE mark starts as UTF-16's)
+_FOREIGN_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 
 
 class Document(NamedTuple):
@@ -112,6 +135,8 @@ class CorpusReader:
         self.documents = 0
         self.invalid_utf8_lines = 0
         self.first_invalid_utf8: str | None = None
+        self.max_line = limits.max_line_bytes()
+        self._good_labels: set[str] = set()
         for p in self.paths:  # fail before any work if a file is missing
             if p != "-":
                 _check_readable(p)
@@ -159,41 +184,49 @@ class CorpusReader:
         """
         prefix = self.options.label_prefix.encode()
         parse = self.options.fmt != "text"
+        limit = self.max_line
+        # Reads no larger than the line limit: a line over it must then straddle a read boundary,
+        # so checking the line that starts in ``rest`` catches every one.
+        block_bytes = max(1, min(block_bytes, limit))
         for path in self.paths:
             with _open_binary(path) as raw:
                 rest = b""
-                first = True
+                line0 = 0  # lines of this file before ``data``
                 while True:
                     try:
                         data = raw.read(block_bytes)
-                    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                        raise DataError(f"cannot read {_display(path)}: {exc}") from None
+                    except _READ_ERRORS as exc:
+                        raise _read_error(path, line0, exc) from None
                     if not data:
                         break
+                    _check_nul(data, path, line0)  # ``rest`` holds no line end
                     data = rest + data
+                    head = data.find(b"\n")
+                    if head > limit or (head < 0 and len(data) > limit):
+                        raise _too_long(path, line0 + 1, limit)
                     cut = data.rfind(b"\n") + 1
                     if cut == 0:
                         rest = data
                         continue
                     rest = data[cut:]
-                    yield self._split_block(data[:cut], prefix, parse, first)
-                    first = False
+                    yield self._split_block(data[:cut], prefix, parse, path, line0)
+                    line0 += data.count(b"\n", 0, cut)
                 if rest:
-                    yield self._split_block(rest, prefix, parse, first)
+                    yield self._split_block(rest, prefix, parse, path, line0)
 
     def _split_block(
-        self, block: bytes, prefix: bytes, parse: bool, first: bool = False
+        self, block: bytes, prefix: bytes, parse: bool, path: str = "-", line0: int = 0
     ) -> tuple[list[bytes], list[bytes]]:
         lines = block.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
         self.lines_read += len(lines)
-        if first and lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        if line0 == 0 and lines and lines[0].startswith(b"\xef\xbb\xbf"):
             lines[0] = lines[0][3:]
         texts: list[bytes] = []
         labels: list[bytes] = []
         str_prefix = self.options.label_prefix
-        for line in lines:
+        for lineno, line in enumerate(lines, line0 + 1):
             line = line.rstrip(b"\r")
             if line.isascii() and not (parse and prefix in line):
                 # The common case, decided on bytes: no labels, nothing to decode.
@@ -207,6 +240,7 @@ class CorpusReader:
                 doc = parse_fasttext_line(text, str_prefix) if parse else Document(text, ())
                 if not doc.text and not doc.labels:
                     continue
+                self._check_labels(doc.labels, path, lineno)
                 labels.extend(label.encode("utf-8", "surrogatepass") for label in doc.labels)
                 texts.append(doc.text.encode("utf-8", "surrogatepass"))
             self.documents += 1
@@ -233,24 +267,50 @@ class CorpusReader:
         with _open_binary(path) as raw:
             if start > 0:
                 raw.seek(start - 1)
-                raw.readline()  # finish the line that began before ``start``
+                while True:  # finish the line that began before ``start``, in bounded reads
+                    rest = raw.readline(self.max_line + 1)
+                    if not rest or rest.endswith(b"\n"):
+                        break
             pos = raw.tell()
 
             def lines() -> Iterator[bytes]:
                 nonlocal pos
+                limit = self.max_line
                 while pos < end:
-                    line = raw.readline()
+                    try:
+                        line = raw.readline(limit + 1)
+                    except _READ_ERRORS as exc:
+                        raise _read_error(path, 0, exc) from None
                     if not line:
                         return
+                    # line numbers here count from ``start``: the caller re-reads for the exact one
+                    if len(line) > limit and not line.endswith(b"\n"):
+                        raise _too_long(path, 0, limit)
+                    _check_nul(line, path, -1)
                     pos += len(line)
                     yield line
 
             yield from self._line_docs(self._decoded_lines(lines(), path), path, fmt)  # type: ignore[arg-type]
 
     # -- internals ---------------------------------------------------------------------------
+    def _check_labels(self, labels: Iterable[str], path: str, lineno: int) -> None:
+        """Refuse a label with a control character (each distinct label is checked once)."""
+        good = self._good_labels
+        for label in labels:
+            if label in good:
+                continue
+            bad = _CONTROL.search(label)
+            if bad is not None:
+                raise DataError(
+                    f"{_display(path)}:{lineno}: label {label!r} contains the control character "
+                    f"U+{ord(bad.group()):04X}; labels are printed one per line and must not "
+                    "hold line breaks or control characters"
+                )
+            good.add(label)
+
     def _decoded_lines(self, raw: IO[bytes], path: str) -> Iterator[str]:
         strict = self.options.strict_utf8
-        for lineno, data in _guarded_lines(raw, path):
+        for lineno, data in _guarded_lines(raw, path, self.max_line):
             self.lines_read += 1
             try:
                 text = data.decode("utf-8")
@@ -273,6 +333,8 @@ class CorpusReader:
             doc = parse_fasttext_line(line, prefix) if fmt == "fasttext" else Document(line, ())
             if opts.skip_blank and not doc.text and not doc.labels:
                 continue
+            if doc.labels:
+                self._check_labels(doc.labels, path, lineno)
             if opts.require_labels and not doc.labels:
                 raise DataError(
                     f"{_display(path)}:{lineno}: line has no label "
@@ -333,6 +395,8 @@ class CorpusReader:
                 continue
             if opts.require_labels and not labels:
                 raise DataError(f"{_display(path)}:{reader.line_num}: row has no label")
+            if labels:
+                self._check_labels(labels, path, reader.line_num)
             yield Document(text, labels)
 
     def _jsonl_docs(self, lines: Iterator[str], path: str) -> Iterator[Document]:
@@ -372,6 +436,8 @@ class CorpusReader:
                     self.first_invalid_utf8 = where
                 text = _SURROGATES.sub("\ufffd", text)
                 labels = tuple(_SURROGATES.sub("\ufffd", lab) for lab in labels)
+            if labels:
+                self._check_labels(labels, path, lineno)
             yield Document(text, labels)
 
 
@@ -420,19 +486,97 @@ def _column_index(
     raise UsageError(f"{_display(path)}: unknown column {spec!r} (columns: {cols})")
 
 
-def _guarded_lines(raw: IO[bytes], path: str) -> Iterator[tuple[int, bytes]]:
-    """Numbered binary lines; a damaged gzip stream or an I/O failure becomes a DataError."""
+def _guarded_lines(
+    raw: IO[bytes] | Iterator[bytes], path: str, limit: int
+) -> Iterator[tuple[int, bytes]]:
+    """Numbered binary lines of at most ``limit`` bytes (line end excluded) without NUL bytes;
+    a longer line, a NUL, a damaged gzip stream or an I/O failure becomes a DataError.
+
+    ``raw`` is a binary stream, or an iterator of lines that enforces the bounds itself.
+    """
     lineno = 0
-    it = iter(raw)
+    if not hasattr(raw, "readline"):
+        for data in raw:
+            lineno += 1
+            yield lineno, data
+        return
+    readline = raw.readline
     while True:
         try:
-            data = next(it)
-        except StopIteration:
+            data = readline(limit + 1)
+        except _READ_ERRORS as exc:
+            raise _read_error(path, lineno, exc) from None
+        if not data:
             return
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise DataError(f"cannot read {_display(path)} after line {lineno}: {exc}") from None
         lineno += 1
+        if len(data) > limit and not data.endswith(b"\n"):
+            raise _too_long(path, lineno, limit)
+        if b"\0" in data:
+            _check_nul(data, path, lineno - 1)
         yield lineno, data
+
+
+def _read_error(path: str, lines_before: int, exc: BaseException) -> DataError:
+    """One line for a failed read: a damaged gzip stream, a truncated file, an I/O error."""
+    where = f"after line {lines_before}" if lines_before else "at the start"
+    if isinstance(exc, zlib.error) or isinstance(exc, gzip.BadGzipFile):
+        fault = f"corrupt gzip data ({exc})"
+    elif isinstance(exc, EOFError):
+        fault = f"the compressed stream is truncated ({exc})"
+    else:
+        fault = getattr(exc, "strerror", None) or str(exc)
+    return DataError(f"cannot read {_display(path)} {where}: {fault}")
+
+
+def _too_long(path: str, lineno: int, limit: int) -> DataError:
+    where = f"line {lineno} of {_display(path)}" if lineno else f"a line of {_display(path)}"
+    return DataError(
+        f"{where} is longer than {_size(limit)} (not a text corpus? "
+        "EMBEDCLI_MAX_LINE raises the limit)"
+    )
+
+
+def _check_nul(data: bytes, path: str, lines_before: int) -> None:
+    """Refuse ``data`` if it holds a NUL byte: binary data or UTF-16/32 text is not a corpus.
+
+    ``lines_before`` is the number of lines of the file before ``data`` (-1: unknown).
+    """
+    at = data.find(b"\0")
+    if at < 0:
+        return
+    lineno = lines_before + data.count(b"\n", 0, at) + 1
+    where = f"line {lineno} of {_display(path)}" if lines_before >= 0 else _display(path)
+    raise DataError(
+        f"{where} contains a NUL byte: this is a binary file, or UTF-16/UTF-32 text "
+        "(embedcli reads UTF-8; convert it, e.g. with iconv -t UTF-8)"
+    )
+
+
+def _sniff(head: bytes, path: str) -> None:
+    """Refuse what the start of a file shows is not UTF-8 text with LF or CRLF line ends."""
+    for bom, encoding in _FOREIGN_BOMS:
+        if head.startswith(bom):
+            raise DataError(
+                f"{_display(path)} is {encoding} text (byte-order mark); embedcli reads UTF-8: "
+                f"convert it, e.g. with iconv -f {encoding} -t UTF-8"
+            )
+    _check_nul(head, path, 0)
+    if head.endswith(b"\r"):  # its LF may be in the next block
+        head = head[:-1]
+    lone_cr = head.count(b"\r") - head.count(b"\r\n")
+    lf = head.count(b"\n")
+    if lone_cr > lf:
+        raise DataError(
+            f"{_display(path)} has CR-only line ends (classic Mac OS): {lone_cr} CR and {lf} LF "
+            f"in its first {len(head):,} bytes; convert them, e.g. with tr '\\r' '\\n'"
+        )
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n} bytes"
 
 
 def _display(path: str) -> str:
@@ -461,15 +605,29 @@ class _open_binary:
 
     def __enter__(self) -> IO[bytes]:
         if self.path == "-":
-            return sys.stdin.buffer
-        try:
-            if self.path.endswith(".gz"):
-                self.f = io.BufferedReader(gzip.open(self.path, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
-            else:
-                self.f = open(self.path, "rb", buffering=1 << 20)
-        except OSError as exc:
-            raise DataError(f"cannot read {self.path}: {exc.strerror}") from None
-        return self.f
+            stream: IO[bytes] = sys.stdin.buffer
+        else:
+            try:
+                if self.path.endswith(".gz"):
+                    self.f = io.BufferedReader(gzip.open(self.path, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
+                else:
+                    self.f = open(self.path, "rb", buffering=1 << 20)
+            except OSError as exc:
+                raise DataError(f"cannot read {self.path}: {exc.strerror}") from None
+            stream = self.f
+        peek = getattr(stream, "peek", None)
+        if peek is not None:
+            try:
+                head = peek(1 << 16)
+            except _READ_ERRORS as exc:
+                self.__exit__()
+                raise _read_error(self.path, 0, exc) from None
+            try:
+                _sniff(head, self.path)
+            except DataError:
+                self.__exit__()
+                raise
+        return stream
 
     def __exit__(self, *exc: object) -> None:
         if self.f is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import mmap
-import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from embedcli import limits
 from embedcli.corpus import CorpusReader, Document
 from embedcli.errors import DataError, UsageError
 from embedcli.vocab import TokenCounter, Vocabulary
@@ -94,21 +94,9 @@ def memory_limit() -> int:
     """Bytes one growing array may take in RAM before it moves to a memory-mapped temp file.
 
     ``EMBEDCLI_MEM_LIMIT`` (bytes, or with a K/M/G suffix) sets it; the default is a quarter of
-    the physical memory.
+    the physical memory. See ``embedcli.limits``.
     """
-    env = os.environ.get("EMBEDCLI_MEM_LIMIT", "").strip()
-    if env:
-        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(env[-1].upper(), 1)
-        try:
-            return int(float(env[:-1] if scale > 1 else env) * scale)
-        except ValueError:
-            raise UsageError(
-                f"EMBEDCLI_MEM_LIMIT must be a number of bytes (e.g. 2G), not {env!r}"
-            ) from None
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
+    return limits.memory_limit()
 
 
 class GrowableArray:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from embedcli.errors import DataError, FormatError, UsageError
+from embedcli.limits import max_line_bytes
 from embedcli.vocab import Vocabulary
 
 
@@ -83,8 +84,14 @@ def _read_text(
     path: Path, wanted: dict[str, int], out: np.ndarray, found: np.ndarray, dim: int
 ) -> int:
     rows = 0
+    limit = max_line_bytes()
     with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
+        # bounded reads: /dev/zero or a file without line ends fails early instead of filling memory
+        for lineno, raw in enumerate(iter(lambda: f.readline(limit + 1), b""), 1):
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                raise FormatError(
+                    f"{path}:{lineno}: line longer than {limit:,} bytes; not a vectors file?"
+                )
             parts = raw.rstrip(b"\r\n").split(b" ")
             if parts and parts[-1] == b"":
                 parts.pop()
@@ -117,11 +124,15 @@ def _read_text(
     return rows
 
 
+#: no word of a word2vec binary file is longer (fastText's words are far shorter)
+_MAX_WORD = 1 << 16
+
+
 def _read_word2vec_binary(
     path: Path, wanted: dict[str, int], out: np.ndarray, found: np.ndarray, dim: int
 ) -> int:
     with open(path, "rb") as f:
-        header = f.readline().split()
+        header = f.readline(256).split()
         try:
             count, file_dim = int(header[0]), int(header[1])
         except (IndexError, ValueError):
@@ -139,6 +150,8 @@ def _read_word2vec_binary(
                     break
                 if ch != b"\n":
                     word += ch
+                if len(word) > _MAX_WORD:
+                    raise FormatError(f"{path}: word {n + 1} is longer than {_MAX_WORD:,} bytes")
             data = f.read(width)
             if len(data) != width:
                 raise FormatError(f"{path}: truncated after {n} of {count} vectors")

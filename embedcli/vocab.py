@@ -274,8 +274,17 @@ class Vocabulary:
         """Read and validate a vocabulary file; any problem is a FormatError naming the line."""
         path = str(path)
         try:
-            with open(path, encoding="utf-8", newline="\n") as f:
-                lines = f.read().split("\n")
+            with open(path, "rb") as f:
+                # the header first, in a bounded read: a large file that is not a vocabulary
+                # (a corpus, a model file, /dev/zero) is refused before it is read whole
+                magic = VOCAB_FORMAT.encode() + b"\t"
+                head = f.readline(len(magic) + 32)
+                if not head.startswith(magic):
+                    raise FormatError(
+                        f"{path} is not an embedcli vocabulary (its first line is not the "
+                        f"'{VOCAB_FORMAT}' header)"
+                    )
+                lines = (head + f.read()).decode("utf-8").split("\n")
         except FileNotFoundError:
             raise FormatError(f"cannot read vocabulary {path}: no such file") from None
         except IsADirectoryError:

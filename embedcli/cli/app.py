@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from embedcli import __version__
+from embedcli.cli.checks import safe_stdio
 from embedcli.cli.render import Console, labelled
 from embedcli.errors import EmbedcliError
 
@@ -59,6 +61,7 @@ def _root(
     Example: embedcli train sample_data/sms_spam/train.txt -o model && embedcli nearest model free
     """
     _state["debug"] = _state["debug"] or debug
+    safe_stdio()  # no command fails on a character stdout/stderr cannot encode
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -161,9 +164,28 @@ def _silence_stdout() -> None:
 
 
 def print_json(data: Any) -> None:
-    """Machine-readable output on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    """Machine-readable output on stdout: strict JSON, NaN and infinities written as null."""
+    text = json.dumps(
+        _strict_json(data), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
+    )
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _strict_json(obj: Any) -> Any:
+    """``obj`` with NumPy values made plain and every non-finite float replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    if not isinstance(obj, (str, int, bool)) and obj is not None:
+        if hasattr(obj, "tolist"):  # NumPy arrays and scalars
+            return _strict_json(obj.tolist())
+        if hasattr(obj, "item"):
+            return _strict_json(obj.item())
+    return obj
 
 
 def _json_default(obj: Any) -> Any:
@@ -239,12 +261,15 @@ TokenPatternOpt = Annotated[
     ),
 ]
 MinCountOpt = Annotated[
-    int, typer.Option("--min-count", min=1, help="Drop tokens seen fewer times.")
+    int, typer.Option("--min-count", min=1, max=2**62, help="Drop tokens seen fewer times.")
 ]
 MaxSizeOpt = Annotated[
     int | None,
     typer.Option(
-        "--max-size", help="Largest vocabulary, reserved entries included (Keras max_tokens)."
+        "--max-size",
+        min=2,
+        max=2**31 - 1,
+        help="Largest vocabulary, reserved entries included (Keras max_tokens).",
     ),
 ]
 OrderOpt = Annotated[str, typer.Option("--order", help="Token order: frequency|appearance.")]

@@ -9,13 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import err_console, stdout_is_terminal
+from embedcli.cli.checks import COUNT_MAX, THREADS_MAX
 from embedcli.cli.render import labelled
-from embedcli.errors import UsageError
+from embedcli.errors import DataError, UsageError
 
 ModelArg = Annotated[str, typer.Argument(help="Model directory written by 'embedcli train'.")]
 InputArg = Annotated[str, typer.Argument(help="Input file, one document per line; '-' = stdin.")]
-KOpt = Annotated[int, typer.Option("--k", "-k", help="Number of results per query.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", "-t", help="Prediction threads.")]
+KOpt = Annotated[
+    int, typer.Option("--k", "-k", min=1, max=COUNT_MAX, help="Number of results per query.")
+]
+ThreadsOpt = Annotated[
+    int, typer.Option("--threads", "-t", min=1, max=THREADS_MAX, help="Prediction threads.")
+]
 BATCH_LINES = 8192
 
 
@@ -39,7 +44,26 @@ def _check_k(k: int | None) -> None:
 
 
 def _stdin_lines() -> Iterator[str]:
-    for line in sys.stdin:
+    """Non-blank stripped lines of stdin; a line over 1 MiB (or EMBEDCLI_MAX_LINE) or a NUL byte (a binary
+    stream such as /dev/zero) is refused instead of read without end."""
+    from embedcli.limits import max_line_bytes
+
+    limit = min(max_line_bytes(), 1 << 20)  # a query line, not a document: 1 MiB is plenty
+    lineno = 0
+    while True:
+        try:
+            line = sys.stdin.readline(limit + 1)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"line {lineno + 1} of <stdin> is not UTF-8 text ({exc.reason})"
+            ) from None
+        if not line:
+            return
+        lineno += 1
+        if "\0" in line:
+            raise DataError(f"line {lineno} of <stdin> contains a NUL byte: not text")
+        if len(line) > limit and not line.endswith("\n"):
+            raise DataError(f"line {lineno} of <stdin> is longer than {limit:,} characters")
         line = line.strip()
         if line:
             yield line

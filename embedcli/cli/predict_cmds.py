@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import ForceOpt, app, err_console, handle_errors, print_json
+from embedcli.cli.checks import COUNT_MAX, finite, start_command
 from embedcli.cli.model_common import (
     BATCH_LINES,
     InputArg,
@@ -57,7 +58,11 @@ def predict(
     k: Annotated[
         int | None,
         typer.Option(
-            "--k", "-k", help="Labels per line (default 1; multi-label: all over threshold)."
+            "--k",
+            "-k",
+            min=1,
+            max=COUNT_MAX,
+            help="Labels per line (default 1; multi-label: all over threshold).",
         ),
     ] = None,
     proba: Annotated[bool, typer.Option("--proba", "-p", help="Print probabilities.")] = False,
@@ -66,6 +71,9 @@ def predict(
         typer.Option(
             "--threshold",
             help="Keep labels with probability >= this (multi-label default: stored per-label thresholds).",
+            min=0.0,
+            max=1.0,
+            callback=finite(0.0, 1.0),
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text|tsv|json.")] = "text",
@@ -75,7 +83,9 @@ def predict(
             "--explain", help="Show each token's and n-gram's share of the chosen label's score."
         ),
     ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Lines per batch.")] = BATCH_LINES,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=COUNT_MAX, help="Lines per batch.")
+    ] = BATCH_LINES,
     threads: ThreadsOpt = 2,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Throughput on stderr.")] = False,
 ) -> None:
@@ -97,6 +107,7 @@ def predict(
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
+    start_command()
     m = _Model(model)
     k, thr = _decision(m, k, threshold)
     if explain:
@@ -257,12 +268,20 @@ def evaluate(
         typer.Option(
             "--k",
             "-k",
+            min=1,
+            max=COUNT_MAX,
             help="Predicted labels per example (default 1; multi-label: all over threshold).",
         ),
     ] = None,
     threshold: Annotated[
         float | None,
-        typer.Option("--threshold", help="Probability threshold (default: as predict)."),
+        typer.Option(
+            "--threshold",
+            help="Probability threshold (default: as predict).",
+            min=0.0,
+            max=1.0,
+            callback=finite(0.0, 1.0),
+        ),
     ] = None,
     fmt: Annotated[
         str,
@@ -293,6 +312,7 @@ def evaluate(
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
+    start_command()
     m = _Model(model)
     k, thr = _decision(m, k, threshold)
     preds: list[Any] = []
@@ -414,6 +434,7 @@ def embed(
     from embedcli.sequences import encode_corpus
 
     kind = _embed_format(output)
+    start_command()
     ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
     m = _Model(model)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import ForceOpt, app, err_console, handle_errors, print_json
+from embedcli.cli.checks import COUNT_MAX, SEED_MAX
 from embedcli.cli.model_common import (
     KOpt,
     ModelArg,
@@ -49,7 +50,12 @@ def lookup(
     index: Annotated[bool, typer.Option("--index", help="Arguments are integer row ids.")] = False,
     maxlen: Annotated[
         int | None,
-        typer.Option("--maxlen", help="With --sentence: pad (id 0) or truncate at the end to N."),
+        typer.Option(
+            "--maxlen",
+            min=1,
+            max=COUNT_MAX,
+            help="With --sentence: pad (id 0) or truncate at the end to N.",
+        ),
     ] = None,
     skip_oov: Annotated[
         bool, typer.Option("--skip-oov", help="Drop unknown words instead of using the [UNK] row.")
@@ -485,14 +491,19 @@ def plot(
         str, typer.Option("--output", "-o", help="Image to write: .png, .svg or .pdf.")
     ],
     top: Annotated[
-        int, typer.Option("--top", "-n", help="Number of most frequent words to draw.")
+        int,
+        typer.Option(
+            "--top", "-n", min=1, max=COUNT_MAX, help="Number of most frequent words to draw."
+        ),
     ] = 100,
     method: Annotated[
         str, typer.Option("--method", help="pca (numpy) or tsne (needs scikit-learn or openTSNE).")
     ] = "pca",
     title: Annotated[str | None, typer.Option("--title", help="Plot title.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (t-SNE).")] = 0,
     force: ForceOpt = False,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed (t-SNE), 0..2^32-1.")
+    ] = 0,
 ) -> None:
     """A labelled 2-D map of the most frequent words (PCA by default) as PNG, SVG or PDF.
 

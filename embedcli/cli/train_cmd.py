@@ -32,6 +32,7 @@ from embedcli.cli.app import (
     handle_errors,
     print_json,
 )
+from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.render import table_title, text
 from embedcli.cli.vocab_cmds import corpus_options, report_invalid_utf8
 from embedcli.errors import UsageError
@@ -84,7 +85,11 @@ def train(
     val_split: Annotated[
         float,
         typer.Option(
-            "--val-split", help="Hold out this share of the training data for validation."
+            "--val-split",
+            help="Hold out this share of the training data for validation.",
+            min=0.0,
+            max=1.0,
+            callback=finite(0.0, 1.0, high_open=True),
         ),
     ] = 0.0,
     test: Annotated[
@@ -93,12 +98,26 @@ def train(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan (sizes, memory) and stop.")
     ] = False,
-    dim: Annotated[int, typer.Option("--dim", help="Embedding dimension.")] = 100,
+    dim: Annotated[
+        int, typer.Option("--dim", min=1, max=10_000, help="Embedding dimension.")
+    ] = 100,
     epochs: Annotated[
-        int, typer.Option("--epochs", help="Passes over the data (0 = chosen from the data size).")
+        int,
+        typer.Option(
+            "--epochs",
+            min=0,
+            max=10_000,
+            help="Passes over the data (0 = chosen from the data size).",
+        ),
     ] = 0,
     lr: Annotated[
-        float | None, typer.Option("--lr", help="Learning rate (default depends on --optimizer).")
+        float | None,
+        typer.Option(
+            "--lr",
+            help="Learning rate (default depends on --optimizer).",
+            min=0.0,
+            callback=finite(0.0, low_open=True),
+        ),
     ] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad|sgd|adam.")] = "adagrad",
     lr_schedule: Annotated[
@@ -106,26 +125,44 @@ def train(
     ] = "linear",
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", help="Examples per update (1 = fastText's per-example SGD)."),
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=COUNT_MAX,
+            help="Examples per update (1 = fastText's per-example SGD).",
+        ),
     ] = 1,
     l2: Annotated[
-        float, typer.Option("--l2", help="L2 penalty on the touched rows and the classifier.")
+        float,
+        typer.Option(
+            "--l2",
+            help="L2 penalty on the touched rows and the classifier.",
+            min=0.0,
+            callback=finite(0.0),
+        ),
     ] = 0.0,
     dropout: Annotated[
         float | None,
         typer.Option(
             "--dropout",
             help="Dropout on the pooled vector (default: 0.3 with adagrad/adam, 0 with sgd).",
+            min=0.0,
+            max=1.0,
+            callback=finite(0.0, 1.0, high_open=True),
         ),
     ] = None,
     pool: Annotated[
         str, typer.Option("--pool", help="mean|sum|max|flatten (flatten needs --maxlen).")
     ] = "mean",
     hidden: Annotated[
-        int, typer.Option("--hidden", help="Units of one Dense+ReLU layer (0 = none).")
+        int,
+        typer.Option(
+            "--hidden", min=0, max=10_000, help="Units of one Dense+ReLU layer (0 = none)."
+        ),
     ] = 0,
     maxlen: Annotated[
-        int, typer.Option("--maxlen", help="Sequence length for --pool flatten.")
+        int,
+        typer.Option("--maxlen", min=0, max=100_000, help="Sequence length for --pool flatten."),
     ] = 0,
     objective: Annotated[
         str, typer.Option("--objective", help="softmax|binary|multilabel.")
@@ -134,7 +171,14 @@ def train(
         bool, typer.Option("--multilabel", help="Shortcut for --objective multilabel.")
     ] = False,
     threshold: Annotated[
-        float, typer.Option("--threshold", help="Multi-label decision threshold.")
+        float,
+        typer.Option(
+            "--threshold",
+            help="Multi-label decision threshold.",
+            min=0.0,
+            max=1.0,
+            callback=finite(0.0, 1.0),
+        ),
     ] = 0.5,
     class_weight: Annotated[
         str | None,
@@ -143,13 +187,19 @@ def train(
     word_ngrams: Annotated[
         int,
         typer.Option(
-            "--word-ngrams", help="Max word n-gram length hashed into buckets (1 = words only)."
+            "--word-ngrams",
+            min=1,
+            max=10,
+            help="Max word n-gram length hashed into buckets (1 = words only).",
         ),
     ] = 2,
     buckets: Annotated[
         int,
         typer.Option(
-            "--buckets", help="Hash buckets for word n-grams (0 = sized to the data, 2^16..2^20)."
+            "--buckets",
+            min=0,
+            max=1 << 24,
+            help="Hash buckets for word n-grams (0 = sized to the data, 2^16..2^20).",
         ),
     ] = 0,
     init_vectors: Annotated[
@@ -163,13 +213,26 @@ def train(
         bool, typer.Option("--freeze-embeddings", help="Do not train the word rows.")
     ] = False,
     threads: Annotated[
-        int, typer.Option("--threads", help="Worker threads (0 = all cores; 1 = bit-reproducible).")
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            max=THREADS_MAX,
+            help="Worker threads (0 = all cores; 1 = bit-reproducible).",
+        ),
     ] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (init, shuffling, split).")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", min=0, max=SEED_MAX, help="Random seed (init, shuffling, split), 0..2^32-1."
+        ),
+    ] = 0,
     early_stopping: Annotated[
         int,
         typer.Option(
             "--early-stopping",
+            min=0,
+            max=10_000,
             help="Stop after this many epochs without validation gain; keep the best.",
         ),
     ] = 0,
@@ -177,6 +240,8 @@ def train(
         int,
         typer.Option(
             "--checkpoint-every",
+            min=0,
+            max=10_000,
             help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
         ),
     ] = 0,
@@ -219,6 +284,7 @@ def train(
     from embedcli.corpus import CorpusReader
     from embedcli.pipeline import TrainPlan, prepare_training, resume_plan, run_training
 
+    start_command()
     if not output and not dry_run:
         raise UsageError("missing --output/-o MODEL_DIR")
     if output:

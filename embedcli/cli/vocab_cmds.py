@@ -33,6 +33,7 @@ from embedcli.cli.app import (
     handle_errors,
     print_json,
 )
+from embedcli.cli.checks import INT32_MAX, INT32_MIN, start_command
 from embedcli.cli.render import labelled, text
 from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.errors import DataError, UsageError
@@ -60,6 +61,44 @@ def corpus_options(
         strict_utf8=strict_utf8,
         **extra,
     )
+
+
+#: the widest padded row ``encode`` writes (one row is then 4 MB)
+MAXLEN_MAX = 1_000_000
+
+
+def check_output_space(output: str, rows: int, width: int) -> None:
+    """Refuse, before writing, an ``encode`` output larger than the free space of its file system.
+
+    ``.npy``/``.npz`` take 4 bytes per cell, text at least 2 ("0 "); stdout and special files
+    (a pipe, /dev/null) are not checked.
+    """
+    import os
+    import shutil
+
+    if output == "-":
+        return
+    if os.path.exists(output) and not os.path.isfile(output):
+        return
+    per_cell = 2 if output.lower().endswith(".txt") else 4
+    need = rows * width * per_cell
+    target = os.path.dirname(os.path.abspath(output))
+    try:
+        free = shutil.disk_usage(target).free
+    except OSError:
+        return  # the write itself will report an unusable directory
+    if need > free:
+        raise DataError(
+            f"{output} would take {_bytes(need)} ({rows:,} rows x {width:,} ids) but its file "
+            f"system has {_bytes(free)} free; lower --maxlen or write elsewhere"
+        )
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n} bytes"
 
 
 def report_invalid_utf8(reader: CorpusReader, quiet: bool) -> None:
@@ -111,6 +150,7 @@ def build_vocab(
     from embedcli.text import make_tokenizer_config
     from embedcli.vocab import build_vocabulary, vocab_options
 
+    start_command()
     if json_out and output == "-":
         raise UsageError("--json and '-o -' both write to stdout; choose one")
     # checked, locked and cleaned before any work; released when the command ends
@@ -202,7 +242,13 @@ def encode(
     ] = "-",
     *,
     maxlen: Annotated[
-        int | None, typer.Option("--maxlen", help="Row width; default: the longest sequence.")
+        int | None,
+        typer.Option(
+            "--maxlen",
+            min=1,
+            max=MAXLEN_MAX,
+            help="Row width; default: the longest sequence.",
+        ),
     ] = None,
     padding: Annotated[
         str | None,
@@ -214,7 +260,10 @@ def encode(
             "--truncating", help="pre|post (default: the vocabulary's compat preset, post)."
         ),
     ] = None,
-    value: Annotated[int, typer.Option("--value", help="Padding value.")] = 0,
+    value: Annotated[
+        int,
+        typer.Option("--value", min=INT32_MIN, max=INT32_MAX, help="Padding value (int32)."),
+    ] = 0,
     fmt: FormatOpt = "auto",
     label_prefix: LabelPrefixOpt = "__label__",
     text_column: TextColumnOpt = None,
@@ -235,6 +284,7 @@ def encode(
     from embedcli.sequences import encode_corpus, padded_width
     from embedcli.vocab import Vocabulary
 
+    start_command()
     if maxlen is not None and maxlen < 1:
         raise UsageError(f"--maxlen must be at least 1, not {maxlen}")
     suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
@@ -262,11 +312,13 @@ def encode(
     if enc.n_docs == 0:
         raise DataError("the corpus is empty: no documents were read")
     report_invalid_utf8(reader, quiet)
+    width = padded_width(enc.offsets, maxlen)
+    check_output_space(output, enc.n_docs, width)
     # the padded matrix is streamed to the file in row blocks, never built in memory
     n_rows, width = write_encoded(
         output,
         enc,
-        padded_width(enc.offsets, maxlen),
+        width,
         vocab.labels,
         padding=padding,
         truncating=truncating,

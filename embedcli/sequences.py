@@ -124,16 +124,21 @@ class TempSpaceFull(DataError):
 
 
 def temp_space_error(exc: OSError, folder: str | None, what: str) -> DataError:
-    """One line for a failed write of temporary data: names the folder and how to get room."""
+    """One line for a failed write of temporary data: names the folder, the cause and the cure.
+
+    A short write (numpy's "N requested and M written", no errno) means the disk is full too.
+    """
     where = folder or tempfile.gettempdir()
-    cause = {errno.EFBIG: "the file-size limit (ulimit -f) was reached"}.get(
-        exc.errno or 0, "the disk is full"
-    )
-    if exc.errno not in FULL_ERRNOS:
+    if exc.errno == errno.EFBIG:
+        cause = "the file-size limit (ulimit -f) was reached"
+    elif exc.errno in FULL_ERRNOS or (exc.errno is None and "requested and" in str(exc)):
+        cause = "the disk is full"
+    else:
         cause = exc.strerror or str(exc)
+    hint = " (or raise EMBEDCLI_MEM_LIMIT)" if what == "spilled data" else ""
     return TempSpaceFull(
-        f"cannot write {what} to the temporary folder {where}: {cause}; "
-        "set TMPDIR to a folder with more free space (or raise EMBEDCLI_MEM_LIMIT)"
+        f"cannot write {what} to the temporary folder {where} (TMPDIR): {cause}; "
+        f"set TMPDIR to a folder with more free space{hint}"
     )
 
 
@@ -282,10 +287,10 @@ def _drop_negative(ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np
 
 def _batched(docs: Iterable[Document], size: int) -> Iterable[list[Document]]:
     batch: list[Document] = []
+    reached("reading")
     for d in docs:
         batch.append(d)
         if len(batch) >= size:
-            reached("reading")
             yield batch
             batch = []
     if batch:

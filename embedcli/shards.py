@@ -130,6 +130,7 @@ def _stash_dir() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+_PARENT_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 #: seconds between checks of the workers while none reports (signals are handled meanwhile too)
 POLL_SECONDS = 0.5
 #: seconds a terminated worker gets before it is killed
@@ -159,9 +160,10 @@ def _run(shards: list[Shard], fn: Any, job: dict[str, Any]) -> list[dict[str, An
                 index, shard = todo.pop()
                 reader, writer = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_worker_main, args=(fn, index, shard, writer))
-                proc.start()
+                with _signals_blocked():  # a worker is either in ``running`` or not started
+                    proc.start()
+                    running[reader] = (proc, reader, index)
                 writer.close()
-                running[reader] = (proc, reader, index)
             # a result arrives on the pipe; a worker that died closes its end (EOF) without one
             for conn in mpc.wait(list(running), timeout=POLL_SECONDS):
                 proc, reader, index = running.pop(conn)
@@ -177,9 +179,20 @@ def _run(shards: list[Shard], fn: Any, job: dict[str, Any]) -> list[dict[str, An
     return results  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP back (they are delivered, in order, at the end)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _worker_main(fn: Any, index: int, shard: Shard, conn: Any) -> None:
     """A worker's whole life: one shard, one JSON reply (no pickle), then exit."""
     _worker_init()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)  # blocked by the fork's caller
     try:
         reply: dict[str, Any] = {"result": fn((index, shard))}
     except TempSpaceFull as exc:

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from embedcli import __version__
 from embedcli.cli import interrupts
-from embedcli.cli.stdio import silence_stdout
+from embedcli.cli.stdio import STDOUT, silence_stdout
 from embedcli.errors import EmbedcliError
 from embedcli.phases import reached
 
@@ -104,6 +104,8 @@ def handle_errors(func: F) -> F:
         except OSError as exc:
             if _state["debug"]:
                 traceback.print_exc()
+            if exc.filename == STDOUT:
+                raise fail(f"cannot write to standard output: {exc.strerror or exc}") from None
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             raise fail(f"{exc.strerror or exc}{where}") from None
         except Exception as exc:  # a bug: say so in one line, full story with --debug

@@ -6,7 +6,8 @@
   1, from ``handle_errors``). A command that writes nothing to stdout still succeeds.
 - A reader that closes the pipe early (``| head -1``): exit 0, quietly, for every command and for
   ``--help``, as Unix filters do.
-- Any other failed write to stdout (``> /dev/full``): one ``Error:`` line, exit 1.
+- Any other failed write to stdout (``> /dev/full``): one ``Error:`` line naming standard
+  output, exit 1.
 
 Stdlib only.
 """
@@ -53,6 +54,42 @@ class ClosedStream(io.TextIOBase):
         pass
 
 
+#: the ``filename`` of an OSError from a write to stdout (see ``NamedStdout``)
+STDOUT = "standard output"
+
+
+class NamedStdout:
+    """``sys.stdout`` whose write errors name it (``exc.filename``), so a full disk or a closed
+    pipe behind stdout is reported as "cannot write to standard output", not as a bare errno."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except OSError as exc:
+            if exc.filename is None:
+                exc.filename = STDOUT
+            raise
+
+    def write(self, s: Any) -> Any:
+        return self._call("write", s)
+
+    def writelines(self, lines: Any) -> Any:
+        return self._call("writelines", lines)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    @property
+    def buffer(self) -> NamedStdout:
+        return NamedStdout(self._stream.buffer)
+
+
 def guard_closed_streams() -> None:
     """Give closed descriptors 0/1/2 to ``/dev/null`` and closed ``sys`` streams a stand-in."""
     for fd in (0, 1, 2):
@@ -69,7 +106,9 @@ def guard_closed_streams() -> None:
     if sys.stdin is None:
         sys.stdin = ClosedStream("standard input")
     if sys.stdout is None:
-        sys.stdout = ClosedStream("standard output")
+        sys.stdout = ClosedStream(STDOUT)
+    else:
+        sys.stdout = NamedStdout(sys.stdout)  # type: ignore[assignment]
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
@@ -89,8 +128,10 @@ def stdout_failed(exc: OSError) -> int:
     if exc.errno == errno.EPIPE:
         silence_stdout()
         return 0
+    reason = exc.strerror or str(exc)
+    message = reason if reason.endswith("is closed") else f"cannot write to {STDOUT}: {reason}"
     with contextlib.suppress(Exception):
-        sys.stderr.write(f"Error: cannot write to standard output: {exc.strerror or exc}\n")
+        sys.stderr.write(f"Error: {message}\n")
         sys.stderr.flush()
     silence_stdout()
     return 1

@@ -169,7 +169,8 @@ def _run(shards: list[Shard], fn: Any, job: dict[str, Any]) -> list[dict[str, An
                 proc, reader, index = running.pop(conn)
                 reply = _receive(reader, proc)
                 if "error" in reply:
-                    return _worker_failed(reply)
+                    _raise_for(reply)  # unless it is about the data: then redo it sequentially
+                    return None
                 results[index] = reply["result"]
     finally:
         for proc, reader, _index in running.values():
@@ -210,8 +211,9 @@ def _worker_main(fn: Any, index: int, shard: Shard, conn: Any) -> None:
         }
     except BaseException as exc:  # a bug: the parent reports it in one line
         reply = {"error": "bug", "message": f"{type(exc).__name__}: {exc}"}
+    message = json.dumps(reply, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     with contextlib.suppress(OSError):  # the parent stopped listening: it is unwinding
-        conn.send_bytes(json.dumps(reply).encode("utf-8"))
+        conn.send_bytes(message.encode("utf-8"))
         conn.close()
 
 
@@ -223,18 +225,16 @@ def _receive(reader: Any, proc: Any) -> dict[str, Any]:
         reply = None
     finally:
         reader.close()
-    proc.join(GRACE_SECONDS)  # a worker that replied exits at once
-    if reply is not None:
-        return reply
-    proc.join(GRACE_SECONDS)
-    return {"error": "died", "exitcode": proc.exitcode}
+    proc.join(GRACE_SECONDS)  # a worker that replied exits at once; a dead one is reaped
+    return reply if reply is not None else {"error": "died", "exitcode": proc.exitcode}
 
 
-def _worker_failed(reply: dict[str, Any]) -> None:
-    """Raise the parent's error for a worker's failure reply (None: redo it sequentially)."""
+def _raise_for(reply: dict[str, Any]) -> None:
+    """Raise the parent's error for a worker's failure reply; return for an error in the data
+    (the caller redoes the work sequentially, which names the file and line)."""
     kind = reply["error"]
     if kind == "data":
-        return None
+        return
     if kind == "fatal":
         raise DataError(reply["message"])
     if kind == "memory":

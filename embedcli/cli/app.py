@@ -84,7 +84,7 @@ def handle_errors(func: F) -> F:
                 return func(*args, **kwargs)
         except SystemExit as exc:
             if isinstance(exc.__context__, BrokenPipeError):  # rich's answer to a closed pipe
-                _silence_stdout()
+                silence_stdout()
                 raise typer.Exit(code=0) from None
             raise
         except (typer.Exit, typer.Abort):
@@ -97,7 +97,7 @@ def handle_errors(func: F) -> F:
             raise _interrupted(exc) from None
         except BrokenPipeError:
             # Reader went away (e.g. `| head`): quiet exit, as other Unix tools do.
-            _silence_stdout()
+            silence_stdout()
             raise typer.Exit(code=0) from None
         except MemoryError:
             raise fail("out of memory") from None
@@ -161,10 +161,6 @@ def _interrupted(exc: KeyboardInterrupt) -> typer.Exit:
     else:
         err_console.print(f"{what}; no partial output was written.", markup=False)
     return typer.Exit(code=interrupts.exit_code(signum))
-
-
-def _silence_stdout() -> None:
-    silence_stdout()
 
 
 def print_json(data: Any) -> None:

@@ -114,12 +114,14 @@ def guard_closed_streams() -> None:
 
 
 def silence_stdout() -> None:
-    """Point fd 1 at /dev/null, so the flush at exit cannot fail (or print) again."""
+    """Point stdout's descriptor at /dev/null, so the flush at exit cannot fail (or print) again.
+    (A stdout without a descriptor, as in tests that capture it, is left alone.)"""
     try:
+        fd = sys.stdout.fileno()
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
+        os.dup2(devnull, fd)
         os.close(devnull)
-    except OSError:
+    except (OSError, ValueError):
         pass
 
 

@@ -30,7 +30,7 @@ class ClosedStream(io.TextIOBase):
         self._name = name
 
     def _fail(self, *args: Any) -> Any:
-        raise OSError(errno.EBADF, f"{self._name} is closed")
+        raise OSError(f"{self._name} is closed")  # no errno: the message reads as one phrase
 
     write = read = readline = readlines = writelines = fileno = _fail
 

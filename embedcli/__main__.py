@@ -1,4 +1,4 @@
-"""``python -m embedcli``."""
+"""``python -m embedcli``: see ``embedcli.cli.main`` (signal handlers come first)."""
 
 from embedcli.cli import main
 

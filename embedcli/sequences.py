@@ -14,8 +14,10 @@ remaps them to the final vocabulary at the end.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import mmap
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ import numpy as np
 from embedcli import limits
 from embedcli.corpus import CorpusReader, Document
 from embedcli.errors import DataError, UsageError
+from embedcli.phases import reached
 from embedcli.vocab import TokenCounter, Vocabulary
 
 BATCH_DOCS = 4096
@@ -99,6 +102,47 @@ def memory_limit() -> int:
     return limits.memory_limit()
 
 
+#: errno values that mean "the disk (or a quota, or the file-size limit) is full"
+FULL_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if code
+)
+
+
+class TempSpaceFull(DataError):
+    """The temporary folder (``$TMPDIR``) has no room for spilled arrays or shard parts."""
+
+
+def temp_space_error(exc: OSError, folder: str | None, what: str) -> DataError:
+    """One line for a failed write of temporary data: names the folder, the cause and the cure.
+
+    A short write (numpy's "N requested and M written", no errno) means the disk is full too.
+    """
+    where = folder or tempfile.gettempdir()
+    if exc.errno == errno.EFBIG:
+        cause = "the file-size limit (ulimit -f) was reached"
+    elif exc.errno in FULL_ERRNOS or (exc.errno is None and "requested and" in str(exc)):
+        cause = "the disk is full"
+    else:
+        cause = exc.strerror or str(exc)
+    hint = " (or raise EMBEDCLI_MEM_LIMIT)" if what == "spilled data" else ""
+    return TempSpaceFull(
+        f"cannot write {what} to the temporary folder {where} (TMPDIR): {cause}; "
+        f"set TMPDIR to a folder with more free space{hint}"
+    )
+
+
+def _allocate(file: Any, nbytes: int) -> None:
+    """Give ``file`` ``nbytes`` of real disk blocks now: writing through a map into a sparse file
+    on a full disk kills the process with SIGBUS, an allocation here fails with ENOSPC instead."""
+    file.truncate(nbytes)
+    try:
+        os.posix_fallocate(file.fileno(), 0, nbytes)
+    except OSError as exc:
+        if exc.errno in FULL_ERRNOS:
+            raise
+        # EOPNOTSUPP/EINVAL: the file system cannot preallocate; keep the sparse file
+
+
 class GrowableArray:
     """A 1-D array appended to in place, about 1x its final size at every moment.
 
@@ -131,8 +175,7 @@ class GrowableArray:
             return
         nbytes = n * self.dtype.itemsize
         if self._file is None and nbytes > self.limit:
-            file = tempfile.TemporaryFile(prefix="embedcli-", dir=self.spill_dir)
-            file.truncate(nbytes)
+            file = self._spill_file(nbytes)
             mm = mmap.mmap(file.fileno(), nbytes)
             new = np.frombuffer(mm, dtype=self.dtype, count=n)
             for lo in range(0, self.size, REMAP_BLOCK):  # copy, then release the RAM map
@@ -145,10 +188,25 @@ class GrowableArray:
                 self._mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
             else:
                 if self._file is not None:
-                    self._file.truncate(nbytes)
+                    try:
+                        _allocate(self._file, nbytes)
+                    except OSError as exc:
+                        raise temp_space_error(exc, self.spill_dir, "spilled data") from None
                 self._mm.resize(nbytes)
             self._buf = np.frombuffer(self._mm, dtype=self.dtype, count=n)
         self.capacity = n
+
+    def _spill_file(self, nbytes: int) -> Any:
+        """An unlinked temporary file of ``nbytes`` allocated bytes (TempSpaceFull if no room)."""
+        file = None
+        try:
+            file = tempfile.TemporaryFile(prefix="embedcli-", dir=self.spill_dir)
+            _allocate(file, nbytes)
+        except OSError as exc:
+            if file is not None:
+                file.close()
+            raise temp_space_error(exc, self.spill_dir, "spilled data") from None
+        return file
 
     def append(self, values: np.ndarray) -> None:
         n = len(values)
@@ -218,6 +276,7 @@ def _drop_negative(ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np
 
 def _batched(docs: Iterable[Document], size: int) -> Iterable[list[Document]]:
     batch: list[Document] = []
+    reached("reading")
     for d in docs:
         batch.append(d)
         if len(batch) >= size:

@@ -20,7 +20,9 @@ the exact file and line. Workers are forked so the vocabulary is shared, never p
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
+import multiprocessing.connection as mpc
 import os
 import shutil
 import signal
@@ -30,12 +32,14 @@ from typing import Any
 import numpy as np
 
 from embedcli.corpus import CorpusReader, detect_format
-from embedcli.errors import EmbedcliError
+from embedcli.errors import DataError, EmbedcliError
 from embedcli.sequences import (
     EncodedCorpus,
     GrowableArray,
+    TempSpaceFull,
     offsets_of,
     remap_blocks,
+    temp_space_error,
 )
 from embedcli.vocab import Vocabulary
 
@@ -97,10 +101,23 @@ def plan_shards(
 
 
 def _worker_init() -> None:
-    # The parent owns interruption: Ctrl-C reaches the whole process group, and a worker that
-    # raised KeyboardInterrupt would print its own traceback. The parent terminates the pool.
+    # The parent owns interruption: Ctrl-C and a closed terminal reach the whole process group,
+    # and a worker that raised KeyboardInterrupt would print its own traceback. The parent
+    # terminates its workers (SIGTERM), and a worker dies with the parent (even a SIGKILLed one).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
 
 
 @contextlib.contextmanager
@@ -114,17 +131,140 @@ def _stash_dir() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _run(shards: list[Shard], fn: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
+_PARENT_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+#: seconds between checks of the workers while none reports (signals are handled meanwhile too)
+POLL_SECONDS = 0.5
+#: seconds a terminated worker gets before it is killed
+GRACE_SECONDS = 2.0
+
+
+def _run(shards: list[Shard], fn: Any, job: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """``fn((index, shard))`` for every shard in forked workers, results in shard order.
+
+    At most ``available_cores()`` workers run at once, one shard each. Returns None when a worker
+    reported an ``EmbedcliError`` (the caller redoes the work sequentially for the exact
+    message). A worker that dies without a result (the out-of-memory killer's SIGKILL, a crash)
+    fails the command at once with ``DataError``; a full temporary folder with
+    ``TempSpaceFull``. The parent never blocks without a timeout, so it answers signals at any
+    time, and every worker is gone when this returns or raises.
+    """
     _JOB.clear()
     _JOB.update(job)
+    ctx = mp.get_context("fork")
+    todo = list(enumerate(shards))[::-1]
+    workers = min(len(shards), available_cores())
+    running: dict[Any, tuple[Any, Any, int]] = {}  # reader end -> (process, reader end, index)
+    results: list[dict[str, Any] | None] = [None] * len(shards)
     try:
-        ctx = mp.get_context("fork")
-        workers = min(len(shards), available_cores())
-        # Pool.__exit__ terminates the workers, also when the parent is interrupted.
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
-            return pool.map(fn, list(enumerate(shards)), chunksize=1)
+        while todo or running:
+            while todo and len(running) < workers:
+                index, shard = todo.pop()
+                reader, writer = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker_main, args=(fn, index, shard, writer))
+                with _signals_blocked():  # a worker is either in ``running`` or not started
+                    proc.start()
+                    running[reader] = (proc, reader, index)
+                writer.close()
+            # a result arrives on the pipe; a worker that died closes its end (EOF) without one
+            for conn in mpc.wait(list(running), timeout=POLL_SECONDS):
+                proc, reader, index = running.pop(conn)
+                reply = _receive(reader, proc)
+                if "error" in reply:
+                    _raise_for(reply)  # unless it is about the data: then redo it sequentially
+                    return None
+                results[index] = reply["result"]
     finally:
+        for proc, reader, _index in running.values():
+            _stop(proc)
+            reader.close()
         _JOB.clear()
+    return results  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP back (they are delivered, in order, at the end)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _worker_main(fn: Any, index: int, shard: Shard, conn: Any) -> None:
+    """A worker's whole life: one shard, one JSON reply (no pickle), then exit."""
+    _worker_init()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)  # blocked by the fork's caller
+    try:
+        reply: dict[str, Any] = {"result": fn((index, shard))}
+    except TempSpaceFull as exc:
+        reply = {"error": "fatal", "message": str(exc)}
+    except EmbedcliError as exc:
+        reply = {"error": "data", "message": str(exc)}
+    except MemoryError:
+        reply = {"error": "memory"}
+    except OSError as exc:
+        reply = {
+            "error": "os",
+            "errno": exc.errno,
+            "strerror": exc.strerror or str(exc),
+            "filename": exc.filename,
+        }
+    except BaseException as exc:  # a bug: the parent reports it in one line
+        reply = {"error": "bug", "message": f"{type(exc).__name__}: {exc}"}
+    message = json.dumps(reply, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    with contextlib.suppress(OSError):  # the parent stopped listening: it is unwinding
+        conn.send_bytes(message.encode("utf-8"))
+        conn.close()
+
+
+def _receive(reader: Any, proc: Any) -> dict[str, Any]:
+    """The worker's reply, or a description of how it died without one."""
+    try:
+        reply = json.loads(reader.recv_bytes().decode("utf-8"))
+    except (EOFError, OSError):
+        reply = None
+    finally:
+        reader.close()
+    proc.join(GRACE_SECONDS)  # a worker that replied exits at once; a dead one is reaped
+    return reply if reply is not None else {"error": "died", "exitcode": proc.exitcode}
+
+
+def _raise_for(reply: dict[str, Any]) -> None:
+    """Raise the parent's error for a worker's failure reply; return for an error in the data
+    (the caller redoes the work sequentially, which names the file and line)."""
+    kind = reply["error"]
+    if kind == "data":
+        return
+    if kind == "fatal":
+        raise DataError(reply["message"])
+    if kind == "memory":
+        raise MemoryError
+    if kind == "os":
+        raise OSError(reply["errno"], reply["strerror"], reply["filename"])
+    if kind == "died":
+        code = reply["exitcode"]
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "an unknown signal"
+            likely = "; likely out of memory" if -code == signal.SIGKILL else ""
+            raise DataError(
+                f"an encoding worker process died (killed by signal {-code}, {name}){likely}"
+            )
+        raise DataError(f"an encoding worker process died without a result (exit code {code})")
+    raise DataError(f"an encoding worker process failed: {reply.get('message')}")
+
+
+def _stop(proc: Any) -> None:
+    """Terminate a worker and reap it (SIGKILL if it does not end within the grace period)."""
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(GRACE_SECONDS)
+        if proc.is_alive():
+            proc.kill()
+    proc.join(GRACE_SECONDS)
 
 
 def _stash(index: int, name: str, value: np.ndarray | list[str]) -> str:
@@ -134,14 +274,17 @@ def _stash(index: int, name: str, value: np.ndarray | list[str]) -> str:
     (no pickle: files are data).
     """
     path = os.path.join(_JOB["dir"], f"{index}.{name}")
-    if isinstance(value, np.ndarray):
-        np.save(path + ".npy", value, allow_pickle=False)
-        return path + ".npy"
-    encoded = [s.encode("utf-8", "surrogatepass") for s in value]
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    np.savez(path + ".npz", data=data, lengths=lengths)
-    return path + ".npz"
+    try:
+        if isinstance(value, np.ndarray):
+            np.save(path + ".npy", value, allow_pickle=False)
+            return path + ".npy"
+        encoded = [s.encode("utf-8", "surrogatepass") for s in value]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        np.savez(path + ".npz", data=data, lengths=lengths)
+        return path + ".npz"
+    except OSError as exc:
+        raise temp_space_error(exc, os.path.dirname(_JOB["dir"]), "encoded shards") from None
 
 
 def _load(path: str) -> Any:
@@ -234,13 +377,12 @@ def build_and_encode_parallel(
     None if a shard failed (the caller redoes the work sequentially for the exact message).
     """
     with _stash_dir() as tmp:
-        try:
-            parts = _run(
-                shards,
-                _count_shard,
-                {"options": reader.options, "tokenizer": tokenizer, "dir": tmp},
-            )
-        except EmbedcliError:
+        parts = _run(
+            shards,
+            _count_shard,
+            {"options": reader.options, "tokenizer": tokenizer, "dir": tmp},
+        )
+        if parts is None:
             return None
         _account(reader, parts)
         counts = np.zeros(0, dtype=np.int64)
@@ -296,11 +438,8 @@ def build_and_encode_parallel(
 def encode_parallel(reader: CorpusReader, vocab: Any, shards: list[Shard]) -> EncodedCorpus | None:
     """``encode_corpus`` over shards with an existing vocabulary, or None if a shard failed."""
     with _stash_dir() as tmp:
-        try:
-            parts = _run(
-                shards, _encode_shard, {"options": reader.options, "vocab": vocab, "dir": tmp}
-            )
-        except EmbedcliError:
+        parts = _run(shards, _encode_shard, {"options": reader.options, "vocab": vocab, "dir": tmp})
+        if parts is None:
             return None
         _account(reader, parts)
         out = GrowableArray(np.int32)

@@ -1,9 +1,11 @@
-"""Interruption: SIGINT / SIGTERM in the middle of ``train`` and ``encode`` lose nothing.
+"""Interruption: SIGINT / SIGTERM / SIGHUP in the middle of ``train`` and ``encode`` lose nothing.
 
 A real ``python -m embedcli`` subprocess works on a large corpus (the IMDB training set when
 ``../shared/data`` is present, else ~20 MB of generated labelled text); the signal arrives once
-training has finished its first epoch (or a fixed delay into encoding). The process must exit
-non-zero (130 for SIGINT, 143 for SIGTERM: 128 + the signal, as shells report) with one message and no traceback, write no
+training has finished its first epoch, or once reading has begun (the ``reading`` phase that
+``EMBEDCLI_TEST_READY_FILE`` reports, see embedcli/phases.py: never a guessed delay, which fails on
+a loaded machine). The process must exit non-zero (130 for SIGINT, 143 for SIGTERM, 129 for
+SIGHUP: 128 + the signal, as shells report) with one message and no traceback, write no
 partial output, leave an earlier model at the same path byte-identical and leave no temp files.
 Every wait has a timeout, so a hang fails instead of blocking CI.
 """
@@ -56,7 +58,13 @@ class Proc:
     """A CLI subprocess whose stderr is collected by a thread (no pipe deadlock)."""
 
     def __init__(self, args: list[str], cwd: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+        self.phases = cwd / f".phases-{time.monotonic_ns()}"  # embedcli/phases.py writes here
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "200",
+            "EMBEDCLI_TEST_READY_FILE": str(self.phases),
+        }
         self.p = subprocess.Popen(
             [sys.executable, "-m", "embedcli", *args],
             cwd=cwd,
@@ -85,6 +93,19 @@ class Proc:
         self.kill()
         pytest.fail(f"no {text!r} within {timeout} s: {''.join(self.lines)}")
 
+    def wait_phase(self, phase: str, timeout: float = TIMEOUT) -> None:
+        """Wait until the process (or one of its workers) reached ``phase``, then remove the
+        phase file (it is no output of the command)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.phases.is_file() and phase in self.phases.read_text().split():
+                return
+            if self.p.poll() is not None:
+                pytest.fail(f"process ended before phase {phase!r}: {''.join(self.lines)}")
+            time.sleep(0.01)
+        self.kill()
+        pytest.fail(f"no phase {phase!r} within {timeout} s: {''.join(self.lines)}")
+
     def signal(self, sig: int, group: bool) -> None:
         if group:
             os.killpg(self.p.pid, sig)
@@ -98,6 +119,7 @@ class Proc:
             self.kill()
             pytest.fail(f"hung after the signal: {''.join(self.lines)}")
         self.t.join(10)
+        self.phases.unlink(missing_ok=True)
         return code, "".join(self.lines)
 
     def kill(self) -> None:
@@ -110,14 +132,16 @@ class Proc:
 def assert_interrupted(code: int, err: str, sig: int) -> None:
     assert "Traceback" not in err, err
     assert "internal error" not in err, err
-    assert code == (130 if sig == signal.SIGINT else 143), (code, err)
-    words = ("Interrupted", "Terminated", "Error")
+    assert code == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}[sig], (code, err)
+    words = ("Interrupted", "Terminated", "Hangup", "Error")
     messages = [line for line in err.splitlines() if any(w in line for w in words)]
     assert len(messages) == 1, err
 
 
 @pytest.mark.parametrize(
-    "sig,group", [(signal.SIGINT, False), (signal.SIGTERM, False)], ids=["sigint", "sigterm"]
+    "sig,group",
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGHUP, False)],
+    ids=["sigint", "sigterm", "sighup"],  # SIGHUP: the terminal was closed; cleaned up as SIGTERM
 )
 def test_train_interrupted_keeps_the_earlier_model(
     big_corpus: Path, tmp_path: Path, sig: int, group: bool
@@ -202,9 +226,7 @@ def test_train_interrupted_while_reading(
         ],
         tmp_path,
     )
-    time.sleep(1.0)
-    if p.p.poll() is not None:
-        pytest.skip("the machine read the corpus within a second")
+    p.wait_phase("reading")  # the first documents are being read (not a guessed delay)
     p.signal(sig, group)
     code, err = p.finish()
     assert_interrupted(code, err, sig)
@@ -237,9 +259,7 @@ def test_encode_interrupted_writes_no_partial_npy(
         ["encode", str(big_corpus), str(big_corpus), "--vocab", str(vocab), "-o", str(ids)],
         tmp_path,
     )
-    time.sleep(1.5)
-    if p.p.poll() is not None:
-        pytest.skip("the machine encoded the corpus within 1.5 s")
+    p.wait_phase("reading")
     p.signal(sig, group)
     code, err = p.finish()
     assert_interrupted(code, err, sig)

@@ -3,20 +3,48 @@
 Each command module registers its commands on the shared ``app``, in the order ``--help`` lists
 them. Commands that need numba (train, predict, evaluate, embed) import the engine inside their
 function body, so ``--help``, ``lookup``, ``export`` and ``info`` never import it.
+
+SIGINT/SIGTERM/SIGHUP handlers (``interrupts``) are in place before typer, rich and numpy are
+imported, so a signal at any moment gives one line and the documented exit code.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from embedcli.cli.app import app
+from embedcli.cli import interrupts, stdio
+from embedcli.phases import reached
 
-for _module in ("vocab_cmds", "train_cmd", "table_cmds", "predict_cmds"):
-    importlib.import_module(f"embedcli.cli.{_module}")
+# A signal while the heavy modules below are imported: one line and exit (nothing is written yet).
+_previous = interrupts.install()
+try:
+    reached("start")
+    from embedcli.cli.app import app
+
+    for _module in ("vocab_cmds", "train_cmd", "table_cmds", "predict_cmds"):
+        importlib.import_module(f"embedcli.cli.{_module}")
+finally:
+    interrupts.restore(_previous)  # an importing program keeps its own handlers
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m embedcli``).
+
+    Exit codes: 0 success (also when the reader of stdout went away early, as in ``| head``),
+    1 data or library error, 2 usage error, 130/143/129 after SIGINT/SIGTERM/SIGHUP.
+    """
+    interrupts.install()
+    stdio.guard_closed_streams()
+    reached("imported")
+    try:
+        app()
+        code: int = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.__context__, BrokenPipeError):  # rich's exit 1 when `| head` closed
+            code = stdio.stdout_failed(exc.__context__)
+    except OSError as exc:  # a write to stdout outside a command (``--help > /dev/full``)
+        code = stdio.stdout_failed(exc)
+    raise SystemExit(stdio.finish_stdout(code))

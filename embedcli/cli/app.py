@@ -10,7 +10,6 @@ import functools
 import json
 import math
 import os
-import signal
 import sys
 import threading
 import traceback
@@ -20,9 +19,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from embedcli import __version__
+from embedcli.cli import interrupts
 from embedcli.cli.checks import safe_stdio
 from embedcli.cli.render import Console, labelled
+from embedcli.cli.stdio import STDOUT, silence_stdout
 from embedcli.errors import EmbedcliError
+from embedcli.phases import reached
 
 app = typer.Typer(
     name="embedcli",
@@ -34,7 +36,7 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True, highlight=False, emoji=False)
 
-_state = {"debug": bool(os.environ.get("EMBEDCLI_DEBUG"))}
+_state = {"debug": bool(os.environ.get("EMBEDCLI_DEBUG")), "stdout_streamed": False}
 
 
 def _version_callback(value: bool) -> None:
@@ -81,10 +83,17 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _state["stdout_streamed"] = kwargs.get("output") == "-"
         try:
             with _sigterm_as_interrupt():
+                reached("command")
                 return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
+        except SystemExit as exc:
+            if isinstance(exc.__context__, BrokenPipeError):  # rich's answer to a closed pipe
+                silence_stdout()
+                raise typer.Exit(code=0) from None
+            raise
+        except (typer.Exit, typer.Abort):
             raise
         except EmbedcliError as exc:
             if _state["debug"]:
@@ -94,13 +103,15 @@ def handle_errors(func: F) -> F:
             raise _interrupted(exc) from None
         except BrokenPipeError:
             # Reader went away (e.g. `| head`): quiet exit, as other Unix tools do.
-            _silence_stdout()
+            silence_stdout()
             raise typer.Exit(code=0) from None
         except MemoryError:
             raise fail("out of memory") from None
         except OSError as exc:
             if _state["debug"]:
                 traceback.print_exc()
+            if exc.filename == STDOUT:
+                raise fail(f"cannot write to standard output: {exc.strerror or exc}") from None
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             raise fail(f"{exc.strerror or exc}{where}") from None
         except Exception as exc:  # a bug: say so in one line, full story with --debug
@@ -116,25 +127,23 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so outputs are cleaned up as for Ctrl-C."""
+def streaming_to_stdout() -> None:
+    """Called by a command once it starts writing data to stdout as it goes: an interruption
+    then says that stdout is incomplete instead of "no partial output was written"."""
+    _state["stdout_streamed"] = True
 
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """During a command, SIGTERM unwinds like Ctrl-C (temp files removed, one message)."""
+    """During a command, SIGTERM and SIGHUP unwind like Ctrl-C (temp files removed, one message).
+
+    See ``interrupts``: outside a command the same signals end the process at once.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
+    with interrupts.command():
         yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _interrupt_cause(exc: BaseException) -> KeyboardInterrupt | None:
@@ -150,17 +159,14 @@ def _interrupt_cause(exc: BaseException) -> KeyboardInterrupt | None:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> typer.Exit:
-    what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
-    err_console.print(f"{what}; no partial output was written.")
-    return typer.Exit(code=143 if isinstance(exc, Terminated) else 130)
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    interrupts.leave_command()  # a second signal while the message is printed: exit at once
+    signum = interrupts.signal_of(exc)
+    what = interrupts.MESSAGES.get(signum, "Interrupted")
+    if _state.get("stdout_streamed"):
+        err_console.print(f"{what}; the output on stdout is incomplete.", markup=False)
+    else:
+        err_console.print(f"{what}; no partial output was written.", markup=False)
+    return typer.Exit(code=interrupts.exit_code(signum))
 
 
 def print_json(data: Any) -> None:

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
-from embedcli.cli.app import ForceOpt, app, err_console, handle_errors, print_json
+from embedcli.cli.app import (
+    ForceOpt,
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+    streaming_to_stdout,
+)
 from embedcli.cli.checks import COUNT_MAX, finite, start_command
 from embedcli.cli.model_common import (
     BATCH_LINES,
@@ -120,6 +127,7 @@ def predict(
     t0 = time.perf_counter()
     n_lines = n_tokens = 0
     out = sys.stdout
+    streaming_to_stdout()
     for batch in _read_batches(input, batch_size):
         enc = encode_corpus(batch, m.vocab)
         probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)

@@ -10,7 +10,10 @@ included), split on whitespace. Unicode letters (accents, Cyrillic, CJK) pass th
 Presets (``COMPAT_PRESETS``) reproduce other tools exactly: the legacy Keras ``Tokenizer`` replaces
 its filter characters (punctuation without ``'``) by spaces, fastText splits on whitespace only.
 A ``token_pattern`` regex, when given, replaces the split: tokens are ``re.findall`` matches on the
-standardized text. What it leaves out: no stemming, no Unicode punctuation stripping (Keras strips
+standardized text. Patterns come from the command line and from vocabulary and model files that
+someone else may have written, so ``check_token_pattern`` admits only patterns that ``re`` runs in
+linear time (no repeat or alternative the engine could backtrack into; the rule is in its
+docstring and the README); anything else is refused with one line before any text is read. What it leaves out: no stemming, no Unicode punctuation stripping (Keras strips
 ASCII punctuation only), no subword units.
 """
 
@@ -81,10 +84,10 @@ class Tokenizer:
         )
         self._pattern = None
         if cfg.token_pattern is not None:
-            try:
-                self._pattern = re.compile(cfg.token_pattern)
-            except re.error as exc:
-                raise UsageError(f"invalid --token-pattern {cfg.token_pattern!r}: {exc}") from None
+            if not isinstance(cfg.token_pattern, str):
+                raise UsageError(f"token_pattern must be a string, not {cfg.token_pattern!r}")
+            check_token_pattern(cfg.token_pattern)  # linear time, or a UsageError
+            self._pattern = re.compile(cfg.token_pattern)
 
     def standardize(self, text: str) -> str:
         """Lowercase and strip punctuation as configured (no splitting)."""
@@ -180,3 +183,185 @@ def get_preset(compat: str) -> CompatPreset:
     except KeyError:
         names = ", ".join(COMPAT_PRESETS)
         raise UsageError(f"unknown --compat {compat!r} (choose from {names})") from None
+
+
+# -- token pattern safety ------------------------------------------------------------------------
+try:  # Python 3.11+
+    from re import _constants as _sre
+    from re import _parser as _sre_parse
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
+#: longest token pattern accepted (characters)
+MAX_PATTERN_LENGTH = 1000
+#: most characters one failed match attempt may examine (repeat counts multiply)
+MAX_PATTERN_COST = 1000
+_SINGLE = {_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN}
+_REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT} | (
+    {_sre.POSSESSIVE_REPEAT} if hasattr(_sre, "POSSESSIVE_REPEAT") else set()
+)
+_GROUPS = {_sre.SUBPATTERN} | ({_sre.ATOMIC_GROUP} if hasattr(_sre, "ATOMIC_GROUP") else set())
+
+
+class _Unsafe(Exception):
+    """A construct the linear-time rule does not admit (the message says which)."""
+
+
+def check_token_pattern(pattern: str) -> None:
+    """Refuse a token pattern that could make ``findall`` run in more than linear time.
+
+    Python's ``re`` backtracks: ``(a+)+$`` takes minutes on a 30-character line and ``\\w+x``
+    takes time quadratic in the line length. A token pattern comes from the command line or from
+    a vocabulary/model file someone else wrote, so it must not be able to make embedcli run
+    unbounded work. The rule below admits only patterns whose every ``findall`` step is
+    deterministic: the engine never has to go back into a repeat or an alternative once it has
+    passed it, so tokenizing a line of n characters costs O(n x pattern size).
+
+    In every sequence (the whole pattern, each alternative, each group, each repeated body):
+
+    - first come fixed items: single characters and classes (``a``, ``.``, ``\\w``, ``[^\\s]``),
+      assertions (``\\b``, ``^``), fixed counts (``x{3}``) and groups of fixed items;
+    - then at most one item that chooses: a repeat (``+ * ? {m,n}``, greedy or lazy), an
+      alternation or a group holding one; a repeated group that chooses inside needs a minimum
+      count of 0 or 1;
+    - after it only optional items (a repeat with minimum 0, like ``(?:'\\w+)?``), plus one
+      ``\\b`` straight after a greedy ``\\w+`` (it always holds there, as in ``\\b\\w\\w+\\b``).
+
+    Refused besides: backreferences, lookarounds and conditionals, a pattern that matches the
+    empty string, more than one capturing group (``findall`` would return tuples), patterns longer
+    than 1000 characters and fixed counts whose product exceeds 1000. ``\\w+|[^\\w\\s]``,
+    ``\\b\\w\\w+\\b``, ``[a-z]{4,}``, ``\\d+(?:\\.\\d+)?`` and ``\\w+(?:'\\w+)*`` pass;
+    ``(a+)+$``, ``(\\w+\\s?)+$``, ``\\w+x`` and ``(a|ab)c`` do not. Raises ``UsageError``.
+    """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise UsageError(
+            f"--token-pattern is {len(pattern)} characters long (at most {MAX_PATTERN_LENGTH})"
+        )
+    try:
+        parsed = _sre_parse.parse(pattern, 0)
+    except re.error as exc:
+        raise UsageError(f"invalid --token-pattern {pattern!r}: {exc}") from None
+    except (RecursionError, OverflowError, ValueError) as exc:
+        raise UsageError(f"invalid --token-pattern {pattern!r}: {exc}") from None
+    try:
+        if any(_is_control(c) for c in pattern):
+            raise _Unsafe("it contains a control character (write it as an escape like \\t)")
+        if parsed.state.flags & _sre.SRE_FLAG_LOCALE:
+            raise _Unsafe("the locale flag (?L) is not supported")
+        if parsed.state.groups - 1 > 1:
+            raise _Unsafe("more than one capturing group (use (?:...) for grouping)")
+        if parsed.getwidth()[0] == 0:
+            raise _Unsafe("it can match the empty string")
+        _check_sequence(list(parsed))
+        if _cost(list(parsed)) > MAX_PATTERN_COST:
+            raise _Unsafe(f"its repeat counts multiply to more than {MAX_PATTERN_COST}")
+    except _Unsafe as exc:
+        raise UsageError(
+            f"unsafe --token-pattern {pattern!r}: {exc} (the rule is in the README, "
+            "'Tokenizing and --compat')"
+        ) from None
+    except RecursionError:
+        raise UsageError(f"unsafe --token-pattern {pattern!r}: nested too deeply") from None
+
+
+def _is_control(c: str) -> bool:
+    return c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029"
+
+
+def _is_fixed(item: tuple) -> bool:
+    """True for an item that matches in exactly one way (no choice to go back to)."""
+    op, av = item
+    if op in _SINGLE or op is _sre.AT:
+        return True
+    if op in _REPEATS:
+        low, high, body = av
+        return low == high and all(_is_fixed(i) for i in body)
+    if op in _GROUPS:
+        return all(_is_fixed(i) for i in _group_body(item))
+    _refuse_unknown(op)
+    return False
+
+
+def _group_body(item: tuple) -> list:
+    op, av = item
+    return list(av[-1]) if op is _sre.SUBPATTERN else list(av)
+
+
+def _refuse_unknown(op: Any) -> None:
+    if op in _SINGLE or op in _REPEATS or op in _GROUPS or op in (_sre.AT, _sre.BRANCH):
+        return
+    names = {
+        _sre.GROUPREF: "a backreference",
+        _sre.GROUPREF_EXISTS: "a conditional group",
+        _sre.ASSERT: "a lookahead/lookbehind",
+        _sre.ASSERT_NOT: "a negative lookahead/lookbehind",
+    }
+    raise _Unsafe(f"{names.get(op, str(op).lower())} is not supported")
+
+
+def _check_sequence(items: list) -> None:
+    """Fixed items, then at most one choosing item, then only optional items (see above)."""
+    j = 0
+    while j < len(items) and _is_fixed(items[j]):
+        j += 1
+    if j == len(items):
+        return
+    choice = items[j]
+    _check_choice(choice)
+    rest = items[j + 1 :]
+    if rest and rest[0] == (_sre.AT, _sre.AT_BOUNDARY) and _is_greedy_word_run(choice):
+        rest = rest[1:]
+    for op, av in rest:
+        _refuse_unknown(op)
+        if op not in _REPEATS or av[0] != 0:
+            raise _Unsafe(
+                "after a repeat or an alternative only optional parts may follow "
+                "(the engine could backtrack into it)"
+            )
+        _check_sequence(list(av[2]))
+
+
+def _check_choice(item: tuple) -> None:
+    op, av = item
+    _refuse_unknown(op)
+    if op in _REPEATS:
+        low, _high, body = av
+        body = list(body)
+        if len(body) == 1 and body[0][0] in _SINGLE:
+            return
+        _check_sequence(body)
+        if low > 1 and not all(_is_fixed(i) for i in body):
+            raise _Unsafe(
+                "a repeated group that has choices inside needs a minimum count of 0 or 1"
+            )
+    elif op in _GROUPS:
+        _check_sequence(_group_body(item))
+    elif op is _sre.BRANCH:
+        for alternative in av[1]:
+            _check_sequence(list(alternative))
+
+
+def _is_greedy_word_run(item: tuple) -> bool:
+    op, av = item
+    return (
+        op in _REPEATS
+        and op is not _sre.MIN_REPEAT
+        and av[1] == _sre.MAXREPEAT
+        and list(av[2]) == [(_sre.IN, [(_sre.CATEGORY, _sre.CATEGORY_WORD)])]
+    )
+
+
+def _cost(items: list) -> int:
+    """Upper bound of the characters one failed attempt examines (counts multiply)."""
+    total = 0
+    for op, av in items:
+        if op in _REPEATS:
+            total += max(av[0], 1) * _cost(list(av[2]))
+        elif op in _GROUPS:
+            total += _cost(_group_body((op, av)))
+        elif op is _sre.BRANCH:
+            total += sum(_cost(list(a)) for a in av[1])
+        else:
+            total += 1
+    return total

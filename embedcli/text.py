@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -245,7 +246,7 @@ def check_token_pattern(pattern: str) -> None:
     except (RecursionError, OverflowError, ValueError) as exc:
         raise UsageError(f"invalid --token-pattern {pattern!r}: {exc}") from None
     try:
-        if any(_is_control(c) for c in pattern):
+        if control_character(pattern) is not None:
             raise _Unsafe("it contains a control character (write it as an escape like \\t)")
         if parsed.state.flags & _sre.SRE_FLAG_LOCALE:
             raise _Unsafe("the locale flag (?L) is not supported")
@@ -265,8 +266,16 @@ def check_token_pattern(pattern: str) -> None:
         raise UsageError(f"unsafe --token-pattern {pattern!r}: nested too deeply") from None
 
 
-def _is_control(c: str) -> bool:
-    return c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029"
+def control_character(text: str) -> str | None:
+    """The first control character of ``text`` (C0, DEL, C1, or a Unicode line or paragraph
+    separator), or None. Such a character in a label or a name shown to a user could move the
+    cursor, recolour the terminal or add a line to line-per-input output."""
+    if text.isprintable():  # no Cc, Zl or Zp (the fast path)
+        return None
+    for c in text:
+        if c < " " or "\x7f" <= c <= "\x9f" or unicodedata.category(c) in ("Zl", "Zp"):
+            return c
+    return None
 
 
 def _is_fixed(item: tuple) -> bool:

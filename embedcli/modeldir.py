@@ -493,6 +493,15 @@ def _check_magnitudes(
         )
 
 
+def _dense_elements(spec: dict[str, Any]) -> int:
+    """Number of values of the dense layers (hidden and output weights and biases, thresholds)."""
+    hidden = int(spec.get("hidden", 0))
+    pooled = int(spec["dim"]) * (int(spec.get("maxlen", 0)) if spec.get("pool") == "flatten" else 1)
+    c = int(spec["num_classes"])
+    out_in = hidden if hidden > 0 else pooled
+    return pooled * hidden + hidden + out_in * c + 2 * c
+
+
 def _load_npy(file: Path, mmap: bool) -> np.ndarray:
     try:
         array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -528,23 +537,12 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
         if not zipfile.is_zipfile(file):
             raise FormatError(f"{file} is not a .npz archive")
         with zipfile.ZipFile(file) as zf:
-            infos = zf.infolist()
-            names = [i.filename for i in infos]
-            if len(set(names)) != len(names):
-                raise FormatError(f"{file}: an array is stored twice in the archive")
-            shapes = {}
-            for info in infos:
-                key = info.filename[:-4] if info.filename.endswith(".npy") else None
-                shape = expected.get(key) or optional.get(key)  # type: ignore[arg-type]
-                if shape is None:
-                    raise FormatError(f"{file}: unexpected member {info.filename!r} for this model")
-                limit = NPY_HEADER_MAX + 4 * int(np.prod(shape))
-                if info.file_size > limit:
-                    raise FormatError(
-                        f"{file}: member {info.filename!r} declares {info.file_size:,} bytes, "
-                        f"more than a float32 {shape} array takes ({limit:,} at most)"
-                    )
-                shapes[key] = (info, shape)
+            limits = {
+                key: NPY_HEADER_MAX + 4 * int(np.prod(shape))
+                for key, shape in {**expected, **optional}.items()
+            }
+            infos = _zip_directory(zf, file, limits, "for this model")
+            shapes = {key: (info, {**expected, **optional}[key]) for key, info in infos.items()}
             for key in expected:
                 if key not in shapes:
                     raise FormatError(f"{file}: array '{key}' is missing")
@@ -558,6 +556,29 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
         if not np.isfinite(a).all():
             raise FormatError(f"{file}: '{key}' contains NaN or Inf values")
     return arrays
+
+
+def _zip_directory(
+    zf: zipfile.ZipFile, file: Path, limits: dict[str, int], context: str
+) -> dict[str, zipfile.ZipInfo]:
+    """The members of an .npz archive by array name, checked from the zip directory alone
+    (nothing inflated): each must be ``NAME.npy`` with NAME in ``limits``, stored once, declaring
+    at most ``limits[NAME]`` bytes. Reading a member later stops at its declared size, so these
+    limits bound the memory and time of loading the archive."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else ""
+        if key not in limits:
+            raise FormatError(f"{file}: unexpected member {info.filename!r} {context}")
+        if key in members:
+            raise FormatError(f"{file}: member {info.filename!r} is stored twice")
+        if info.file_size > limits[key]:
+            raise FormatError(
+                f"{file}: member {info.filename!r} declares {info.file_size:,} bytes, more than "
+                f"its array can take ({limits[key]:,} at most)"
+            )
+        members[key] = info
+    return members
 
 
 def _read_member(
@@ -758,6 +779,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     for name in ("state.npz", "vocab.tsv"):
         if not (path / name).is_file():
             raise FormatError(f"{path}: {name} is missing")
+        if not isinstance(files.get(name), str):
+            raise FormatError(f"{meta_path}: no sha256 for {name} in 'files'")
         if sha256_file(path / name) != files.get(name):
             raise FormatError(
                 f"{path / name} is damaged: its sha256 does not match checkpoint.json"
@@ -766,6 +789,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         _check_spec(meta["model"], meta_path)
         spec = ModelSpec.from_dict(meta["model"])
         config = TrainConfig.from_dict(meta["train"])
+        # The largest state array has num_rows x dim (or the dense layers') elements, at most
+        # 8 bytes each: checked from the zip directory before anything is inflated.
+        elements = max(spec.num_rows * spec.dim, _dense_elements(meta["model"]))
+        limit = NPY_HEADER_MAX + 8 * elements
+        names = (*STATE_ARRAYS, "best_emb", "best_dense")
+        with zipfile.ZipFile(path / "state.npz") as zf:
+            _zip_directory(zf, path / "state.npz", dict.fromkeys(names, limit), "in a checkpoint")
         with np.load(path / "state.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         missing = [k for k in STATE_ARRAYS if k not in arrays]

@@ -17,8 +17,9 @@ the real commands. Every refusal is one ``Error:`` line and exit 1.
 | ``test_control_characters_in_config`` | 9 places x 3 commands = 27 |
 | ``test_huge_weights`` | 6 arrays x 2 commands = 12 |
 | ``test_labels_tsv_damage`` | 7 edits x 2 (re-signed or not) = 14 |
+| ``test_hostile_checkpoint`` (``train --resume``) | 4 |
 | ``test_config_labels_disagree`` | 3 |
-| total | 144 command runs or loads, plus 40 timed tokenizations |
+| total | 148 command runs or loads, plus 40 timed tokenizations |
 """
 
 from __future__ import annotations
@@ -99,15 +100,18 @@ def edit_config(model: Path, fn) -> None:  # noqa: ANN001
 
 def set_token_pattern(model: Path, pattern: str) -> None:
     """Store ``pattern`` as the tokenizer pattern in vocab.tsv and config.json, re-signed."""
-    vocab = model / "vocab.tsv"
+    set_vocab_pattern(model / "vocab.tsv", pattern)
+    edit_config(model, lambda c: c["tokenizer"].update(token_pattern=pattern))
+    resign(model)
+
+
+def set_vocab_pattern(vocab: Path, pattern: str) -> None:
     lines = vocab.read_text(encoding="utf-8").split("\n")
     i = next(i for i, line in enumerate(lines) if line.startswith("#tokenizer\t"))
     cfg = json.loads(lines[i].split("\t", 1)[1])
     cfg["token_pattern"] = pattern
     lines[i] = "#tokenizer\t" + json.dumps(cfg)
     vocab.write_text("\n".join(lines), encoding="utf-8")
-    edit_config(model, lambda c: c["tokenizer"].update(token_pattern=pattern))
-    resign(model)
 
 
 def expect_refusal(result, *needles: str, code: int = 1) -> str:  # noqa: ANN001
@@ -592,3 +596,57 @@ def test_untouched_model_loads(workspace: Path) -> None:
     assert m.labels == ["good", "bad"] or m.labels == ["bad", "good"]
     r = run("predict", workspace / "model", workspace / "query.txt")
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.output
+
+
+# -- checkpoints: the same zip and checksum rules -------------------------------------------------
+@pytest.fixture(scope="module")
+def checkpoint(workspace: Path) -> Path:
+    ck = workspace / "ck"
+    r = run(
+        "train", workspace / "train.txt", "-o", workspace / "ck-model", "--checkpoint", ck,
+        "--checkpoint-every", "1", *TRAIN[:2], "--epochs", "2", *TRAIN[4:],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    return ck
+
+
+def _resign_checkpoint(ck: Path, drop: str | None = None) -> None:
+    meta = json.loads((ck / "checkpoint.json").read_text(encoding="utf-8"))
+    for name in ("state.npz", "vocab.tsv"):
+        meta["files"][name] = hashlib.sha256((ck / name).read_bytes()).hexdigest()
+    if drop:
+        del meta["files"][drop]
+    (ck / "checkpoint.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+@pytest.mark.parametrize("case", ["bomb", "extra", "no-checksum", "evil-pattern"])
+def test_hostile_checkpoint(workspace: Path, checkpoint: Path, tmp_path: Path, case: str) -> None:
+    """train --resume reads a checkpoint with the same rules as a model."""
+    ck = tmp_path / "ck"
+    shutil.copytree(checkpoint, ck)
+    with np.load(ck / "state.npz") as z:
+        members = {f"{k}.npy": _npy(z[k]) for k in z.files}
+    parts = [_zip_member(k, v) for k, v in members.items() if k != "emb_V.npy"]
+    drop = None
+    if case == "bomb":
+        parts.append(_zip_member("emb_V.npy", _bomb_stream(), declared=BOMB_SIZE, crc=BOMB_CRC))
+        needle = "declares 2,147,483,648"
+    elif case == "extra":
+        parts.append(_zip_member("emb_V.npy", members["emb_V.npy"]))
+        parts.append(_zip_member("payload.npy", b"x"))
+        needle = "unexpected member 'payload.npy'"
+    elif case == "no-checksum":
+        parts.append(_zip_member("emb_V.npy", members["emb_V.npy"]))
+        drop, needle = "state.npz", "no sha256 for state.npz"
+    else:
+        parts.append(_zip_member("emb_V.npy", members["emb_V.npy"]))
+        set_vocab_pattern(ck / "vocab.tsv", r"(a+)+$")  # checkpoint.json re-signed below
+        needle = "unsafe --token-pattern"
+    (ck / "state.npz").write_bytes(_zip(parts))
+    _resign_checkpoint(ck, drop)
+    out = tmp_path / "resumed"
+    t0 = time.perf_counter()
+    r = run("train", workspace / "train.txt", "--resume", ck, "-o", out, "--quiet")
+    assert time.perf_counter() - t0 < 30
+    expect_refusal(r, needle)
+    assert not out.exists()

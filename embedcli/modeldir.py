@@ -415,21 +415,22 @@ def _check_labels(path: Path, config: dict[str, Any], vocab: Vocabulary) -> None
             f"({len(vocab.labels)} labels)"
         )
     file = path / "labels.tsv"
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{file} cannot be read: {exc}") from None
     expected = "".join(
         f"{i}\t{label}\t{count}\n"
         for i, (label, count) in enumerate(zip(vocab.labels, vocab.label_counts))
     )
+    try:
+        with open(file, "rb") as f:  # never more than the expected text (and one byte)
+            text = f.read(len(expected.encode("utf-8")) + 1).decode("utf-8", "replace")
+    except OSError as exc:
+        raise FormatError(f"{file} cannot be read: {exc.strerror}") from None
     if text != expected:
         lines = text.split("\n")
+        n = len(vocab.labels)
         for i, (got, want) in enumerate(zip(lines, expected.split("\n"))):
             if got != want:
-                raise FormatError(
-                    f"{file}:{i + 1}: expected {want!r} (label {i} of vocab.tsv), found {got!r}"
-                )
+                what = f"label {i} of vocab.tsv" if i < n else f"vocab.tsv has {n} labels"
+                raise FormatError(f"{file}:{i + 1}: expected {want!r} ({what}), found {got!r}")
         raise FormatError(
             f"{file}: lists {max(0, len(lines) - 1)} labels, vocab.tsv {len(vocab.labels)}"
         )
@@ -439,12 +440,14 @@ def _table_stats(emb: np.ndarray, rows: int = 1 << 16) -> tuple[bool, float]:
     """(all finite, largest absolute value) of a 2-D table, a block of rows at a time so a
     memory-mapped table is never copied whole."""
     absmax = 0.0
-    for lo in range(0, emb.shape[0], rows):
-        block = np.asarray(emb[lo : lo + rows])
-        if not np.isfinite(block).all():
+    for start in range(0, emb.shape[0], rows):
+        block = np.asarray(emb[start : start + rows])
+        if not block.size:
+            continue
+        high, low = float(block.max()), float(block.min())  # NaN and +-Inf propagate
+        if not (np.isfinite(high) and np.isfinite(low)):
             return False, float("inf")
-        if block.size:
-            absmax = max(absmax, float(np.abs(block).max()))
+        absmax = max(absmax, high, -low)
     return True, absmax
 
 

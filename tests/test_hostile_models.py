@@ -5,21 +5,25 @@ A tiny model is trained once; each test copies it, makes one hostile edit and us
 the files (rewrites their sha256 in ``config.json``: a tampered model, not a disk error), then runs
 the real commands. Every refusal is one ``Error:`` line and exit 1.
 
-| test | hostile cases |
-|---|---:|
-| ``test_backtracking_pattern_in_model`` (subprocess, 20 s limit) | 9 patterns |
-| ``test_backtracking_pattern_elsewhere`` (option, vocabulary file) | 9 x 2 = 18 |
-| ``test_accepted_patterns_run_in_linear_time`` | 8 patterns x 5 lines |
-| ``test_classifier_zip_bomb`` / ``_header_bomb`` / ``_extra_small_member`` | 2 + 1 + 1 |
-| ``test_missing_checksum`` | 4 files x 2 = 8 |
-| ``test_control_characters_in_labels`` | 8 labels x 2 places x 3 commands = 48 |
-| ``test_training_refuses_control_labels`` | 3 |
-| ``test_control_characters_in_config`` | 9 places x 3 commands = 27 |
-| ``test_huge_weights`` | 6 arrays x 2 commands = 12 |
-| ``test_labels_tsv_damage`` | 7 edits x 2 (re-signed or not) = 14 |
-| ``test_hostile_checkpoint`` (``train --resume``) | 4 |
-| ``test_config_labels_disagree`` | 3 |
-| total | 148 command runs or loads, plus 40 timed tokenizations |
+| test | hostile cases | command runs or loads |
+|---|---:|---:|
+| ``test_backtracking_pattern_in_model`` (subprocess, 20 s limit) | 9 | 9 |
+| ``test_backtracking_pattern_elsewhere`` (``--token-pattern``, vocabulary file) | 18 | 18 |
+| ``test_pattern_rule_edges`` (plus 5 lookalikes that pass) | 7 | 7 |
+| ``test_classifier_zip_bomb`` / ``_header_bomb`` / ``_extra_small_member`` | 4 | 6 |
+| ``test_missing_checksum`` (entry removed or null; 4 files) | 8 | 16 |
+| ``test_control_characters_in_labels`` (8 labels; everywhere or vocab.tsv only) | 16 | 48 |
+| ``test_training_refuses_control_labels`` (fastText, CSV, JSONL) | 3 | 3 |
+| ``test_control_characters_in_config`` | 9 | 27 |
+| ``test_huge_weights`` | 6 | 12 |
+| ``test_labels_tsv_damage`` (7 edits, re-signed or not) | 14 | 28 |
+| ``test_config_labels_disagree`` | 3 | 3 |
+| ``test_hostile_checkpoint`` (``train --resume``) | 4 | 4 |
+| total | 101 | 181 |
+
+Positive controls (must load and work): 8 common token patterns timed on 200,000-character lines
+and compared with ``re.findall``, Keras' punctuation with tab and newline, weights just under the
+overflow bound on a 200,000-token line, the untouched model.
 """
 
 from __future__ import annotations

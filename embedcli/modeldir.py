@@ -408,7 +408,13 @@ def load_model(
 
 def _check_labels(path: Path, config: dict[str, Any], vocab: Vocabulary) -> None:
     """labels.tsv and config.json list exactly the labels of vocab.tsv (the ones predict prints),
-    in the same order; a truncated or edited copy is an error, not a silent disagreement."""
+    in the same order, and config.json shows the tokenizer vocab.tsv holds (the one used); a
+    truncated or edited copy is an error, not a silent disagreement."""
+    if config.get("tokenizer") != vocab.tokenizer_config.to_dict():
+        raise FormatError(
+            f"{path / 'config.json'}: 'tokenizer' differs from the tokenizer of vocab.tsv "
+            "(the one used)"
+        )
     if config.get("labels") != vocab.labels:
         raise FormatError(
             f"{path / 'config.json'}: 'labels' differs from the labels of vocab.tsv "

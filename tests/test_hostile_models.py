@@ -17,9 +17,9 @@ the real commands. Every refusal is one ``Error:`` line and exit 1.
 | ``test_control_characters_in_config`` | 9 | 27 |
 | ``test_huge_weights`` | 6 | 12 |
 | ``test_labels_tsv_damage`` (7 edits, re-signed or not) | 14 | 28 |
-| ``test_config_labels_disagree`` | 3 | 3 |
+| ``test_config_labels_disagree`` / ``_tokenizer_disagrees`` | 4 | 4 |
 | ``test_hostile_checkpoint`` (``train --resume``) | 4 | 4 |
-| total | 101 | 181 |
+| total | 102 | 182 |
 
 Positive controls (must load and work): 8 common token patterns timed on 200,000-character lines
 and compared with ``re.findall``, Keras' punctuation with tab and newline, weights just under the
@@ -50,7 +50,7 @@ from typer.testing import CliRunner
 
 from embedcli.cli import app
 from embedcli.errors import FormatError, UsageError
-from embedcli.modeldir import load_model
+from embedcli.modeldir import load_model, read_config
 from embedcli.text import Tokenizer, TokenizerConfig, check_token_pattern
 
 runner = CliRunner()
@@ -510,7 +510,7 @@ def test_punctuation_may_hold_whitespace_controls(workspace: Path, tmp_path: Pat
     from embedcli.text import TOKENIZER_FILTERS
 
     edit_config(model, lambda c: c["tokenizer"].__setitem__("punctuation", TOKENIZER_FILTERS))
-    load_model(model, classifier=False, verify=False)  # config strings pass
+    read_config(model)  # its strings pass the control-character check
 
 
 # -- 5. weights that overflow the forward pass ----------------------------------------------------
@@ -592,6 +592,13 @@ def test_config_labels_disagree(workspace: Path, tmp_path: Path, labels: object)
     model = copy_model(workspace, tmp_path / "m")
     edit_config(model, lambda c: c.__setitem__("labels", labels))
     expect_refusal(run("predict", model, workspace / "query.txt"), "'labels'", "vocab.tsv")
+
+
+def test_config_tokenizer_disagrees(workspace: Path, tmp_path: Path) -> None:
+    """info shows config.json's tokenizer: it must be the one vocab.tsv holds (and uses)."""
+    model = copy_model(workspace, tmp_path / "m")
+    edit_config(model, lambda c: c["tokenizer"].__setitem__("lower", False))
+    expect_refusal(run("info", model), "'tokenizer'", "vocab.tsv")
 
 
 def test_untouched_model_loads(workspace: Path) -> None:

@@ -196,8 +196,9 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 #: longest token pattern accepted (characters)
 MAX_PATTERN_LENGTH = 1000
-#: most characters one failed match attempt may examine (repeat counts multiply)
-MAX_PATTERN_COST = 1000
+#: most characters one failed match attempt may examine (repeat counts multiply, alternatives
+#: add up): ``findall`` costs at most about this many steps per character of a line
+MAX_PATTERN_COST = 100
 _SINGLE = {_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN}
 _REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT} | (
     {_sre.POSSESSIVE_REPEAT} if hasattr(_sre, "POSSESSIVE_REPEAT") else set()
@@ -231,7 +232,8 @@ def check_token_pattern(pattern: str) -> None:
 
     Refused besides: backreferences, lookarounds and conditionals, a pattern that matches the
     empty string, more than one capturing group (``findall`` would return tuples), patterns longer
-    than 1000 characters and fixed counts whose product exceeds 1000. ``\\w+|[^\\w\\s]``,
+    than 1000 characters, and patterns where one failed attempt could examine more than 100
+    characters (``\\w{200}``; counts multiply, alternatives add up). ``\\w+|[^\\w\\s]``,
     ``\\b\\w\\w+\\b``, ``[a-z]{4,}``, ``\\d+(?:\\.\\d+)?`` and ``\\w+(?:'\\w+)*`` pass;
     ``(a+)+$``, ``(\\w+\\s?)+$``, ``\\w+x`` and ``(a|ab)c`` do not. Raises ``UsageError``.
     """
@@ -256,7 +258,10 @@ def check_token_pattern(pattern: str) -> None:
             raise _Unsafe("it can match the empty string")
         _check_sequence(list(parsed))
         if _cost(list(parsed)) > MAX_PATTERN_COST:
-            raise _Unsafe(f"its repeat counts multiply to more than {MAX_PATTERN_COST}")
+            raise _Unsafe(
+                f"one failed match attempt could examine more than {MAX_PATTERN_COST} characters "
+                "(repeat counts multiply, alternatives add up)"
+            )
     except _Unsafe as exc:
         raise UsageError(
             f"unsafe --token-pattern {pattern!r}: {exc} (the rule is in the README, "

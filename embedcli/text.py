@@ -223,7 +223,8 @@ def check_token_pattern(pattern: str) -> None:
     In every sequence (the whole pattern, each alternative, each group, each repeated body):
 
     - first come fixed items: single characters and classes (``a``, ``.``, ``\\w``, ``[^\\s]``),
-      assertions (``\\b``, ``^``), fixed counts (``x{3}``) and groups of fixed items;
+      assertions (``\\b``, ``^``), fixed counts (``x{3}``), groups of fixed items, and short
+      optional prefixes of listed characters that cannot start what follows (``-?\\d+``);
     - then at most one item that chooses: a repeat (``+ * ? {m,n}``, greedy or lazy), an
       alternation or a group holding one; a repeated group that chooses inside needs a minimum
       count of 0 or 1;
@@ -256,7 +257,7 @@ def check_token_pattern(pattern: str) -> None:
             raise _Unsafe("more than one capturing group (use (?:...) for grouping)")
         if parsed.getwidth()[0] == 0:
             raise _Unsafe("it can match the empty string")
-        _check_sequence(list(parsed))
+        _check_sequence(list(parsed), _Context.of(parsed))
         if _cost(list(parsed)) > MAX_PATTERN_COST:
             raise _Unsafe(
                 f"one failed match attempt could examine more than {MAX_PATTERN_COST} characters "
@@ -314,15 +315,51 @@ def _refuse_unknown(op: Any) -> None:
     raise _Unsafe(f"{names.get(op, str(op).lower())} is not supported")
 
 
-def _check_sequence(items: list) -> None:
-    """Fixed items, then at most one choosing item, then only optional items (see above)."""
+@dataclass(frozen=True)
+class _Context:
+    """Pattern-wide flags the optional-prefix rule needs (``_is_disjoint_prefix``)."""
+
+    dotall: bool
+    ascii: bool
+    #: False under IGNORECASE or scoped flags: character sets are then not worked out
+    sets_known: bool
+
+    @classmethod
+    def of(cls, parsed: Any) -> _Context:
+        flags = parsed.state.flags
+        return cls(
+            dotall=bool(flags & _sre.SRE_FLAG_DOTALL),
+            ascii=not flags & _sre.SRE_FLAG_UNICODE,
+            sets_known=not flags & _sre.SRE_FLAG_IGNORECASE and not _scoped_flags(list(parsed)),
+        )
+
+
+def _scoped_flags(items: list) -> bool:
+    for op, av in items:
+        if op is _sre.SUBPATTERN and (av[1] or av[2]):
+            return True
+        subs = []
+        if op in _REPEATS:
+            subs = [list(av[2])]
+        elif op in _GROUPS:
+            subs = [_group_body((op, av))]
+        elif op is _sre.BRANCH:
+            subs = [list(a) for a in av[1]]
+        if any(_scoped_flags(sub) for sub in subs):
+            return True
+    return False
+
+
+def _check_sequence(items: list, ctx: _Context) -> None:
+    """Fixed items (or short optional prefixes, see ``_is_disjoint_prefix``), then at most one
+    choosing item, then only optional items (see ``check_token_pattern``)."""
     j = 0
-    while j < len(items) and _is_fixed(items[j]):
+    while j < len(items) and (_is_fixed(items[j]) or _is_disjoint_prefix(items, j, ctx)):
         j += 1
     if j == len(items):
         return
     choice = items[j]
-    _check_choice(choice)
+    _check_choice(choice, ctx)
     rest = items[j + 1 :]
     if rest and rest[0] == (_sre.AT, _sre.AT_BOUNDARY) and _is_greedy_word_run(choice):
         rest = rest[1:]
@@ -333,10 +370,10 @@ def _check_sequence(items: list) -> None:
                 "after a repeat or an alternative only optional parts may follow "
                 "(the engine could backtrack into it)"
             )
-        _check_sequence(list(av[2]))
+        _check_sequence(list(av[2]), ctx)
 
 
-def _check_choice(item: tuple) -> None:
+def _check_choice(item: tuple, ctx: _Context) -> None:
     op, av = item
     _refuse_unknown(op)
     if op in _REPEATS:
@@ -344,16 +381,129 @@ def _check_choice(item: tuple) -> None:
         body = list(body)
         if len(body) == 1 and body[0][0] in _SINGLE:
             return
-        _check_sequence(body)
+        _check_sequence(body, ctx)
         if low > 1 and not all(_is_fixed(i) for i in body):
             raise _Unsafe(
                 "a repeated group that has choices inside needs a minimum count of 0 or 1"
             )
     elif op in _GROUPS:
-        _check_sequence(_group_body(item))
+        _check_sequence(_group_body(item), ctx)
     elif op is _sre.BRANCH:
         for alternative in av[1]:
-            _check_sequence(list(alternative))
+            _check_sequence(list(alternative), ctx)
+
+
+#: longest optional prefix (``x?``, ``[+-]{0,2}``) and largest character set it may have
+PREFIX_MAX_COUNT = 4
+PREFIX_MAX_CHARS = 64
+
+
+def _is_disjoint_prefix(items: list, j: int, ctx: _Context) -> bool:
+    """``items[j]`` is a short greedy repeat of a few listed characters (``-?``, ``#?``,
+    ``[+-]{0,2}``) none of which can start what follows, and what follows cannot match empty:
+    giving back one of its characters makes the rest fail on its first character, so the choice
+    costs O(count) and never multiplies (``-?\\d+``, ``#?\\w+``, ``[+-]?\\d+(?:\\.\\d+)?``)."""
+    op, av = items[j]
+    if not ctx.sets_known or op not in _REPEATS or op is _sre.MIN_REPEAT:
+        return False
+    low, high, body = av
+    body = list(body)
+    if high == _sre.MAXREPEAT or high > PREFIX_MAX_COUNT or len(body) != 1:
+        return False
+    chars = _listed_chars(body[0])
+    if chars is None:
+        return False
+    first, nullable = _first_atoms(items[j + 1 :])
+    if nullable:
+        return False
+    return not any(_atom_matches(atom, c, ctx) for atom in first for c in chars)
+
+
+def _listed_chars(atom: tuple) -> list[str] | None:
+    """The characters of a literal or of a class of literals and ranges (no negation, no
+    category), or None; at most ``PREFIX_MAX_CHARS`` of them."""
+    op, av = atom
+    if op is _sre.LITERAL:
+        return [chr(av)]
+    if op is not _sre.IN:
+        return None
+    chars: list[str] = []
+    for o, a in av:
+        if o is _sre.LITERAL:
+            chars.append(chr(a))
+        elif o is _sre.RANGE and a[1] - a[0] < PREFIX_MAX_CHARS:
+            chars.extend(chr(x) for x in range(a[0], a[1] + 1))
+        else:
+            return None
+        if len(chars) > PREFIX_MAX_CHARS:
+            return None
+    return chars
+
+
+def _first_atoms(items: list) -> tuple[list, bool]:
+    """The single-character atoms that can match the first character ``items`` consume (a
+    superset: assertions are looked through), and whether ``items`` can match empty."""
+    atoms: list = []
+    for op, av in items:
+        _refuse_unknown(op)
+        if op is _sre.AT:
+            continue
+        if op in _SINGLE:
+            atoms.append((op, av))
+            return atoms, False
+        if op in _REPEATS:
+            sub, nullable = _first_atoms(list(av[2]))
+            nullable = nullable or av[0] == 0
+        elif op in _GROUPS:
+            sub, nullable = _first_atoms(_group_body((op, av)))
+        else:  # BRANCH
+            nullable = False
+            sub = []
+            for alternative in av[1]:
+                alt_atoms, alt_nullable = _first_atoms(list(alternative))
+                sub += alt_atoms
+                nullable = nullable or alt_nullable
+        atoms += sub
+        if not nullable:
+            return atoms, False
+    return atoms, True
+
+
+_CATEGORIES = {
+    _sre.CATEGORY_DIGIT: r"\d",
+    _sre.CATEGORY_NOT_DIGIT: r"\D",
+    _sre.CATEGORY_SPACE: r"\s",
+    _sre.CATEGORY_NOT_SPACE: r"\S",
+    _sre.CATEGORY_WORD: r"\w",
+    _sre.CATEGORY_NOT_WORD: r"\W",
+}
+
+
+def _atom_matches(atom: tuple, c: str, ctx: _Context) -> bool:
+    """Whether a single-character atom matches ``c`` (True when unsure)."""
+    op, av = atom
+    if op is _sre.LITERAL:
+        return ord(c) == av
+    if op is _sre.NOT_LITERAL:
+        return ord(c) != av
+    if op is _sre.ANY:
+        return c != "\n" or ctx.dotall
+    if op is not _sre.IN:
+        return True
+    negate, hit = False, False
+    for o, a in av:
+        if o is _sre.NEGATE:
+            negate = True
+        elif o is _sre.LITERAL:
+            hit = hit or ord(c) == a
+        elif o is _sre.RANGE:
+            hit = hit or a[0] <= ord(c) <= a[1]
+        elif o is _sre.CATEGORY and a in _CATEGORIES:
+            flags = re.ASCII if ctx.ascii else 0
+            hit = hit or re.fullmatch(_CATEGORIES[a], c, flags) is not None
+        else:
+            return True
+    return hit != negate
 
 
 def _is_greedy_word_run(item: tuple) -> bool:

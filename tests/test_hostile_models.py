@@ -9,7 +9,7 @@ the real commands. Every refusal is one ``Error:`` line and exit 1.
 |---|---:|---:|
 | ``test_backtracking_pattern_in_model`` (subprocess, 20 s limit) | 9 | 9 |
 | ``test_backtracking_pattern_elsewhere`` (``--token-pattern``, vocabulary file) | 18 | 18 |
-| ``test_pattern_rule_edges`` (plus 5 lookalikes that pass) | 7 | 7 |
+| ``test_pattern_rule_edges`` (plus 5 lookalikes that pass) | 10 | 10 |
 | ``test_classifier_zip_bomb`` / ``_header_bomb`` / ``_extra_small_member`` | 4 | 6 |
 | ``test_missing_checksum`` (entry removed or null; 4 files) | 8 | 16 |
 | ``test_control_characters_in_labels`` (8 labels; everywhere or vocab.tsv only) | 16 | 48 |
@@ -19,9 +19,9 @@ the real commands. Every refusal is one ``Error:`` line and exit 1.
 | ``test_labels_tsv_damage`` (7 edits, re-signed or not) | 14 | 28 |
 | ``test_config_labels_disagree`` / ``_tokenizer_disagrees`` | 4 | 4 |
 | ``test_hostile_checkpoint`` (``train --resume``) | 4 | 4 |
-| total | 102 | 182 |
+| total | 105 | 185 |
 
-Positive controls (must load and work): 8 common token patterns timed on 200,000-character lines
+Positive controls (must load and work): 10 common token patterns timed on 200,000-character lines
 and compared with ``re.findall``, Keras' punctuation with tab and newline, weights just under the
 overflow bound on a 200,000-token line, the untouched model.
 """
@@ -193,6 +193,8 @@ ACCEPTED = [
     r"\w+(?:'\w+)*",
     r"\S+",
     r"(?i)[a-z]+",
+    r"[+-]?\d+(?:\.\d+)?",
+    r"#?\w+|[^\w\s]",
 ]
 
 
@@ -205,7 +207,15 @@ def test_accepted_patterns_run_in_linear_time(pattern: str) -> None:
     sample = "Don't stop: 3.14 café, naïve_x 東京 ÉCOLE a1b2!"
     assert tok.tokenize(sample) == re.findall(pattern, sample.lower())
     n = 200_000
-    for line in ("a" * n, "a" * n + "!", "a " * (n // 2), "1." * (n // 2), "a'" * (n // 2)):
+    for line in (
+        "a" * n,
+        "a" * n + "!",
+        "a " * (n // 2),
+        "1." * (n // 2),
+        "a'" * (n // 2),
+        "-" * n,
+        "#-" * (n // 2),
+    ):
         t0 = time.perf_counter()
         tok.tokenize(line)
         assert time.perf_counter() - t0 < 2.0, (pattern, line[:10])
@@ -222,6 +232,9 @@ def test_pattern_rule_edges() -> None:
         (r"\w{60}x|\w{60}y", "alternatives add up"),
         (r"(a)\1", "backreference"),
         (r"(?<=a)b", "lookahead/lookbehind"),
+        (r"a?a?a?a?aaaa", "optional parts"),
+        (r"\w?\w+", "optional parts"),
+        (r"(?i)#?\w+", "optional parts"),
     ]:
         with pytest.raises(UsageError, match=reason):
             check_token_pattern(pattern)

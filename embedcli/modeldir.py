@@ -9,6 +9,18 @@ Loading never imports numba (``lookup``, ``export`` and ``info`` use it): the sp
 dict until ``LoadedModel.spec`` is asked for. Arrays load with ``allow_pickle=False``; a newer
 format version, a missing file, a wrong shape or dtype, a checksum mismatch or non-finite values
 are a ``FormatError`` that says which file and what is wrong.
+
+A model directory is often downloaded from someone else, so loading treats it as hostile:
+
+- every file the loader reads has its sha256 in ``config.json`` (a missing entry is an error, not
+  a skipped check);
+- ``labels.tsv`` must list exactly the labels (and counts) of ``vocab.tsv``, which are also those of
+  ``config.json``; labels, the label prefix and the strings ``info`` shows may hold no control
+  characters (no terminal escapes, no newline that would add a line to ``predict``'s output);
+- ``classifier.npz`` is opened as a zip and its member names and declared sizes are checked
+  against the model's geometry before a single member is inflated;
+- weights must be small enough that the forward pass cannot overflow float32 (``_check_magnitudes``);
+- the stored token pattern must run in linear time (``embedcli.text.check_token_pattern``).
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import json
 import os
 import platform
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +42,7 @@ import numpy as np
 from embedcli import __version__
 from embedcli.atomic import atomic_dir
 from embedcli.errors import FormatError
+from embedcli.text import control_character
 from embedcli.vocab import Vocabulary
 
 MODEL_FORMAT = "embedcli-model"
@@ -256,7 +270,52 @@ def read_config(path: str | Path) -> dict[str, Any]:
             or not isinstance(digest, str)
         ):
             raise FormatError(f"{cfg_path}: bad entry in 'files': {name!r}: {digest!r}")
+    for name in MODEL_FILES:
+        digest = config["files"].get(name)
+        if digest is None:
+            raise FormatError(
+                f"{cfg_path}: no sha256 for {name} in 'files' (every file of a model must be listed)"
+            )
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise FormatError(f"{cfg_path}: bad sha256 for {name} in 'files': {digest!r}")
+    _check_config_text(config, cfg_path)
     return config
+
+
+#: the files a model directory holds besides config.json (each with its sha256 in config.json)
+MODEL_FILES = ("embeddings.npy", "classifier.npz", "vocab.tsv", "labels.tsv")
+
+
+def _check_config_text(config: dict[str, Any], cfg_path: Path) -> None:
+    """No control characters in the strings of config.json that commands print (labels, label
+    prefix, training settings, metrics, versions, date, tokenizer). The tokenizer's punctuation
+    may hold whitespace controls (Keras' filters include tab and newline)."""
+
+    def walk(value: Any, where: str, allowed: str = "") -> None:
+        if isinstance(value, str):
+            c = control_character(value.translate({ord(a): None for a in allowed}))
+            if c is not None:
+                raise FormatError(
+                    f"{cfg_path}: {where} contains the control character {c!r}: refused "
+                    "(a model's strings are printed to terminals)"
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key, where)
+                walk(item, f"{where}.{key}", allowed)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]", allowed)
+
+    for section in ("train", "metrics", "versions", "created", "labels"):
+        walk(config.get(section), section)
+    tokenizer = config.get("tokenizer")
+    if isinstance(tokenizer, dict):
+        for key, value in tokenizer.items():
+            walk(key, "tokenizer")
+            walk(value, f"tokenizer.{key}", "\t\n\r\x0b\x0c" if key == "punctuation" else "")
+    else:
+        walk(tokenizer, "tokenizer")
 
 
 #: allowed values of the spec fields: (minimum, or the set of names)
@@ -309,16 +368,17 @@ def load_model(
     path = Path(path)
     config = read_config(path)
     files = config["files"]
-    for name in ("embeddings.npy", "vocab.tsv") + (("classifier.npz",) if classifier else ()):
+    names = ("embeddings.npy", "vocab.tsv", "labels.tsv")
+    for name in names + (("classifier.npz",) if classifier else ()):
         if not (path / name).is_file():
             raise FormatError(f"{path}: {name} is missing")
         if verify or name != "embeddings.npy":
-            expected = files.get(name)
-            if expected and sha256_file(path / name) != expected:
+            if sha256_file(path / name) != files[name]:  # read_config: every entry is there
                 raise FormatError(
                     f"{path / name} is damaged: its sha256 does not match config.json"
                 )
     vocab = Vocabulary.load(path / "vocab.tsv")
+    _check_labels(path, config, vocab)
     spec = config["model"]
     rows = spec["num_words"] + (spec["buckets"] if spec.get("word_ngrams", 1) > 1 else 0)
     if len(vocab) != spec["num_words"]:
@@ -330,8 +390,11 @@ def load_model(
         raise FormatError(
             f"{path / 'embeddings.npy'}: expected float32 {(rows, spec['dim'])}, found {emb.dtype} {emb.shape}"
         )
-    if verify and not np.isfinite(emb).all():
-        raise FormatError(f"{path / 'embeddings.npy'} contains NaN or Inf values")
+    emb_absmax = None
+    if verify:
+        finite, emb_absmax = _table_stats(emb)
+        if not finite:
+            raise FormatError(f"{path / 'embeddings.npy'} contains NaN or Inf values")
     labels_needed = 2 if spec.get("objective") == "binary" else spec["num_classes"]
     if len(vocab.labels) != labels_needed:
         raise FormatError(
@@ -340,6 +403,8 @@ def load_model(
     arrays: dict[str, np.ndarray] = {}
     if classifier:
         arrays = _load_classifier(path / "classifier.npz", spec, len(vocab.labels))
+    if emb_absmax is not None:
+        _check_magnitudes(path, spec, emb_absmax, arrays)
     return LoadedModel(path=path, config=config, vocab=vocab, embeddings=emb, classifier=arrays)
 
 
@@ -384,6 +449,111 @@ def _replaced(path: str | Path, before: tuple[int, int] | None) -> bool:
     return False
 
 
+def _check_labels(path: Path, config: dict[str, Any], vocab: Vocabulary) -> None:
+    """labels.tsv and config.json list exactly the labels of vocab.tsv (the ones predict prints),
+    in the same order, and config.json shows the tokenizer vocab.tsv holds (the one used); a
+    truncated or edited copy is an error, not a silent disagreement."""
+    if config.get("tokenizer") != vocab.tokenizer_config.to_dict():
+        raise FormatError(
+            f"{path / 'config.json'}: 'tokenizer' differs from the tokenizer of vocab.tsv "
+            "(the one used)"
+        )
+    if config.get("labels") != vocab.labels:
+        raise FormatError(
+            f"{path / 'config.json'}: 'labels' differs from the labels of vocab.tsv "
+            f"({len(vocab.labels)} labels)"
+        )
+    file = path / "labels.tsv"
+    expected = "".join(
+        f"{i}\t{label}\t{count}\n"
+        for i, (label, count) in enumerate(zip(vocab.labels, vocab.label_counts))
+    )
+    try:
+        with open(file, "rb") as f:  # never more than the expected text (and one byte)
+            text = f.read(len(expected.encode("utf-8")) + 1).decode("utf-8", "replace")
+    except OSError as exc:
+        raise FormatError(f"{file} cannot be read: {exc.strerror}") from None
+    if text != expected:
+        lines = text.split("\n")
+        n = len(vocab.labels)
+        for i, (got, want) in enumerate(zip(lines, expected.split("\n"))):
+            if got != want:
+                what = f"label {i} of vocab.tsv" if i < n else f"vocab.tsv has {n} labels"
+                raise FormatError(f"{file}:{i + 1}: expected {want!r} ({what}), found {got!r}")
+        raise FormatError(
+            f"{file}: lists {max(0, len(lines) - 1)} labels, vocab.tsv {len(vocab.labels)}"
+        )
+
+
+def _table_stats(emb: np.ndarray, rows: int = 1 << 16) -> tuple[bool, float]:
+    """(all finite, largest absolute value) of a 2-D table, a block of rows at a time so a
+    memory-mapped table is never copied whole."""
+    absmax = 0.0
+    for start in range(0, emb.shape[0], rows):
+        block = np.asarray(emb[start : start + rows])
+        if not block.size:
+            continue
+        high, low = float(block.max()), float(block.min())  # NaN and +-Inf propagate
+        if not (np.isfinite(high) and np.isfinite(low)):
+            return False, float("inf")
+        absmax = max(absmax, high, -low)
+    return True, absmax
+
+
+#: documents are assumed to pool at most this many rows (tokens + n-grams) for the bound below
+MAX_DOC_ROWS = 1 << 32
+#: the largest logit the bound admits: float32 overflows at 3.4e38; 1e30 leaves room for rounding
+MAX_LOGIT = 1e30
+
+
+def _check_magnitudes(
+    path: Path, spec: dict[str, Any], emb_absmax: float, arrays: dict[str, np.ndarray]
+) -> None:
+    """Refuse weights so large that the forward pass could overflow float32 to inf/NaN (which
+    gives empty predictions), with a bound that holds for every input.
+
+    Let E = max|embeddings|, R = rows pooled (``MAX_DOC_ROWS`` x word_ngrams for sum and mean,
+    whose kernel sums before dividing; 1 for max and flatten). Then |pooled| <= R E; with a hidden
+    layer |h| <= pooled_dim |pooled| max|hidden_W| + max|hidden_b|; and |logit| <= in |h|
+    max|out_W| + max|out_b|. Each bound must stay under ``MAX_LOGIT`` (1e30). Trained models sit
+    at E ~ 1-10 and pass by more than 15 orders of magnitude.
+    """
+
+    def absmax(key: str) -> float:
+        a = arrays.get(key)
+        return float(np.abs(a).max()) if a is not None and a.size else 0.0
+
+    pool = spec.get("pool", "mean")
+    rows = MAX_DOC_ROWS * int(spec.get("word_ngrams", 1)) if pool in ("mean", "sum") else 1
+    dim = int(spec["dim"])
+    pooled_dim = dim * (int(spec.get("maxlen", 0)) if pool == "flatten" else 1)
+    bound = rows * emb_absmax
+    stage = "pooled embeddings"
+    if arrays and bound <= MAX_LOGIT:
+        hidden = int(spec.get("hidden", 0))
+        if hidden > 0:
+            bound = pooled_dim * bound * absmax("hidden_W") + absmax("hidden_b")
+            stage = "hidden layer"
+        if bound <= MAX_LOGIT:
+            bound = (hidden or pooled_dim) * bound * absmax("out_W") + absmax("out_b")
+            stage = "logits"
+    if not bound <= MAX_LOGIT:  # also catches an overflow of the bound itself
+        raise FormatError(
+            f"{path}: weights too large (max |embedding| {emb_absmax:.3g}, max |out_W| "
+            f"{absmax('out_W'):.3g}): the {stage} could overflow float32 (bound {bound:.3g} > "
+            f"{MAX_LOGIT:.0e})"
+        )
+
+
+def _dense_elements(spec: dict[str, Any]) -> int:
+    """Number of values of the dense layers (hidden and output weights and biases, thresholds)."""
+    hidden = int(spec.get("hidden", 0))
+    pooled = int(spec["dim"]) * (int(spec.get("maxlen", 0)) if spec.get("pool") == "flatten" else 1)
+    c = int(spec["num_classes"])
+    out_in = hidden if hidden > 0 else pooled
+    return pooled * hidden + hidden + out_in * c + 2 * c
+
+
 def _load_npy(file: Path, mmap: bool) -> np.ndarray:
     try:
         array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -397,17 +567,15 @@ def _load_npy(file: Path, mmap: bool) -> np.ndarray:
     return array
 
 
+#: the largest .npy header accepted in classifier.npz (numpy's own limit is 10000 bytes)
+NPY_HEADER_MAX = 10_000 + 16
+
+
 def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[str, np.ndarray]:
-    try:
-        z = np.load(file, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise FormatError(f"{file} is not a .npz archive (found a single array)")
-        with z:
-            arrays = {k: z[k] for k in z.files}
-    except FormatError:
-        raise
-    except Exception as exc:  # zip and .npy header parsers raise many kinds on damaged bytes
-        raise FormatError(f"{file} is damaged: {type(exc).__name__}: {exc}") from None
+    """The dense layers, read member by member from the zip after checking its directory: the
+    member names must be the arrays of this geometry and each declared size must fit a float32
+    array of the expected shape, so a hostile archive (an extra member, a 2 GiB bomb, a header
+    announcing a huge shape) is refused before anything is inflated."""
     hidden = int(spec.get("hidden", 0))
     pooled = spec["dim"] * (spec.get("maxlen", 0) if spec.get("pool") == "flatten" else 1)
     out_in = hidden if hidden > 0 else pooled
@@ -415,22 +583,80 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
     expected: dict[str, tuple[int, ...]] = {"out_W": (out_in, c), "out_b": (c,)}
     if hidden > 0:
         expected.update(hidden_W=(pooled, hidden), hidden_b=(hidden,))
-    if "thresholds" in arrays:
-        expected["thresholds"] = (c,)
-    unexpected = sorted(set(arrays) - set(expected))
-    if unexpected:
-        raise FormatError(f"{file}: unexpected array(s) {', '.join(unexpected)} for this model")
-    for key, shape in expected.items():
-        a = arrays.get(key)
-        if a is None:
-            raise FormatError(f"{file}: array '{key}' is missing")
-        if a.dtype != np.float32 or a.shape != shape:
-            raise FormatError(
-                f"{file}: '{key}' should be float32 {shape}, found {a.dtype} {a.shape}"
-            )
+    optional = {"thresholds": (c,)}
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        if not zipfile.is_zipfile(file):
+            raise FormatError(f"{file} is not a .npz archive")
+        with zipfile.ZipFile(file) as zf:
+            limits = {
+                key: NPY_HEADER_MAX + 4 * int(np.prod(shape))
+                for key, shape in {**expected, **optional}.items()
+            }
+            infos = _zip_directory(zf, file, limits, "for this model")
+            shapes = {key: (info, {**expected, **optional}[key]) for key, info in infos.items()}
+            for key in expected:
+                if key not in shapes:
+                    raise FormatError(f"{file}: array '{key}' is missing")
+            for key, (info, shape) in shapes.items():
+                arrays[key] = _read_member(zf, info, shape, file, key)
+    except FormatError:
+        raise
+    except Exception as exc:  # zip and .npy header parsers raise many kinds on damaged bytes
+        raise FormatError(f"{file} is damaged: {type(exc).__name__}: {exc}") from None
+    for key, a in arrays.items():
         if not np.isfinite(a).all():
             raise FormatError(f"{file}: '{key}' contains NaN or Inf values")
-    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    return arrays
+
+
+def _zip_directory(
+    zf: zipfile.ZipFile, file: Path, limits: dict[str, int], context: str
+) -> dict[str, zipfile.ZipInfo]:
+    """The members of an .npz archive by array name, checked from the zip directory alone
+    (nothing inflated): each must be ``NAME.npy`` with NAME in ``limits``, stored once, declaring
+    at most ``limits[NAME]`` bytes. Reading a member later stops at its declared size, so these
+    limits bound the memory and time of loading the archive."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else ""
+        if key not in limits:
+            raise FormatError(f"{file}: unexpected member {info.filename!r} {context}")
+        if key in members:
+            raise FormatError(f"{file}: member {info.filename!r} is stored twice")
+        if info.file_size > limits[key]:
+            raise FormatError(
+                f"{file}: member {info.filename!r} declares {info.file_size:,} bytes, more than "
+                f"its array can take ({limits[key]:,} at most)"
+            )
+        members[key] = info
+    return members
+
+
+def _read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ...], file: Path, key: str
+) -> np.ndarray:
+    """One float32 array from an .npy member whose header must announce exactly ``shape``
+    (read with numpy's header parser; never unpickled)."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            head = np.lib.format.read_array_header_1_0(f, max_header_size=NPY_HEADER_MAX)
+        elif version == (2, 0):
+            head = np.lib.format.read_array_header_2_0(f, max_header_size=NPY_HEADER_MAX)
+        else:
+            raise FormatError(f"{file}: '{key}' has an unsupported .npy version {version}")
+        got_shape, fortran, dtype = head
+        if dtype != np.float32 or tuple(got_shape) != shape:
+            raise FormatError(
+                f"{file}: '{key}' should be float32 {shape}, found {dtype} {got_shape}"
+            )
+        nbytes = 4 * int(np.prod(shape))
+        data = f.read(nbytes)
+        if len(data) != nbytes or f.read(1):
+            raise FormatError(f"{file}: '{key}' holds {len(data)} data bytes, expected {nbytes}")
+    a = np.frombuffer(data, dtype=np.float32).reshape(shape, order="F" if fortran else "C")
+    return np.ascontiguousarray(a)
 
 
 POOL_LAYERS = {
@@ -605,6 +831,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     for name in ("state.npz", "vocab.tsv"):
         if not (path / name).is_file():
             raise FormatError(f"{path}: {name} is missing")
+        if not isinstance(files.get(name), str):
+            raise FormatError(f"{meta_path}: no sha256 for {name} in 'files'")
         if sha256_file(path / name) != files.get(name):
             raise FormatError(
                 f"{path / name} is damaged: its sha256 does not match checkpoint.json"
@@ -613,6 +841,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         _check_spec(meta["model"], meta_path)
         spec = ModelSpec.from_dict(meta["model"])
         config = TrainConfig.from_dict(meta["train"])
+        # The largest state array has num_rows x dim (or the dense layers') elements, at most
+        # 8 bytes each: checked from the zip directory before anything is inflated.
+        elements = max(spec.num_rows * spec.dim, _dense_elements(meta["model"]))
+        limit = NPY_HEADER_MAX + 8 * elements
+        names = (*STATE_ARRAYS, "best_emb", "best_dense")
+        with zipfile.ZipFile(path / "state.npz") as zf:
+            _zip_directory(zf, path / "state.npz", dict.fromkeys(names, limit), "in a checkpoint")
         with np.load(path / "state.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         missing = [k for k in STATE_ARRAYS if k not in arrays]

@@ -41,7 +41,7 @@ import numpy as np
 
 from embedcli.atomic import atomic_write
 from embedcli.errors import FormatError, UsageError
-from embedcli.text import Tokenizer, TokenizerConfig, get_preset
+from embedcli.text import Tokenizer, TokenizerConfig, control_character, get_preset
 
 PAD_ID = 0
 UNK_ID = 1
@@ -152,6 +152,15 @@ class Vocabulary:
         if len(self.token_to_id) != len(tokens):
             raise FormatError("vocabulary has duplicate tokens")
         self.labels = list(labels)
+        for i, label in enumerate(self.labels):
+            # A label is printed once per input by predict: a newline or a terminal escape in it
+            # would add lines or rewrite the screen. Refused wherever a vocabulary is made.
+            c = control_character(label) if isinstance(label, str) else None
+            if c is not None:
+                raise FormatError(
+                    f"label {i} {label!r} contains the control character {c!r} (labels are "
+                    "printed one per line: control characters are refused)"
+                )
         self.label_counts = [int(c) for c in label_counts] or [0] * len(self.labels)
         self.label_to_id = {label: i for i, label in enumerate(self.labels)}
         self.tokenizer_config = tokenizer or TokenizerConfig()

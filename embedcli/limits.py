@@ -4,7 +4,7 @@
 ``EMBEDCLI_MAX_LINE``: the longest line (one document) a corpus reader accepts, default 64 MiB.
 
 Both take a byte count with an optional K/M/G suffix (powers of 1024), e.g. ``512M`` or ``1.5G``.
-A value that is not a positive, finite size names the variable in a ``UsageError`` (exit 2).
+A value that is not a finite size (positive; ``EMBEDCLI_MEM_LIMIT`` may be 0) names the variable in a ``UsageError`` (exit 2).
 
 Left out: per-command limits; the limits are process-wide.
 """
@@ -25,7 +25,7 @@ _MAX_SIZE = 1 << 50
 _SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def parse_size(name: str, text: str) -> int:
+def parse_size(name: str, text: str, minimum: int = 1) -> int:
     """Bytes from ``text`` ("2G", "512M", "1048576"); a ``UsageError`` naming ``name`` otherwise."""
     value = text.strip()
     for unit in ("iB", "B"):  # "2GB", "2GiB" and "100B" are common spellings
@@ -38,18 +38,18 @@ def parse_size(name: str, text: str) -> int:
         size = float(number) * scale
     except ValueError:
         size = math.nan
-    if not math.isfinite(size) or size < 1 or size > _MAX_SIZE:
+    if not math.isfinite(size) or size < minimum or size > _MAX_SIZE:
         raise UsageError(
-            f"{name} must be a size in bytes between 1 and 1P, optionally with a K, M or G "
+            f"{name} must be a size in bytes between {minimum} and 1P, optionally with a K, M or G "
             f"suffix (e.g. 2G), not {text!r}"
         )
     return int(size)
 
 
-def env_size(name: str, default: int) -> int:
+def env_size(name: str, default: int, minimum: int = 1) -> int:
     """The size in environment variable ``name``, or ``default`` when it is unset or empty."""
     text = os.environ.get(name, "").strip()
-    return parse_size(name, text) if text else default
+    return parse_size(name, text, minimum) if text else default
 
 
 def max_line_bytes() -> int:
@@ -63,7 +63,8 @@ def memory_limit() -> int:
         default = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     except (ValueError, OSError, AttributeError):
         default = 4 << 30
-    return env_size("EMBEDCLI_MEM_LIMIT", default)
+    # 0 is meaningful: every growing array spills to disk at once (tests and tiny machines use it)
+    return env_size("EMBEDCLI_MEM_LIMIT", default, minimum=0)
 
 
 def check_environment() -> None:

@@ -17,12 +17,13 @@ line naming the file/option and the fault, exit 1 (data) or 2 (usage), nothing h
 from __future__ import annotations
 
 import collections
+import contextlib
 import gzip
 import json
 import math
 import os
-import resource
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -98,6 +99,21 @@ def vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
 Bounded = collections.namedtuple("Bounded", "code stderr seconds rss_mb")
 
 
+#: runs ``python -m embedcli ARGS`` under a 2 GiB address-space cap and reports its exit code and
+#: peak RSS on fd ``argv[1]``. A child forked from pytest itself would inherit pytest's own RSS
+#: high-water mark in ``ru_maxrss`` (Linux keeps it across fork and exec), so the command is
+#: forked from this small launcher instead.
+LAUNCHER = """
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "embedcli", *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+os.write(int(sys.argv[1]), f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}".encode())
+"""
+
+
 def run_bounded(
     args: list[object],
     *,
@@ -112,21 +128,20 @@ def run_bounded(
     fast instead of exhausting the machine); it is killed after ``timeout`` seconds (code -9).
     """
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
     err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"embedcli-hostile-{os.getpid()}.err"
+    report_r, report_w = os.pipe()
     with open(err_path, "wb") as err:
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "embedcli", *map(str, args)],
+            [sys.executable, "-c", LAUNCHER, str(report_w), *map(str, args)],
             stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
             env=full_env,
-            preexec_fn=cap,
+            pass_fds=(report_w,),
+            start_new_session=True,
         )
+        os.close(report_w)
         if feed is not None:
 
             def pump() -> None:
@@ -140,17 +155,24 @@ def run_bounded(
                     pass
 
             threading.Thread(target=pump, daemon=True).start()
-        timer = threading.Timer(timeout, proc.kill)
+
+        def kill() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - t0
+    with os.fdopen(report_r, "rb") as f:
+        report = f.read().split()
+    code, rss_kb = (int(report[0]), int(report[1])) if len(report) == 2 else (-9, 0)
     stderr = err_path.read_text(encoding="utf-8", errors="replace")
     err_path.unlink()
-    return Bounded(proc.returncode, stderr, seconds, usage.ru_maxrss / 1024)
+    return Bounded(code, stderr, seconds, rss_kb / 1024)
 
 
 def assert_bounded_refusal(b: Bounded, *needles: str, rss_mb: float = 400) -> None:

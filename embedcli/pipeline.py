@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from embedcli.corpus import CorpusOptions, CorpusReader
-from embedcli.errors import DataError, UsageError
+from embedcli.errors import DataError, TrainingDiverged, UsageError
 from embedcli.sequences import EncodedCorpus, build_and_encode, encode_corpus, truncation_rate
 from embedcli.text import Tokenizer, make_tokenizer_config
 from embedcli.vocab import TokenCounter, Vocabulary, vocab_options
@@ -112,9 +112,9 @@ class PreparedTraining:
 
 def _label_pass(docs: Any, vocab: Vocabulary) -> EncodedCorpus:
     """Encode with a vocabulary that has no labels yet: learn them from the documents."""
-    from embedcli.vocab import _FirstSeenIndex
+    from embedcli.vocab import FirstSeenIndex
 
-    index = _FirstSeenIndex()
+    index = FirstSeenIndex()
     enc = encode_corpus(docs, vocab, label_index=index)
     names = list(index)
     counts = (
@@ -254,7 +254,7 @@ def checkpoint_plan(plan: TrainPlan) -> dict[str, Any]:
 def resume_plan(
     checkpoint: Any, train_paths: list[str], val_path: str | None, test_path: str | None
 ) -> TrainPlan:
-    """The plan that continues ``checkpoint`` (an ``embedcli.modeldir.Checkpoint``) on the corpus
+    """The plan that continues ``checkpoint`` (an ``embedcli.checkpoint.Checkpoint``) on the corpus
     ``train_paths``: the checkpoint's vocabulary, corpus options, training settings and
     validation split; ``val_path``/``test_path`` default to the checkpoint's."""
     saved = checkpoint.plan
@@ -270,14 +270,14 @@ def resume_plan(
 
 
 def _save_diverged(
-    output: str, exc: Exception, last: Any, vocab: Vocabulary, coverage: Any
+    output: str, exc: TrainingDiverged, last: Any, vocab: Vocabulary, coverage: Any
 ) -> None:
     """Save the last good model of a diverged run (``metrics.diverged = true``)."""
     from embedcli.modeldir import save_model
 
     metrics = dict(last.metrics)
     metrics["diverged"] = True
-    metrics["diverged_epoch"] = int(getattr(exc, "epoch", len(last.history) + 1))
+    metrics["diverged_epoch"] = int(exc.epoch if exc.epoch is not None else len(last.history) + 1)
     metrics["epoch"] = len(last.history)
     save_model(
         output,
@@ -303,19 +303,15 @@ def run_training(
     """Fit, evaluate and save; return the summary (the JSON that ``train --json`` prints).
 
     ``checkpoint_every`` N > 0 writes a checkpoint directory (default ``OUTPUT.ckpt``) every N
-    epochs; ``resume`` (an ``embedcli.modeldir.Checkpoint``) continues one. The corpus must
+    epochs; ``resume`` (an ``embedcli.checkpoint.Checkpoint``) continues one. The corpus must
     encode to the checkpoint's document and token counts (else a DataError).
     """
-    from embedcli.errors import TrainingDiverged
+    from embedcli.checkpoint import save_checkpoint
     from embedcli.model import predict_proba
-    from embedcli.modeldir import save_checkpoint, save_model
+    from embedcli.modeldir import save_model
     from embedcli.train import TrainConfig, evaluate_arrays, fit
 
-    try:
-        config = TrainConfig(**prepared.plan.config)
-        config.validate()
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+    config = TrainConfig.from_dict(prepared.plan.config)  # fit() validates it
     vocab = prepared.vocab
     # a run that fails must leave an existing model as it was (an empty directory holds nothing)
     keep_existing = os.path.lexists(output) and not (
@@ -355,12 +351,12 @@ def run_training(
             resume=state,
         )
     except TrainingDiverged as exc:
-        last = getattr(exc, "result", None)
+        last = exc.result
         if last is None:
             raise
         if not keep_existing:
             _save_diverged(output, exc, last, vocab, prepared.init_coverage)
-        epoch = getattr(exc, "epoch", len(last.history) + 1)
+        epoch = exc.epoch if exc.epoch is not None else len(last.history) + 1
         done = len(last.history)
         raise TrainingDiverged(
             f"training diverged in epoch {epoch} (the loss became NaN or infinite); the learning "
@@ -378,8 +374,6 @@ def run_training(
                 + f" was written to {output} (marked diverged)"
             )
         ) from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     timings["fit"] = time.perf_counter() - t_stage
     timings.update({f"fit.{k}": v for k, v in result.timings.items()})
     metrics: dict[str, Any] = dict(result.metrics)

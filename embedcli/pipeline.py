@@ -17,7 +17,8 @@ import numpy as np
 
 from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.errors import DataError, TrainingDiverged, UsageError
-from embedcli.sequences import EncodedCorpus, build_and_encode, encode_corpus, truncation_rate
+from embedcli.sequences import EncodedCorpus, truncation_rate
+from embedcli.shards import build_and_encode, encode_corpus
 from embedcli.text import Tokenizer, make_tokenizer_config
 from embedcli.vocab import TokenCounter, Vocabulary, vocab_options
 

@@ -394,7 +394,9 @@ class TrainingRun:
         # faster (no thread start-up, no cache-line ping-pong on the classifier) and reproducible
         big = self.tokens_per_epoch >= PARALLEL_MIN_TOKENS
         self.nthreads = cfg.threads if cfg.threads > 1 and big else 1
-        n_chunks = int(min(20, max(1, self.tokens_per_epoch // 2_000_000))) if self.on_progress else 1
+        n_chunks = (
+            int(min(20, max(1, self.tokens_per_epoch // 2_000_000))) if self.on_progress else 1
+        )
         n_batches = -(-n_docs // cfg.batch_size)
         # the results do not depend on the chunks (they are cut on mini-batch borders)
         self.n_chunks = int(min(n_batches, max(n_chunks, -(-n_docs // self.features.chunk_docs))))

@@ -60,23 +60,15 @@ class PreparedTraining:
 
     def plan_summary(self) -> dict[str, Any]:
         """Sizes and memory of the run, computed without allocating the model."""
-        cfg = self.plan.config
-        dim = int(cfg["dim"])
-        words = len(self.vocab)
-        from embedcli.train import auto_buckets, auto_epochs
+        from embedcli.spec import TrainConfig
 
         n_tokens = int(len(self.train.tokens))
-        buckets = int(cfg["buckets"]) or auto_buckets(
-            self.train.n_docs, n_tokens, int(cfg["word_ngrams"])
-        )
-        bucket_rows = buckets if int(cfg["word_ngrams"]) > 1 else 0
-        rows = words + bucket_rows
-        n_labels = len(self.vocab.labels)
-        pooled = dim * (int(cfg["maxlen"]) if cfg["pool"] == "flatten" else 1)
-        hidden = int(cfg["hidden"])
-        out_in = hidden or pooled
-        dense = (pooled * hidden + hidden if hidden else 0) + out_in * n_labels + n_labels
-        opt = cfg["optimizer"]
+        # the same resolution and geometry as fit(): one place decides epochs, buckets, sizes
+        cfg = TrainConfig.from_dict(self.plan.config).resolve(self.train.n_docs, n_tokens, 1)
+        spec = cfg.model_spec(len(self.vocab), len(self.vocab.labels))
+        words, dim, rows, dense = len(self.vocab), spec.dim, spec.num_rows, spec.dense_size
+        bucket_rows = rows - words
+        opt = cfg.optimizer
         opt_bytes = {
             "sgd": 0,
             "adagrad": rows * 4 + dense * 4,
@@ -93,7 +85,7 @@ class PreparedTraining:
             "parameters": rows * dim + dense,
             "parameter_bytes": (rows * dim + dense) * 4,
             "optimizer": opt,
-            "epochs": int(cfg["epochs"]) or auto_epochs(self.train.n_docs, n_tokens),
+            "epochs": cfg.epochs,
             "optimizer_state_bytes": opt_bytes,
             "encoded_corpus_bytes": self.train.nbytes,
             "val_documents": self.val.n_docs if self.val is not None else 0,
@@ -101,11 +93,11 @@ class PreparedTraining:
             "mean_length": float(lengths.mean()) if len(lengths) else 0.0,
             "max_length": int(lengths.max()) if len(lengths) else 0,
         }
-        if cfg["pool"] == "flatten":
-            docs_cut, tokens_lost = truncation_rate(lengths, int(cfg["maxlen"]))
+        if spec.pool == "flatten":
+            docs_cut, tokens_lost = truncation_rate(lengths, spec.maxlen)
             summary["truncated_documents"] = docs_cut
             summary["truncated_tokens"] = tokens_lost
-            summary["padded_matrix_bytes"] = self.train.n_docs * int(cfg["maxlen"]) * 4
+            summary["padded_matrix_bytes"] = self.train.n_docs * spec.maxlen * 4
         if self.init_coverage:
             summary["init_vectors"] = self.init_coverage
         return summary

@@ -42,7 +42,7 @@ import numpy as np
 from embedcli import __version__
 from embedcli.atomic import atomic_dir
 from embedcli.errors import FormatError
-from embedcli.spec import ModelParams, ModelSpec
+from embedcli.spec import OBJECTIVES, POOLS, ModelParams, ModelSpec
 from embedcli.text import control_character
 from embedcli.vocab import Vocabulary
 
@@ -325,10 +325,7 @@ _SPEC_INTS = {
     "word_ngrams": 1,
     "maxlen": 0,
 }
-_SPEC_NAMES = {
-    "pool": ("mean", "sum", "max", "flatten"),
-    "objective": ("softmax", "binary", "multilabel"),
-}
+_SPEC_NAMES = {"pool": tuple(POOLS), "objective": tuple(OBJECTIVES)}
 _SPEC_DEFAULTS = {
     "hidden": 0,
     "word_ngrams": 1,

@@ -18,8 +18,9 @@ Left out: subword features, hierarchical softmax / negative sampling, learning-r
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from embedcli.checkpoint import STATE_ARRAYS, TrainState
 from embedcli.errors import DataError, FormatError, TrainingDiverged, UsageError
-from embedcli.kernels import KernelOpt, TrainData
+from embedcli.kernels import KernelOpt, OptState, TrainData
 from embedcli.model import (
     OPTIMIZERS,
     ModelParams,
@@ -323,19 +324,18 @@ class EarlyStopping:
             self.params = params_from_dense(emb, dense, spec)
 
 
-def optimizer_state(code: int, rows: int, dim: int, dense_size: int) -> tuple[np.ndarray, ...]:
+def optimizer_state(code: int, rows: int, dim: int, dense_size: int) -> OptState:
     """``(emb_S, emb_M, emb_V, emb_T, dense_S1, dense_S2)`` for optimizer ``code`` (Adagrad:
     row sums and dense sums; Adam: moments and per-row step counts); unused ones are size-1."""
+    adagrad, adam = code == OPTIMIZERS["adagrad"], code == OPTIMIZERS["adam"]
     one = np.zeros(1, dtype=np.float32)
-    none2 = np.zeros((1, 1), np.float32)
-    adam = code == OPTIMIZERS["adam"]
-    return (
-        np.zeros(rows, np.float32) if code == OPTIMIZERS["adagrad"] else one,
-        np.zeros((rows, dim), np.float32) if adam else none2,
-        np.zeros((rows, dim), np.float32) if adam else np.zeros((1, 1), np.float32),
-        np.zeros(rows, np.int32) if adam else np.zeros(1, np.int32),
-        np.zeros(dense_size, np.float32) if code >= 1 else one,
-        np.zeros(dense_size, np.float32) if adam else one,
+    return OptState(
+        emb_S=np.zeros(rows, np.float32) if adagrad else one,
+        emb_M=np.zeros((rows, dim) if adam else (1, 1), np.float32),
+        emb_V=np.zeros((rows, dim) if adam else (1, 1), np.float32),
+        emb_T=np.zeros(rows if adam else 1, np.int32),
+        dense_S1=np.zeros(dense_size, np.float32) if adagrad or adam else one,
+        dense_S2=np.zeros(dense_size, np.float32) if adam else one,
     )
 
 
@@ -371,17 +371,14 @@ class TrainingRun:
             self.class_weight = _class_weights(corpus.label_ids, spec.num_labels, cfg.class_weight)
         self._schedule(resume)
 
-    def _timed(self, name: str) -> Any:
-        run = self
-
-        class Timer:
-            def __enter__(self) -> None:
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc: Any) -> None:
-                run.timings[name] = run.timings.get(name, 0.0) + time.perf_counter() - self.t
-
-        return Timer()
+    @contextlib.contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
+        """Adds the wall seconds of the block to ``timings[name]``."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
 
     def _schedule(self, resume: TrainState | None) -> None:
         """Shuffling generator, learning-rate progress, chunks and threads; the counters of

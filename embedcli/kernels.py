@@ -3,7 +3,7 @@
 Conventions (see docs/DESIGN.md): parameters are float32 C-contiguous arrays, token ids int32,
 offsets int64; a ragged batch of documents is ``tokens[offsets[i]:offsets[i + 1]]``. Id 0 is the
 padding id: it never contributes to a pooled vector and its row is never updated. Integer codes
-instead of strings (the tables live in ``embedcli.model``):
+instead of strings (the tables live in ``embedcli.spec``):
 
 - pool: 0 mean, 1 sum, 2 max, 3 flatten (first ``maxlen`` positions, post-padded);
 - objective: 0 softmax cross-entropy, 1 binary (one logit = score of label id 1),

@@ -191,7 +191,6 @@ def resolve_run(
         config = resume.config
         num_words, num_classes = resume.spec.num_words, resume.spec.num_labels
     config = config if config is not None else TrainConfig()
-    config.validate()
     n_docs, n_tokens = corpus.n_docs, len(corpus.tokens)
     if n_docs < 1:
         raise DataError("no training documents")
@@ -207,7 +206,7 @@ def resolve_run(
             num_words = max(num_words, init_embeddings.shape[0])
     if num_classes is None:
         num_classes = int(corpus.label_ids.max(initial=0)) + 1
-    cfg = config.resolve(n_docs, n_tokens)
+    cfg = config.resolve(n_docs, n_tokens)  # validates, once per run
     spec = cfg.model_spec(num_words, num_classes)
     if resume is not None and resume.spec != spec:
         raise FormatError(f"checkpoint model {resume.spec} does not match {spec}")

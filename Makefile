@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 
-.PHONY: demo test lint format bench clean venv
+.PHONY: demo test test-nojit lint format bench clean venv
 
 $(VENV)/.stamp-test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest tests
+
+# The kernel tests as plain Python (numba off): tracebacks and line coverage reach inside kernels.py
+test-nojit: venv
+	NUMBA_DISABLE_JIT=1 $(PY) -m coverage run --include='embedcli/kernels.py' -m pytest -q \
+		-W ignore::RuntimeWarning tests/test_kernels.py tests/test_gradients.py
+	$(PY) -m coverage report --show-missing
 
 lint: venv
 	$(VENV)/bin/ruff check embedcli tests benchmarks

@@ -28,4 +28,10 @@ class FormatError(DataError):
 
 
 class TrainingDiverged(DataError):
-    """Loss became NaN or Inf during training."""
+    """Loss became NaN or Inf during training. ``epoch`` is the epoch that diverged and
+    ``result`` the last good training result (an ``embedcli.train.TrainResult``), when known."""
+
+    def __init__(self, message: str, *, epoch: int | None = None, result: object = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.result = result

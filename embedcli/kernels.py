@@ -3,7 +3,7 @@
 Conventions (see docs/DESIGN.md): parameters are float32 C-contiguous arrays, token ids int32,
 offsets int64; a ragged batch of documents is ``tokens[offsets[i]:offsets[i + 1]]``. Id 0 is the
 padding id: it never contributes to a pooled vector and its row is never updated. Integer codes
-instead of strings (the tables live in ``embedcli.model``):
+instead of strings (the tables live in ``embedcli.spec``):
 
 - pool: 0 mean, 1 sum, 2 max, 3 flatten (first ``maxlen`` positions, post-padded);
 - objective: 0 softmax cross-entropy, 1 binary (one logit = score of label id 1),
@@ -22,6 +22,8 @@ bit-reproducible.
 
 Left out on purpose: hierarchical softmax, negative sampling, subword (char n-gram) features.
 """
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -705,16 +707,14 @@ def hash_word_ngrams_docs(tokens, offsets, docs, n, num_words, buckets, eos, out
 #     size: fastText's update) or batch size 1 -- every default and fastText-like run;
 #   - train_shard_exact: anything (max/flatten pooling, Adam, mini-batches with exact sparse
 #     gradients).
-# Arguments: params = (emb (R, dim), dense flat); state = (emb_S (R,), emb_M (R, dim),
-# emb_V (R, dim), emb_T (R,) int32, dense_S1, dense_S2) (unused ones may be size-1 dummies);
-# data = (tokens, offsets, label_ids, label_offsets, doc_ids): example d is the featurized rows
-# tokens[offsets[d]:offsets[d + 1]] of corpus document doc_ids[d] (its labels and its dropout key;
-# doc_ids is the identity when the whole corpus is featurized, a chunk of the permutation when
-# only a chunk is); shape = (pool, maxlen, hidden, n_out,
-# objective); opt = (optimizer, lr, linear_decay, l2, beta1, beta2, eps, dropout, frozen_rows,
-# batch_size, seed, step0, tokens0, total_tokens, loss0); cw class weights; the shard trains on
-# examples ``order[lo:hi]`` in that order and returns ``(loss0 + loss sum, correct count)`` (the
-# loss is summed from ``loss0`` so that an epoch run in chunks sums it in the same order).
+# Arguments: params = (emb (R, dim), dense flat); state = an ``OptState``, data = a
+# ``TrainData``, opt = a ``KernelOpt`` (the named records below: numba compiles attribute access
+# on a namedtuple and caches it like any tuple); shape = (pool, maxlen, hidden, n_out,
+# objective); cw class weights. Example d is the featurized rows tokens[offsets[d]:offsets[d + 1]]
+# of corpus document doc_ids[d] (its labels and its dropout key; doc_ids is the identity when the
+# whole corpus is featurized, a chunk of the permutation when only a chunk is). The shard trains
+# on examples ``order[lo:hi]`` in that order and returns ``(loss0 + loss sum, correct count)``
+# (the loss is summed from ``loss0`` so that an epoch run in chunks sums it in the same order).
 #
 # Per mini-batch (batch_size 1 = fastText ``Model::update``): forward every example with the
 # parameters of the batch start, accumulate the dense gradient, then apply one dense update with
@@ -722,6 +722,24 @@ def hash_word_ngrams_docs(tokens, offsets, docs, n, num_words, buckets, eos, out
 # The learning rate decays linearly from ``lr`` to 0 with progress = (tokens0 + tokens seen
 # here * nshards) / total_tokens, as fastText's shared token counter. Rows below ``frozen_rows``
 # and the pad row 0 never change.
+
+
+#: optimizer state (unused arrays may be size-1 dummies): Adagrad row sums ``emb_S (R,)``, Adam
+#: moments ``emb_M``/``emb_V (R, dim)`` and per-row steps ``emb_T (R,) int32``; the dense
+#: vector's Adagrad sums / Adam moments ``dense_S1``/``dense_S2``
+OptState = namedtuple("OptState", "emb_S emb_M emb_V emb_T dense_S1 dense_S2")
+#: the featurized examples of a shard (see the section comment)
+TrainData = namedtuple("TrainData", "tokens offsets label_ids label_offsets doc_ids")
+#: hyperparameters and counters of a training call: ``optimizer`` code, base ``lr``,
+#: ``linear_decay`` (bool), ``l2``, Adam ``beta1``/``beta2``, ``eps``, ``dropout`` on the pooled
+#: vector, ``frozen_rows`` (rows below never change), ``batch_size``, the epoch's dropout
+#: ``seed``, ``step0`` (mini-batches done: Adam's bias correction), ``tokens0``/``total_tokens``
+#: (learning-rate progress) and ``loss0`` (the loss sum to continue from)
+KernelOpt = namedtuple(
+    "KernelOpt",
+    "optimizer lr linear_decay l2 beta1 beta2 eps dropout frozen_rows batch_size seed step0 "
+    "tokens0 total_tokens loss0",
+)
 
 
 @njit(cache=True, nogil=True)
@@ -747,10 +765,7 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
     key = doc_ids[d]
     in0 = x.shape[0]
     in1 = hidden if hidden > 0 else in0
-    o_hb = in0 * hidden
-    o_W = o_hb + hidden
-    o_b = o_W + in1 * n_out
-    o_end = o_b + n_out
+    _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
     s = offsets[d]
     e = offsets[d + 1]
     if arg is None:
@@ -788,6 +803,39 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
 
 
 @njit(cache=True, nogil=True)
+def _forward_batch(
+    emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg, bufs,
+    dropout, seed, seen, loss_sum,
+):  # fmt: skip
+    """Forward and backward of the mini-batch ``order[k:k + nb]`` (the part both training
+    kernels share): clears and fills ``gdense``, each example's pooled vector and its gradient,
+    ``docs``/``counts``. ``arg is None`` compiles mean/sum pooling only. Returns ``(seen,
+    loss_sum, correct)`` with the batch's tokens and losses added in example order."""
+    offsets = data.offsets
+    gdense[:] = 0.0
+    n_correct = 0
+    for b in range(nb):
+        d = order[k + b]
+        docs[b] = d
+        seen += offsets[d + 1] - offsets[d]
+        if arg is None:
+            cnt, lval, ok = _example(
+                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], None, bufs,
+                dropout, seed,
+            )  # fmt: skip
+        else:
+            cnt, lval, ok = _example(
+                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg[b], bufs,
+                dropout, seed,
+            )  # fmt: skip
+        counts[b] = cnt
+        loss_sum += lval
+        if ok:
+            n_correct += 1
+    return seen, loss_sum, n_correct
+
+
+@njit(cache=True, nogil=True)
 def _dense_bounds(in0, hidden, n_out):
     """Segment starts of ``dense``: (0, hidden_b, out_W, out_b, end)."""
     in1 = hidden if hidden > 0 else in0
@@ -817,12 +865,11 @@ def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards
     """The common training kernel (see the section comment): mean/sum pooling, SGD or Adagrad;
     SGD without L2 at any batch size, else batch size 1."""
     emb, dense = params
-    emb_S = state[0]
-    d_S1 = state[4]
-    tokens, offsets = data[0], data[1]
+    emb_S, d_S1 = state.emb_S, state.dense_S1
+    tokens, offsets = data.tokens, data.offsets
     pool, maxlen, hidden, n_out, objective = shape
-    optimizer, lr0, decay, l2, _b1, _b2, eps, dropout, frozen, bsz, seed, step0 = opt[:12]
-    tokens0, total_tokens, loss0 = opt[12], opt[13], opt[14]
+    optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
+    bsz = opt.batch_size
     dim = emb.shape[1]
     bounds = _dense_bounds(dim, hidden, n_out)
     gdense = np.zeros(bounds[4], dtype=np.float32)
@@ -836,26 +883,18 @@ def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards
     cap = 1 if fast else _max_doc(offsets, order, lo, hi)
     uniq = np.zeros(cap, dtype=np.int64)
     mult = np.zeros(cap, dtype=np.int64)
-    loss_sum = loss0
+    loss_sum = opt.loss0
     n_correct = 0
     seen = 0.0
     k = lo
     while k < hi:
         nb = min(bsz, hi - k)
-        lr = _step_lr(lr0, decay, tokens0, seen, nshards, total_tokens)
-        gdense[:] = 0.0
-        for b in range(nb):
-            d = order[k + b]
-            docs[b] = d
-            seen += offsets[d + 1] - offsets[d]
-            cnt, lval, ok = _example(
-                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], None, bufs,
-                dropout, seed,
-            )  # fmt: skip
-            counts[b] = cnt
-            loss_sum += lval
-            if ok:
-                n_correct += 1
+        lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
+        seen, loss_sum, correct = _forward_batch(
+            emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, None,
+            bufs, opt.dropout, opt.seed, seen, loss_sum,
+        )  # fmt: skip
+        n_correct += correct
         inv = 1.0 / nb
         for seg in range(4):
             _dense_update_sa(
@@ -964,11 +1003,12 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
     size; per batch, every row's contributions are summed (= ``np.add.at``), then each distinct
     row takes one optimizer step."""
     emb, dense = params
-    emb_S, emb_M, emb_V, emb_T, d_S1, d_S2 = state
-    tokens, offsets = data[0], data[1]
+    emb_S, emb_M, emb_V, emb_T = state.emb_S, state.emb_M, state.emb_V, state.emb_T
+    d_S1, d_S2 = state.dense_S1, state.dense_S2
+    tokens, offsets = data.tokens, data.offsets
     pool, maxlen, hidden, n_out, objective = shape
-    optimizer, lr0, decay, l2, b1, b2, eps, dropout, frozen, bsz, seed, step0 = opt[:12]
-    tokens0, total_tokens, loss0 = opt[12], opt[13], opt[14]
+    optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
+    b1, b2, bsz = opt.beta1, opt.beta2, opt.batch_size
     dim = emb.shape[1]
     in0 = maxlen * dim if pool == 3 else dim
     bounds = _dense_bounds(in0, hidden, n_out)
@@ -982,29 +1022,21 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
     slot = np.full(emb.shape[0], -1, dtype=np.int32)
     uniq = np.zeros(max(1024, _max_doc(offsets, order, lo, hi)), dtype=np.int64)
     G = np.zeros((uniq.shape[0], dim), dtype=np.float32)
-    loss_sum = loss0
+    loss_sum = opt.loss0
     n_correct = 0
     seen = 0.0
     step = 0
     k = lo
     while k < hi:
         nb = min(bsz, hi - k)
-        lr = _step_lr(lr0, decay, tokens0, seen, nshards, total_tokens)
-        gdense[:] = 0.0
-        for b in range(nb):
-            d = order[k + b]
-            docs[b] = d
-            seen += offsets[d + 1] - offsets[d]
-            cnt, lval, ok = _example(
-                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg[b], bufs,
-                dropout, seed,
-            )  # fmt: skip
-            counts[b] = cnt
-            loss_sum += lval
-            if ok:
-                n_correct += 1
+        lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
+        seen, loss_sum, correct = _forward_batch(
+            emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg,
+            bufs, opt.dropout, opt.seed, seen, loss_sum,
+        )  # fmt: skip
+        n_correct += correct
         step += 1
-        t = step0 + (step - 1) * nshards + 1
+        t = opt.step0 + (step - 1) * nshards + 1
         inv = 1.0 / nb
         for seg in range(4):
             _dense_update(
@@ -1058,11 +1090,7 @@ def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi):
     pool, maxlen, hidden, n_out, objective = shape
     dim = emb.shape[1]
     in0 = maxlen * dim if pool == 3 else dim
-    in1 = hidden if hidden > 0 else in0
-    o_hb = in0 * hidden
-    o_W = o_hb + hidden
-    o_b = o_W + in1 * n_out
-    o_end = o_b + n_out
+    _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
     x = np.zeros(in0, dtype=emb.dtype)
     arg = np.zeros(dim, dtype=np.int64)
     act = np.zeros(max(hidden, 1), dtype=emb.dtype)

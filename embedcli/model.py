@@ -13,140 +13,35 @@ hashed n-gram rows are added here by :func:`featurize`. No strings: see ``embedc
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from embedcli import kernels
+from embedcli.errors import DataError
+from embedcli.resources import feature_budget, feature_bytes, feature_chunk_docs
+from embedcli.spec import (
+    OBJECTIVES,
+    OPTIMIZERS,
+    POOLS,
+    ModelParams,
+    ModelSpec,
+    dense_size,
+    pack_dense,
+    unpack_dense,
+)
 
-POOLS = {"mean": 0, "sum": 1, "max": 2, "flatten": 3}
-OBJECTIVES = {"softmax": 0, "binary": 1, "multilabel": 2}
-OPTIMIZERS = {"sgd": 0, "adagrad": 1, "adam": 2}
-
-
-@dataclass
-class ModelSpec:
-    """Architecture, enough to rebuild the parameter shapes (stored in ``config.json``)."""
-
-    num_words: int
-    buckets: int
-    dim: int
-    num_classes: int
-    pool: str = "mean"
-    hidden: int = 0
-    objective: str = "softmax"
-    word_ngrams: int = 1
-    maxlen: int = 0
-
-    def __post_init__(self) -> None:
-        if self.pool not in POOLS:
-            raise ValueError(f"pool must be one of {sorted(POOLS)}, not {self.pool!r}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(
-                f"objective must be one of {sorted(OBJECTIVES)}, not {self.objective!r}"
-            )
-        if self.pool == "flatten" and self.maxlen <= 0:
-            raise ValueError("pool 'flatten' needs maxlen > 0")
-        if self.objective == "binary" and self.num_classes != 1:
-            raise ValueError("objective 'binary' has num_classes == 1 (one logit for label id 1)")
-
-    @property
-    def num_rows(self) -> int:
-        """Rows of the embedding table: words, then n-gram buckets (0 if word_ngrams == 1)."""
-        return self.num_words + (self.buckets if self.word_ngrams > 1 else 0)
-
-    @property
-    def pooled_dim(self) -> int:
-        return self.maxlen * self.dim if self.pool == "flatten" else self.dim
-
-    @property
-    def out_in(self) -> int:
-        return self.hidden if self.hidden > 0 else self.pooled_dim
-
-    @property
-    def num_labels(self) -> int:
-        """Columns of :func:`predict_proba`: 2 for binary, else num_classes."""
-        return 2 if self.objective == "binary" else self.num_classes
-
-    def kernel_shape(self) -> tuple[int, int, int, int, int]:
-        """``(pool, maxlen, hidden, n_out, objective)`` as the kernels take it."""
-        maxlen = self.maxlen if self.pool == "flatten" else 0
-        return (
-            POOLS[self.pool],
-            int(maxlen),
-            int(self.hidden),
-            int(self.num_classes),
-            OBJECTIVES[self.objective],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
-class ModelParams:
-    """Trained arrays (float32). ``out_W`` is ``(in_dim, C)``; ``hidden_W`` is ``(pooled_dim, H)``."""
-
-    embeddings: np.ndarray
-    out_W: np.ndarray
-    out_b: np.ndarray
-    hidden_W: np.ndarray | None = None
-    hidden_b: np.ndarray | None = None
-    thresholds: np.ndarray | None = None
-
-    def copy(self) -> ModelParams:
-        def c(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a.copy()
-
-        return ModelParams(
-            self.embeddings.copy(),
-            self.out_W.copy(),
-            self.out_b.copy(),
-            c(self.hidden_W),
-            c(self.hidden_b),
-            c(self.thresholds),
-        )
-
-
-def dense_size(spec: ModelSpec) -> int:
-    """Length of the flat dense vector ``[hidden_W, hidden_b, out_W, out_b]`` (see kernels.py)."""
-    return (
-        spec.pooled_dim * spec.hidden
-        + spec.hidden
-        + spec.out_in * spec.num_classes
-        + spec.num_classes
-    )
-
-
-def pack_dense(params: ModelParams, spec: ModelSpec, dtype: Any = np.float32) -> np.ndarray:
-    """The classifier arrays concatenated in the kernels' flat layout."""
-    parts = []
-    if spec.hidden > 0:
-        parts += [params.hidden_W.ravel(), params.hidden_b.ravel()]
-    parts += [params.out_W.ravel(), params.out_b.ravel()]
-    return np.ascontiguousarray(np.concatenate(parts), dtype=dtype)
-
-
-def unpack_dense(flat: np.ndarray, spec: ModelSpec) -> dict[str, np.ndarray | None]:
-    """Views into ``flat``: ``hidden_W, hidden_b, out_W, out_b`` (the hidden ones None if none)."""
-    in0, H, C = spec.pooled_dim, spec.hidden, spec.num_classes
-    o_hb = in0 * H
-    o_W = o_hb + H
-    o_b = o_W + spec.out_in * C
-    return {
-        "hidden_W": flat[:o_hb].reshape(in0, H) if H > 0 else None,
-        "hidden_b": flat[o_hb:o_W] if H > 0 else None,
-        "out_W": flat[o_W:o_b].reshape(spec.out_in, C),
-        "out_b": flat[o_b : o_b + C],
-    }
+__all__ = [
+    "OBJECTIVES",
+    "OPTIMIZERS",
+    "POOLS",
+    "ModelParams",
+    "ModelSpec",
+    "dense_size",
+    "pack_dense",
+    "unpack_dense",
+]
 
 
 def init_params(spec: ModelSpec, seed: int = 0) -> ModelParams:
@@ -195,18 +90,18 @@ def featurize(
 
 def check_ids(tokens, offsets, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """``(tokens int32, offsets int64)`` contiguous, checked: ids are word rows of ``spec`` and
-    ``offsets`` a valid ragged layout of ``tokens`` (ValueError otherwise)."""
+    ``offsets`` a valid ragged layout of ``tokens`` (``DataError`` otherwise)."""
     tokens = np.ascontiguousarray(tokens, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) >= spec.num_words):
-        raise ValueError(f"token ids must be in [0, {spec.num_words}) (the model's word rows)")
+        raise DataError(f"token ids must be in [0, {spec.num_words}) (the model's word rows)")
     if (
         len(offsets) < 1
         or offsets[0] != 0
         or offsets[-1] != len(tokens)
         or np.any(np.diff(offsets) < 0)
     ):
-        raise ValueError("offsets must start at 0, be non-decreasing and end at len(tokens)")
+        raise DataError("offsets must start at 0, be non-decreasing and end at len(tokens)")
     return tokens, offsets
 
 
@@ -256,30 +151,6 @@ def featurize_docs(
     return out, out_offsets, buffer
 
 
-#: Largest featurized copy kept whole by default: beyond it, training memory would be dominated
-#: by the n-gram ids rather than bounded by the encoded word corpus and the parameters.
-DEFAULT_FEATURE_BUDGET = 256 << 20
-
-
-def feature_budget() -> int:
-    """Bytes the featurized copy of a corpus may take before it is built a chunk at a time:
-    ``EMBEDCLI_MEM_LIMIT`` when set, else the smaller of 256 MiB and a quarter of the RAM."""
-    from embedcli.sequences import memory_limit
-
-    if os.environ.get("EMBEDCLI_MEM_LIMIT", "").strip():
-        return memory_limit()
-    return min(memory_limit(), DEFAULT_FEATURE_BUDGET)
-
-
-def feature_chunk_docs(lengths: np.ndarray, budget: int) -> int:
-    """Documents per chunk so that a chunk's featurized rows take about ``min(budget / 4, 64 MiB)``
-    (at least one document)."""
-    n = len(lengths)
-    total = max(1, int(lengths.sum()) * 4)
-    target = max(1, min(budget // 4, 64 << 20))
-    return max(1, min(n, int(n * target // total)))
-
-
 def feature_spans(length: int, spec: ModelSpec) -> list[tuple[int, int]]:
     """What each row that :func:`featurize` appends to a pad-free document of ``length`` words
     stands for, in order: ``(i, j)`` = words ``i .. j-1``; ``j == length + 1`` means the span
@@ -306,14 +177,23 @@ def run_sharded(fn: Any, n: int, shards: int) -> list[Any]:
         return list(pool.map(lambda b: fn(*b), bounds))
 
 
-def epoch_kernel(shape: tuple, opt: tuple) -> Any:
+def epoch_kernel(shape: tuple, opt: kernels.KernelOpt) -> Any:
     """The training kernel for this configuration (see ``kernels.py``, training section):
     ``train_shard_rows`` for mean/sum pooling with SGD or Adagrad when the update is fastText's
     (SGD without L2) or the batch size is 1, else ``train_shard_exact``."""
-    pool, optimizer, l2, bsz = shape[0], opt[0], opt[3], opt[9]
+    opt = kernel_opt(opt)
+    pool, optimizer, l2, bsz = shape[0], opt.optimizer, opt.l2, opt.batch_size
     if pool <= 1 and optimizer <= 1 and ((optimizer == 0 and l2 == 0.0) or bsz == 1):
         return kernels.train_shard_rows
     return kernels.train_shard_exact
+
+
+def kernel_opt(opt: tuple) -> kernels.KernelOpt:
+    """``opt`` as a ``kernels.KernelOpt`` (a plain tuple of its 15 fields, or of the first 14:
+    then ``loss0`` is 0)."""
+    if isinstance(opt, kernels.KernelOpt):
+        return opt
+    return kernels.KernelOpt(*opt) if len(opt) == 15 else kernels.KernelOpt(*opt, 0.0)
 
 
 def train_epoch(
@@ -331,17 +211,19 @@ def train_epoch(
     (``threads=False``: the bit-reproducible reference) or concurrently (Hogwild).
 
     Returns ``(loss sum per shard (float64), correct count per shard (int64))``. The arguments
-    are the kernels' (see ``kernels.py``); a 4-tuple ``data`` gets the identity ``doc_ids`` and
-    a 14-tuple ``opt`` the starting loss 0.
+    are the kernels' (see ``kernels.py``): ``state`` an ``OptState``, ``data`` a ``TrainData``
+    (4 arrays without ``doc_ids`` mean the identity), ``opt`` a ``KernelOpt`` (see
+    :func:`kernel_opt`); plain tuples in the same order are accepted.
     """
+    opt = kernel_opt(opt)
     kernel = epoch_kernel(shape, opt)
     if len(data) == 4:  # the whole corpus featurized: example d is document d
         data = (*data, np.arange(len(data[1]) - 1, dtype=np.int64))
-    if len(opt) == 14:
-        opt = (*opt, 0.0)
+    data = kernels.TrainData(*data)
+    state = kernels.OptState(*state)
     n = len(order)
     nshards = max(1, int(nshards))
-    rest = (*opt[:14], 0.0)  # loss0 is added once, by shard 0
+    rest = opt._replace(loss0=0.0)  # loss0 is added once, by shard 0
 
     def shard(sh: int) -> tuple[float, int]:
         lo, hi = sh * n // nshards, (sh + 1) * n // nshards
@@ -400,7 +282,7 @@ def map_featurized(
     lengths = featurized_lengths(tokens, offsets, spec)
     budget = feature_budget()
     n = len(lengths)
-    if int(lengths.sum()) * 4 + 8 * (n + 1) <= budget:
+    if feature_bytes(lengths) <= budget:
         return fn(*featurize(tokens, offsets, spec))
     step = feature_chunk_docs(lengths, budget)
     out = np.empty((n, *width), dtype=dtype)

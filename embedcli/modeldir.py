@@ -42,6 +42,7 @@ import numpy as np
 from embedcli import __version__
 from embedcli.atomic import atomic_dir
 from embedcli.errors import FormatError
+from embedcli.spec import OBJECTIVES, POOLS, ModelParams, ModelSpec
 from embedcli.text import control_character
 from embedcli.vocab import Vocabulary
 
@@ -178,12 +179,12 @@ def save_model(
             "labels": vocab.labels,
             "metrics": metrics or {},
             "files": files,
-            "versions": _versions(),
+            "versions": library_versions(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **(extra or {}),
         }
         with open(tmp / "config.json", "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2, ensure_ascii=False, default=_json_default)
+            json.dump(config, f, indent=2, ensure_ascii=False, default=json_default)
             f.write("\n")
         t_stage = time.perf_counter()
     timings["rename"] = time.perf_counter() - t_stage
@@ -213,15 +214,11 @@ class LoadedModel:
         return int(self.spec_dict["num_words"])
 
     @property
-    def spec(self) -> Any:
-        from embedcli.model import ModelSpec  # imports numba: only for commands that compute
-
+    def spec(self) -> ModelSpec:
         return ModelSpec.from_dict(self.spec_dict)
 
     @property
-    def params(self) -> Any:
-        from embedcli.model import ModelParams
-
+    def params(self) -> ModelParams:
         return ModelParams(
             embeddings=self.embeddings,
             out_W=self.classifier["out_W"],
@@ -261,7 +258,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
             raise FormatError(f"{cfg_path}: missing '{key}' section")
     if not isinstance(config.get("train", {}), dict):
         raise FormatError(f"{cfg_path}: 'train' must be an object")
-    _check_spec(config["model"], cfg_path)
+    check_spec(config["model"], cfg_path)
     for name, digest in config["files"].items():
         if (
             not isinstance(name, str)
@@ -328,10 +325,7 @@ _SPEC_INTS = {
     "word_ngrams": 1,
     "maxlen": 0,
 }
-_SPEC_NAMES = {
-    "pool": ("mean", "sum", "max", "flatten"),
-    "objective": ("softmax", "binary", "multilabel"),
-}
+_SPEC_NAMES = {"pool": tuple(POOLS), "objective": tuple(OBJECTIVES)}
 _SPEC_DEFAULTS = {
     "hidden": 0,
     "word_ngrams": 1,
@@ -341,8 +335,10 @@ _SPEC_DEFAULTS = {
 }
 
 
-def _check_spec(spec: dict[str, Any], cfg_path: Path) -> None:
-    """Every field of model spec has the right type and range (a damaged file never reaches numba)."""
+def check_spec(spec: dict[str, Any], cfg_path: Path) -> ModelSpec:
+    """The ``ModelSpec`` of a stored spec: every field has the right type and range and the
+    combination is valid (``FormatError`` naming ``cfg_path``; a damaged file never reaches
+    numba)."""
     for key, low in _SPEC_INTS.items():
         value = spec.get(key, _SPEC_DEFAULTS.get(key))
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -353,8 +349,10 @@ def _check_spec(spec: dict[str, Any], cfg_path: Path) -> None:
             raise FormatError(
                 f"{cfg_path}: model.{key} must be one of {', '.join(names)}, not {value!r}"
             )
-    if spec.get("pool") == "flatten" and spec.get("maxlen", 0) < 1:
-        raise FormatError(f"{cfg_path}: model.pool 'flatten' needs model.maxlen >= 1")
+    try:
+        return ModelSpec.from_dict(spec)
+    except FormatError as exc:
+        raise FormatError(f"{cfg_path}: {exc}") from None
 
 
 def load_model(
@@ -380,7 +378,8 @@ def load_model(
     vocab = Vocabulary.load(path / "vocab.tsv")
     _check_labels(path, config, vocab)
     spec = config["model"]
-    rows = spec["num_words"] + (spec["buckets"] if spec.get("word_ngrams", 1) > 1 else 0)
+    geometry = ModelSpec.from_dict(spec)
+    rows = geometry.num_rows
     if len(vocab) != spec["num_words"]:
         raise FormatError(
             f"{path}: vocab.tsv has {len(vocab)} entries but the model has {spec['num_words']} word rows"
@@ -395,14 +394,14 @@ def load_model(
         finite, emb_absmax = _table_stats(emb)
         if not finite:
             raise FormatError(f"{path / 'embeddings.npy'} contains NaN or Inf values")
-    labels_needed = 2 if spec.get("objective") == "binary" else spec["num_classes"]
+    labels_needed = geometry.num_labels
     if len(vocab.labels) != labels_needed:
         raise FormatError(
             f"{path}: the model has {labels_needed} labels but vocab.tsv lists {len(vocab.labels)}"
         )
     arrays: dict[str, np.ndarray] = {}
     if classifier:
-        arrays = _load_classifier(path / "classifier.npz", spec, len(vocab.labels))
+        arrays = _load_classifier(path / "classifier.npz", geometry)
     if emb_absmax is not None:
         _check_magnitudes(path, spec, emb_absmax, arrays)
     return LoadedModel(path=path, config=config, vocab=vocab, embeddings=emb, classifier=arrays)
@@ -525,8 +524,7 @@ def _check_magnitudes(
 
     pool = spec.get("pool", "mean")
     rows = MAX_DOC_ROWS * int(spec.get("word_ngrams", 1)) if pool in ("mean", "sum") else 1
-    dim = int(spec["dim"])
-    pooled_dim = dim * (int(spec.get("maxlen", 0)) if pool == "flatten" else 1)
+    pooled_dim = ModelSpec.from_dict(spec).pooled_dim
     bound = rows * emb_absmax
     stage = "pooled embeddings"
     if arrays and bound <= MAX_LOGIT:
@@ -543,15 +541,6 @@ def _check_magnitudes(
             f"{absmax('out_W'):.3g}): the {stage} could overflow float32 (bound {bound:.3g} > "
             f"{MAX_LOGIT:.0e})"
         )
-
-
-def _dense_elements(spec: dict[str, Any]) -> int:
-    """Number of values of the dense layers (hidden and output weights and biases, thresholds)."""
-    hidden = int(spec.get("hidden", 0))
-    pooled = int(spec["dim"]) * (int(spec.get("maxlen", 0)) if spec.get("pool") == "flatten" else 1)
-    c = int(spec["num_classes"])
-    out_in = hidden if hidden > 0 else pooled
-    return pooled * hidden + hidden + out_in * c + 2 * c
 
 
 def _load_npy(file: Path, mmap: bool) -> np.ndarray:
@@ -571,19 +560,13 @@ def _load_npy(file: Path, mmap: bool) -> np.ndarray:
 NPY_HEADER_MAX = 10_000 + 16
 
 
-def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[str, np.ndarray]:
+def _load_classifier(file: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
     """The dense layers, read member by member from the zip after checking its directory: the
     member names must be the arrays of this geometry and each declared size must fit a float32
     array of the expected shape, so a hostile archive (an extra member, a 2 GiB bomb, a header
     announcing a huge shape) is refused before anything is inflated."""
-    hidden = int(spec.get("hidden", 0))
-    pooled = spec["dim"] * (spec.get("maxlen", 0) if spec.get("pool") == "flatten" else 1)
-    out_in = hidden if hidden > 0 else pooled
-    c = spec["num_classes"]
-    expected: dict[str, tuple[int, ...]] = {"out_W": (out_in, c), "out_b": (c,)}
-    if hidden > 0:
-        expected.update(hidden_W=(pooled, hidden), hidden_b=(hidden,))
-    optional = {"thresholds": (c,)}
+    expected = spec.classifier_shapes()
+    optional = {"thresholds": (spec.num_classes,)}
     arrays: dict[str, np.ndarray] = {}
     try:
         if not zipfile.is_zipfile(file):
@@ -593,7 +576,7 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
                 key: NPY_HEADER_MAX + 4 * int(np.prod(shape))
                 for key, shape in {**expected, **optional}.items()
             }
-            infos = _zip_directory(zf, file, limits, "for this model")
+            infos = zip_directory(zf, file, limits, "for this model")
             shapes = {key: (info, {**expected, **optional}[key]) for key, info in infos.items()}
             for key in expected:
                 if key not in shapes:
@@ -610,7 +593,7 @@ def _load_classifier(file: Path, spec: dict[str, Any], n_labels: int) -> dict[st
     return arrays
 
 
-def _zip_directory(
+def zip_directory(
     zf: zipfile.ZipFile, file: Path, limits: dict[str, int], context: str
 ) -> dict[str, zipfile.ZipInfo]:
     """The members of an .npz archive by array name, checked from the zip directory alone
@@ -669,13 +652,12 @@ POOL_LAYERS = {
 
 def layer_summary(spec: dict) -> list[dict]:
     """Keras-style layer rows (name, type, output shape, parameter count) from the spec dict."""
-    dim, pool = int(spec["dim"]), spec.get("pool", "mean")
-    hidden, classes = int(spec.get("hidden", 0)), int(spec["num_classes"])
-    maxlen = int(spec.get("maxlen", 0)) if pool == "flatten" else None
-    rows = int(spec["num_words"]) + (
-        int(spec["buckets"]) if int(spec.get("word_ngrams", 1)) > 1 else 0
-    )
-    pooled = dim * maxlen if maxlen else dim
+    geometry = ModelSpec.from_dict(spec)
+    dim, pool = geometry.dim, geometry.pool
+    hidden, classes = geometry.hidden, geometry.num_classes
+    maxlen = geometry.maxlen if pool == "flatten" else None
+    rows = geometry.num_rows
+    pooled = geometry.pooled_dim
     layers = [
         {
             "name": "embedding",
@@ -699,8 +681,8 @@ def layer_summary(spec: dict) -> list[dict]:
                 "params": pooled * hidden + hidden,
             }
         )
-    act = "softmax" if spec.get("objective", "softmax") == "softmax" else "sigmoid"
-    out_in = hidden if hidden > 0 else pooled
+    act = "softmax" if geometry.objective == "softmax" else "sigmoid"
+    out_in = geometry.out_in
     layers.append(
         {
             "name": "output",
@@ -731,7 +713,7 @@ def file_report(path: str, config: dict) -> list[dict]:
     return report
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     out = {"embedcli": __version__, "python": platform.python_version(), "numpy": np.__version__}
     try:
         import importlib.metadata as md
@@ -742,136 +724,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-CHECKPOINT_FORMAT = "embedcli-checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-@dataclass
-class Checkpoint:
-    """A loaded checkpoint directory: the training state, its vocabulary file and the run's
-    plan (corpus options, validation settings) as saved by ``embedcli train``."""
-
-    path: Path
-    state: Any  # embedcli.train.TrainState
-    vocab_path: Path
-    plan: dict[str, Any]
-
-
-def save_checkpoint(
-    path: str | Path, state: Any, vocab: Vocabulary, plan: dict[str, Any] | None = None
-) -> Path:
-    """Write ``state`` (an ``embedcli.train.TrainState``) atomically as a checkpoint directory:
-    ``checkpoint.json`` (format, version, counters, RNG state, history, model spec, training
-    config, plan, sha256 of the other files), ``state.npz`` (parameters and optimizer state,
-    ``np.savez``: no pickle) and ``vocab.tsv``."""
-    path = Path(path)
-    with atomic_dir(path) as tmp:
-        np.savez(tmp / "state.npz", **state.arrays)
-        vocab.save(tmp / "vocab.tsv")
-        best = dict(state.best)
-        if not np.isfinite(best.get("score", 0.0)):
-            best["score"] = None
-        meta = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "epoch": state.epoch,
-            "step": state.step,
-            "done_tokens": state.done_tokens,
-            "train_seconds": state.train_seconds,
-            "rng_state": state.rng_state,
-            "history": state.history,
-            "best": best,
-            "n_docs": state.n_docs,
-            "n_tokens": state.n_tokens,
-            "model": state.spec.to_dict(),
-            "train": state.config.to_dict(),
-            "plan": plan or {},
-            "files": {name: sha256_file(tmp / name) for name in ("state.npz", "vocab.tsv")},
-            "versions": _versions(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        with open(tmp / "checkpoint.json", "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=1, ensure_ascii=False, default=_json_default)
-            f.write("\n")
-    return path
-
-
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read and verify a checkpoint directory (imports the engine: only ``train`` uses it)."""
-    from embedcli.model import ModelSpec
-    from embedcli.train import STATE_ARRAYS, TrainConfig, TrainState
-
-    path = Path(path)
-    meta_path = path / "checkpoint.json"
-    if not meta_path.is_file():
-        raise FormatError(f"{path} is not an embedcli checkpoint: checkpoint.json is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as exc:
-        raise FormatError(f"{meta_path} is damaged: {type(exc).__name__}: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise FormatError(f"{meta_path} is not an embedcli checkpoint")
-    version = meta.get("version")
-    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
-        raise FormatError(
-            f"{path}: checkpoint version {version!r} is not supported (this embedcli reads up to "
-            f"{CHECKPOINT_VERSION})"
-        )
-    files = meta.get("files")
-    if not isinstance(files, dict):
-        raise FormatError(f"{meta_path}: missing 'files' section")
-    for name in ("state.npz", "vocab.tsv"):
-        if not (path / name).is_file():
-            raise FormatError(f"{path}: {name} is missing")
-        if not isinstance(files.get(name), str):
-            raise FormatError(f"{meta_path}: no sha256 for {name} in 'files'")
-        if sha256_file(path / name) != files.get(name):
-            raise FormatError(
-                f"{path / name} is damaged: its sha256 does not match checkpoint.json"
-            )
-    try:
-        _check_spec(meta["model"], meta_path)
-        spec = ModelSpec.from_dict(meta["model"])
-        config = TrainConfig.from_dict(meta["train"])
-        # The largest state array has num_rows x dim (or the dense layers') elements, at most
-        # 8 bytes each: checked from the zip directory before anything is inflated.
-        elements = max(spec.num_rows * spec.dim, _dense_elements(meta["model"]))
-        limit = NPY_HEADER_MAX + 8 * elements
-        names = (*STATE_ARRAYS, "best_emb", "best_dense")
-        with zipfile.ZipFile(path / "state.npz") as zf:
-            _zip_directory(zf, path / "state.npz", dict.fromkeys(names, limit), "in a checkpoint")
-        with np.load(path / "state.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        missing = [k for k in STATE_ARRAYS if k not in arrays]
-        if missing:
-            raise FormatError(f"{path / 'state.npz'}: missing array(s) {', '.join(missing)}")
-        best = dict(meta["best"])
-        if best.get("score") is None:
-            best["score"] = float("-inf")
-        state = TrainState(
-            spec=spec,
-            config=config,
-            epoch=int(meta["epoch"]),
-            step=int(meta["step"]),
-            done_tokens=float(meta["done_tokens"]),
-            train_seconds=float(meta["train_seconds"]),
-            rng_state=meta["rng_state"],
-            history=list(meta["history"]),
-            best=best,
-            n_docs=int(meta["n_docs"]),
-            n_tokens=int(meta["n_tokens"]),
-            arrays=arrays,
-        )
-    except FormatError:
-        raise
-    except Exception as exc:  # wrong types / keys in a hand-edited or damaged file
-        raise FormatError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
-    return Checkpoint(path=path, state=state, vocab_path=path / "vocab.tsv", plan=meta["plan"])

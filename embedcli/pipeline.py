@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from embedcli.corpus import CorpusOptions, CorpusReader
-from embedcli.errors import DataError, UsageError
-from embedcli.sequences import EncodedCorpus, build_and_encode, encode_corpus, truncation_rate
+from embedcli.errors import DataError, TrainingDiverged, UsageError
+from embedcli.sequences import EncodedCorpus, truncation_rate
+from embedcli.shards import build_and_encode, encode_corpus
 from embedcli.text import Tokenizer, make_tokenizer_config
 from embedcli.vocab import TokenCounter, Vocabulary, vocab_options
 
@@ -59,23 +60,15 @@ class PreparedTraining:
 
     def plan_summary(self) -> dict[str, Any]:
         """Sizes and memory of the run, computed without allocating the model."""
-        cfg = self.plan.config
-        dim = int(cfg["dim"])
-        words = len(self.vocab)
-        from embedcli.train import auto_buckets, auto_epochs
+        from embedcli.spec import TrainConfig
 
         n_tokens = int(len(self.train.tokens))
-        buckets = int(cfg["buckets"]) or auto_buckets(
-            self.train.n_docs, n_tokens, int(cfg["word_ngrams"])
-        )
-        bucket_rows = buckets if int(cfg["word_ngrams"]) > 1 else 0
-        rows = words + bucket_rows
-        n_labels = len(self.vocab.labels)
-        pooled = dim * (int(cfg["maxlen"]) if cfg["pool"] == "flatten" else 1)
-        hidden = int(cfg["hidden"])
-        out_in = hidden or pooled
-        dense = (pooled * hidden + hidden if hidden else 0) + out_in * n_labels + n_labels
-        opt = cfg["optimizer"]
+        # the same resolution and geometry as fit(): one place decides epochs, buckets, sizes
+        cfg = TrainConfig.from_dict(self.plan.config).resolve(self.train.n_docs, n_tokens, 1)
+        spec = cfg.model_spec(len(self.vocab), len(self.vocab.labels))
+        words, dim, rows, dense = len(self.vocab), spec.dim, spec.num_rows, spec.dense_size
+        bucket_rows = rows - words
+        opt = cfg.optimizer
         opt_bytes = {
             "sgd": 0,
             "adagrad": rows * 4 + dense * 4,
@@ -92,7 +85,7 @@ class PreparedTraining:
             "parameters": rows * dim + dense,
             "parameter_bytes": (rows * dim + dense) * 4,
             "optimizer": opt,
-            "epochs": int(cfg["epochs"]) or auto_epochs(self.train.n_docs, n_tokens),
+            "epochs": cfg.epochs,
             "optimizer_state_bytes": opt_bytes,
             "encoded_corpus_bytes": self.train.nbytes,
             "val_documents": self.val.n_docs if self.val is not None else 0,
@@ -100,11 +93,11 @@ class PreparedTraining:
             "mean_length": float(lengths.mean()) if len(lengths) else 0.0,
             "max_length": int(lengths.max()) if len(lengths) else 0,
         }
-        if cfg["pool"] == "flatten":
-            docs_cut, tokens_lost = truncation_rate(lengths, int(cfg["maxlen"]))
+        if spec.pool == "flatten":
+            docs_cut, tokens_lost = truncation_rate(lengths, spec.maxlen)
             summary["truncated_documents"] = docs_cut
             summary["truncated_tokens"] = tokens_lost
-            summary["padded_matrix_bytes"] = self.train.n_docs * int(cfg["maxlen"]) * 4
+            summary["padded_matrix_bytes"] = self.train.n_docs * spec.maxlen * 4
         if self.init_coverage:
             summary["init_vectors"] = self.init_coverage
         return summary
@@ -112,9 +105,9 @@ class PreparedTraining:
 
 def _label_pass(docs: Any, vocab: Vocabulary) -> EncodedCorpus:
     """Encode with a vocabulary that has no labels yet: learn them from the documents."""
-    from embedcli.vocab import _FirstSeenIndex
+    from embedcli.vocab import FirstSeenIndex
 
-    index = _FirstSeenIndex()
+    index = FirstSeenIndex()
     enc = encode_corpus(docs, vocab, label_index=index)
     names = list(index)
     counts = (
@@ -254,7 +247,7 @@ def checkpoint_plan(plan: TrainPlan) -> dict[str, Any]:
 def resume_plan(
     checkpoint: Any, train_paths: list[str], val_path: str | None, test_path: str | None
 ) -> TrainPlan:
-    """The plan that continues ``checkpoint`` (an ``embedcli.modeldir.Checkpoint``) on the corpus
+    """The plan that continues ``checkpoint`` (an ``embedcli.checkpoint.Checkpoint``) on the corpus
     ``train_paths``: the checkpoint's vocabulary, corpus options, training settings and
     validation split; ``val_path``/``test_path`` default to the checkpoint's."""
     saved = checkpoint.plan
@@ -270,14 +263,14 @@ def resume_plan(
 
 
 def _save_diverged(
-    output: str, exc: Exception, last: Any, vocab: Vocabulary, coverage: Any
+    output: str, exc: TrainingDiverged, last: Any, vocab: Vocabulary, coverage: Any
 ) -> None:
     """Save the last good model of a diverged run (``metrics.diverged = true``)."""
     from embedcli.modeldir import save_model
 
     metrics = dict(last.metrics)
     metrics["diverged"] = True
-    metrics["diverged_epoch"] = int(getattr(exc, "epoch", len(last.history) + 1))
+    metrics["diverged_epoch"] = int(exc.epoch if exc.epoch is not None else len(last.history) + 1)
     metrics["epoch"] = len(last.history)
     save_model(
         output,
@@ -303,19 +296,15 @@ def run_training(
     """Fit, evaluate and save; return the summary (the JSON that ``train --json`` prints).
 
     ``checkpoint_every`` N > 0 writes a checkpoint directory (default ``OUTPUT.ckpt``) every N
-    epochs; ``resume`` (an ``embedcli.modeldir.Checkpoint``) continues one. The corpus must
+    epochs; ``resume`` (an ``embedcli.checkpoint.Checkpoint``) continues one. The corpus must
     encode to the checkpoint's document and token counts (else a DataError).
     """
-    from embedcli.errors import TrainingDiverged
+    from embedcli.checkpoint import save_checkpoint
     from embedcli.model import predict_proba
-    from embedcli.modeldir import save_checkpoint, save_model
+    from embedcli.modeldir import save_model
     from embedcli.train import TrainConfig, evaluate_arrays, fit
 
-    try:
-        config = TrainConfig(**prepared.plan.config)
-        config.validate()
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+    config = TrainConfig.from_dict(prepared.plan.config)  # fit() validates it
     vocab = prepared.vocab
     # a run that fails must leave an existing model as it was (an empty directory holds nothing)
     keep_existing = os.path.lexists(output) and not (
@@ -355,12 +344,12 @@ def run_training(
             resume=state,
         )
     except TrainingDiverged as exc:
-        last = getattr(exc, "result", None)
+        last = exc.result
         if last is None:
             raise
         if not keep_existing:
             _save_diverged(output, exc, last, vocab, prepared.init_coverage)
-        epoch = getattr(exc, "epoch", len(last.history) + 1)
+        epoch = exc.epoch if exc.epoch is not None else len(last.history) + 1
         done = len(last.history)
         raise TrainingDiverged(
             f"training diverged in epoch {epoch} (the loss became NaN or infinite); the learning "
@@ -378,8 +367,6 @@ def run_training(
                 + f" was written to {output} (marked diverged)"
             )
         ) from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     timings["fit"] = time.perf_counter() - t_stage
     timings.update({f"fit.{k}": v for k, v in result.timings.items()})
     metrics: dict[str, Any] = dict(result.metrics)

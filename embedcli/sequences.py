@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from embedcli import limits
-from embedcli.corpus import CorpusReader, Document
+from embedcli.corpus import Document
 from embedcli.errors import DataError, UsageError
 from embedcli.phases import reached
 from embedcli.vocab import TokenCounter, Vocabulary
@@ -295,16 +295,10 @@ def encode_corpus(
     """Encode documents with an existing vocabulary (unknown words -> UNK, or dropped without OOV).
 
     Labels map through ``vocab.label_to_id`` (unknown -> -1), or through ``label_index`` if given
-    (a dict that may grow as labels are seen, to learn labels in the same pass).
+    (a dict that may grow as labels are seen, to learn labels in the same pass). Sequential:
+    ``embedcli.shards.encode_corpus`` chooses worker processes for a large input.
     """
     labels_to_ids = vocab.label_to_id if label_index is None else label_index
-    if isinstance(docs, CorpusReader) and label_index is None:
-        from embedcli import shards
-
-        plan = shards.plan_shards(docs)
-        merged = shards.encode_parallel(docs, vocab, plan) if plan else None
-        if merged is not None:
-            return merged
     tokenize = vocab.tokenizer.tokenize
     get = vocab.token_to_id.get
     missing = vocab.unk_id if vocab.oov else -1
@@ -403,22 +397,10 @@ def build_and_encode(
 ) -> tuple[Vocabulary, EncodedCorpus]:
     """One pass: count tokens, keep provisional ids, then remap to the final vocabulary.
 
-    A large line-format file is split into shards encoded in worker processes (``shards.py``);
-    the result is identical to the sequential pass. Either way the provisional ids are remapped
-    in place (or straight into the final array), so the peak is about one int32 corpus.
+    The provisional ids are remapped in place (or straight into the final array), so the peak
+    is about one int32 corpus. This is the sequential pass; ``embedcli.shards.build_and_encode``
+    runs it over worker processes when the input is large enough (same result).
     """
-    if isinstance(docs, CorpusReader):
-        from embedcli import shards
-
-        plan = shards.plan_shards(docs)
-        merged = (
-            shards.build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options)
-            if plan
-            else None
-        )
-        if merged is not None:
-            vocab, corpus, counter.documents, counter.tokens = merged
-            return vocab, corpus
     counter, ids, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
         docs, counter, batch_size
     )

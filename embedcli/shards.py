@@ -31,9 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from embedcli import sequences
 from embedcli.corpus import CorpusReader, detect_format
 from embedcli.errors import DataError, EmbedcliError
+from embedcli.resources import available_cores
 from embedcli.sequences import (
+    BATCH_DOCS,
     EncodedCorpus,
     GrowableArray,
     TempSpaceFull,
@@ -56,12 +59,39 @@ _JOB: dict[str, Any] = {}
 Shard = tuple[str, int, int]
 
 
-def available_cores() -> int:
-    """Cores this process may run on (honours taskset/cgroup affinity, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def encode_corpus(
+    docs: Any,
+    vocab: Vocabulary,
+    batch_size: int = BATCH_DOCS,
+    label_index: dict[str, int] | None = None,
+) -> EncodedCorpus:
+    """:func:`embedcli.sequences.encode_corpus`, over worker processes when ``docs`` is a
+    :class:`CorpusReader` large enough (:func:`plan_shards`); the same result either way. The
+    one entry point that chooses parallel or sequential encoding."""
+    if isinstance(docs, CorpusReader) and label_index is None:
+        plan = plan_shards(docs)
+        merged = encode_parallel(docs, vocab, plan) if plan else None
+        if merged is not None:
+            return merged
+    return sequences.encode_corpus(docs, vocab, batch_size, label_index)
+
+
+def build_and_encode(
+    docs: Any, counter: Any, vocab_options: dict[str, Any], batch_size: int = BATCH_DOCS
+) -> tuple[Vocabulary, EncodedCorpus]:
+    """:func:`embedcli.sequences.build_and_encode`, over worker processes when ``docs`` is a
+    :class:`CorpusReader` large enough; the same vocabulary and ids either way."""
+    if isinstance(docs, CorpusReader):
+        plan = plan_shards(docs)
+        merged = (
+            build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options)
+            if plan
+            else None
+        )
+        if merged is not None:
+            vocab, corpus, counter.documents, counter.tokens = merged
+            return vocab, corpus
+    return sequences.build_and_encode(docs, counter, vocab_options, batch_size)
 
 
 def plan_shards(
@@ -327,12 +357,11 @@ def _shard_reader(shard: Shard) -> tuple[CorpusReader, Any]:
 
 
 def _count_shard(item: tuple[int, Shard]) -> dict[str, Any]:
-    from embedcli.sequences import build_and_encode_raw
     from embedcli.vocab import TokenCounter
 
     index, shard = item
     reader, docs = _shard_reader(shard)
-    counter, tokens, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
+    counter, tokens, lengths, label_index, label_ids, label_lens = sequences.build_and_encode_raw(
         docs, TokenCounter(_JOB["tokenizer"])
     )
     return {
@@ -352,11 +381,9 @@ def _count_shard(item: tuple[int, Shard]) -> dict[str, Any]:
 
 
 def _encode_shard(item: tuple[int, Shard]) -> dict[str, Any]:
-    from embedcli.sequences import encode_corpus
-
     index, shard = item
     reader, docs = _shard_reader(shard)
-    enc = encode_corpus(docs, _JOB["vocab"])
+    enc = sequences.encode_corpus(docs, _JOB["vocab"])
     return {
         "ids": _stash(index, "ids", enc.tokens),
         "n_ids": len(enc.tokens),

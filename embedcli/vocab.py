@@ -53,7 +53,7 @@ ORDERS = ("frequency", "appearance")
 TIES = ("appearance", "reverse-lexical")
 
 
-class _FirstSeenIndex(dict):
+class FirstSeenIndex(dict):
     """dict that gives an unseen key the next id (in order of first appearance)."""
 
     def __missing__(self, key: str) -> int:
@@ -66,9 +66,9 @@ class TokenCounter:
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
-        self.index: dict[str, int] = _FirstSeenIndex()
+        self.index: dict[str, int] = FirstSeenIndex()
         self._counts = np.zeros(1024, dtype=np.int64)
-        self.label_index: dict[str, int] = _FirstSeenIndex()
+        self.label_index: dict[str, int] = FirstSeenIndex()
         self._label_counts: list[int] = []
         self.documents = 0
         self.tokens = 0

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from embedcli.cli import app
+from embedcli.errors import DataError
 from embedcli.train import TrainConfig, TrainState, fit
 
 runner = CliRunner()
@@ -96,7 +97,7 @@ def test_fit_resume_refuses_another_corpus() -> None:
     saved: list[TrainState] = []
     cfg = TrainConfig(dim=4, epochs=2, threads=1)
     fit(Arrays(100), cfg, checkpoint_every=1, on_checkpoint=saved.append, num_words=60)
-    with pytest.raises(ValueError, match="not the checkpoint's"):
+    with pytest.raises(DataError, match="not the checkpoint's"):
         fit(Arrays(90), None, resume=frozen_copy(saved[0]), num_words=60)
 
 

@@ -21,12 +21,11 @@ from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.formats import write_ids
 from embedcli.sequences import (
     GrowableArray,
-    build_and_encode,
-    encode_corpus,
     memory_limit,
     pad_ragged,
     remap_blocks,
 )
+from embedcli.shards import build_and_encode, encode_corpus
 from embedcli.text import Tokenizer
 from embedcli.vocab import TokenCounter, Vocabulary, vocab_options
 

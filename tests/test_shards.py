@@ -9,7 +9,7 @@ import pytest
 
 from embedcli import shards
 from embedcli.corpus import CorpusOptions, CorpusReader
-from embedcli.sequences import build_and_encode, encode_corpus
+from embedcli.shards import build_and_encode, encode_corpus
 from embedcli.text import Tokenizer
 from embedcli.vocab import TokenCounter, vocab_options
 

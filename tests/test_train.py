@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedcli.errors import TrainingDiverged
+from embedcli.errors import DataError, TrainingDiverged, UsageError
 from embedcli.model import ModelSpec, feature_spans, featurize, init_params, predict_proba
 from embedcli.train import TrainConfig, evaluate_arrays, fit
 
@@ -184,7 +184,7 @@ def test_callbacks_and_config_round_trip():
     assert [r["epoch"] for r in seen] == [1, 2, 3] and "val_accuracy" in seen[0]
     assert progress and progress[-1] == pytest.approx(1.0) and progress == sorted(progress)
     assert TrainConfig.from_dict(res.config.to_dict()) == res.config
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         TrainConfig.from_dict({"no_such_option": 1})
 
 
@@ -263,7 +263,7 @@ def test_feature_spans_match_featurize(ngrams):
 
 def test_out_of_range_ids_are_refused():
     train = synthetic(seed=13)
-    with pytest.raises(ValueError, match="token ids"):
+    with pytest.raises(DataError, match="token ids"):
         fit(train, TrainConfig(**SMALL), num_words=100, num_classes=3)
 
 
@@ -326,7 +326,7 @@ def test_cli_train_divergence_saves_last_good_model(tmp_path):
 
 
 def test_threads_zero_uses_the_affinity_cores(monkeypatch):
-    monkeypatch.setattr("embedcli.shards.available_cores", lambda: 3)
+    monkeypatch.setattr("embedcli.resources.available_cores", lambda: 3)
     res = fit(synthetic(n=60, seed=2), TrainConfig(dim=4, epochs=1, threads=0), num_words=300)
     assert res.config.threads == 3
 

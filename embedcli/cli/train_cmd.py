@@ -373,7 +373,7 @@ def train(
     )
     checkpoint_state = None
     if resume:
-        from embedcli.modeldir import load_checkpoint
+        from embedcli.checkpoint import load_checkpoint
 
         checkpoint_state = load_checkpoint(resume)
         plan = resume_plan(checkpoint_state, corpus, val, test)

@@ -281,7 +281,8 @@ def encode(
     """
     from embedcli.formats import write_encoded
     from embedcli.outputs import Output, claim_outputs
-    from embedcli.sequences import encode_corpus, padded_width
+    from embedcli.sequences import padded_width
+    from embedcli.shards import encode_corpus
     from embedcli.vocab import Vocabulary
 
     start_command()

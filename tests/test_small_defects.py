@@ -23,7 +23,6 @@ from typer.testing import CliRunner
 
 import embedcli.exporters as ex
 from embedcli.cli import app
-from embedcli.corpus import tabular_header
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -378,7 +377,7 @@ def test_gzipped_stdin_is_decompressed(ft_model):
     assert proc.stdout.decode() == ok("predict", ft_model, "-", input=lines).stdout
     # a damaged gzip stream is a one-line data error
     r = run("predict", ft_model, "-", input=packed[:-12])
-    assert r.exit_code == 1 and "gzip" in r.stderr or "truncated" in r.stderr
+    assert r.exit_code == 1 and ("gzip" in r.stderr or "truncated" in r.stderr), r.stderr
 
 
 def test_build_vocab_reads_gzipped_stdin(tmp_path):
@@ -435,6 +434,8 @@ def test_a_csv_file_with_another_extension_gets_a_hint(tmp_path, ft_model):
     ],
 )
 def test_tabular_header_heuristic(line, found):
+    from embedcli.corpus import tabular_header
+
     assert tabular_header(line, "__label__") == found
 
 

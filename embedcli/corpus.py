@@ -1,8 +1,10 @@
 """Streaming corpus readers: fastText-labelled lines, plain text, CSV/TSV and JSON Lines.
 
 Every reader yields ``Document(text, labels)`` one at a time from binary lines, so memory does not
-grow with the corpus. ``-`` is standard input; a ``.gz`` suffix is decompressed on the fly; several
-paths are read one after the other. Invalid UTF-8 is replaced (U+FFFD) and counted, or with
+grow with the corpus. ``-`` is standard input; a ``.gz`` suffix, or standard input that starts
+with the gzip magic bytes, is decompressed on the fly; several paths are read one after the other.
+With ``--format auto``, a file read as lines whose first line looks like a CSV/TSV header is
+noted in ``CorpusReader.hints`` (the CLI suggests ``--format csv``; nothing else changes). Invalid UTF-8 is replaced (U+FFFD) and counted, or with
 ``strict_utf8`` raised as a ``DataError`` naming the file and line.
 
 What is not UTF-8 text is refused with a ``DataError`` before it can be misread: a line longer
@@ -36,12 +38,15 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from embedcli import limits
-from embedcli.errors import DataError, UsageError
+from embedcli.errors import DataError, FormatError, UsageError
 
 #: what str.strip() removes from an ASCII line (bytes.strip() misses \x1c-\x1f)
 _BLANK_BYTES = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 FORMATS = ("auto", "fasttext", "text", "csv", "tsv", "jsonl")
+
+#: the first two bytes of a gzip stream (RFC 1952): standard input starting so is decompressed
+GZIP_MAGIC = b"\x1f\x8b"
 
 #: what a damaged or truncated (gzip) stream raises while it is read
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -77,12 +82,61 @@ class CorpusOptions:
     strict_utf8: bool = False
     require_labels: bool = False  # a document without a label is an error
     skip_blank: bool = False  # drop empty documents (training); encode keeps them for alignment
+    #: added to an unknown-column error: where a column name came from when the user gave none
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
             raise UsageError(f"unknown --format {self.fmt!r} (choose from {', '.join(FORMATS)})")
         if not self.label_prefix:
             raise UsageError("--label-prefix must not be empty")
+
+    def record(self) -> dict[str, object]:
+        """How the files were read, as a model's config.json keeps it ("corpus"): predict and
+        evaluate read new files the same way unless told otherwise (``recorded_options``)."""
+        return {key: getattr(self, attr) for key, attr in RECORDED.items()}
+
+
+#: config.json "corpus" key -> CorpusOptions field, with the JSON types each may hold
+RECORDED = {
+    "format": "fmt",
+    "label_prefix": "label_prefix",
+    "text_column": "text_column",
+    "label_column": "label_column",
+    "header": "header",
+    "text_field": "text_field",
+    "label_field": "label_field",
+}
+_RECORDED_TYPES: dict[str, tuple[type, ...]] = {
+    "format": (str,),
+    "label_prefix": (str,),
+    "text_column": (str, type(None)),
+    "label_column": (str, type(None)),
+    "header": (bool,),
+    "text_field": (str,),
+    "label_field": (str,),
+}
+
+
+def recorded_options(record: object, where: str) -> dict[str, object]:
+    """CorpusOptions keyword arguments from a config.json "corpus" section (``{}`` when the
+    model predates it); anything malformed is a FormatError naming ``where``."""
+    if record is None:
+        return {}
+    if not isinstance(record, dict):
+        raise FormatError(f"{where}: 'corpus' must be an object")
+    out: dict[str, object] = {}
+    for key, value in record.items():
+        types = _RECORDED_TYPES.get(key)
+        if types is None:
+            continue  # written by a newer embedcli: ignored
+        empty_ok = key in ("text_column", "label_column")  # a header cell may be empty
+        if not isinstance(value, types) or (value == "" and not empty_ok):
+            raise FormatError(f"{where}: bad corpus.{key} {value!r}")
+        out[RECORDED[key]] = value
+    if out.get("fmt", "auto") not in FORMATS:
+        raise FormatError(f"{where}: bad corpus.format {out['fmt']!r}")
+    return out
 
 
 def detect_format(path: str) -> str:
@@ -136,6 +190,9 @@ class CorpusReader:
         self.invalid_utf8_lines = 0
         self.first_invalid_utf8: str | None = None
         self.max_line = limits.max_line_bytes()
+        #: ``(path, format, header cells)`` of files read as lines by ``--format auto`` whose
+        #: first line looks like a CSV/TSV header (the caller may suggest ``--format csv``)
+        self.hints: list[tuple[str, str, list[str]]] = []
         self._good_labels: set[str] = set()
         for p in self.paths:  # fail before any work if a file is missing
             if p != "-":
@@ -149,6 +206,8 @@ class CorpusReader:
             with _open_binary(path) as raw:
                 lines = self._decoded_lines(raw, path)
                 if fmt in ("fasttext", "text"):
+                    if self.options.fmt == "auto":
+                        lines = self._watch_first_line(lines, path)
                     docs = self._line_docs(lines, path, fmt)
                 elif fmt in ("csv", "tsv"):
                     docs = self._csv_docs(lines, path, fmt)
@@ -209,6 +268,9 @@ class CorpusReader:
                         rest = data
                         continue
                     rest = data[cut:]
+                    if line0 == 0 and self.options.fmt == "auto":
+                        first = data[: data.find(b"\n")].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
+                        self._note_tabular(first.decode("utf-8", "replace"), path)
                     yield self._split_block(data[:cut], prefix, parse, path, line0)
                     line0 += data.count(b"\n", 0, cut)
                 if rest:
@@ -293,6 +355,26 @@ class CorpusReader:
             yield from self._line_docs(self._decoded_lines(lines(), path), path, fmt)  # type: ignore[arg-type]
 
     # -- internals ---------------------------------------------------------------------------
+    def _watch_first_line(self, lines: Iterator[str], path: str) -> Iterator[str]:
+        first = True
+        for line in lines:
+            if first:
+                self._note_tabular(line, path)
+                first = False
+            yield line
+
+    def _note_tabular(self, line: str, path: str) -> None:
+        found = tabular_header(line, self.options.label_prefix)
+        if found is not None:
+            self.hints.append((path, *found))
+
+    def _tabular_note(self, path: str) -> str:
+        """``; it looks like CSV ...`` when ``path`` was noted by ``_note_tabular``, else ''."""
+        for hint_path, fmt, cells in self.hints:
+            if hint_path == path:
+                return f"; {describe_tabular(path, fmt, cells, '--format')}"
+        return ""
+
     def _check_labels(self, labels: Iterable[str], path: str, lineno: int) -> None:
         """Refuse a label with a control character (each distinct label is checked once)."""
         good = self._good_labels
@@ -338,7 +420,7 @@ class CorpusReader:
             if opts.require_labels and not doc.labels:
                 raise DataError(
                     f"{_display(path)}:{lineno}: line has no label "
-                    f"(expected a word starting with {prefix!r})"
+                    f"(expected a word starting with {prefix!r})" + self._tabular_note(path)
                 )
             yield doc
 
@@ -358,8 +440,8 @@ class CorpusReader:
                 raise DataError(
                     f"{_display(path)}:1: malformed {fmt.upper()} header: {exc}"
                 ) from None
-        text_idx = _column_index(opts.text_column, header, "text", path, required=True)
-        label_idx = _column_index(opts.label_column, header, "label", path, required=False)
+        text_idx = _column_index(opts.text_column, header, "text", path, opts.origin)
+        label_idx = _column_index(opts.label_column, header, "label", path, opts.origin)
         if text_idx is None:  # defaulted name missing: a one-column file is unambiguous
             if header is not None and len(header) == 1:
                 text_idx = 0
@@ -442,6 +524,37 @@ class CorpusReader:
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+#: a header cell: a name, not prose ("text", "review_body", "Label 2")
+_HEADER_CELL = re.compile(r"[A-Za-z_][\w .-]{0,39}")
+
+
+def tabular_header(line: str, prefix: str) -> tuple[str, list[str]] | None:
+    """``("csv"|"tsv", cells)`` when ``line`` looks like a CSV/TSV header row (two or more
+    name-like cells, no label prefix), else None. Only a hint: prose rarely has commas without
+    a following space, and never tabs between short names."""
+    if prefix in line:
+        return None
+    for fmt, delim in (("tsv", "\t"), ("csv", ",")):
+        if delim not in line:
+            continue
+        try:
+            cells = next(csv.reader([line], delimiter=delim))
+        except (csv.Error, StopIteration):
+            continue
+        if len(cells) >= 2 and all(
+            c == c.strip() and _HEADER_CELL.fullmatch(c) is not None for c in cells
+        ):
+            return fmt, cells
+    return None
+
+
+def describe_tabular(path: str, fmt: str, cells: list[str], option: str) -> str:
+    """One line suggesting ``option fmt`` for a file read as lines that looks like CSV/TSV."""
+    shown = ", ".join(cells[:4]) + (", ..." if len(cells) > 4 else "")
+    return (
+        f"{_display(path)} looks like {fmt.upper()} with a header ({shown}) but was read as "
+        f"fastText/plain lines (format chosen by file name): add {option} {fmt} to read it as {fmt.upper()}"
+    )
 
 
 def _has_surrogate(s: str) -> bool:
@@ -470,7 +583,7 @@ def _json_labels(value: object, where: str, field: str) -> tuple[str, ...]:
 
 
 def _column_index(
-    spec: str | None, header: list[str] | None, default: str, path: str, required: bool
+    spec: str | None, header: list[str] | None, default: str, path: str, origin: str = ""
 ) -> int | None:
     if spec is None:
         if header is not None and default in header:
@@ -483,7 +596,8 @@ def _column_index(
     if spec.isdigit():
         return int(spec)
     cols = ", ".join(header or [])
-    raise UsageError(f"{_display(path)}: unknown column {spec!r} (columns: {cols})")
+    note = f"; {origin}" if origin else ""
+    raise UsageError(f"{_display(path)}: unknown column {spec!r} (columns: {cols}){note}")
 
 
 def _guarded_lines(
@@ -602,10 +716,22 @@ class _open_binary:
     def __init__(self, path: str) -> None:
         self.path = path
         self.f: IO[bytes] | None = None
+        self.keep: IO[bytes] | None = None
 
     def __enter__(self) -> IO[bytes]:
         if self.path == "-":
             stream: IO[bytes] = sys.stdin.buffer
+            if not hasattr(stream, "peek"):  # a test harness's BytesIO: buffer it to look ahead
+                stream = io.BufferedReader(stream)  # type: ignore[arg-type]
+                self.keep = stream  # never closed: closing it would close stdin
+            try:
+                magic = stream.peek(2)[:2]  # type: ignore[attr-defined]
+            except _READ_ERRORS as exc:
+                raise _read_error(self.path, 0, exc) from None
+            if magic == GZIP_MAGIC:  # gzipped standard input: decompressed as a .gz file is
+                gz = gzip.GzipFile(fileobj=stream, mode="rb")  # closing it leaves stdin open
+                self.f = io.BufferedReader(gz, buffer_size=1 << 20)  # type: ignore[arg-type]
+                stream = self.f
         else:
             try:
                 if self.path.endswith(".gz"):

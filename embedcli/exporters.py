@@ -26,7 +26,9 @@ Left out: GloVe's header-less text, fastText ``.bin``, HDF5, quantized exports.
 from __future__ import annotations
 
 import csv
+import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,175 @@ CHUNK_ROWS = 4096
 def float_strings(values: np.ndarray) -> list[str]:
     """Shortest round-trip decimal strings of float32 values."""
     return list(map(str, np.asarray(values, dtype=np.float32).ravel()))
+
+
+#: values whose magnitude is in this range take the vectorised path of ``format_rows`` (zeros
+#: are special-cased); the others, and the rare value too close to a rounding boundary for
+#: float64 arithmetic to decide, are formatted one by one with ``str(np.float32(x))``
+_FAST_MIN, _FAST_MAX = 1e-4, 1024.0
+#: bytes per formatted value and its separator ('-0.00012345679' is 14 characters)
+_SLOT = 16
+#: how close (in units of the last digit) to a rounding boundary float64 is not trusted
+_MARGIN = 1e-5
+_E10_MIN, _E10_MAX = -4, 3  # decimal exponents of the fast range
+_POW10F = 10.0 ** np.arange(-12, 13)  # _POW10F[12 + k] == 10**k, correctly rounded
+
+
+def _shortest(x32: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Shortest decimal that reads back as each float32 in ``[_FAST_MIN, _FAST_MAX)``, as
+    NumPy's Dragon4 prints it: the fewest digits whose nearest decimal lies inside the value's
+    rounding interval. Returns ``(digits, ndigits, exp10, ok)`` with value =
+    d1.d2..dn * 10**exp10; ``ok`` is False where float64 cannot decide (a decimal within
+    ``_MARGIN`` of a rounding boundary, a tie, a power of two with its lopsided interval).
+
+    A value with a p-digit decimal inside its interval has a (p + 1)-digit one too, so the
+    search starts at 8 digits (most float32 values need 7 to 9) and moves down or up."""
+    x = x32.astype(np.float64)
+    f, e2 = np.frexp(x)
+    e10 = np.floor(np.log10(x)).astype(np.int64)
+    scale = _POW10F[12 + 8 - e10]
+    y = x * scale  # nine significant digits before the point
+    off = (y >= 1e9).astype(np.int64) - (y < 1e8).astype(np.int64)
+    if off.any():  # log10 was one off next to a power of ten
+        e10 += off
+        scale = _POW10F[12 + 8 - e10]
+        y = x * scale
+    half = np.ldexp(0.5, e2 - 24) * scale  # half the float32 spacing, in the same units
+    ok = f != 0.5  # a power of two: the interval below is half as wide
+    n = len(x)
+    digits = np.zeros(n, np.int64)
+    ndigits = np.full(n, 9, np.int64)
+
+    def fit(p: int, yy: np.ndarray, hh: np.ndarray) -> tuple[np.ndarray, ...]:
+        unit = 10.0 ** (9 - p)
+        t = yy / unit
+        c = np.rint(t)
+        gap = np.abs(c - t) * unit
+        inside = gap < hh
+        frac = np.abs(t - np.floor(t) - 0.5)
+        unsure = (np.abs(gap - hh) < _MARGIN * unit) | (frac < _MARGIN)
+        return inside, c, unsure
+
+    inside, c, unsure = fit(8, y, half)
+    ok &= ~unsure
+    up = np.flatnonzero(~inside)
+    down = np.flatnonzero(inside)
+    digits[down] = c[down]
+    ndigits[down] = 8
+    if len(up):
+        inside9, c9, unsure9 = fit(9, y[up], half[up])
+        digits[up] = c9
+        ok[up[unsure9 | ~inside9]] = False
+    for p in range(7, 0, -1):
+        if not len(down):
+            break
+        inside, c, unsure = fit(p, y[down], half[down])
+        ok[down[unsure]] = False
+        better = down[inside]
+        digits[better] = c[inside]
+        ndigits[better] = p
+        down = better
+    carry = digits >= 10.0**ndigits  # 9.99.. rounded up to 10.0
+    digits = np.where(carry, digits // 10, digits)
+    e10 = e10 + carry
+    return digits, ndigits, e10, ok
+
+
+#: source columns of ``_positional_bytes``: nine zero-padded digits, then '0', '.', '-', padding
+_SRC_ZERO, _SRC_DOT, _SRC_MINUS, _SRC_PAD = 9, 10, 11, 12
+
+
+def _layout(neg: bool, e: int, p: int) -> list[int]:
+    """Source columns of one positional string: sign, integer part, '.', fraction."""
+
+    def digit(i: int) -> int:
+        return 9 - p + i if 0 <= i < p else _SRC_ZERO
+
+    cols = [_SRC_MINUS] if neg else []
+    cols += [digit(i) for i in range(e + 1)] if e >= 0 else [_SRC_ZERO]
+    cols.append(_SRC_DOT)
+    cols += [digit(e + 1 + k) for k in range(max(p - e - 1, 1))]
+    return cols + [_SRC_PAD] * (_SLOT - len(cols))
+
+
+#: layout of every (sign, exponent, digit count), indexed as in ``_positional_bytes``
+_LAYOUTS = [
+    np.array(_layout(neg, e, p), dtype=np.intp)
+    for neg in (False, True)
+    for e in range(_E10_MIN, _E10_MAX + 1)
+    for p in range(1, 10)
+]
+#: zero-padded 4-digit strings of 0..9999
+_DIGITS4 = np.frombuffer("".join(f"{i:04d}" for i in range(10000)).encode(), np.uint8).reshape(
+    10000, 4
+)
+
+
+def _positional_bytes(
+    neg: np.ndarray, digits: np.ndarray, ndigits: np.ndarray, e10: np.ndarray
+) -> np.ndarray:
+    """``(n, _SLOT)`` uint8: NumPy's positional float strings ('-0.0123', '12.5', '3.0'),
+    zero-padded on the right (exponents in ``_E10_MIN.._E10_MAX``)."""
+    n = len(digits)
+    out = np.empty((n, _SLOT), np.uint8)
+    if not n:
+        return out
+    src = np.empty((n, 13), np.uint8)
+    src[:, 0] = digits // 100_000_000 + 48
+    src[:, 1:5] = _DIGITS4[(digits // 10000) % 10000]
+    src[:, 5:9] = _DIGITS4[digits % 10000]
+    src[:, 9:] = np.frombuffer(b"0.-\0", np.uint8)
+    layout = ((neg * (_E10_MAX - _E10_MIN + 1) + (e10 - _E10_MIN)) * 9 + (ndigits - 1)).astype(
+        np.int16
+    )
+    order = np.argsort(layout, kind="stable")
+    sorted_layout = layout[order]
+    bounds = np.flatnonzero(np.diff(sorted_layout)) + 1
+    for a, b in zip(np.r_[0, bounds].tolist(), np.r_[bounds, n].tolist(), strict=True):
+        rows = order[a:b]
+        out[rows] = src[rows][:, _LAYOUTS[int(sorted_layout[a])]]
+    return out
+
+
+def format_rows(block: np.ndarray, sep: str) -> list[str]:
+    """The float32 rows of ``block`` as text lines: every value as ``str(np.float32(x))``
+    writes it (the shortest string that reads back to the same float32), joined by ``sep``,
+    each line ending in a newline. Vectorised: values between 1e-4 and 1024 in magnitude are
+    formatted by whole-array arithmetic, the rest one by one, so the text is the same byte
+    for byte (tests/test_small_defects.py checks both paths against ``str``)."""
+    block = np.asarray(block, dtype=np.float32)
+    n, dim = block.shape
+    if n == 0:
+        return []
+    if dim == 0:
+        return ["\n"] * n
+    flat = block.ravel()
+    slots = np.zeros((flat.size, _SLOT + 1), np.uint8)
+    mag = np.abs(flat)
+    mag64 = mag.astype(np.float64)  # numpy's own test for positional notation is in float64
+    fast = (mag64 >= _FAST_MIN) & (mag64 < _FAST_MAX)
+    idx = np.flatnonzero(fast)
+    if len(idx):
+        digits, ndigits, e10, ok = _shortest(mag[idx])
+        good = idx[ok]
+        slots[good, :_SLOT] = _positional_bytes(
+            np.signbit(flat[good]), digits[ok], ndigits[ok], e10[ok]
+        )
+        fast[idx[~ok]] = False
+    zero = flat == 0
+    slots[zero & ~np.signbit(flat), :3] = np.frombuffer(b"0.0", np.uint8)
+    slots[zero & np.signbit(flat), :4] = np.frombuffer(b"-0.0", np.uint8)
+    for j in np.flatnonzero(~fast & ~zero).tolist():
+        text = str(flat[j]).encode("ascii")
+        slots[j, : len(text)] = np.frombuffer(text, np.uint8)
+    length = np.count_nonzero(slots, axis=1)
+    slots[np.arange(flat.size), length] = ord(sep)
+    last = np.arange(1, n + 1) * dim - 1
+    slots[last, length[last]] = 10  # each row ends in a newline
+    ends = np.cumsum((length + 1).reshape(n, dim).sum(axis=1))
+    text = slots[slots != 0].tobytes().decode("ascii")
+    starts = np.concatenate(([0], ends[:-1]))
+    return [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 def bucket_name(i: int) -> str:
@@ -136,7 +307,25 @@ def _write_csv(f, embeddings: np.ndarray, rows: RowSet) -> None:
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(["token"] + [f"d{j}" for j in range(dim)])
     for s, block in _chunks(embeddings, rows):
-        writer.writerows([rows.names[s + i], *float_strings(r)] for i, r in enumerate(block))
+        names = rows.names[s : s + len(block)]
+        if not dim:
+            writer.writerows([name] for name in names)
+            continue
+        lines = format_rows(block, ",")
+        f.write("".join(f"{_csv_field(name)},{line}" for name, line in zip(names, lines)))
+
+
+#: characters that make csv.writer quote a field
+_CSV_SPECIAL = re.compile('[,"\r\n]')
+
+
+def _csv_field(name: str) -> str:
+    """``name`` as csv.writer writes it as the first field of a longer row."""
+    if not _CSV_SPECIAL.search(name):
+        return name
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([name, ""])
+    return out.getvalue()[:-2]  # drop the empty second field's "," and the line end
 
 
 def _printable(name: str) -> str:
@@ -153,9 +342,8 @@ def _printable(name: str) -> str:
 def _write_w2v_text(f, embeddings: np.ndarray, rows: RowSet, names: list[str]) -> None:
     f.write(f"{len(rows)} {embeddings.shape[1]}\n")
     for s, block in _chunks(embeddings, rows):
-        f.write(
-            "".join(f"{names[s + i]} {' '.join(float_strings(r))}\n" for i, r in enumerate(block))
-        )
+        lines = format_rows(block, " ")
+        f.write("".join(f"{names[s + i]} {line}" for i, line in enumerate(lines)))
 
 
 def _write_w2v_binary(f, embeddings: np.ndarray, rows: RowSet, names: list[str]) -> None:
@@ -206,7 +394,7 @@ def _write_projector(embeddings: np.ndarray, rows: RowSet, path: str) -> list[st
     def write(vec: Path, meta: Path) -> None:
         with atomic_write(vec, "w") as fv, atomic_write(meta, "w") as fm:
             for _, block in _chunks(embeddings, rows):
-                fv.write("".join("\t".join(float_strings(r)) + "\n" for r in block))
+                fv.write("".join(format_rows(block, "\t")))
             # Two columns, so the projector reads the first line as column names.
             fm.write("word\tcount\n")
             fm.write("".join(f"{n}\t{c}\n" for n, c in zip(names, rows.counts, strict=True)))

@@ -304,7 +304,7 @@ def _check_config_text(config: dict[str, Any], cfg_path: Path) -> None:
             for i, item in enumerate(value):
                 walk(item, f"{where}[{i}]", allowed)
 
-    for section in ("train", "metrics", "versions", "created", "labels"):
+    for section in ("train", "corpus", "metrics", "versions", "created", "labels"):
         walk(config.get(section), section)
     tokenizer = config.get("tokenizer")
     if isinstance(tokenizer, dict):

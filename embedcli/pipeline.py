@@ -263,7 +263,12 @@ def resume_plan(
 
 
 def _save_diverged(
-    output: str, exc: TrainingDiverged, last: Any, vocab: Vocabulary, coverage: Any
+    output: str,
+    exc: TrainingDiverged,
+    last: Any,
+    vocab: Vocabulary,
+    coverage: Any,
+    corpus: Any,
 ) -> None:
     """Save the last good model of a diverged run (``metrics.diverged = true``)."""
     from embedcli.modeldir import save_model
@@ -279,7 +284,7 @@ def _save_diverged(
         vocab=vocab,
         train_config=last.config.to_dict(),
         metrics=metrics,
-        extra={"history": last.history, "init_vectors": coverage},
+        extra={"history": last.history, "init_vectors": coverage, "corpus": corpus},
     )
 
 
@@ -348,7 +353,14 @@ def run_training(
         if last is None:
             raise
         if not keep_existing:
-            _save_diverged(output, exc, last, vocab, prepared.init_coverage)
+            _save_diverged(
+                output,
+                exc,
+                last,
+                vocab,
+                prepared.init_coverage,
+                prepared.plan.corpus_options.record(),
+            )
         epoch = exc.epoch if exc.epoch is not None else len(last.history) + 1
         done = len(last.history)
         raise TrainingDiverged(
@@ -395,7 +407,12 @@ def run_training(
         vocab=vocab,
         train_config=result.config.to_dict(),
         metrics=metrics,
-        extra={"history": result.history, "init_vectors": prepared.init_coverage},
+        extra={
+            "history": result.history,
+            "init_vectors": prepared.init_coverage,
+            # how the training files were read: predict and evaluate read new files the same way
+            "corpus": prepared.plan.corpus_options.record(),
+        },
         timings=save_timings,
     )
     timings["save"] = time.perf_counter() - t_stage

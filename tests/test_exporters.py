@@ -147,7 +147,7 @@ def test_existing_file_survives_a_failed_export(tmp_path, table, monkeypatch):
     out = tmp_path / "e.csv"
     out.write_text("old")
     mark(out)  # an earlier export (only embedcli's own files are replaced)
-    monkeypatch.setattr(ex, "float_strings", lambda v: (_ for _ in ()).throw(OSError("boom")))
+    monkeypatch.setattr(ex, "format_rows", lambda *a: (_ for _ in ()).throw(OSError("boom")))
     with pytest.raises(OSError):
         ex.export_embeddings(table, rows(), "csv", out)
     assert out.read_text() == "old"

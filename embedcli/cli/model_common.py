@@ -108,7 +108,13 @@ def _first_word(vocab: Any) -> int:
 
 
 def _label_prefix(config: dict) -> str:
-    return str((config.get("train") or {}).get("label_prefix") or "__label__")
+    """The label prefix the model was trained with (config.json "corpus"; older models: the
+    default)."""
+    corpus = config.get("corpus")
+    prefix = corpus.get("label_prefix") if isinstance(corpus, dict) else None
+    if not isinstance(prefix, str) or not prefix:
+        prefix = (config.get("train") or {}).get("label_prefix")
+    return str(prefix or "__label__")
 
 
 def _note(message: str) -> None:

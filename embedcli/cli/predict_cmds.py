@@ -12,6 +12,13 @@ import typer
 
 from embedcli.cli.app import (
     ForceOpt,
+    LabelColumnOpt,
+    LabelFieldOpt,
+    LabelPrefixOpt,
+    NoHeaderOpt,
+    StrictUtf8Opt,
+    TextColumnOpt,
+    TextFieldOpt,
     app,
     err_console,
     handle_errors,
@@ -31,14 +38,75 @@ from embedcli.cli.model_common import (
     _note,
 )
 from embedcli.cli.render import data_field, out_console, table_title, text
+from embedcli.cli.vocab_cmds import report_invalid_utf8
 from embedcli.errors import DataError, UsageError
+
+# -- reading options: as the model's training files were read, unless given -----------------------
+#: predict's and evaluate's --format is their OUTPUT format, so the input's has its own name
+InputFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input-format",
+        help="Input format: auto|fasttext|text|csv|tsv|jsonl (default: the training --format; "
+        "auto: by extension).",
+    ),
+]
+
+
+def reading_options(
+    config: dict,
+    model: str,
+    *,
+    fmt: str | None,
+    label_prefix: str | None,
+    text_column: str | None,
+    label_column: str | None,
+    no_header: bool,
+    text_field: str | None,
+    label_field: str | None,
+    strict_utf8: bool,
+    labelled: bool,
+) -> Any:
+    """How to read new files for the model in ``model`` (its ``config``): each option given on the command line, else as
+    the training files were read (config.json "corpus"; models written before it was recorded:
+    today's defaults). ``labelled`` (evaluate) also inherits the label column; predict ignores
+    labels, so an unlabelled file without the training label column is fine."""
+    from embedcli.corpus import CorpusOptions, recorded_options
+
+    saved = recorded_options(config.get("corpus"), f"{model}/config.json")
+    given = {
+        "fmt": fmt,
+        "label_prefix": label_prefix,
+        "text_column": text_column,
+        "label_column": label_column,
+        "text_field": text_field,
+        "label_field": label_field,
+    }
+    if not labelled:
+        saved.pop("label_column", None)
+    opts = {k: v for k, v in saved.items()}
+    opts.update({k: v for k, v in given.items() if v is not None})
+    if no_header:
+        opts["header"] = False
+    inherited = [
+        f"--{k.replace('_', '-')} {saved[k]}"
+        for k in ("text_column", "label_column")
+        if given[k] is None and saved.get(k) is not None
+    ]
+    origin = (
+        f"the model was trained reading {' '.join(inherited)}: choose the column of this file "
+        "with --text-column/--label-column"
+        if inherited
+        else ""
+    )
+    return CorpusOptions(**opts, strict_utf8=strict_utf8, origin=origin)  # type: ignore[arg-type]
 
 
 # -- predict ----------------------------------------------------------------------------------------
-def _read_batches(path: str, size: int) -> Iterator[list[Any]]:
+def _read_batches(path: str, size: int, options: Any = None) -> Iterator[list[Any]]:
     from embedcli.corpus import CorpusOptions, CorpusReader
 
-    return CorpusReader([path], CorpusOptions(fmt="auto")).batches(size)
+    return CorpusReader([path], options or CorpusOptions(fmt="auto")).batches(size)
 
 
 def _decision(model: Any, k: int | None, threshold: float | None) -> tuple[int | None, Any]:
@@ -95,12 +163,21 @@ def predict(
     ] = BATCH_LINES,
     threads: ThreadsOpt = 2,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Throughput on stderr.")] = False,
+    input_format: InputFormatOpt = None,
+    label_prefix: LabelPrefixOpt = None,  # type: ignore[assignment]
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    no_header: NoHeaderOpt = False,
+    text_field: TextFieldOpt = None,  # type: ignore[assignment]
+    label_field: LabelFieldOpt = None,  # type: ignore[assignment]
+    strict_utf8: StrictUtf8Opt = False,
 ) -> None:
     """Predict label(s) for every input line, streaming in batches.
 
     text is fastText predict / predict-prob output ('__label__x 0.93', k labels on one line);
     tsv is label[<TAB>probability] per label; json is one object per line. A line with no tokens
-    gets an empty prediction, as in fastText.
+    gets an empty prediction, as in fastText. CSV/TSV/JSON Lines input is read with the
+    training's columns/fields and format unless --input-format/--text-column/... say otherwise.
 
     Example: embedcli predict model test.txt --k 2 --proba
     """
@@ -111,11 +188,25 @@ def predict(
     import numpy as np
 
     from embedcli import model as engine
+    from embedcli.corpus import CorpusReader
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
     start_command()
     m = _Model(model)
+    options = reading_options(
+        m.config,
+        model,
+        fmt=input_format,
+        label_prefix=label_prefix,
+        text_column=text_column,
+        label_column=label_column,
+        no_header=no_header,
+        text_field=text_field,
+        label_field=label_field,
+        strict_utf8=strict_utf8,
+        labelled=False,
+    )
     k, thr = _decision(m, k, threshold)
     if explain:
         _check_explainable(m.spec)
@@ -128,7 +219,8 @@ def predict(
     n_lines = n_tokens = 0
     out = sys.stdout
     streaming_to_stdout()
-    for batch in _read_batches(input, batch_size):
+    reader = CorpusReader([input], options)
+    for batch in reader.batches(batch_size):
         enc = encode_corpus(batch, m.vocab)
         probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
         chosen = select_labels(probs, k, thr)
@@ -145,6 +237,7 @@ def predict(
         n_lines += len(batch)
         n_tokens += len(enc.tokens)
     out.flush()
+    report_invalid_utf8(reader, quiet=False, option="--input-format")
     if verbose:
         secs = time.perf_counter() - t0
         err_console.print(
@@ -303,10 +396,19 @@ def evaluate(
         bool, typer.Option("--json", help="The full report as JSON on stdout.")
     ] = False,
     threads: ThreadsOpt = 2,
+    input_format: InputFormatOpt = None,
+    label_prefix: LabelPrefixOpt = None,  # type: ignore[assignment]
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    no_header: NoHeaderOpt = False,
+    text_field: TextFieldOpt = None,  # type: ignore[assignment]
+    label_field: LabelFieldOpt = None,  # type: ignore[assignment]
+    strict_utf8: StrictUtf8Opt = False,
 ) -> None:
     """Accuracy, P@k and R@k, per-label precision/recall/F1, macro/micro averages, confusion matrix.
 
     Counting follows fastText: examples without a known label or without any token are skipped.
+    Test files are read with the training's format, columns and fields unless told otherwise.
 
     Example: embedcli evaluate model ../shared/data/sst2/test.txt --format fasttext
     """
@@ -315,18 +417,32 @@ def evaluate(
     import numpy as np
 
     from embedcli import model as engine
-    from embedcli.corpus import CorpusOptions, CorpusReader
+    from embedcli.corpus import CorpusReader
     from embedcli.metrics import evaluate as count
     from embedcli.metrics import select_labels
     from embedcli.sequences import encode_corpus
 
     start_command()
     m = _Model(model)
+    options = reading_options(
+        m.config,
+        model,
+        fmt=input_format,
+        label_prefix=label_prefix,
+        text_column=text_column,
+        label_column=label_column,
+        no_header=no_header,
+        text_field=text_field,
+        label_field=label_field,
+        strict_utf8=strict_utf8,
+        labelled=True,
+    )
     k, thr = _decision(m, k, threshold)
     preds: list[Any] = []
     gold: list[Any] = []
     skipped_empty = 0
-    for batch in CorpusReader(test, CorpusOptions(fmt="auto")).batches(BATCH_LINES):
+    reader = CorpusReader(test, options)
+    for batch in reader.batches(BATCH_LINES):
         enc = encode_corpus(batch, m.vocab)
         probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
         lengths = np.diff(enc.offsets)
@@ -336,6 +452,7 @@ def evaluate(
                 continue
             preds.append(ids)
             gold.append(enc.label_ids[enc.label_offsets[j] : enc.label_offsets[j + 1]])
+    report_invalid_utf8(reader, quiet=False, option="--input-format")
     ev = count(preds, gold, len(m.vocab.labels), k)
     ev.skipped += skipped_empty
     if ev.n == 0:

@@ -6,6 +6,7 @@ They open the model memory-mapped and never import numba, so they start fast.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
@@ -402,6 +403,7 @@ def info(
             for lab, c in zip(vocab.labels, vocab.label_counts, strict=True)
         ],
         "train": config.get("train", {}),
+        "corpus": config.get("corpus") or {},
         "metrics": config.get("metrics", {}),
         "files": files,
         "versions": config.get("versions", {}),
@@ -416,6 +418,27 @@ def info(
         )
 
 
+def human_number(x: float) -> str:
+    """A float as a person reads it: 4 significant digits (``2.048``, ``0.1141``, ``3.5e-05``),
+    thousands separated from 10,000 up (``1,234,568``); ``info --json`` keeps every digit."""
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) >= 10_000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def _rounded(value: Any) -> Any:
+    """``value`` with every float cut to 4 significant digits (nested dicts and lists)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def _render_info(r: dict) -> None:
     from rich.table import Table
 
@@ -427,8 +450,8 @@ def _render_info(r: dict) -> None:
         t.add_column(style="bold")
         t.add_column()
         for key, value in data.items():
-            shown = json.dumps(value) if isinstance(value, dict | list) else value
-            t.add_row(text(key), text(shown))
+            shown = json.dumps(_rounded(value)) if isinstance(value, dict | list) else value
+            t.add_row(text(key), text(human_number(shown) if isinstance(shown, float) else shown))
         return t
 
     console = out_console()
@@ -468,6 +491,8 @@ def _render_info(r: dict) -> None:
         console.print(labels)
     if r["train"]:
         console.print(kv("Training", r["train"]))
+    if isinstance(r["corpus"], dict) and r["corpus"]:
+        console.print(kv("Reading (as trained)", r["corpus"]))
     if r["metrics"]:
         console.print(kv("Metrics", r["metrics"]))
     f = Table(title="Files", title_justify="left")

@@ -413,9 +413,9 @@ def train(
             resume=checkpoint_state,
         )
     result["seconds_total"] = round(time.perf_counter() - t0, 3)
-    if json_out:
+    if json_out:  # the JSON is the summary: no table besides it (epoch lines still on stderr)
         print_json(result)
-    if not quiet:
+    elif not quiet:
         _render_result(result)
 
 

@@ -101,8 +101,16 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def report_invalid_utf8(reader: CorpusReader, quiet: bool) -> None:
-    if reader.invalid_utf8_lines and not quiet:
+def report_invalid_utf8(reader: CorpusReader, quiet: bool, option: str = "--format") -> None:
+    """Warn about replaced invalid UTF-8, and hint at ``option csv`` for a file read as lines
+    that looks like CSV/TSV (``CorpusReader.hints``)."""
+    from embedcli.corpus import describe_tabular
+
+    if quiet:
+        return
+    for path, fmt, cells in reader.hints:
+        err_console.print(labelled("Hint:", "yellow", describe_tabular(path, fmt, cells, option)))
+    if reader.invalid_utf8_lines:
         err_console.print(
             labelled(
                 "Warning:",
@@ -202,9 +210,9 @@ def build_vocab(
         "seconds": round(seconds, 3),
         "output": output,
     }
-    if json_out:
+    if json_out:  # the JSON is the summary: no table besides it (warnings still on stderr)
         print_json(summary)
-    if not quiet:
+    elif not quiet:
         _render_vocab_summary(summary)
 
 

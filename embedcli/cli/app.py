@@ -1,4 +1,6 @@
-"""The Typer app, the stderr console and the options shared by several commands.
+"""The Typer app, the stderr console and the one place where errors become exit codes.
+
+The option types shared by several commands live in ``options``.
 
 Everything here is cheap to import: no numpy-heavy work, never numba.
 """
@@ -204,84 +206,3 @@ def _json_default(obj: Any) -> Any:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
-
-
-# -- options shared by the commands that read a corpus ----------------------------------------------
-FormatOpt = Annotated[
-    str,
-    typer.Option(
-        "--format",
-        "-f",
-        help="Input format: auto|fasttext|text|csv|tsv|jsonl (auto: by extension).",
-    ),
-]
-LabelPrefixOpt = Annotated[
-    str, typer.Option("--label-prefix", help="Label prefix of fastText lines.")
-]
-TextColumnOpt = Annotated[
-    str | None,
-    typer.Option("--text-column", help="CSV/TSV text column: header name or 0-based index."),
-]
-LabelColumnOpt = Annotated[
-    str | None,
-    typer.Option("--label-column", help="CSV/TSV label column: header name or 0-based index."),
-]
-NoHeaderOpt = Annotated[bool, typer.Option("--no-header", help="CSV/TSV files have no header row.")]
-TextFieldOpt = Annotated[
-    str, typer.Option("--text-field", help="JSON Lines field holding the text.")
-]
-LabelFieldOpt = Annotated[
-    str, typer.Option("--label-field", help="JSON Lines field holding the label(s).")
-]
-StrictUtf8Opt = Annotated[
-    bool,
-    typer.Option(
-        "--strict-utf8", help="Invalid UTF-8 is an error (default: replaced and counted)."
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
-ForceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Replace an existing output file that embedcli did not write (never a directory).",
-    ),
-]
-
-# -- tokenizer / vocabulary options ----------------------------------------------------------------
-CompatOpt = Annotated[
-    str,
-    typer.Option(
-        "--compat",
-        help="Conventions of another tool: embedcli|textvectorization|tokenizer|fasttext.",
-    ),
-]
-NoLowerOpt = Annotated[bool, typer.Option("--no-lower", help="Keep the case of the text.")]
-KeepPunctOpt = Annotated[bool, typer.Option("--keep-punctuation", help="Do not strip punctuation.")]
-TokenPatternOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token-pattern",
-        help="Regex whose matches are the tokens (instead of a whitespace split).",
-    ),
-]
-MinCountOpt = Annotated[
-    int, typer.Option("--min-count", min=1, max=2**62, help="Drop tokens seen fewer times.")
-]
-MaxSizeOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-size",
-        min=2,
-        max=2**31 - 1,
-        help="Largest vocabulary, reserved entries included (Keras max_tokens).",
-    ),
-]
-OrderOpt = Annotated[str, typer.Option("--order", help="Token order: frequency|appearance.")]
-NoOovOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-oov", help="No [UNK] entry: words start at id 1 and unknown words are dropped."
-    ),
-]

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import (
-    ForceOpt,
     app,
     err_console,
     handle_errors,
@@ -21,14 +20,17 @@ from embedcli.cli.app import (
 from embedcli.cli.checks import COUNT_MAX, finite, start_command
 from embedcli.cli.model_common import (
     BATCH_LINES,
+    LoadedModel,
+    check_choice,
+    check_k,
+    model_label_prefix,
+    print_note,
+)
+from embedcli.cli.options import (
+    ForceOpt,
     InputArg,
     ModelArg,
     ThreadsOpt,
-    _check_k,
-    _choice,
-    _label_prefix,
-    _Model,
-    _note,
 )
 from embedcli.cli.render import data_field, out_console, table_title, text
 from embedcli.errors import DataError, UsageError
@@ -104,8 +106,8 @@ def predict(
 
     Example: embedcli predict model test.txt --k 2 --proba
     """
-    fmt = _choice(fmt, ("text", "tsv", "json"), "--format")
-    _check_k(k)
+    fmt = check_choice(fmt, ("text", "tsv", "json"), "--format")
+    check_k(k)
     if batch_size < 1:
         raise UsageError("--batch-size must be 1 or more")
     import numpy as np
@@ -115,11 +117,11 @@ def predict(
     from embedcli.sequences import encode_corpus
 
     start_command()
-    m = _Model(model)
+    m = LoadedModel(model)
     k, thr = _decision(m, k, threshold)
     if explain:
         _check_explainable(m.spec)
-    prefix = _label_prefix(m.config)
+    prefix = model_label_prefix(m.config)
     labels = m.vocab.labels
     names = [prefix + lab for lab in labels] if fmt == "text" else list(labels)
     if fmt != "json":  # one line per input: a control character in a label is written escaped
@@ -310,8 +312,8 @@ def evaluate(
 
     Example: embedcli evaluate model ../shared/data/sst2/test.txt --format fasttext
     """
-    fmt = _choice(fmt, ("table", "fasttext", "fasttext-label"), "--format")
-    _check_k(k)
+    fmt = check_choice(fmt, ("table", "fasttext", "fasttext-label"), "--format")
+    check_k(k)
     import numpy as np
 
     from embedcli import model as engine
@@ -321,7 +323,7 @@ def evaluate(
     from embedcli.sequences import encode_corpus
 
     start_command()
-    m = _Model(model)
+    m = LoadedModel(model)
     k, thr = _decision(m, k, threshold)
     preds: list[Any] = []
     gold: list[Any] = []
@@ -341,14 +343,16 @@ def evaluate(
     if ev.n == 0:
         raise DataError("no test example had both a known label and a token")
     if ev.skipped:
-        _note(f"{ev.skipped} example(s) skipped (no known label, or no token), as fastText does")
+        print_note(
+            f"{ev.skipped} example(s) skipped (no known label, or no token), as fastText does"
+        )
     labels = m.vocab.labels
     if json_out:
         print_json(ev.to_dict(labels))
     elif fmt == "fasttext":
         sys.stdout.write("\n".join(ev.format_fasttext_test()) + "\n")
     elif fmt == "fasttext-label":
-        prefix = _label_prefix(m.config)
+        prefix = model_label_prefix(m.config)
         sys.stdout.write(
             "\n".join(ev.format_fasttext_test_label([data_field(prefix + x) for x in labels]))
             + "\n"
@@ -405,7 +409,7 @@ def _render_evaluation(ev: Any, labels: list[str]) -> None:
             cm.add_row(text(name), *cells)
         console.print(cm)
     else:
-        _note(f"{len(labels)} labels: confusion matrix not drawn (see --json)")
+        print_note(f"{len(labels)} labels: confusion matrix not drawn (see --json)")
 
 
 # -- embed ------------------------------------------------------------------------------------------
@@ -444,7 +448,7 @@ def embed(
     kind = _embed_format(output)
     start_command()
     ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
-    m = _Model(model)
+    m = LoadedModel(model)
 
     def vectors() -> Iterator[Any]:
         for batch in _read_batches(input, BATCH_LINES):

@@ -8,6 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import (
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
+from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
     FormatOpt,
@@ -27,14 +34,10 @@ from embedcli.cli.app import (
     TextColumnOpt,
     TextFieldOpt,
     TokenPatternOpt,
-    app,
-    err_console,
-    handle_errors,
-    print_json,
+    corpus_options,
+    report_invalid_utf8,
 )
-from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.render import table_title, text
-from embedcli.cli.vocab_cmds import corpus_options, report_invalid_utf8
 from embedcli.errors import UsageError
 
 #: ``train`` parameters that still apply with ``--resume`` (the others come from the checkpoint)

@@ -9,6 +9,13 @@ from typing import Annotated
 import typer
 
 from embedcli.cli.app import (
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
+from embedcli.cli.checks import INT32_MAX, INT32_MIN, start_command
+from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
     FormatOpt,
@@ -28,40 +35,12 @@ from embedcli.cli.app import (
     TextColumnOpt,
     TextFieldOpt,
     TokenPatternOpt,
-    app,
-    err_console,
-    handle_errors,
-    print_json,
+    corpus_options,
+    report_invalid_utf8,
 )
-from embedcli.cli.checks import INT32_MAX, INT32_MIN, start_command
-from embedcli.cli.render import labelled, text
-from embedcli.corpus import CorpusOptions, CorpusReader
+from embedcli.cli.render import text
+from embedcli.corpus import CorpusReader
 from embedcli.errors import DataError, UsageError
-
-
-def corpus_options(
-    fmt: str,
-    label_prefix: str,
-    text_column: str | None,
-    label_column: str | None,
-    no_header: bool,
-    text_field: str,
-    label_field: str,
-    strict_utf8: bool,
-    **extra: bool,
-) -> CorpusOptions:
-    return CorpusOptions(
-        fmt=fmt,
-        label_prefix=label_prefix,
-        text_column=text_column,
-        label_column=label_column,
-        header=not no_header,
-        text_field=text_field,
-        label_field=label_field,
-        strict_utf8=strict_utf8,
-        **extra,
-    )
-
 
 #: the widest padded row ``encode`` writes (one row is then 4 MB)
 MAXLEN_MAX = 1_000_000
@@ -99,18 +78,6 @@ def _bytes(n: int) -> str:
         if n >= scale:
             return f"{n / scale:,.1f} {unit}"
     return f"{n} bytes"
-
-
-def report_invalid_utf8(reader: CorpusReader, quiet: bool) -> None:
-    if reader.invalid_utf8_lines and not quiet:
-        err_console.print(
-            labelled(
-                "Warning:",
-                "yellow",
-                f"{reader.invalid_utf8_lines} line(s) had invalid UTF-8, replaced by U+FFFD "
-                f"(first at {reader.first_invalid_utf8}); --strict-utf8 makes this an error",
-            )
-        )
 
 
 @app.command("build-vocab")

@@ -1,16 +1,16 @@
 """The ``embedcli`` command line: a thin Typer layer over the library.
 
-Each command module registers its commands on the shared ``app``, in the order ``--help`` lists
-them. Commands that need numba (train, predict, evaluate, embed) import the engine inside their
-function body, so ``--help``, ``lookup``, ``export`` and ``info`` never import it.
+Each command module registers its commands on the shared ``app``; ``app.COMMANDS`` names the
+module of every command, which is imported only when that command runs or shows its help
+(``embedcli --help`` imports none of them, nor numpy). Commands that need numba (train, predict,
+evaluate, embed) import the engine inside their function body, so ``--help``, ``lookup``,
+``export`` and ``info`` never import it.
 
 SIGINT/SIGTERM/SIGHUP handlers (``interrupts``) are in place before typer, rich and numpy are
 imported, so a signal at any moment gives one line and the documented exit code.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from embedcli.cli import interrupts, stdio
 from embedcli.phases import reached
@@ -20,9 +20,6 @@ _previous = interrupts.install()
 try:
     reached("start")
     from embedcli.cli.app import app
-
-    for _module in ("vocab_cmds", "train_cmd", "table_cmds", "predict_cmds"):
-        importlib.import_module(f"embedcli.cli.{_module}")
 finally:
     interrupts.restore(_previous)  # an importing program keeps its own handlers
 

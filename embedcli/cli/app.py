@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from embedcli import __version__
 from embedcli.cli import interrupts
@@ -28,12 +30,175 @@ from embedcli.cli.stdio import STDOUT, silence_stdout
 from embedcli.errors import EmbedcliError
 from embedcli.phases import reached
 
+HELP_OPTIONS = ["-h", "--help"]
+
+#: every command, in the order ``--help`` lists them: name -> (module under embedcli.cli, summary).
+#: The summary is the first line of the command's docstring (tests/test_help.py checks it), so
+#: ``embedcli --help`` lists the commands without importing their modules.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build-vocab": (
+        "vocab_cmds",
+        "Count a corpus and write its vocabulary: id 0 padding, id 1 [UNK], then tokens by frequency.",
+    ),
+    "encode": (
+        "vocab_cmds",
+        "Integer-encode and pad/truncate documents with Keras pad_sequences semantics.",
+    ),
+    "train": (
+        "train_cmd",
+        "Train an embedding table and a classifier on labelled text; write a model directory.",
+    ),
+    "lookup": (
+        "table_cmds",
+        "Look up embedding rows: the Embedding layer as a table lookup (ids -> vectors).",
+    ),
+    "nearest": (
+        "table_cmds",
+        "The k most similar words by cosine (padding, [UNK] and n-gram rows excluded).",
+    ),
+    "analogy": (
+        "table_cmds",
+        "Analogy by vector offset: the words closest to B - A + C (gensim most_similar).",
+    ),
+    "export": (
+        "table_cmds",
+        "Export the embedding table (row i = token id i) for gensim, numpy, spreadsheets or TensorBoard.",
+    ),
+    "info": (
+        "table_cmds",
+        "Model summary (layers, output shapes, parameters), vocabulary, labels, training, files.",
+    ),
+    "plot": (
+        "table_cmds",
+        "A labelled 2-D map of the most frequent words (PCA by default) as PNG, SVG or PDF.",
+    ),
+    "predict": ("predict_cmds", "Predict label(s) for every input line, streaming in batches."),
+    "evaluate": (
+        "predict_cmds",
+        "Accuracy, P@k and R@k, per-label precision/recall/F1, macro/micro averages, confusion matrix.",
+    ),
+    "embed": (
+        "predict_cmds",
+        "One pooled vector per input line (fastText print-sentence-vectors for mean pooling).",
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root command: imports a command's module only when that command runs or shows its help.
+
+    ``embedcli --help`` lists ``COMMANDS`` from their summaries alone, so it imports neither numpy
+    nor any command module. Usage errors (unknown option, bad value, missing argument) print one
+    line ``Error: ...`` and exit 2 instead of typer's boxed panel; ``--help`` is unchanged.
+    """
+
+    _listing = False
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            if self._listing:
+                return _Summary(name=cmd_name, help=COMMANDS[cmd_name][1])
+            self._load(COMMANDS[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def _load(self, module: str) -> None:
+        import importlib
+
+        from typer.main import get_command_from_info, get_command_name
+
+        importlib.import_module(f"embedcli.cli.{module}")  # registers its commands on ``app``
+        for info in app.registered_commands:
+            name = info.name or get_command_name(info.callback.__name__)
+            if name not in self.commands:
+                command = get_command_from_info(
+                    info,
+                    pretty_exceptions_short=app.pretty_exceptions_short,
+                    rich_markup_mode=app.rich_markup_mode,
+                )
+                self.commands[name] = tidy_help(command)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        for command in self.commands.values():  # modules imported before the group was built
+            tidy_help(command)
+        tidy_help(self)
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:  # click's UsageError, BadParameter, NoSuchOption...
+            raise SystemExit(_usage_error(exc)) from None
+        except typer.Abort:
+            raise SystemExit(1) from None
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def command_group() -> LazyGroup:
+    """The root click group with every command loaded (for tests and tools that inspect them)."""
+    group = typer.main.get_command(app)
+    assert isinstance(group, LazyGroup)
+    for module in dict.fromkeys(module for module, _ in COMMANDS.values()):
+        group._load(module)
+    return group
+
+
+class _Summary(TyperCommand):
+    """A command as ``embedcli --help`` lists it: its name and summary, nothing imported."""
+
+
+def tidy_help(command: Any) -> Any:
+    """Help that says what to type: flags (``--help`` too) show no ``<bool>`` as they take no
+    value; arguments are upper case, and a variadic one shows ``CORPUS`` (usage
+    ``{CORPUS}...``) instead of ``<list[str]>``. Returns ``command``."""
+    params = list(getattr(command, "params", ()))
+    help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTIONS))
+    for param in [*params, help_option]:
+        if param is None or param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            if param.nargs != 1:
+                param.display_type_rich = _no_type  # the usage line already says "one or more"
+    return command
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a click usage error as one line (with where to find help) and return its exit code."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # ``embedcli`` alone: the help, as before
+        sys.stderr.write(message.rstrip("\n") + "\n")
+        return int(getattr(exc, "exit_code", 2))
+    message = " ".join(message.split())
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    err_console.print(labelled("Error:", "bold red", message), soft_wrap=True)
+    return int(getattr(exc, "exit_code", 2))
+
+
 app = typer.Typer(
+    cls=LazyGroup,
+    rich_markup_mode=None,
     name="embedcli",
     help="Train text embeddings and classifiers from the command line (Numba kernels, no TF/PyTorch).",
     no_args_is_help=True,
     add_completion=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True, highlight=False, emoji=False)

@@ -33,55 +33,23 @@ from embedcli.phases import reached
 HELP_OPTIONS = ["-h", "--help"]
 
 #: every command, in the order ``--help`` lists them: name -> (module under embedcli.cli, summary).
-#: The summary is the first line of the command's docstring (tests/test_help.py checks it), so
-#: ``embedcli --help`` lists the commands without importing their modules.
+#: ``embedcli --help`` lists the commands from these summaries without importing their modules;
+#: a summary fits an 80-column listing (tests/test_help.py), the command's own help says more.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "build-vocab": (
-        "vocab_cmds",
-        "Count a corpus and write its vocabulary: id 0 padding, id 1 [UNK], then tokens by frequency.",
-    ),
-    "encode": (
-        "vocab_cmds",
-        "Integer-encode and pad/truncate documents with Keras pad_sequences semantics.",
-    ),
-    "train": (
-        "train_cmd",
-        "Train an embedding table and a classifier on labelled text; write a model directory.",
-    ),
-    "lookup": (
-        "table_cmds",
-        "Look up embedding rows: the Embedding layer as a table lookup (ids -> vectors).",
-    ),
-    "nearest": (
-        "table_cmds",
-        "The k most similar words by cosine (padding, [UNK] and n-gram rows excluded).",
-    ),
-    "analogy": (
-        "table_cmds",
-        "Analogy by vector offset: the words closest to B - A + C (gensim most_similar).",
-    ),
-    "export": (
-        "table_cmds",
-        "Export the embedding table (row i = token id i) for gensim, numpy, spreadsheets or TensorBoard.",
-    ),
-    "info": (
-        "table_cmds",
-        "Model summary (layers, output shapes, parameters), vocabulary, labels, training, files.",
-    ),
-    "plot": (
-        "table_cmds",
-        "A labelled 2-D map of the most frequent words (PCA by default) as PNG, SVG or PDF.",
-    ),
-    "predict": ("predict_cmds", "Predict label(s) for every input line, streaming in batches."),
-    "evaluate": (
-        "predict_cmds",
-        "Accuracy, P@k and R@k, per-label precision/recall/F1, macro/micro averages, confusion matrix.",
-    ),
-    "embed": (
-        "predict_cmds",
-        "One pooled vector per input line (fastText print-sentence-vectors for mean pooling).",
-    ),
+    "build-vocab": ("vocab_cmds", "Count a corpus and write its vocabulary (TSV)."),
+    "encode": ("vocab_cmds", "Integer-encode and pad documents (Keras pad_sequences)."),
+    "train": ("train_cmd", "Train embeddings and a classifier; write a model."),
+    "lookup": ("table_cmds", "Embedding rows of ids, words or a sentence."),
+    "nearest": ("table_cmds", "The k most similar words by cosine."),
+    "analogy": ("table_cmds", "Analogy by vector offset: closest to B - A + C."),
+    "export": ("table_cmds", "Export the table: npy, csv, word2vec, projector."),
+    "info": ("table_cmds", "Model summary: layers, vocabulary, labels, training."),
+    "plot": ("table_cmds", "A labelled 2-D map of the most frequent words."),
+    "predict": ("predict_cmds", "Predict label(s) for every input line."),
+    "evaluate": ("predict_cmds", "Accuracy, P@k, R@k, per-label P/R/F1, confusion."),
+    "embed": ("predict_cmds", "One pooled vector per input line."),
 }
+SUMMARY_MAX = 55
 
 
 class LazyGroup(TyperGroup):
@@ -98,9 +66,9 @@ class LazyGroup(TyperGroup):
         return list(COMMANDS)
 
     def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS and self._listing:
+            return _Summary(name=cmd_name, short_help=COMMANDS[cmd_name][1])
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            if self._listing:
-                return _Summary(name=cmd_name, help=COMMANDS[cmd_name][1])
             self._load(COMMANDS[cmd_name][0])
         return self.commands.get(cmd_name)
 
@@ -158,7 +126,10 @@ class _Summary(TyperCommand):
 def tidy_help(command: Any) -> Any:
     """Help that says what to type: flags (``--help`` too) show no ``<bool>`` as they take no
     value; arguments are upper case, and a variadic one shows ``CORPUS`` (usage
-    ``{CORPUS}...``) instead of ``<list[str]>``. Returns ``command``."""
+    ``{CORPUS}...``) instead of ``<list[str]>``; examples keep their lines. Returns ``command``."""
+    if command.help and "\nExample" in command.help and "\b" not in command.help:
+        # an example is copied into a shell: never re-wrapped to the terminal width
+        command.help = command.help.replace("\n\nExample", "\n\n\b\nExample")
     params = list(getattr(command, "params", ()))
     help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTIONS))
     for param in [*params, help_option]:
@@ -195,7 +166,8 @@ app = typer.Typer(
     cls=LazyGroup,
     rich_markup_mode=None,
     name="embedcli",
-    help="Train text embeddings and classifiers from the command line (Numba kernels, no TF/PyTorch).",
+    help="Train text embeddings and classifiers from the command line (Numba kernels, no TF/PyTorch)."
+    "\n\nExample: embedcli train sample_data/stdlib/train.txt -o model && embedcli nearest model socket",
     no_args_is_help=True,
     add_completion=True,
     context_settings={"help_option_names": HELP_OPTIONS},
@@ -225,10 +197,7 @@ def _root(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
-    """embedcli: corpus -> vocabulary -> ids -> trained embedding table + classifier.
-
-    Example: embedcli train sample_data/sms_spam/train.txt -o model && embedcli nearest model free
-    """
+    """embedcli: corpus -> vocabulary -> ids -> trained embedding table + classifier."""
     _state["debug"] = _state["debug"] or debug
     safe_stdio()  # no command fails on a character stdout/stderr cannot encode
 

@@ -20,7 +20,7 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Input format: auto|fasttext|text|csv|tsv|jsonl (auto: by extension).",
+        help="Input format: auto, fasttext, text, csv, tsv or jsonl (auto: by extension).",
     ),
 ]
 LabelPrefixOpt = Annotated[
@@ -62,7 +62,7 @@ CompatOpt = Annotated[
     str,
     typer.Option(
         "--compat",
-        help="Conventions of another tool: embedcli|textvectorization|tokenizer|fasttext.",
+        help="Conventions of another tool: embedcli, textvectorization, tokenizer or fasttext.",
     ),
 ]
 NoLowerOpt = Annotated[bool, typer.Option("--no-lower", help="Keep the case of the text.")]
@@ -86,7 +86,13 @@ MaxSizeOpt = Annotated[
         help="Largest vocabulary, reserved entries included (Keras max_tokens).",
     ),
 ]
-OrderOpt = Annotated[str, typer.Option("--order", help="Token order: frequency|appearance.")]
+OrderOpt = Annotated[
+    str,
+    typer.Option(
+        "--order",
+        help="Token order: frequency (the default) or appearance (first seen first).",
+    ),
+]
 NoOovOpt = Annotated[
     bool,
     typer.Option(

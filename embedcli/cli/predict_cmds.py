@@ -85,7 +85,7 @@ def predict(
             callback=finite(0.0, 1.0),
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text|tsv|json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Output: text, tsv or json.")] = "text",
     explain: Annotated[
         bool,
         typer.Option(
@@ -104,7 +104,7 @@ def predict(
     tsv is label[<TAB>probability] per label; json is one object per line. A line with no tokens
     gets an empty prediction, as in fastText.
 
-    Example: embedcli predict model test.txt --k 2 --proba
+    Example: embedcli predict model sample_data/stdlib/test.txt --k 2 --proba
     """
     fmt = check_choice(fmt, ("text", "tsv", "json"), "--format")
     check_k(k)
@@ -310,7 +310,7 @@ def evaluate(
 
     Counting follows fastText: examples without a known label or without any token are skipped.
 
-    Example: embedcli evaluate model ../shared/data/sst2/test.txt --format fasttext
+    Example: embedcli evaluate model sample_data/stdlib/test.txt --format fasttext
     """
     fmt = check_choice(fmt, ("table", "fasttext", "fasttext-label"), "--format")
     check_k(k)
@@ -435,7 +435,7 @@ def embed(
 
     The format follows the output's extension; any other extension is refused.
 
-    Example: embedcli embed model sentences.txt -o vectors.npy
+    Example: embedcli embed model sample_data/seed/sentences.txt -o vectors.npy
     """
     import numpy as np
 

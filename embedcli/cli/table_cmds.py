@@ -71,7 +71,9 @@ def lookup(
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f", help="table|tsv|csv|json (default: table on a terminal, else tsv)."
+            "--format",
+            "-f",
+            help="Output: table, tsv, csv or json (default: table on a terminal, else tsv).",
         ),
     ] = None,
 ) -> None:
@@ -191,7 +193,11 @@ def _render_lookup(
 # -- nearest / analogy ------------------------------------------------------------------------------
 NeighborFormatOpt = Annotated[
     str | None,
-    typer.Option("--format", "-f", help="table|tsv|json (default: table on a terminal, else tsv)."),
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output: table, tsv or json (default: table on a terminal, else tsv).",
+    ),
 ]
 
 
@@ -215,7 +221,7 @@ def nearest(
 
     tsv rows are query, neighbour, cosine.
 
-    Example: embedcli nearest model free prize -k 5
+    Example: embedcli nearest model socket thread -k 5
     """
     fmt = output_format(fmt, ("table", "tsv", "json"))
     check_k(k)
@@ -248,7 +254,7 @@ def analogy(
 ) -> None:
     """Analogy by vector offset: the words closest to B - A + C (gensim most_similar).
 
-    Example: embedcli analogy model man king woman -k 3
+    Example: embedcli analogy model thread threads process -k 3
     """
     fmt = output_format(fmt, ("table", "tsv", "json"))
     check_k(k)
@@ -320,7 +326,8 @@ def export(
     model: ModelArg,
     *,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="npy|csv|word2vec|word2vec-binary|projector.")
+        str,
+        typer.Option("--format", "-f", help="npy, csv, word2vec, word2vec-binary or projector."),
     ],
     output: Annotated[
         str,

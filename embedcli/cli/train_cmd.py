@@ -117,14 +117,16 @@ def train(
         float | None,
         typer.Option(
             "--lr",
-            help="Learning rate (default depends on --optimizer).",
+            help="Learning rate (default: 0.3 with adagrad, 0.5 with sgd, 0.01 with adam).",
             min=0.0,
             callback=finite(0.0, low_open=True),
         ),
     ] = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad|sgd|adam.")] = "adagrad",
+    optimizer: Annotated[
+        str, typer.Option("--optimizer", help="adagrad, sgd or adam.")
+    ] = "adagrad",
     lr_schedule: Annotated[
-        str, typer.Option("--lr-schedule", help="linear (decay to 0, fastText) | constant.")
+        str, typer.Option("--lr-schedule", help="linear (decay to 0, as fastText) or constant.")
     ] = "linear",
     batch_size: Annotated[
         int,
@@ -155,7 +157,7 @@ def train(
         ),
     ] = None,
     pool: Annotated[
-        str, typer.Option("--pool", help="mean|sum|max|flatten (flatten needs --maxlen).")
+        str, typer.Option("--pool", help="mean, sum, max or flatten (flatten needs --maxlen).")
     ] = "mean",
     hidden: Annotated[
         int,
@@ -168,7 +170,7 @@ def train(
         typer.Option("--maxlen", min=0, max=100_000, help="Sequence length for --pool flatten."),
     ] = 0,
     objective: Annotated[
-        str, typer.Option("--objective", help="softmax|binary|multilabel.")
+        str, typer.Option("--objective", help="softmax, binary or multilabel.")
     ] = "softmax",
     multilabel: Annotated[
         bool, typer.Option("--multilabel", help="Shortcut for --objective multilabel.")
@@ -281,7 +283,7 @@ def train(
 ) -> None:
     """Train an embedding table and a classifier on labelled text; write a model directory.
 
-    Example: embedcli train sample_data/sms_spam/train.txt -o model --test sample_data/sms_spam/test.txt
+    Example: embedcli train sample_data/stdlib/train.txt -o model --test sample_data/stdlib/test.txt --seed 1
     """
     from embedcli.atomic import check_writable_dir
     from embedcli.corpus import CorpusReader

@@ -111,7 +111,7 @@ def build_vocab(
 ) -> None:
     """Count a corpus and write its vocabulary: id 0 padding, id 1 [UNK], then tokens by frequency.
 
-    Example: embedcli build-vocab sample_data/sms_spam/train.txt -o vocab.tsv --min-count 2
+    Example: embedcli build-vocab sample_data/stdlib/train.txt -o vocab.tsv --min-count 2
     """
     from embedcli.outputs import Output, claim_outputs
     from embedcli.text import make_tokenizer_config
@@ -198,9 +198,7 @@ def _render_vocab_summary(s: dict) -> None:
 def encode(
     ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
-    vocab_path: Annotated[
-        str, typer.Option("--vocab", "-v", help="Vocabulary TSV from build-vocab.")
-    ],
+    vocab_path: Annotated[str, typer.Option("--vocab", help="Vocabulary TSV from build-vocab.")],
     output: Annotated[
         str,
         typer.Option(
@@ -219,12 +217,14 @@ def encode(
     ] = None,
     padding: Annotated[
         str | None,
-        typer.Option("--padding", help="pre|post (default: the vocabulary's compat preset, post)."),
+        typer.Option(
+            "--padding", help="pre or post (default: the vocabulary's compat preset, post)."
+        ),
     ] = None,
     truncating: Annotated[
         str | None,
         typer.Option(
-            "--truncating", help="pre|post (default: the vocabulary's compat preset, post)."
+            "--truncating", help="pre or post (default: the vocabulary's compat preset, post)."
         ),
     ] = None,
     value: Annotated[
@@ -244,7 +244,7 @@ def encode(
 ) -> None:
     """Integer-encode and pad/truncate documents with Keras pad_sequences semantics.
 
-    Example: embedcli encode sample_data/sms_spam/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
+    Example: embedcli encode sample_data/stdlib/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
     from embedcli.formats import write_encoded
     from embedcli.outputs import Output, claim_outputs

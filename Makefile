@@ -1,24 +1,38 @@
 # embedcli — everything installs into .venv from a bare machine with python3.
+#
+# Compiled kernels are cached where embedcli itself puts them (embedcli/__init__.py: the package's
+# __pycache__, or ~/.cache/embedcli/numba for a read-only install), so `make demo`, `make test`
+# and a direct `.venv/bin/embedcli` share one warm cache. Set NUMBA_CACHE_DIR to override it.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
+PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test lint format bench clean venv
+.PHONY: demo test test-fuzz lint format bench clean venv
 
-$(VENV)/.stamp-test: pyproject.toml
+# what the demo needs: embedcli and its runtime dependencies only
+$(VENV)/.stamp-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
+
+# + pytest, hypothesis, ruff, gensim, matplotlib
+$(VENV)/.stamp-test: $(VENV)/.stamp-run
+	$(PIP) -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.stamp-test
 
-demo: venv
+demo: $(VENV)/.stamp-run
 	bash sample_data/demo.sh
 
-test: venv
-	$(PY) -m pytest tests
+# everything but the long fuzz budgets (`make test-fuzz`, which CI runs too)
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest tests -m "not fuzz"
+
+test-fuzz: $(VENV)/.stamp-test
+	$(PY) -m pytest tests -m fuzz
 
 lint: venv
 	$(VENV)/bin/ruff check embedcli tests benchmarks

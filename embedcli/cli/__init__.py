@@ -12,8 +12,13 @@ imported, so a signal at any moment gives one line and the documented exit code.
 
 from __future__ import annotations
 
+import time
+
 from embedcli.cli import interrupts, stdio
 from embedcli.phases import reached
+
+#: when the command line started (``train`` reports ``seconds total`` from here, imports included)
+STARTED = time.perf_counter()
 
 # A signal while the heavy modules below are imported: one line and exit (nothing is written yet).
 _previous = interrupts.install()
@@ -23,7 +28,7 @@ try:
 finally:
     interrupts.restore(_previous)  # an importing program keeps its own handlers
 
-__all__ = ["app", "main"]
+__all__ = ["STARTED", "app", "main"]
 
 
 def main() -> None:

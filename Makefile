@@ -27,12 +27,13 @@ venv: $(VENV)/.stamp-test
 demo: $(VENV)/.stamp-run
 	bash sample_data/demo.sh
 
-# everything but the long fuzz budgets (`make test-fuzz`, which CI runs too)
+# every test, the fuzz properties with a fifth of their budget (tests/strategies.py:fuzz_budget)
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest tests -m "not fuzz"
+	$(PY) -m pytest tests
 
+# the fuzz properties with their whole budget (CI runs it after `make test`)
 test-fuzz: $(VENV)/.stamp-test
-	$(PY) -m pytest tests -m fuzz
+	EMBEDCLI_FUZZ=full $(PY) -m pytest tests/test_fuzz.py
 
 lint: venv
 	$(VENV)/bin/ruff check embedcli tests benchmarks

@@ -22,6 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from embedcli import kernels
+from embedcli.model import predict_proba
+from embedcli.train import TrainConfig, fit
+
 #: documents of the warm-up run; enough for every kernel (batches, labels) to be called
 WARM_DOCS = 16
 
@@ -37,8 +41,6 @@ def kernel_cache_stats() -> tuple[int, int]:
     """(compiled, loaded from cache) kernel specialisations so far in this process."""
     from numba.core.dispatcher import Dispatcher
 
-    from embedcli import kernels
-
     compiled = loaded = 0
     for obj in vars(kernels).values():
         if isinstance(obj, Dispatcher):
@@ -50,9 +52,6 @@ def kernel_cache_stats() -> tuple[int, int]:
 
 def warm_kernels(prepared: Any) -> Warmed:
     """Run one tiny epoch of ``prepared``'s training so that its kernels are compiled now."""
-    from embedcli.model import predict_proba
-    from embedcli.train import TrainConfig, fit
-
     t0 = time.perf_counter()
     before = kernel_cache_stats()
     train = prepared.train

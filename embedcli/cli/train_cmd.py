@@ -466,7 +466,7 @@ def _warm_kernels(prepared: Any, quiet: bool) -> None:
     (CPU time, not wall time, so a busy machine does not make a cached run look cold.)"""
     import threading
 
-    from embedcli.warm import warm_kernels
+    from embedcli.warm import warm_kernels  # imports numba: before the CPU clock starts
 
     done = threading.Event()
 

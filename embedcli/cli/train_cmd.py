@@ -510,7 +510,7 @@ class _progress:
         )
 
         self.progress = Progress(
-            TextColumn("training"),
+            TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.percentage:>5.1f}%"),
             TimeElapsedColumn(),
@@ -519,10 +519,12 @@ class _progress:
             transient=True,
         )
         self.progress.start()
-        task = self.progress.add_task("train", total=1.0)
+        task = self.progress.add_task("training", total=1.0)
 
         def update(fraction: float) -> None:
-            self.progress.update(task, completed=fraction)
+            # the last epoch is done: the test set is evaluated and the model written next
+            done = "evaluating and saving" if fraction >= 1.0 else "training"
+            self.progress.update(task, completed=fraction, description=done)
 
         return update
 

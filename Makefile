@@ -1,23 +1,34 @@
 # embedcli — everything installs into .venv from a bare machine with python3.
+#
+# Compiled kernels are cached where embedcli itself puts them (embedcli/__init__.py: the package's
+# __pycache__, or ~/.cache/embedcli/numba for a read-only install), so `make demo`, `make test`
+# and a direct `.venv/bin/embedcli` share one warm cache. Set NUMBA_CACHE_DIR to override it.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
+PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test test-nojit lint format bench clean venv
+.PHONY: demo test test-fuzz test-nojit lint format bench clean venv
 
-$(VENV)/.stamp-test: pyproject.toml
+# what the demo needs: embedcli and its runtime dependencies only
+$(VENV)/.stamp-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
+
+# + pytest, hypothesis, ruff, gensim, matplotlib
+$(VENV)/.stamp-test: $(VENV)/.stamp-run
+	$(PIP) -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.stamp-test
 
-demo: venv
+demo: $(VENV)/.stamp-run
 	bash sample_data/demo.sh
 
-test: venv
+# every test, the fuzz properties with a fifth of their budget (tests/strategies.py:fuzz_budget)
+test: $(VENV)/.stamp-test
 	$(PY) -m pytest tests
 
 # The kernel tests as plain Python (numba off): tracebacks and line coverage reach inside kernels.py
@@ -25,6 +36,10 @@ test-nojit: venv
 	NUMBA_DISABLE_JIT=1 $(PY) -m coverage run --include='embedcli/kernels.py' -m pytest -q \
 		-W ignore::RuntimeWarning tests/test_kernels.py tests/test_gradients.py
 	$(PY) -m coverage report --show-missing
+
+# the fuzz properties with their whole budget (CI runs it after `make test`)
+test-fuzz: $(VENV)/.stamp-test
+	EMBEDCLI_FUZZ=full $(PY) -m pytest tests/test_fuzz.py
 
 lint: venv
 	$(VENV)/bin/ruff check embedcli tests benchmarks

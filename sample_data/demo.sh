@@ -5,7 +5,6 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 EMBEDCLI=${EMBEDCLI:-.venv/bin/embedcli}
-export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$PWD/.numba_cache}
 OUT=demo_out
 DATA=sample_data/stdlib
 SEED=sample_data/seed/sentences.txt

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# Compiled kernels go to a git-ignored folder of the repo (also for subprocesses started by tests).
-# A relative NUMBA_CACHE_DIR would follow each subprocess's cwd, so make it absolute.
-os.environ["NUMBA_CACHE_DIR"] = str(
-    Path(os.environ.get("NUMBA_CACHE_DIR", REPO / ".numba_cache")).resolve()
-)
+# Compiled kernels go where embedcli itself caches them (embedcli/__init__.py), so a test run warms
+# the cache a direct `embedcli` run uses. A NUMBA_CACHE_DIR set by the caller wins; a relative one
+# would follow each subprocess's cwd, so make it absolute.
+if os.environ.get("NUMBA_CACHE_DIR"):
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(os.environ["NUMBA_CACHE_DIR"]).resolve())
 
 #: ../shared/data next to the repository: real benchmark corpora, absent on some machines
 SHARED_DATA = REPO.parent / "shared" / "data"

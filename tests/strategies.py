@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import string
 import zipfile
 from collections.abc import Callable
@@ -24,6 +25,16 @@ from hypothesis import strategies as st
 # -- text ----------------------------------------------------------------------------------------
 #: pieces chosen to hit tokenizer and reader edge cases (whitespace that str.split honours but
 #: bytes.split does not, bidi controls, zero-width characters, case mappings that change length)
+#: ``make test`` runs each fuzz property with a fifth of its budget (at least 5 cases) to stay
+#: within 3 minutes; ``make test-fuzz`` (CI runs both) sets EMBEDCLI_FUZZ=full for the whole budget.
+FUZZ_FULL = os.environ.get("EMBEDCLI_FUZZ") == "full"
+
+
+def fuzz_budget(cases: int) -> int:
+    """Hypothesis ``max_examples`` for a property whose full budget is ``cases``."""
+    return cases if FUZZ_FULL else max(5, cases // 5)
+
+
 HOSTILE_PIECES = [
     "\x00",
     "\x01",

@@ -7,7 +7,8 @@ Typer's ``CliRunner``. Every run must end in exit 0, or exit 1/2 with exactly on
 stderr; never a traceback or an "internal error" (an unexpected exception), never a half-written
 output or a leftover temp file.
 
-Cases per run (hypothesis ``max_examples``; the database is off so CI runs the same budget):
+Cases per run (hypothesis ``max_examples``; the database is off so CI runs the same budget;
+``make test`` runs a fifth of each, ``make test-fuzz`` with EMBEDCLI_FUZZ=full all of them):
 
 | test | cases | commands per case |
 |---|---|---|
@@ -39,6 +40,7 @@ from strategies import (
     assert_clean,
     delimited_corpus,
     fasttext_corpus,
+    fuzz_budget,
     jsonl_corpus,
     line_bytes,
     line_text,
@@ -118,7 +120,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "model"
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=fuzz_budget(60))
 @given(data=text_corpus(), compat=st.sampled_from(["embedcli", "tokenizer", "fasttext"]))
 def test_text_build_vocab_encode(data: bytes, compat: str) -> None:
     """build-vocab then encode on hostile text: complete files, one row per line, no [UNK].
@@ -148,7 +150,7 @@ def test_text_build_vocab_encode(data: bytes, compat: str) -> None:
             assert not (arr == 1).any(), "a token of the corpus is missing from its vocabulary"
 
 
-@settings(FUZZ, max_examples=20)
+@settings(FUZZ, max_examples=fuzz_budget(20))
 @given(data=text_corpus(labelled=True))
 def test_stdin_build_vocab(data: bytes) -> None:
     """'-' reads standard input: the vocabulary goes to stdout, complete and loadable."""
@@ -160,7 +162,7 @@ def test_stdin_build_vocab(data: bytes) -> None:
             Vocabulary.load(Path(d) / "v.tsv")
 
 
-@settings(FUZZ, max_examples=25)
+@settings(FUZZ, max_examples=fuzz_budget(25))
 @given(data=fasttext_corpus(), multilabel=st.booleans())
 def test_fasttext_train_predict(data: bytes, multilabel: bool) -> None:
     """train on malformed fastText lines: a complete model or a clear refusal; then predict."""
@@ -183,7 +185,7 @@ def test_fasttext_train_predict(data: bytes, multilabel: bool) -> None:
             assert r.stdout.count("\n") == count_lines(data)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=fuzz_budget(40))
 @given(sep=st.sampled_from([",", "\t"]), data=st.data(), no_header=st.booleans())
 def test_csv_tsv(sep: str, data: st.DataObject, no_header: bool) -> None:
     """CSV/TSV with broken quoting and missing columns: build-vocab, encode and train."""
@@ -202,7 +204,7 @@ def test_csv_tsv(sep: str, data: st.DataObject, no_header: bool) -> None:
         assert_clean(r, d / "model", what="train")
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=fuzz_budget(40))
 @given(data=jsonl_corpus())
 def test_jsonl(data: bytes) -> None:
     """JSON Lines with wrong types, escaped lone surrogates and broken syntax."""
@@ -225,7 +227,7 @@ query_word = st.one_of(line_text, only_punctuation, st.just(""), st.just("-x")).
 )
 
 
-@settings(FUZZ, max_examples=50)
+@settings(FUZZ, max_examples=fuzz_budget(50))
 @given(
     words=st.lists(query_word, min_size=1, max_size=4),
     fmt=st.sampled_from(["tsv", "json", "csv", "table"]),
@@ -245,7 +247,7 @@ def test_model_queries(model: Path, words: list[str], fmt: str, k: int) -> None:
     assert_clean(r, what="nearest")
 
 
-@settings(FUZZ, max_examples=30)
+@settings(FUZZ, max_examples=fuzz_budget(30))
 @given(
     lines=st.lists(st.one_of(line_bytes(), st.just(b""), st.just(b"__label__pos")), max_size=20),
     fmt=st.sampled_from(["text", "tsv", "json"]),

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from embedcli.cli import app
+from embedcli.cli.app import command_group
 from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.errors import DataError, FormatError
 from embedcli.vocab import Vocabulary
@@ -515,7 +515,7 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
 
 def _numeric_options() -> dict[tuple[str, str], str]:
     """Every int/float option of every command: (command, longest name) -> 'int' | 'float'."""
-    group = typer.main.get_command(app)
+    group = command_group()
     found = {}
     for name, command in group.commands.items():
         for param in command.params:
@@ -537,7 +537,7 @@ HOSTILE_CASES = [
 
 
 def test_every_numeric_option_has_a_range_and_is_tested() -> None:
-    group = typer.main.get_command(app)
+    group = command_group()
     listed = {(c, o) for c, o, _ in NUMERIC_OPTIONS}
     assert set(_numeric_options()) == listed
     for (command, option), kind in _numeric_options().items():

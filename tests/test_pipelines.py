@@ -23,7 +23,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
-    e.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
     e.pop("EMBEDCLI_DEBUG", None)
     return e
 

@@ -177,7 +177,7 @@ def test_encode_command_streams_the_same_bytes(
     monkeypatch.setenv("EMBEDCLI_MEM_LIMIT", "0")
     monkeypatch.setattr(formats, "iter_padded", _small_blocks(sequences.iter_padded))
     got = tmp_path / f"got.{suffix}"
-    args = ["encode", corpus, "-v", str(vocab_path), "-o", str(got), "--maxlen", "12"]
+    args = ["encode", corpus, "--vocab", str(vocab_path), "-o", str(got), "--maxlen", "12"]
     r = runner.invoke(app, [*args, "--padding", "pre", "--truncating", "post", "--value", "-3"])
     assert r.exit_code == 0, r.output
     assert calls, "the command did not stream through formats.iter_padded"

@@ -1,4 +1,6 @@
-"""The Typer app, the stderr console and the options shared by several commands.
+"""The Typer app, the stderr console and the one place where errors become exit codes.
+
+The option types shared by several commands live in ``options``.
 
 Everything here is cheap to import: no numpy-heavy work, never numba.
 """
@@ -17,6 +19,8 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from embedcli import __version__
 from embedcli.cli import interrupts
@@ -26,12 +30,147 @@ from embedcli.cli.stdio import STDOUT, silence_stdout
 from embedcli.errors import EmbedcliError
 from embedcli.phases import reached
 
+HELP_OPTIONS = ["-h", "--help"]
+
+#: every command, in the order ``--help`` lists them: name -> (module under embedcli.cli, summary).
+#: ``embedcli --help`` lists the commands from these summaries without importing their modules;
+#: a summary fits an 80-column listing (tests/test_help.py), the command's own help says more.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build-vocab": ("vocab_cmds", "Count a corpus and write its vocabulary (TSV)."),
+    "encode": ("vocab_cmds", "Integer-encode and pad documents (Keras pad_sequences)."),
+    "train": ("train_cmd", "Train embeddings and a classifier; write a model."),
+    "lookup": ("table_cmds", "Embedding rows of ids, words or a sentence."),
+    "nearest": ("table_cmds", "The k most similar words by cosine."),
+    "analogy": ("table_cmds", "Analogy by vector offset: closest to B - A + C."),
+    "export": ("table_cmds", "Export the table: npy, csv, word2vec, projector."),
+    "info": ("table_cmds", "Model summary: layers, vocabulary, labels, training."),
+    "plot": ("table_cmds", "A labelled 2-D map of the most frequent words."),
+    "predict": ("predict_cmds", "Predict label(s) for every input line."),
+    "evaluate": ("predict_cmds", "Accuracy, P@k, R@k, per-label P/R/F1, confusion."),
+    "embed": ("predict_cmds", "One pooled vector per input line."),
+}
+SUMMARY_MAX = 55
+
+
+class LazyGroup(TyperGroup):
+    """The root command: imports a command's module only when that command runs or shows its help.
+
+    ``embedcli --help`` lists ``COMMANDS`` from their summaries alone, so it imports neither numpy
+    nor any command module. Usage errors (unknown option, bad value, missing argument) print one
+    line ``Error: ...`` and exit 2 instead of typer's boxed panel; ``--help`` is unchanged.
+    """
+
+    _listing = False
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS and self._listing:
+            return _Summary(name=cmd_name, short_help=COMMANDS[cmd_name][1])
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self._load(COMMANDS[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def _load(self, module: str) -> None:
+        import importlib
+
+        from typer.main import get_command_from_info, get_command_name
+
+        importlib.import_module(f"embedcli.cli.{module}")  # registers its commands on ``app``
+        for info in app.registered_commands:
+            name = info.name or get_command_name(info.callback.__name__)
+            if name not in self.commands:
+                command = get_command_from_info(
+                    info,
+                    pretty_exceptions_short=app.pretty_exceptions_short,
+                    rich_markup_mode=app.rich_markup_mode,
+                )
+                self.commands[name] = tidy_help(command)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        for command in self.commands.values():  # modules imported before the group was built
+            tidy_help(command)
+        tidy_help(self)
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:  # click's UsageError, BadParameter, NoSuchOption...
+            raise SystemExit(_usage_error(exc)) from None
+        except typer.Abort:
+            raise SystemExit(1) from None
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def command_group() -> LazyGroup:
+    """The root click group with every command loaded (for tests and tools that inspect them)."""
+    group = typer.main.get_command(app)
+    assert isinstance(group, LazyGroup)
+    for module in dict.fromkeys(module for module, _ in COMMANDS.values()):
+        group._load(module)
+    return group
+
+
+class _Summary(TyperCommand):
+    """A command as ``embedcli --help`` lists it: its name and summary, nothing imported."""
+
+
+def tidy_help(command: Any) -> Any:
+    """Help that says what to type: flags (``--help`` too) show no ``<bool>`` as they take no
+    value; arguments are upper case, and a variadic one shows ``CORPUS`` (usage
+    ``{CORPUS}...``) instead of ``<list[str]>``; examples keep their lines. Returns ``command``."""
+    if command.help and "\nExample" in command.help and "\b" not in command.help:
+        # an example is copied into a shell: never re-wrapped to the terminal width
+        command.help = command.help.replace("\n\nExample", "\n\n\b\nExample")
+    params = list(getattr(command, "params", ()))
+    help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTIONS))
+    for param in [*params, help_option]:
+        if param is None or param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            if param.nargs != 1:
+                param.display_type_rich = _no_type  # the usage line already says "one or more"
+    return command
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a click usage error as one line (with where to find help) and return its exit code."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # ``embedcli`` alone: the help, as before
+        sys.stderr.write(message.rstrip("\n") + "\n")
+        return int(getattr(exc, "exit_code", 2))
+    message = " ".join(message.split())
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    err_console.print(labelled("Error:", "bold red", message), soft_wrap=True)
+    return int(getattr(exc, "exit_code", 2))
+
+
 app = typer.Typer(
+    cls=LazyGroup,
+    rich_markup_mode=None,
     name="embedcli",
-    help="Train text embeddings and classifiers from the command line (Numba kernels, no TF/PyTorch).",
+    help="Train text embeddings and classifiers from the command line (Numba kernels, no TF/PyTorch)."
+    "\n\nExample: embedcli train sample_data/stdlib/train.txt -o model && embedcli nearest model socket",
     no_args_is_help=True,
     add_completion=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True, highlight=False, emoji=False)
@@ -58,10 +197,7 @@ def _root(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
-    """embedcli: corpus -> vocabulary -> ids -> trained embedding table + classifier.
-
-    Example: embedcli train sample_data/sms_spam/train.txt -o model && embedcli nearest model free
-    """
+    """embedcli: corpus -> vocabulary -> ids -> trained embedding table + classifier."""
     _state["debug"] = _state["debug"] or debug
     safe_stdio()  # no command fails on a character stdout/stderr cannot encode
 
@@ -204,84 +340,3 @@ def _json_default(obj: Any) -> Any:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
-
-
-# -- options shared by the commands that read a corpus ----------------------------------------------
-FormatOpt = Annotated[
-    str,
-    typer.Option(
-        "--format",
-        "-f",
-        help="Input format: auto|fasttext|text|csv|tsv|jsonl (auto: by extension).",
-    ),
-]
-LabelPrefixOpt = Annotated[
-    str, typer.Option("--label-prefix", help="Label prefix of fastText lines.")
-]
-TextColumnOpt = Annotated[
-    str | None,
-    typer.Option("--text-column", help="CSV/TSV text column: header name or 0-based index."),
-]
-LabelColumnOpt = Annotated[
-    str | None,
-    typer.Option("--label-column", help="CSV/TSV label column: header name or 0-based index."),
-]
-NoHeaderOpt = Annotated[bool, typer.Option("--no-header", help="CSV/TSV files have no header row.")]
-TextFieldOpt = Annotated[
-    str, typer.Option("--text-field", help="JSON Lines field holding the text.")
-]
-LabelFieldOpt = Annotated[
-    str, typer.Option("--label-field", help="JSON Lines field holding the label(s).")
-]
-StrictUtf8Opt = Annotated[
-    bool,
-    typer.Option(
-        "--strict-utf8", help="Invalid UTF-8 is an error (default: replaced and counted)."
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
-ForceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Replace an existing output file that embedcli did not write (never a directory).",
-    ),
-]
-
-# -- tokenizer / vocabulary options ----------------------------------------------------------------
-CompatOpt = Annotated[
-    str,
-    typer.Option(
-        "--compat",
-        help="Conventions of another tool: embedcli|textvectorization|tokenizer|fasttext.",
-    ),
-]
-NoLowerOpt = Annotated[bool, typer.Option("--no-lower", help="Keep the case of the text.")]
-KeepPunctOpt = Annotated[bool, typer.Option("--keep-punctuation", help="Do not strip punctuation.")]
-TokenPatternOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token-pattern",
-        help="Regex whose matches are the tokens (instead of a whitespace split).",
-    ),
-]
-MinCountOpt = Annotated[
-    int, typer.Option("--min-count", min=1, max=2**62, help="Drop tokens seen fewer times.")
-]
-MaxSizeOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-size",
-        min=2,
-        max=2**31 - 1,
-        help="Largest vocabulary, reserved entries included (Keras max_tokens).",
-    ),
-]
-OrderOpt = Annotated[str, typer.Option("--order", help="Token order: frequency|appearance.")]
-NoOovOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-oov", help="No [UNK] entry: words start at id 1 and unknown words are dropped."
-    ),
-]

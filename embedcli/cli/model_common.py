@@ -1,49 +1,41 @@
-"""Helpers and option types shared by the commands that use a trained model."""
+"""Helpers shared by the commands that use a trained model (their options are in ``options``)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from embedcli.cli.app import err_console, stdout_is_terminal
-from embedcli.cli.checks import COUNT_MAX, THREADS_MAX
+from embedcli.cli.app import (
+    err_console,
+    stdout_is_terminal,
+)
 from embedcli.cli.render import labelled
 from embedcli.errors import DataError, UsageError
 
-ModelArg = Annotated[str, typer.Argument(help="Model directory written by 'embedcli train'.")]
-InputArg = Annotated[str, typer.Argument(help="Input file, one document per line; '-' = stdin.")]
-KOpt = Annotated[
-    int, typer.Option("--k", "-k", min=1, max=COUNT_MAX, help="Number of results per query.")
-]
-ThreadsOpt = Annotated[
-    int, typer.Option("--threads", "-t", min=1, max=THREADS_MAX, help="Prediction threads.")
-]
 BATCH_LINES = 8192
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def _choice(value: str, choices: Sequence[str], option: str) -> str:
+def check_choice(value: str, choices: Sequence[str], option: str) -> str:
     if value not in choices:
         raise UsageError(f"{option} must be one of {', '.join(choices)}, not {value!r}")
     return value
 
 
-def _out_format(value: str | None, choices: Sequence[str]) -> str:
+def output_format(value: str | None, choices: Sequence[str]) -> str:
     """The requested --format, else table on a terminal and the first data format when piped."""
     if value is None:
         return "table" if stdout_is_terminal() else choices[1]
-    return _choice(value, choices, "--format")
+    return check_choice(value, choices, "--format")
 
 
-def _check_k(k: int | None) -> None:
+def check_k(k: int | None) -> None:
     if k is not None and k <= 0:
         raise UsageError(f"--k must be 1 or more, not {k}")
 
 
-def _stdin_lines() -> Iterator[str]:
+def stdin_lines() -> Iterator[str]:
     """Non-blank stripped lines of stdin; a line over 1 MiB (or EMBEDCLI_MAX_LINE) or a NUL byte (a binary
     stream such as /dev/zero) is refused instead of read without end."""
     from embedcli.limits import max_line_bytes
@@ -69,24 +61,24 @@ def _stdin_lines() -> Iterator[str]:
             yield line
 
 
-def _queries(words: Sequence[str] | None) -> list[str]:
+def query_words(words: Sequence[str] | None) -> list[str]:
     """Query words from the arguments, or one per line from stdin when the only argument is '-'."""
     words = list(words or [])
     if words == ["-"]:
-        words = list(_stdin_lines())
+        words = list(stdin_lines())
     if not words:
         raise UsageError("empty query: give words as arguments or '-' to read them from stdin")
     return words
 
 
-def _open_table(path: str, verify: bool = False, classifier: bool = False) -> Any:
+def open_table(path: str, verify: bool = False, classifier: bool = False) -> Any:
     """Embeddings (memory-mapped), vocabulary and config, without importing numba."""
     from embedcli.modeldir import load_model_consistent
 
     return load_model_consistent(path, mmap=True, verify=verify, classifier=classifier)
 
 
-class _Model:
+class LoadedModel:
     """A loaded model with its engine objects built once (imports numba).
 
     ``verify=False`` skips only the sha256/finiteness pass over the (large) table; shapes, dtypes
@@ -103,11 +95,11 @@ class _Model:
         self.params = loaded.params
 
 
-def _first_word(vocab: Any) -> int:
+def first_word_id(vocab: Any) -> int:
     return 1 if vocab.unk_id is None else vocab.unk_id + 1
 
 
-def _label_prefix(config: dict) -> str:
+def model_label_prefix(config: dict) -> str:
     """The label prefix the model was trained with (config.json "corpus"; older models: the
     default)."""
     corpus = config.get("corpus")
@@ -117,24 +109,24 @@ def _label_prefix(config: dict) -> str:
     return str(prefix or "__label__")
 
 
-def _note(message: str) -> None:
+def print_note(message: str) -> None:
     err_console.print(labelled("Note:", "yellow", message), soft_wrap=True)
 
 
-def _word_id(vocab: Any, word: str) -> int | None:
+def word_id(vocab: Any, word: str) -> int | None:
     """Row id of a query word after the model's own standardization (None if not a known word)."""
     toks = vocab.tokenizer.tokenize(word)
     if len(toks) != 1:
         return None
     i = vocab.token_to_id.get(toks[0])
-    return i if i is not None and i >= _first_word(vocab) else None
+    return i if i is not None and i >= first_word_id(vocab) else None
 
 
-def _show_token(token: str) -> str:
+def show_token(token: str) -> str:
     return "<pad>" if token == "" else token
 
 
-def _json_floats(values: Any) -> str:
+def json_floats(values: Any) -> str:
     """A JSON array of float32 values written with their shortest round-trip strings."""
     from embedcli.exporters import float_strings
 

@@ -11,14 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli.app import (
-    ForceOpt,
-    LabelColumnOpt,
-    LabelFieldOpt,
-    LabelPrefixOpt,
-    NoHeaderOpt,
-    StrictUtf8Opt,
-    TextColumnOpt,
-    TextFieldOpt,
     app,
     err_console,
     handle_errors,
@@ -28,17 +20,27 @@ from embedcli.cli.app import (
 from embedcli.cli.checks import COUNT_MAX, finite, start_command
 from embedcli.cli.model_common import (
     BATCH_LINES,
+    LoadedModel,
+    check_choice,
+    check_k,
+    model_label_prefix,
+    print_note,
+)
+from embedcli.cli.options import (
+    ForceOpt,
     InputArg,
+    LabelColumnOpt,
+    LabelFieldOpt,
+    LabelPrefixOpt,
     ModelArg,
+    NoHeaderOpt,
+    StrictUtf8Opt,
+    TextColumnOpt,
+    TextFieldOpt,
     ThreadsOpt,
-    _check_k,
-    _choice,
-    _label_prefix,
-    _Model,
-    _note,
+    report_invalid_utf8,
 )
 from embedcli.cli.render import data_field, out_console, table_title, text
-from embedcli.cli.vocab_cmds import report_invalid_utf8
 from embedcli.errors import DataError, UsageError
 
 # -- reading options: as the model's training files were read, unless given -----------------------
@@ -151,7 +153,7 @@ def predict(
             callback=finite(0.0, 1.0),
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text|tsv|json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Output: text, tsv or json.")] = "text",
     explain: Annotated[
         bool,
         typer.Option(
@@ -179,10 +181,10 @@ def predict(
     gets an empty prediction, as in fastText. CSV/TSV/JSON Lines input is read with the
     training's columns/fields and format unless --input-format/--text-column/... say otherwise.
 
-    Example: embedcli predict model test.txt --k 2 --proba
+    Example: embedcli predict model sample_data/stdlib/test.txt --k 2 --proba
     """
-    fmt = _choice(fmt, ("text", "tsv", "json"), "--format")
-    _check_k(k)
+    fmt = check_choice(fmt, ("text", "tsv", "json"), "--format")
+    check_k(k)
     if batch_size < 1:
         raise UsageError("--batch-size must be 1 or more")
     import numpy as np
@@ -193,7 +195,7 @@ def predict(
     from embedcli.sequences import encode_corpus
 
     start_command()
-    m = _Model(model)
+    m = LoadedModel(model)
     options = reading_options(
         m.config,
         model,
@@ -210,7 +212,7 @@ def predict(
     k, thr = _decision(m, k, threshold)
     if explain:
         _check_explainable(m.spec)
-    prefix = _label_prefix(m.config)
+    prefix = model_label_prefix(m.config)
     labels = m.vocab.labels
     names = [prefix + lab for lab in labels] if fmt == "text" else list(labels)
     if fmt != "json":  # one line per input: a control character in a label is written escaped
@@ -410,10 +412,10 @@ def evaluate(
     Counting follows fastText: examples without a known label or without any token are skipped.
     Test files are read with the training's format, columns and fields unless told otherwise.
 
-    Example: embedcli evaluate model ../shared/data/sst2/test.txt --format fasttext
+    Example: embedcli evaluate model sample_data/stdlib/test.txt --format fasttext
     """
-    fmt = _choice(fmt, ("table", "fasttext", "fasttext-label"), "--format")
-    _check_k(k)
+    fmt = check_choice(fmt, ("table", "fasttext", "fasttext-label"), "--format")
+    check_k(k)
     import numpy as np
 
     from embedcli import model as engine
@@ -423,7 +425,7 @@ def evaluate(
     from embedcli.sequences import encode_corpus
 
     start_command()
-    m = _Model(model)
+    m = LoadedModel(model)
     options = reading_options(
         m.config,
         model,
@@ -458,14 +460,16 @@ def evaluate(
     if ev.n == 0:
         raise DataError("no test example had both a known label and a token")
     if ev.skipped:
-        _note(f"{ev.skipped} example(s) skipped (no known label, or no token), as fastText does")
+        print_note(
+            f"{ev.skipped} example(s) skipped (no known label, or no token), as fastText does"
+        )
     labels = m.vocab.labels
     if json_out:
         print_json(ev.to_dict(labels))
     elif fmt == "fasttext":
         sys.stdout.write("\n".join(ev.format_fasttext_test()) + "\n")
     elif fmt == "fasttext-label":
-        prefix = _label_prefix(m.config)
+        prefix = model_label_prefix(m.config)
         sys.stdout.write(
             "\n".join(ev.format_fasttext_test_label([data_field(prefix + x) for x in labels]))
             + "\n"
@@ -522,7 +526,7 @@ def _render_evaluation(ev: Any, labels: list[str]) -> None:
             cm.add_row(text(name), *cells)
         console.print(cm)
     else:
-        _note(f"{len(labels)} labels: confusion matrix not drawn (see --json)")
+        print_note(f"{len(labels)} labels: confusion matrix not drawn (see --json)")
 
 
 # -- embed ------------------------------------------------------------------------------------------
@@ -548,7 +552,7 @@ def embed(
 
     The format follows the output's extension; any other extension is refused.
 
-    Example: embedcli embed model sentences.txt -o vectors.npy
+    Example: embedcli embed model sample_data/seed/sentences.txt -o vectors.npy
     """
     import numpy as np
 
@@ -561,7 +565,7 @@ def embed(
     kind = _embed_format(output)
     start_command()
     ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
-    m = _Model(model)
+    m = LoadedModel(model)
 
     def vectors() -> Iterator[Any]:
         for batch in _read_batches(input, BATCH_LINES):

@@ -13,22 +13,30 @@ from typing import Annotated, Any
 
 import typer
 
-from embedcli.cli.app import ForceOpt, app, err_console, handle_errors, print_json
+from embedcli.cli.app import (
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX
 from embedcli.cli.model_common import (
+    check_choice,
+    check_k,
+    first_word_id,
+    json_floats,
+    open_table,
+    output_format,
+    print_note,
+    query_words,
+    show_token,
+    stdin_lines,
+    word_id,
+)
+from embedcli.cli.options import (
+    ForceOpt,
     KOpt,
     ModelArg,
-    _check_k,
-    _choice,
-    _first_word,
-    _json_floats,
-    _note,
-    _open_table,
-    _out_format,
-    _queries,
-    _show_token,
-    _stdin_lines,
-    _word_id,
 )
 from embedcli.cli.render import data_field, out_console, table_title, text
 from embedcli.errors import DataError, UsageError
@@ -64,7 +72,9 @@ def lookup(
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f", help="table|tsv|csv|json (default: table on a terminal, else tsv)."
+            "--format",
+            "-f",
+            help="Output: table, tsv, csv or json (default: table on a terminal, else tsv).",
         ),
     ] = None,
 ) -> None:
@@ -75,23 +85,23 @@ def lookup(
 
     Example: embedcli lookup model --sentence "Nice to see you again" --format json
     """
-    fmt = _out_format(fmt, ("table", "tsv", "csv", "json"))
+    fmt = output_format(fmt, ("table", "tsv", "csv", "json"))
     if maxlen is not None and (maxlen < 1 or sentence is None):
         raise UsageError("--maxlen needs --sentence and a value of 1 or more")
     if sentence is not None and words:
         raise UsageError("give either --sentence or words, not both")
     if sentence is None and index and words == ["-"]:
-        words = list(_stdin_lines())
-    table = _open_table(model)
+        words = list(stdin_lines())
+    table = open_table(model)
     vocab, emb = table.vocab, table.embeddings
     if sentence is not None:
         pairs = _lookup_words(vocab, vocab.tokenizer.tokenize(sentence), skip_oov)
         if maxlen is not None:
             pairs = (pairs + [("", 0)] * maxlen)[:maxlen]
     elif index:
-        pairs = _lookup_ids(vocab, emb.shape[0], _queries(words))
+        pairs = _lookup_ids(vocab, emb.shape[0], query_words(words))
     else:
-        tokens = [t for w in _queries(words) for t in _tokens_of(vocab, w)]
+        tokens = [t for w in query_words(words) for t in _tokens_of(vocab, w)]
         pairs = _lookup_words(vocab, tokens, skip_oov)
     ids = [i for _, i in pairs]
     vectors = emb[ids] if ids else emb[:0]
@@ -101,7 +111,7 @@ def lookup(
 def _tokens_of(vocab: Any, word: str) -> list[str]:
     toks = vocab.tokenizer.tokenize(word)
     if not toks:
-        _note(f"{word!r} is empty after standardization; skipped")
+        print_note(f"{word!r} is empty after standardization; skipped")
     return toks
 
 
@@ -111,9 +121,9 @@ def _lookup_words(vocab: Any, tokens: Iterable[str], skip_oov: bool) -> list[tup
         i = vocab.token_to_id.get(tok)
         if i is None:
             if skip_oov or vocab.unk_id is None:
-                _note(f"{tok!r} is not in the vocabulary; skipped")
+                print_note(f"{tok!r} is not in the vocabulary; skipped")
                 continue
-            _note(f"{tok!r} is not in the vocabulary; using the [UNK] row (id {vocab.unk_id})")
+            print_note(f"{tok!r} is not in the vocabulary; using the [UNK] row (id {vocab.unk_id})")
             i = vocab.unk_id
         pairs.append((tok, i))
     return pairs
@@ -143,7 +153,7 @@ def _render_lookup(
     out = sys.stdout
     if fmt == "json":
         rows = ",\n".join(
-            f'  {{"token": {json.dumps(t, ensure_ascii=False)}, "id": {i}, "vector": {_json_floats(v)}}}'
+            f'  {{"token": {json.dumps(t, ensure_ascii=False)}, "id": {i}, "vector": {json_floats(v)}}}'
             for (t, i), v in zip(pairs, vectors, strict=True)
         )
         body = f"[\n{rows}\n]" if pairs else "[]"
@@ -173,7 +183,7 @@ def _render_lookup(
         t.add_column("vector")
         for (tok, i), v in zip(pairs, vectors, strict=True):
             t.add_row(
-                text(_show_token(tok)),
+                text(show_token(tok)),
                 str(i),
                 text("[" + ", ".join(f"{x:.4f}" for x in v.tolist()) + "]"),
             )
@@ -184,7 +194,11 @@ def _render_lookup(
 # -- nearest / analogy ------------------------------------------------------------------------------
 NeighborFormatOpt = Annotated[
     str | None,
-    typer.Option("--format", "-f", help="table|tsv|json (default: table on a terminal, else tsv)."),
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output: table, tsv or json (default: table on a terminal, else tsv).",
+    ),
 ]
 
 
@@ -192,7 +206,7 @@ def _neighbor_index(table: Any) -> Any:
     from embedcli.similarity import NeighborIndex
 
     vocab = table.vocab
-    return NeighborIndex(table.embeddings, _first_word(vocab), len(vocab.tokens))
+    return NeighborIndex(table.embeddings, first_word_id(vocab), len(vocab.tokens))
 
 
 @app.command("nearest")
@@ -208,18 +222,18 @@ def nearest(
 
     tsv rows are query, neighbour, cosine.
 
-    Example: embedcli nearest model free prize -k 5
+    Example: embedcli nearest model socket thread -k 5
     """
-    fmt = _out_format(fmt, ("table", "tsv", "json"))
-    _check_k(k)
-    queries = _queries(words)
-    table = _open_table(model)
+    fmt = output_format(fmt, ("table", "tsv", "json"))
+    check_k(k)
+    queries = query_words(words)
+    table = open_table(model)
     index = _neighbor_index(table)
     found = []
     for w in queries:
-        i = _word_id(table.vocab, w)
+        i = word_id(table.vocab, w)
         if i is None:
-            _note(f"{w!r} is not a word of the vocabulary; skipped")
+            print_note(f"{w!r} is not a word of the vocabulary; skipped")
         else:
             found.append((w, i))
     if not found:
@@ -241,12 +255,12 @@ def analogy(
 ) -> None:
     """Analogy by vector offset: the words closest to B - A + C (gensim most_similar).
 
-    Example: embedcli analogy model man king woman -k 3
+    Example: embedcli analogy model thread threads process -k 3
     """
-    fmt = _out_format(fmt, ("table", "tsv", "json"))
-    _check_k(k)
+    fmt = output_format(fmt, ("table", "tsv", "json"))
+    check_k(k)
     if words == ["-"]:
-        triples = [line.split() for line in _stdin_lines()]
+        triples = [line.split() for line in stdin_lines()]
     else:
         triples = [list(words)]
     if not triples:
@@ -254,14 +268,16 @@ def analogy(
     for t in triples:
         if len(t) != 3:
             raise UsageError(f"an analogy takes three words A B C, got {' '.join(t)!r}")
-    table = _open_table(model)
+    table = open_table(model)
     index = _neighbor_index(table)
     labels, results = [], []
     for a, b, c in triples:
-        ids = [_word_id(table.vocab, w) for w in (a, b, c)]
+        ids = [word_id(table.vocab, w) for w in (a, b, c)]
         missing = [w for w, i in zip((a, b, c), ids, strict=True) if i is None]
         if missing:
-            _note(f"{', '.join(map(repr, missing))} not in the vocabulary; '{a} {b} {c}' skipped")
+            print_note(
+                f"{', '.join(map(repr, missing))} not in the vocabulary; '{a} {b} {c}' skipped"
+            )
             continue
         labels.append(f"{a} : {b} :: {c} : ?")
         results.append(index.analogy(ids[0], ids[1], ids[2], k))
@@ -311,7 +327,8 @@ def export(
     model: ModelArg,
     *,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="npy|csv|word2vec|word2vec-binary|projector.")
+        str,
+        typer.Option("--format", "-f", help="npy, csv, word2vec, word2vec-binary or projector."),
     ],
     output: Annotated[
         str,
@@ -335,14 +352,14 @@ def export(
     from embedcli.exporters import EXPORT_FORMATS, export_embeddings, export_outputs, select_rows
     from embedcli.outputs import claim_outputs
 
-    fmt = _choice(fmt, EXPORT_FORMATS, "--format")
+    fmt = check_choice(fmt, EXPORT_FORMATS, "--format")
     ctx.with_resource(claim_outputs(export_outputs(fmt, output), [model], force=force))
-    table = _open_table(model, verify=True)
+    table = open_table(model, verify=True)
     vocab = table.vocab
     rows = select_rows(
         vocab.tokens,
         table.embeddings.shape[0],
-        first_word=_first_word(vocab),
+        first_word=first_word_id(vocab),
         counts=vocab.counts,
         words_only=words_only,
     )
@@ -379,7 +396,7 @@ def info(
     layers = layer_summary(spec)
     total = sum(layer["params"] for layer in layers)
     # verify: info is the command that says whether a model is sound (finiteness included)
-    vocab = None if bad else _open_table(model, verify=True, classifier=True).vocab
+    vocab = None if bad else open_table(model, verify=True, classifier=True).vocab
     report = {
         "path": model,
         "format": config.get("format"),
@@ -543,12 +560,12 @@ def plot(
 
     image_format(output)
     ctx.with_resource(claim_outputs([Output(output)], [model], force=force))
-    _choice(method, METHODS, "--method")
+    check_choice(method, METHODS, "--method")
     if top < 2:
         raise UsageError("--top must be 2 or more")
-    table = _open_table(model, classifier=True)
+    table = open_table(model, classifier=True)
     vocab = table.vocab
-    first = _first_word(vocab)
+    first = first_word_id(vocab)
     counts = np.asarray(vocab.counts[first:], dtype=np.int64)
     ids = first + np.argsort(-counts, kind="stable")[:top]
     vectors = np.asarray(table.embeddings[ids], dtype=np.float32)

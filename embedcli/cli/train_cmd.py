@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
+from embedcli.cli import STARTED
 from embedcli.cli.app import (
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
+from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
     FormatOpt,
@@ -27,14 +35,10 @@ from embedcli.cli.app import (
     TextColumnOpt,
     TextFieldOpt,
     TokenPatternOpt,
-    app,
-    err_console,
-    handle_errors,
-    print_json,
+    corpus_options,
+    report_invalid_utf8,
 )
-from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.render import table_title, text
-from embedcli.cli.vocab_cmds import corpus_options, report_invalid_utf8
 from embedcli.errors import UsageError
 
 #: ``train`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
@@ -114,14 +118,16 @@ def train(
         float | None,
         typer.Option(
             "--lr",
-            help="Learning rate (default depends on --optimizer).",
+            help="Learning rate (default: 0.3 with adagrad, 0.5 with sgd, 0.01 with adam).",
             min=0.0,
             callback=finite(0.0, low_open=True),
         ),
     ] = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad|sgd|adam.")] = "adagrad",
+    optimizer: Annotated[
+        str, typer.Option("--optimizer", help="adagrad, sgd or adam.")
+    ] = "adagrad",
     lr_schedule: Annotated[
-        str, typer.Option("--lr-schedule", help="linear (decay to 0, fastText) | constant.")
+        str, typer.Option("--lr-schedule", help="linear (decay to 0, as fastText) or constant.")
     ] = "linear",
     batch_size: Annotated[
         int,
@@ -152,7 +158,7 @@ def train(
         ),
     ] = None,
     pool: Annotated[
-        str, typer.Option("--pool", help="mean|sum|max|flatten (flatten needs --maxlen).")
+        str, typer.Option("--pool", help="mean, sum, max or flatten (flatten needs --maxlen).")
     ] = "mean",
     hidden: Annotated[
         int,
@@ -165,7 +171,7 @@ def train(
         typer.Option("--maxlen", min=0, max=100_000, help="Sequence length for --pool flatten."),
     ] = 0,
     objective: Annotated[
-        str, typer.Option("--objective", help="softmax|binary|multilabel.")
+        str, typer.Option("--objective", help="softmax, binary or multilabel.")
     ] = "softmax",
     multilabel: Annotated[
         bool, typer.Option("--multilabel", help="Shortcut for --objective multilabel.")
@@ -278,7 +284,7 @@ def train(
 ) -> None:
     """Train an embedding table and a classifier on labelled text; write a model directory.
 
-    Example: embedcli train sample_data/sms_spam/train.txt -o model --test sample_data/sms_spam/test.txt
+    Example: embedcli train sample_data/stdlib/train.txt -o model --test sample_data/stdlib/test.txt --seed 1
     """
     from embedcli.atomic import check_writable_dir
     from embedcli.corpus import CorpusReader
@@ -385,8 +391,12 @@ def train(
                 markup=False,
                 highlight=False,
             )
-    t0 = time.perf_counter()
+    if not quiet:
+        _stage(f"reading {', '.join(corpus)} …")
     prepared = prepare_training(plan)
+    if not quiet:
+        tokens = int(len(prepared.train.tokens))
+        _stage(f"read {prepared.train.n_docs:,} documents, {tokens:,} tokens")
     for reader in prepared.readers:
         if isinstance(reader, CorpusReader):
             report_invalid_utf8(reader, quiet)
@@ -401,6 +411,7 @@ def train(
             _render_plan(summary)
         return
 
+    _warm_kernels(prepared, quiet)
     # SIGTERM behaves like Ctrl-C (handle_errors): stop, write nothing partial.
     with _progress(quiet) as on_progress:
         result = run_training(
@@ -412,7 +423,7 @@ def train(
             checkpoint_path=checkpoint,
             resume=checkpoint_state,
         )
-    result["seconds_total"] = round(time.perf_counter() - t0, 3)
+    result["seconds_total"] = round(time.perf_counter() - STARTED, 3)  # start-up included
     if json_out:  # the JSON is the summary: no table besides it (epoch lines still on stderr)
         print_json(result)
     elif not quiet:
@@ -445,6 +456,41 @@ def _claim_outputs(
     ctx.with_resource(claim_outputs(outputs, inputs, force=force))
 
 
+def _stage(message: str) -> None:
+    err_console.print(text(message))
+
+
+def _warm_kernels(prepared: Any, quiet: bool) -> None:
+    """Compile the run's kernels before epoch 1, saying so when that is what happens: loading
+    them from the cache costs a fraction of a CPU second, a first-ever run compiles for several.
+    (CPU time, not wall time, so a busy machine does not make a cached run look cold.)"""
+    import threading
+
+    from embedcli.warm import warm_kernels  # imports numba: before the CPU clock starts
+
+    done = threading.Event()
+
+    def notice() -> None:
+        start = time.process_time()
+        while not done.wait(0.1):
+            if time.process_time() - start > 1.0:
+                _stage("compiling kernels (first run only) …")
+                return
+
+    watcher = threading.Thread(target=notice, daemon=True)
+    if not quiet:
+        watcher.start()
+    try:
+        warmed = warm_kernels(prepared)
+    finally:
+        done.set()
+    if warmed.compiled and not quiet:
+        _stage(
+            f"compiled {warmed.compiled} kernels in {warmed.seconds:.1f} s "
+            "(cached: later runs start at once)"
+        )
+
+
 class _progress:
     """A rich progress bar on stderr fed by the library's on_progress(fraction) callback."""
 
@@ -464,7 +510,7 @@ class _progress:
         )
 
         self.progress = Progress(
-            TextColumn("training"),
+            TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.percentage:>5.1f}%"),
             TimeElapsedColumn(),
@@ -473,10 +519,12 @@ class _progress:
             transient=True,
         )
         self.progress.start()
-        task = self.progress.add_task("train", total=1.0)
+        task = self.progress.add_task("training", total=1.0)
 
         def update(fraction: float) -> None:
-            self.progress.update(task, completed=fraction)
+            # the last epoch is done: the test set is evaluated and the model written next
+            done = "evaluating and saving" if fraction >= 1.0 else "training"
+            self.progress.update(task, completed=fraction, description=done)
 
         return update
 

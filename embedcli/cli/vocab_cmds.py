@@ -9,6 +9,13 @@ from typing import Annotated
 import typer
 
 from embedcli.cli.app import (
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
+from embedcli.cli.checks import INT32_MAX, INT32_MIN, start_command
+from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
     FormatOpt,
@@ -28,40 +35,12 @@ from embedcli.cli.app import (
     TextColumnOpt,
     TextFieldOpt,
     TokenPatternOpt,
-    app,
-    err_console,
-    handle_errors,
-    print_json,
+    corpus_options,
+    report_invalid_utf8,
 )
-from embedcli.cli.checks import INT32_MAX, INT32_MIN, start_command
-from embedcli.cli.render import labelled, text
-from embedcli.corpus import CorpusOptions, CorpusReader
+from embedcli.cli.render import text
+from embedcli.corpus import CorpusReader
 from embedcli.errors import DataError, UsageError
-
-
-def corpus_options(
-    fmt: str,
-    label_prefix: str,
-    text_column: str | None,
-    label_column: str | None,
-    no_header: bool,
-    text_field: str,
-    label_field: str,
-    strict_utf8: bool,
-    **extra: bool,
-) -> CorpusOptions:
-    return CorpusOptions(
-        fmt=fmt,
-        label_prefix=label_prefix,
-        text_column=text_column,
-        label_column=label_column,
-        header=not no_header,
-        text_field=text_field,
-        label_field=label_field,
-        strict_utf8=strict_utf8,
-        **extra,
-    )
-
 
 #: the widest padded row ``encode`` writes (one row is then 4 MB)
 MAXLEN_MAX = 1_000_000
@@ -101,26 +80,6 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def report_invalid_utf8(reader: CorpusReader, quiet: bool, option: str = "--format") -> None:
-    """Warn about replaced invalid UTF-8, and hint at ``option csv`` for a file read as lines
-    that looks like CSV/TSV (``CorpusReader.hints``)."""
-    from embedcli.corpus import describe_tabular
-
-    if quiet:
-        return
-    for path, fmt, cells in reader.hints:
-        err_console.print(labelled("Hint:", "yellow", describe_tabular(path, fmt, cells, option)))
-    if reader.invalid_utf8_lines:
-        err_console.print(
-            labelled(
-                "Warning:",
-                "yellow",
-                f"{reader.invalid_utf8_lines} line(s) had invalid UTF-8, replaced by U+FFFD "
-                f"(first at {reader.first_invalid_utf8}); --strict-utf8 makes this an error",
-            )
-        )
-
-
 @app.command("build-vocab")
 @handle_errors
 def build_vocab(
@@ -152,7 +111,7 @@ def build_vocab(
 ) -> None:
     """Count a corpus and write its vocabulary: id 0 padding, id 1 [UNK], then tokens by frequency.
 
-    Example: embedcli build-vocab sample_data/sms_spam/train.txt -o vocab.tsv --min-count 2
+    Example: embedcli build-vocab sample_data/stdlib/train.txt -o vocab.tsv --min-count 2
     """
     from embedcli.outputs import Output, claim_outputs
     from embedcli.text import make_tokenizer_config
@@ -239,9 +198,7 @@ def _render_vocab_summary(s: dict) -> None:
 def encode(
     ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
-    vocab_path: Annotated[
-        str, typer.Option("--vocab", "-v", help="Vocabulary TSV from build-vocab.")
-    ],
+    vocab_path: Annotated[str, typer.Option("--vocab", help="Vocabulary TSV from build-vocab.")],
     output: Annotated[
         str,
         typer.Option(
@@ -260,12 +217,14 @@ def encode(
     ] = None,
     padding: Annotated[
         str | None,
-        typer.Option("--padding", help="pre|post (default: the vocabulary's compat preset, post)."),
+        typer.Option(
+            "--padding", help="pre or post (default: the vocabulary's compat preset, post)."
+        ),
     ] = None,
     truncating: Annotated[
         str | None,
         typer.Option(
-            "--truncating", help="pre|post (default: the vocabulary's compat preset, post)."
+            "--truncating", help="pre or post (default: the vocabulary's compat preset, post)."
         ),
     ] = None,
     value: Annotated[
@@ -285,7 +244,7 @@ def encode(
 ) -> None:
     """Integer-encode and pad/truncate documents with Keras pad_sequences semantics.
 
-    Example: embedcli encode sample_data/sms_spam/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
+    Example: embedcli encode sample_data/stdlib/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
     from embedcli.formats import write_encoded
     from embedcli.outputs import Output, claim_outputs

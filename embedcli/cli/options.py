@@ -1,0 +1,156 @@
+"""Options shared by several commands (``Annotated`` types) and the corpus reader they configure.
+
+Command modules import their shared options from here, never from each other.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from embedcli.cli.app import err_console
+from embedcli.cli.checks import COUNT_MAX, THREADS_MAX
+from embedcli.cli.render import labelled
+from embedcli.corpus import CorpusOptions, CorpusReader
+
+# -- options shared by the commands that read a corpus ----------------------------------------------
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Input format: auto, fasttext, text, csv, tsv or jsonl (auto: by extension).",
+    ),
+]
+LabelPrefixOpt = Annotated[
+    str, typer.Option("--label-prefix", help="Label prefix of fastText lines.")
+]
+TextColumnOpt = Annotated[
+    str | None,
+    typer.Option("--text-column", help="CSV/TSV text column: header name or 0-based index."),
+]
+LabelColumnOpt = Annotated[
+    str | None,
+    typer.Option("--label-column", help="CSV/TSV label column: header name or 0-based index."),
+]
+NoHeaderOpt = Annotated[bool, typer.Option("--no-header", help="CSV/TSV files have no header row.")]
+TextFieldOpt = Annotated[
+    str, typer.Option("--text-field", help="JSON Lines field holding the text.")
+]
+LabelFieldOpt = Annotated[
+    str, typer.Option("--label-field", help="JSON Lines field holding the label(s).")
+]
+StrictUtf8Opt = Annotated[
+    bool,
+    typer.Option(
+        "--strict-utf8", help="Invalid UTF-8 is an error (default: replaced and counted)."
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace an existing output file that embedcli did not write (never a directory).",
+    ),
+]
+
+# -- tokenizer / vocabulary options ----------------------------------------------------------------
+CompatOpt = Annotated[
+    str,
+    typer.Option(
+        "--compat",
+        help="Conventions of another tool: embedcli, textvectorization, tokenizer or fasttext.",
+    ),
+]
+NoLowerOpt = Annotated[bool, typer.Option("--no-lower", help="Keep the case of the text.")]
+KeepPunctOpt = Annotated[bool, typer.Option("--keep-punctuation", help="Do not strip punctuation.")]
+TokenPatternOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token-pattern",
+        help="Regex whose matches are the tokens (instead of a whitespace split).",
+    ),
+]
+MinCountOpt = Annotated[
+    int, typer.Option("--min-count", min=1, max=2**62, help="Drop tokens seen fewer times.")
+]
+MaxSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-size",
+        min=2,
+        max=2**31 - 1,
+        help="Largest vocabulary, reserved entries included (Keras max_tokens).",
+    ),
+]
+OrderOpt = Annotated[
+    str,
+    typer.Option(
+        "--order",
+        help="Token order: frequency (the default) or appearance (first seen first).",
+    ),
+]
+NoOovOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-oov", help="No [UNK] entry: words start at id 1 and unknown words are dropped."
+    ),
+]
+
+
+# -- options of the commands that use a trained model ---------------------------------------------
+ModelArg = Annotated[str, typer.Argument(help="Model directory written by 'embedcli train'.")]
+InputArg = Annotated[str, typer.Argument(help="Input file, one document per line; '-' = stdin.")]
+KOpt = Annotated[
+    int, typer.Option("--k", "-k", min=1, max=COUNT_MAX, help="Number of results per query.")
+]
+ThreadsOpt = Annotated[
+    int, typer.Option("--threads", "-t", min=1, max=THREADS_MAX, help="Prediction threads.")
+]
+
+
+def corpus_options(
+    fmt: str,
+    label_prefix: str,
+    text_column: str | None,
+    label_column: str | None,
+    no_header: bool,
+    text_field: str,
+    label_field: str,
+    strict_utf8: bool,
+    **extra: bool,
+) -> CorpusOptions:
+    return CorpusOptions(
+        fmt=fmt,
+        label_prefix=label_prefix,
+        text_column=text_column,
+        label_column=label_column,
+        header=not no_header,
+        text_field=text_field,
+        label_field=label_field,
+        strict_utf8=strict_utf8,
+        **extra,
+    )
+
+
+def report_invalid_utf8(reader: CorpusReader, quiet: bool, option: str = "--format") -> None:
+    """Warn about replaced invalid UTF-8, and hint at ``option csv`` for a file read as lines
+    that looks like CSV/TSV (``CorpusReader.hints``)."""
+    from embedcli.corpus import describe_tabular
+
+    if quiet:
+        return
+    for path, fmt, cells in reader.hints:
+        err_console.print(labelled("Hint:", "yellow", describe_tabular(path, fmt, cells, option)))
+    if reader.invalid_utf8_lines:
+        err_console.print(
+            labelled(
+                "Warning:",
+                "yellow",
+                f"{reader.invalid_utf8_lines} line(s) had invalid UTF-8, replaced by U+FFFD "
+                f"(first at {reader.first_invalid_utf8}); --strict-utf8 makes this an error",
+            )
+        )

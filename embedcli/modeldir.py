@@ -331,8 +331,11 @@ _SPEC_INTS = {
 _SPEC_NAMES = {
     "pool": ("mean", "sum", "max", "flatten"),
     "objective": ("softmax", "binary", "multilabel"),
+    # "" (no key: models written before 2026-12) hashes word ids; see embedcli.ftcompat
+    "ngram_hash": ("", "fasttext-2017"),
 }
 _SPEC_DEFAULTS = {
+    "ngram_hash": "",
     "hidden": 0,
     "word_ngrams": 1,
     "maxlen": 0,

@@ -264,6 +264,16 @@ def tune_thresholds(
     return th
 
 
+def _ngram_hash(train: Any, cfg: TrainConfig) -> str:
+    """``ModelSpec.ngram_hash`` of a new model: fastText's string hashing when the corpus
+    carries its token hashes (``sequences.encode_corpus(..., hashes=True)``), else the ids'."""
+    if cfg.word_ngrams > 1 and getattr(train, "hashes", None) is not None:
+        from embedcli.ftcompat import NGRAM_HASH
+
+        return NGRAM_HASH
+    return ""
+
+
 def fit(
     train: Corpus,
     config: TrainConfig | None = None,
@@ -355,7 +365,10 @@ def fit(
         objective=cfg.objective,
         word_ngrams=cfg.word_ngrams,
         maxlen=cfg.maxlen if cfg.pool == "flatten" else 0,
+        # a corpus encoded with its token hashes trains fastText's string-hashed n-grams
+        ngram_hash=_ngram_hash(train, cfg),
     )
+    hashes = getattr(train, "hashes", None)
 
     if resume is not None and resume.spec != spec:
         raise ValueError(f"checkpoint model {resume.spec} does not match {spec}")
@@ -390,21 +403,22 @@ def fit(
     # the word corpus) each chunk of an epoch's permutation is featurized into a reused buffer.
     budget = feature_budget()
     check_ids(tokens, offsets, spec)
-    lengths = featurized_lengths(tokens, offsets, spec)
+    lengths = featurized_lengths(tokens, offsets, spec, hashes)
     chunked = spec.word_ngrams > 1 and feature_bytes(lengths) > budget
     if chunked:
         data = None
         chunk_docs = feature_chunk_docs(lengths, budget)
     else:
-        ftok, foff = featurize(tokens, offsets, spec)
+        ftok, foff = featurize(tokens, offsets, spec, hashes)
         data = (ftok, foff, label_ids, label_offsets, np.arange(n_docs, dtype=np.int64))
         chunk_docs = n_docs
     feat_buffer: np.ndarray | None = None
     if val is not None:
         vt, vo, vl, vlo = _as_arrays(val)
-        val_featurized = feature_bytes(featurized_lengths(vt, vo, spec)) <= budget
+        vh = getattr(val, "hashes", None)
+        val_featurized = feature_bytes(featurized_lengths(vt, vo, spec, vh)) <= budget
         if val_featurized:
-            vt, vo = featurize(vt, vo, spec)
+            vt, vo = featurize(vt, vo, spec, vh)
     timings["featurize"] = time.perf_counter() - t_stage
     t_stage = time.perf_counter()
 
@@ -508,7 +522,7 @@ def fit(
             )
             if chunked:
                 ftok, foff, feat_buffer = featurize_docs(
-                    tokens, offsets, part, spec, lengths, feat_buffer
+                    tokens, offsets, part, spec, lengths, feat_buffer, hashes
                 )
                 chunk = (ftok, foff, label_ids, label_offsets, part)
                 local = np.arange(len(part), dtype=np.int64)
@@ -561,7 +575,9 @@ def fit(
             raise err
         if val is not None:
             t_stage = time.perf_counter()
-            probs = predict_proba(params, spec, vt, vo, threads=threads, featurized=val_featurized)
+            probs = predict_proba(
+                params, spec, vt, vo, threads=threads, featurized=val_featurized, hashes=vh
+            )
             ev = evaluate_arrays(probs, vl, vlo)
             timings["val_eval"] = timings.get("val_eval", 0.0) + time.perf_counter() - t_stage
             record["val_accuracy"] = ev["accuracy"]
@@ -620,7 +636,9 @@ def fit(
         "train_seconds": train_seconds,
     }
     if val is not None:
-        probs = predict_proba(params, spec, vt, vo, threads=threads, featurized=val_featurized)
+        probs = predict_proba(
+            params, spec, vt, vo, threads=threads, featurized=val_featurized, hashes=vh
+        )
         ev = evaluate_arrays(probs, vl, vlo)
         metrics.update(
             val_accuracy=ev["accuracy"], val_loss=ev["loss"], best_epoch=best_epoch or len(history)

@@ -64,10 +64,11 @@ def textvectorization(texts, tally):
 def tokenizer(texts, tally):
     from keras_preprocessing.text import Tokenizer as KerasTokenizer
 
-    for num_words in (None, 1000):
-        for oov in (None, "<OOV>"):
-            kt = KerasTokenizer(num_words=num_words, oov_token=oov)
-            kt.fit_on_texts(texts)
+    for oov in (None, "<OOV>"):
+        kt = KerasTokenizer(oov_token=oov)
+        kt.fit_on_texts(texts)
+        for num_words in (None, 1000):
+            kt.num_words = num_words
             words = sorted(kt.word_index, key=kt.word_index.get)
             words = words[: num_words - 1] if num_words else words
             expected = kt.texts_to_sequences(texts)

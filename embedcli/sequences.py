@@ -491,12 +491,14 @@ def build_and_encode(
     a provisional id is the hash of its string).
     """
     # fastText's dictionary order needs where labels first appear among the tokens: one pass
-    if isinstance(docs, CorpusReader) and vocab_options.get("ties") != "std-sort" and not hashes:
+    if isinstance(docs, CorpusReader) and vocab_options.get("ties") != "std-sort":
         from embedcli import shards
 
         plan = shards.plan_shards(docs)
         merged = (
-            shards.build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options)
+            shards.build_and_encode_parallel(
+                docs, counter.tokenizer, plan, vocab_options, hashes=hashes
+            )
             if plan
             else None
         )

@@ -273,3 +273,35 @@ def test_word2vec_export_keeps_every_real_token(tmp_path: Path, binary: bool) ->
         "<<bucket_0>>",
         "<<bucket_1>>",
     ]
+
+
+@pytest.mark.parametrize("compat", ["embedcli", "tokenizer"])
+def test_parallel_build_and_encode_hashes_equal_the_sequential_ones(tmp_path: Path, compat) -> None:
+    from embedcli import shards
+    from embedcli.corpus import CorpusOptions, CorpusReader
+    from embedcli.sequences import build_and_encode
+
+    path = tmp_path / "c.txt"
+    rng = random.Random(1)
+    words = ["a", "b", "ü", "😀", "rare", "x.y", "Z"]
+    path.write_text(
+        "".join(
+            f"__label__{i % 2} " + " ".join(rng.choices(words, k=rng.randrange(0, 9))) + "\n"
+            for i in range(400)
+        ),
+        encoding="utf-8",
+    )
+    tok = Tokenizer(make_tokenizer_config(compat))
+    opts = vocab_options(compat, min_count=30)  # some words dropped or mapped to [UNK]
+    reader = CorpusReader([path], CorpusOptions(skip_blank=True))
+    plan = shards.plan_shards(reader, workers=3, min_bytes=1)
+    _v, par, *_ = shards.build_and_encode_parallel(reader, tok, plan, opts, hashes=True)
+    reader = CorpusReader([path], CorpusOptions(skip_blank=True))
+    _v, seq = build_and_encode(reader, TokenCounter(tok), opts, hashes=True)
+    np.testing.assert_array_equal(par.tokens, seq.tokens)
+    np.testing.assert_array_equal(par.hashes.values, seq.hashes.values)
+    np.testing.assert_array_equal(par.hashes.offsets, seq.hashes.offsets)
+    # and the hashes are those of the token strings, unknown ones included, then </s>
+    docs = [line.split(" ", 1)[1] if " " in line else "" for line in path.read_text().splitlines()]
+    first = [ftcompat.token_hash(t) for t in tok.tokenize(docs[0])] + [ftcompat.token_hash("</s>")]
+    assert seq.hashes.values[: seq.hashes.offsets[1]].view(np.uint32).tolist() == first

@@ -1,8 +1,10 @@
 """Standardize and tokenize text, the same way in every command.
 
-The default equals Keras ``TextVectorization(standardize="lower_and_strip_punctuation",
+The default follows Keras ``TextVectorization(standardize="lower_and_strip_punctuation",
 split="whitespace")``: lowercase, delete ASCII punctuation (``string.punctuation``, apostrophe
-included), split on whitespace. Unicode letters (accents, Cyrillic, CJK) pass through untouched.
+included), split on whitespace; but it lowercases every letter and splits on every Unicode space,
+where TensorFlow lowercases A-Z only and splits on ASCII whitespace only (``--compat
+textvectorization`` does exactly that).
 
     >>> Tokenizer().tokenize("Hope to see you soon!")
     ['hope', 'to', 'see', 'you', 'soon']

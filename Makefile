@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test test-fuzz test-nojit lint format bench clean venv
+.PHONY: demo test test-fuzz test-nojit test-interop lint format bench clean venv
 
 # what the demo needs: embedcli and its runtime dependencies only
 $(VENV)/.stamp-run: pyproject.toml
@@ -41,6 +41,22 @@ test-nojit: venv
 test-fuzz: $(VENV)/.stamp-test
 	EMBEDCLI_FUZZ=full $(PY) -m pytest tests/test_fuzz.py
 
+# The real TensorFlow/Keras, keras-preprocessing and fastText, in a venv of their own (about
+# 1 GB; never in the test extra): tests/test_compat_real.py checks every --compat claim on them.
+IVENV := .venv-interop
+INTEROP := tensorflow-cpu==2.21.0 keras-preprocessing==1.1.2 fasttext-wheel==0.9.2
+
+$(IVENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(IVENV)
+	$(IVENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(IVENV)/bin/python -m pip install -q --disable-pip-version-check -e . pytest hypothesis $(INTEROP)
+	# tf_keras (the legacy Tokenizer and pad_sequences) without a second TensorFlow
+	$(IVENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps tf-keras==2.21.0
+	touch $@
+
+test-interop: $(IVENV)/.stamp
+	$(IVENV)/bin/python -m pytest tests/test_compat_real.py
+
 lint: venv
 	$(VENV)/bin/ruff check embedcli tests benchmarks
 	$(VENV)/bin/ruff format --check embedcli tests benchmarks
@@ -54,5 +70,5 @@ bench: venv
 	$(PY) benchmarks/bench_train.py
 
 clean:
-	rm -rf $(VENV) .numba_cache .pytest_cache .hypothesis .ruff_cache demo_out bench_out *.egg-info
+	rm -rf $(VENV) $(IVENV) .numba_cache .pytest_cache .hypothesis .ruff_cache demo_out bench_out *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

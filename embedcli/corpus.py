@@ -295,7 +295,9 @@ class CorpusReader:
                 blank = not line.translate(None, _BLANK_BYTES) if parse else not line
                 if blank:
                     continue
-                texts.append(line)
+                # stripped as parse_fasttext_line strips (str.strip: \x1c-\x1f too), which
+                # splits on ASCII whitespace only (TensorFlow's) can tell
+                texts.append(line.strip(_BLANK_BYTES) if parse else line)
             else:
                 # Labels or non-ASCII: exactly what the Document path does, then back to bytes.
                 text = self._decode_counting(line)

@@ -4,7 +4,10 @@ Rows are in table order (index i = token id i). A full export has every row of `
 padding (id 0), ``[UNK]``, the words, then the hashed n-gram bucket rows, named ``<bucket_0>``,
 ``<bucket_1>``, ...; ``words_only`` keeps the word rows alone (no padding, no ``[UNK]``, no buckets).
 Names: csv shows the padding token as the empty string; word2vec and the projector metadata need a
-printable name, so padding is written ``<pad>`` there. Floats are written as the shortest string
+printable name, so padding is written ``<pad>`` there. These names never take a real token's name
+(gensim would drop one of two equal keys): when the vocabulary holds ``<pad>`` or a
+``<bucket_N>``, both get one more pair of angle brackets (``<<pad>>``, ``<<bucket_0>>``), and so on,
+until no name of a padding or bucket row is a token (``reserved_names``). Floats are written as the shortest string
 that reads back to the same float32 (``str(np.float32(x))``), so text exports lose nothing.
 
 - ``npy``: the float32 matrix (``.npy`` 1.0, written block by block; ``np.load`` reads it).
@@ -219,8 +222,36 @@ def format_rows(block: np.ndarray, sep: str) -> list[str]:
     return [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
-def bucket_name(i: int) -> str:
-    return f"<bucket_{i}>"
+def bucket_name(i: int, depth: int = 1) -> str:
+    return "<" * depth + f"bucket_{i}" + ">" * depth
+
+
+def _name_depth(tokens: Sequence[str], buckets: int) -> int:
+    """Fewest angle-bracket pairs for which neither the padding name nor a bucket name is a
+    token (padding ``<pad>``, ``<<pad>>``...; bucket i ``<bucket_i>``, ``<<bucket_i>>``...)."""
+    taken: set[int] = set()
+    for t in tokens:
+        if len(t) < 5 or not t.startswith("<") or not t.endswith(">"):
+            continue
+        depth = len(t) - len(t.lstrip("<"))
+        if len(t) - len(t.rstrip(">")) < depth:
+            continue
+        core = t[depth : len(t) - depth]
+        if core == "pad":
+            taken.add(depth)
+        elif core.startswith("bucket_") and core[7:].isdigit() and core[7:] == str(int(core[7:])):
+            if int(core[7:]) < buckets:
+                taken.add(depth)
+    depth = 1
+    while depth in taken:
+        depth += 1
+    return depth
+
+
+def reserved_names(tokens: Sequence[str], buckets: int) -> tuple[str, list[str]]:
+    """``(padding name, bucket row names)`` that no token of ``tokens`` equals."""
+    depth = _name_depth(tokens, buckets)
+    return "<" * depth + "pad" + ">" * depth, [bucket_name(i, depth) for i in range(buckets)]
 
 
 @dataclass(frozen=True)
@@ -231,6 +262,8 @@ class RowSet:
     stop: int
     names: list[str]
     counts: list[int]
+    #: the printable name of the padding row (``""`` in ``names``), never a token
+    pad_name: str = PAD_NAME
 
     @property
     def ids(self) -> np.ndarray:
@@ -257,8 +290,9 @@ def select_rows(
         return RowSet(
             first_word, num_words, list(tokens[first_word:]), counts[first_word:num_words]
         )
-    names = list(tokens) + [bucket_name(i) for i in range(num_rows - num_words)]
-    return RowSet(0, num_rows, names, counts[:num_words] + [0] * (num_rows - num_words))
+    pad_name, buckets = reserved_names(tokens, num_rows - num_words)
+    names = list(tokens) + buckets
+    return RowSet(0, num_rows, names, counts[:num_words] + [0] * (num_rows - num_words), pad_name)
 
 
 def export_embeddings(
@@ -279,7 +313,7 @@ def export_embeddings(
             _write_csv(f, embeddings, rows)
         return [path]
     if fmt in ("word2vec", "word2vec-binary"):
-        names = [_printable(n) for n in rows.names]
+        names = [_printable(n, rows.pad_name) for n in rows.names]
         binary = fmt == "word2vec-binary"
         with atomic_write(path, "wb" if binary else "w") as f:
             (_write_w2v_binary if binary else _write_w2v_text)(f, embeddings, rows, names)
@@ -328,9 +362,9 @@ def _csv_field(name: str) -> str:
     return out.getvalue()[:-2]  # drop the empty second field's "," and the line end
 
 
-def _printable(name: str) -> str:
+def _printable(name: str, pad_name: str = PAD_NAME) -> str:
     if name == "":
-        return PAD_NAME
+        return pad_name
     if any(c.isspace() for c in name):
         raise DataError(
             f"token {name!r} contains whitespace, which word2vec files cannot hold "
@@ -384,7 +418,7 @@ def _write_projector(embeddings: np.ndarray, rows: RowSet, path: str) -> list[st
             "the projector export writes two files: give a directory or prefix, not '-'"
         )
     vec_path, meta_path, is_dir = projector_paths(path)
-    names = [PAD_NAME if n == "" else n for n in rows.names]
+    names = [rows.pad_name if n == "" else n for n in rows.names]
     for n in names:
         if "\t" in n or "\n" in n:
             raise DataError(

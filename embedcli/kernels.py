@@ -696,6 +696,116 @@ def hash_word_ngrams_docs(tokens, offsets, docs, n, num_words, buckets, eos, out
             _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, True)
 
 
+@njit(cache=True, nogil=True)
+def _doc_string_ngrams(hashes, hs, he, n, num_words, buckets, eos_row, out, k, write):
+    """Rows of the word n-grams of one document from its token hashes ``hashes[hs:he]``
+    (fastText's ``Dictionary::addWordNgrams``), after the ``eos_row`` (when >= 0), written from
+    ``out[k]`` when ``write``; returns how many. See :func:`hash_string_ngrams`."""
+    mult = np.uint64(116049371)
+    nb = np.uint64(buckets)
+    nw = np.uint64(num_words)
+    m = 0
+    if eos_row >= 0:
+        if write:
+            out[k] = eos_row
+        m += 1
+    for i in range(hs, he):
+        h = np.uint64(np.int64(hashes[i]))  # int32 -> uint64 sign-extends, as in fastText
+        for j in range(i + 1, min(he, i + n)):
+            h = h * mult + np.uint64(np.int64(hashes[j]))
+            if write:
+                out[k + m] = np.int32(nw + h % nb)
+            m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def hash_string_ngrams(tokens, offsets, hashes, hash_offsets, n, num_words, buckets, eos_row):
+    """Append the rows of hashed word n-grams (2..n) to every document, as fastText does since
+    2017: over the document's token *string* hashes (int32 FNV-1a, unknown words and the final
+    ``</s>`` included; ``embedcli.ftcompat``), ``h = hashes[i]`` sign-extended to uint64, then
+    ``h = h * 116049371 + hashes[j]`` for j = i+1 .. i+n-1, row ``num_words + h % buckets``.
+    ``eos_row`` (>= 0) is a row added first to every document (``</s>`` when the vocabulary has
+    no such word). Returns ``(tokens2 int32, offsets2 int64)``: each document's word ids, then the
+    ``eos_row``, then its n-gram rows (start-major, then length)."""
+    ndocs = offsets.shape[0] - 1
+    new_off = np.zeros(ndocs + 1, dtype=np.int64)
+    dummy = np.empty(0, dtype=np.int32)
+    for d in range(ndocs):
+        extra = _doc_string_ngrams(
+            hashes,
+            hash_offsets[d],
+            hash_offsets[d + 1],
+            n,
+            num_words,
+            buckets,
+            eos_row,
+            dummy,
+            0,
+            False,
+        )
+        new_off[d + 1] = new_off[d] + (offsets[d + 1] - offsets[d]) + extra
+    out = np.empty(new_off[ndocs], dtype=np.int32)
+    for d in range(ndocs):
+        k = new_off[d]
+        for i in range(offsets[d], offsets[d + 1]):
+            out[k] = tokens[i]
+            k += 1
+        _doc_string_ngrams(
+            hashes,
+            hash_offsets[d],
+            hash_offsets[d + 1],
+            n,
+            num_words,
+            buckets,
+            eos_row,
+            out,
+            k,
+            True,
+        )
+    return out, new_off
+
+
+@njit(cache=True, nogil=True)
+def string_featurized_lengths(offsets, hash_offsets, n, eos_row):
+    """Length of every document after :func:`hash_string_ngrams` (int64), without hashing."""
+    ndocs = offsets.shape[0] - 1
+    out = np.zeros(ndocs, dtype=np.int64)
+    for d in range(ndocs):
+        m = hash_offsets[d + 1] - hash_offsets[d]
+        extra = 1 if eos_row >= 0 else 0
+        for i in range(m):
+            extra += min(n - 1, m - 1 - i)
+        out[d] = offsets[d + 1] - offsets[d] + extra
+    return out
+
+
+@njit(cache=True, nogil=True)
+def hash_string_ngrams_docs(
+    tokens, offsets, hashes, hash_offsets, docs, n, num_words, buckets, eos_row, out, out_offsets
+):
+    """:func:`hash_string_ngrams` of the documents ``docs`` (in that order) written into ``out``
+    at the precomputed ``out_offsets``: the same rows, for a chunk of a corpus."""
+    for i in range(docs.shape[0]):
+        d = docs[i]
+        k = out_offsets[i]
+        for p in range(offsets[d], offsets[d + 1]):
+            out[k] = tokens[p]
+            k += 1
+        _doc_string_ngrams(
+            hashes,
+            hash_offsets[d],
+            hash_offsets[d + 1],
+            n,
+            num_words,
+            buckets,
+            eos_row,
+            out,
+            k,
+            True,
+        )
+
+
 # --------------------------------------------------------------------------- training
 #
 # One shard of one epoch is one kernel call; Python (``embedcli.model.train_epoch``) runs the

@@ -72,20 +72,51 @@ def init_params(spec: ModelSpec, seed: int = 0) -> ModelParams:
 
 
 def featurize(
-    tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec
+    tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec, hashes: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Word ids -> model rows: appends hashed word n-grams when ``spec.word_ngrams > 1``, and,
-    like fastText, an end-of-document ``</s>`` feature (hashed into the buckets too, so the spec
-    and the table layout stay the same).
+    like fastText, an end-of-document ``</s>`` feature.
 
-    See :func:`embedcli.kernels.hash_word_ngrams` for the exact (fastText) hash.
+    ``spec.ngram_hash == "fasttext-2017"``: the n-grams are fastText's, from ``hashes`` (the
+    corpus' ``sequences.TokenHashes``: int32 hashes of every token string, ``</s>`` last), see
+    :func:`embedcli.kernels.hash_string_ngrams`; ``</s>`` is a word of the vocabulary
+    (``--compat fasttext``) or the bucket row of its hash. Otherwise (models written before) the
+    word ids are hashed, see :func:`embedcli.kernels.hash_word_ngrams`.
     """
     tokens, offsets = check_ids(tokens, offsets, spec)
     if spec.word_ngrams <= 1 or spec.buckets <= 0:
         return tokens, offsets
+    if spec.ngram_hash:
+        h, hoff, eos_row = _string_hashes(hashes, offsets, spec)
+        return kernels.hash_string_ngrams(
+            tokens,
+            offsets,
+            h,
+            hoff,
+            int(spec.word_ngrams),
+            int(spec.num_words),
+            int(spec.buckets),
+            eos_row,
+        )
     return kernels.hash_word_ngrams(
         tokens, offsets, int(spec.word_ngrams), int(spec.num_words), int(spec.buckets), True
     )
+
+
+def _string_hashes(hashes: Any, offsets: np.ndarray, spec: ModelSpec) -> tuple:
+    """``(values int32, offsets int64, eos_row)`` of a ``TokenHashes`` for this spec."""
+    from embedcli.ftcompat import NGRAM_HASH, eos_bucket
+
+    if spec.ngram_hash != NGRAM_HASH:
+        raise ValueError(f"unknown n-gram hash {spec.ngram_hash!r}")
+    if hashes is None:
+        raise ValueError("this model hashes token strings: encode with hashes=True")
+    h = np.ascontiguousarray(hashes.values, dtype=np.int32)
+    hoff = np.ascontiguousarray(hashes.offsets, dtype=np.int64)
+    if len(hoff) != len(offsets) or (len(hoff) and (hoff[0] != 0 or hoff[-1] != len(h))):
+        raise ValueError("token hashes do not match the documents")
+    eos_row = spec.num_words + eos_bucket(spec.buckets) if hashes.eos_bucket else -1
+    return h, hoff, int(eos_row)
 
 
 def check_ids(tokens, offsets, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -105,12 +136,17 @@ def check_ids(tokens, offsets, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]
     return tokens, offsets
 
 
-def featurized_lengths(tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec) -> np.ndarray:
+def featurized_lengths(
+    tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec, hashes: Any = None
+) -> np.ndarray:
     """Rows per document after :func:`featurize` (int64), computed without featurizing."""
     tokens = np.ascontiguousarray(tokens, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     if spec.word_ngrams <= 1 or spec.buckets <= 0:
         return np.diff(offsets)
+    if spec.ngram_hash:
+        _h, hoff, eos_row = _string_hashes(hashes, offsets, spec)
+        return kernels.string_featurized_lengths(offsets, hoff, int(spec.word_ngrams), eos_row)
     return kernels.featurized_lengths(
         tokens, offsets, int(spec.word_ngrams), int(spec.num_words), int(spec.buckets), True
     )
@@ -123,6 +159,7 @@ def featurize_docs(
     spec: ModelSpec,
     lengths: np.ndarray,
     buffer: np.ndarray | None = None,
+    hashes: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`featurize` of the documents ``docs`` (int64, in that order) only: the chunk's
     ``(tokens, offsets)`` plus the buffer holding the tokens (``buffer`` is reused when it is
@@ -137,6 +174,22 @@ def featurize_docs(
         buffer = np.empty(max(need, 1), dtype=np.int32)
     out = buffer[:need]
     use_ngrams = spec.word_ngrams > 1 and spec.buckets > 0
+    if use_ngrams and spec.ngram_hash:
+        h, hoff, eos_row = _string_hashes(hashes, offsets, spec)
+        kernels.hash_string_ngrams_docs(
+            tokens,
+            offsets,
+            h,
+            hoff,
+            docs,
+            int(spec.word_ngrams),
+            int(spec.num_words),
+            int(spec.buckets),
+            eos_row,
+            out,
+            out_offsets,
+        )
+        return out, out_offsets, buffer
     kernels.hash_word_ngrams_docs(
         tokens,
         offsets,
@@ -249,6 +302,7 @@ def _run_predict(
     threads: int,
     probs: bool,
     featurized: bool,
+    hashes: Any = None,
 ):
     emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
     dense = pack_dense(params, spec)
@@ -268,29 +322,35 @@ def _run_predict(
 
     if featurized:
         return run(tokens, offsets)
-    return map_featurized(run, tokens, offsets, spec, (spec.num_classes,), emb.dtype)
+    return map_featurized(run, tokens, offsets, spec, (spec.num_classes,), emb.dtype, hashes)
 
 
 def map_featurized(
-    fn: Any, tokens, offsets, spec: ModelSpec, width: tuple[int, ...], dtype: Any
+    fn: Any,
+    tokens,
+    offsets,
+    spec: ModelSpec,
+    width: tuple[int, ...],
+    dtype: Any,
+    hashes: Any = None,
 ) -> np.ndarray:
     """``fn(*featurize(tokens, offsets, spec))`` (one row per document), featurizing a chunk of
     documents at a time when the featurized corpus would pass :func:`feature_budget`."""
     if spec.word_ngrams <= 1 or spec.buckets <= 0:
         return fn(*featurize(tokens, offsets, spec))
     tokens, offsets = check_ids(tokens, offsets, spec)
-    lengths = featurized_lengths(tokens, offsets, spec)
+    lengths = featurized_lengths(tokens, offsets, spec, hashes)
     budget = feature_budget()
     n = len(lengths)
     if feature_bytes(lengths) <= budget:
-        return fn(*featurize(tokens, offsets, spec))
+        return fn(*featurize(tokens, offsets, spec, hashes))
     step = feature_chunk_docs(lengths, budget)
     out = np.empty((n, *width), dtype=dtype)
     buffer = None
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         ftok, foff, buffer = featurize_docs(
-            tokens, offsets, np.arange(lo, hi, dtype=np.int64), spec, lengths, buffer
+            tokens, offsets, np.arange(lo, hi, dtype=np.int64), spec, lengths, buffer, hashes
         )
         out[lo:hi] = fn(ftok, foff)
     return out
@@ -303,9 +363,10 @@ def scores(
     offsets,
     threads: int = 1,
     featurized: bool = False,
+    hashes: Any = None,
 ) -> np.ndarray:
-    """Logits ``(n, num_classes)`` (one column for binary)."""
-    return _run_predict(params, spec, tokens, offsets, threads, False, featurized)
+    """Logits ``(n, num_classes)`` (one column for binary). ``hashes``: see :func:`featurize`."""
+    return _run_predict(params, spec, tokens, offsets, threads, False, featurized, hashes)
 
 
 def predict_proba(
@@ -315,13 +376,14 @@ def predict_proba(
     offsets,
     threads: int = 1,
     featurized: bool = False,
+    hashes: Any = None,
 ) -> np.ndarray:
-    """Probabilities float32 ``(n, spec.num_labels)``.
+    """Probabilities float32 ``(n, spec.num_labels)``. ``hashes``: see :func:`featurize`.
 
     softmax: rows sum to 1; binary: ``[1 - p, p]`` with p = P(label id 1); multilabel: one
     independent sigmoid per label (compare with ``params.thresholds``).
     """
-    p = _run_predict(params, spec, tokens, offsets, threads, True, featurized)
+    p = _run_predict(params, spec, tokens, offsets, threads, True, featurized, hashes)
     if spec.objective == "binary":
         p = np.concatenate([1.0 - p, p], axis=1).astype(np.float32)
     return p
@@ -334,6 +396,7 @@ def pooled(
     offsets,
     threads: int = 1,
     featurized: bool = False,
+    hashes: Any = None,
 ) -> np.ndarray:
     """Document vectors ``(n, pooled_dim)``: the pooled rows (fastText print-sentence-vectors for
     mean pooling; n-gram rows included when the model has them)."""
@@ -351,7 +414,7 @@ def pooled(
 
     if featurized:
         return run(tokens, offsets)
-    return map_featurized(run, tokens, offsets, spec, (spec.pooled_dim,), emb.dtype)
+    return map_featurized(run, tokens, offsets, spec, (spec.pooled_dim,), emb.dtype, hashes)
 
 
 def forward_loss_and_grads(

@@ -325,8 +325,14 @@ _SPEC_INTS = {
     "word_ngrams": 1,
     "maxlen": 0,
 }
-_SPEC_NAMES = {"pool": tuple(POOLS), "objective": tuple(OBJECTIVES)}
+_SPEC_NAMES = {
+    "pool": tuple(POOLS),
+    "objective": tuple(OBJECTIVES),
+    # "" (no key: models written before 2026-12) hashes word ids; see embedcli.ftcompat
+    "ngram_hash": ("", "fasttext-2017"),
+}
 _SPEC_DEFAULTS = {
+    "ngram_hash": "",
     "hidden": 0,
     "word_ngrams": 1,
     "maxlen": 0,

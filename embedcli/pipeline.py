@@ -103,12 +103,12 @@ class PreparedTraining:
         return summary
 
 
-def _label_pass(docs: Any, vocab: Vocabulary) -> EncodedCorpus:
+def _label_pass(docs: Any, vocab: Vocabulary, hashes: bool = False) -> EncodedCorpus:
     """Encode with a vocabulary that has no labels yet: learn them from the documents."""
     from embedcli.vocab import FirstSeenIndex
 
     index = FirstSeenIndex()
-    enc = encode_corpus(docs, vocab, label_index=index)
+    enc = encode_corpus(docs, vocab, label_index=index, hashes=hashes)
     names = list(index)
     counts = (
         np.bincount(enc.label_ids, minlength=len(names))
@@ -131,10 +131,14 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     notes: list[str] = []
     train_reader = CorpusReader(plan.train_paths, plan.corpus_options)
     readers.append(train_reader)
+    # word n-grams of new models hash the token strings (fastText's scheme): keep their hashes
+    hashes = int(plan.config.get("word_ngrams") or 1) > 1
     if plan.vocab_path:
         vocab = Vocabulary.load(plan.vocab_path)
         train = (
-            encode_corpus(train_reader, vocab) if vocab.labels else _label_pass(train_reader, vocab)
+            encode_corpus(train_reader, vocab, hashes=hashes)
+            if vocab.labels
+            else _label_pass(train_reader, vocab, hashes)
         )
     else:
         tok_cfg = make_tokenizer_config(
@@ -150,7 +154,9 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             min_count=plan.min_count,
             max_size=plan.max_size,
         )
-        vocab, train = build_and_encode(train_reader, TokenCounter(Tokenizer(tok_cfg)), opts)
+        vocab, train = build_and_encode(
+            train_reader, TokenCounter(Tokenizer(tok_cfg)), opts, hashes=hashes
+        )
     if train.n_docs == 0:
         raise DataError("the training corpus is empty: no labelled documents were read")
     if len(vocab.labels) < 2 and plan.config.get("objective") != "multilabel":
@@ -180,7 +186,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.val_path:
         r = CorpusReader([plan.val_path], eval_opts)
         readers.append(r)
-        val = encode_corpus(r, vocab)
+        val = encode_corpus(r, vocab, hashes=hashes)
     elif plan.val_split > 0:
         rng = np.random.default_rng(int(plan.config.get("seed", 0)))
         perm = rng.permutation(train.n_docs)
@@ -192,7 +198,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.test_path:
         r = CorpusReader([plan.test_path], eval_opts)
         readers.append(r)
-        test = encode_corpus(r, vocab)
+        test = encode_corpus(r, vocab, hashes=hashes)
 
     timings["read_encode_eval"] = time.perf_counter() - t_stage
     t_stage = time.perf_counter()
@@ -390,6 +396,7 @@ def run_training(
             prepared.test.tokens,
             prepared.test.offsets,
             threads=result.config.threads,
+            hashes=prepared.test.hashes,
         )
         ev = evaluate_arrays(probs, prepared.test.label_ids, prepared.test.label_offsets)
         metrics["test_accuracy"] = ev["accuracy"]

@@ -37,6 +37,23 @@ REMAP_BLOCK = 1 << 22
 
 
 @dataclass
+class TokenHashes:
+    """fastText's hashes (``embedcli.ftcompat.token_hash`` as int32) of every token string of
+    every document, unknown words included, ``</s>`` last: what word n-grams are hashed from
+    (``model.featurize``). Ragged like the ids, with its own offsets (a vocabulary without an
+    OOV entry drops unknown words from the ids but not from here)."""
+
+    values: np.ndarray  # int32, flat
+    offsets: np.ndarray  # int64, n_docs + 1
+    #: True when ``</s>`` is no word of the vocabulary: its unigram then takes a bucket row
+    eos_bucket: bool = True
+
+    def subset(self, index: np.ndarray) -> TokenHashes:
+        values, offsets = _take_ragged(self.values, self.offsets, index)
+        return TokenHashes(values, offsets, self.eos_bucket)
+
+
+@dataclass
 class EncodedCorpus:
     """Ragged int32 token ids and labels of ``n_docs`` documents."""
 
@@ -44,6 +61,8 @@ class EncodedCorpus:
     offsets: np.ndarray  # int64, n_docs + 1
     label_ids: np.ndarray  # int32, flat; -1 = label not in the vocabulary
     label_offsets: np.ndarray  # int64, n_docs + 1
+    #: token-string hashes for word n-grams (``encode_corpus(..., hashes=True)``), else None
+    hashes: TokenHashes | None = None
 
     @property
     def n_docs(self) -> int:
@@ -71,7 +90,8 @@ class EncodedCorpus:
         index = np.asarray(index, dtype=np.int64)
         tokens, offsets = _take_ragged(self.tokens, self.offsets, index)
         label_ids, label_offsets = _take_ragged(self.label_ids, self.label_offsets, index)
-        return EncodedCorpus(tokens, offsets, label_ids, label_offsets)
+        hashes = self.hashes.subset(index) if self.hashes is not None else None
+        return EncodedCorpus(tokens, offsets, label_ids, label_offsets, hashes)
 
     @property
     def nbytes(self) -> int:
@@ -291,14 +311,18 @@ def encode_corpus(
     vocab: Vocabulary,
     batch_size: int = BATCH_DOCS,
     label_index: dict[str, int] | None = None,
+    hashes: bool = False,
 ) -> EncodedCorpus:
     """Encode documents with an existing vocabulary (unknown words -> UNK, or dropped without OOV).
 
     Labels map through ``vocab.label_to_id`` (unknown -> -1), or through ``label_index`` if given
-    (a dict that may grow as labels are seen, to learn labels in the same pass). Sequential:
+    (a dict that may grow as labels are seen, to learn labels in the same pass). With ``hashes``
+    the corpus carries its ``TokenHashes`` (for models with ``ngram_hash``). Sequential:
     ``embedcli.shards.encode_corpus`` chooses worker processes for a large input.
     """
     labels_to_ids = vocab.label_to_id if label_index is None else label_index
+    if hashes:
+        return _encode_hashed(docs, vocab, batch_size, labels_to_ids)
     tokenize = vocab.tokenizer.tokenize
     get = vocab.token_to_id.get
     missing = vocab.unk_id if vocab.oov else -1
@@ -322,9 +346,65 @@ def encode_corpus(
     return EncodedCorpus(tokens, offsets, label_ids, label_offsets)
 
 
-def encode_texts(texts: Sequence[str], vocab: Vocabulary) -> EncodedCorpus:
+def _encode_hashed(
+    docs: Iterable[Document], vocab: Vocabulary, batch_size: int, labels_to_ids: dict[str, int]
+) -> EncodedCorpus:
+    """``encode_corpus`` that also hashes every token string (sequential)."""
+    from embedcli.ftcompat import append_eos, token_hashes
+
+    tokenize = vocab.tokenizer.tokenize
+    get = vocab.token_to_id.get
+    table = vocab_hashes(vocab)
+    unknown: dict[str, int] = {}
+    missing = vocab.unk_id if vocab.oov else -1
+    tok_builder, lab_builder, hash_builder = _RaggedBuilder(), _RaggedBuilder(), _RaggedBuilder()
+    for batch in _batched(docs, batch_size):
+        flat: list[str] = []
+        lengths = np.empty(len(batch), dtype=np.int64)
+        for i, d in enumerate(batch):
+            toks = tokenize(d.text)
+            lengths[i] = len(toks)
+            flat.extend(toks)
+        full = np.fromiter(
+            map(get, flat, itertools.repeat(-1, len(flat))), dtype=np.int32, count=len(flat)
+        )
+        hashed = table[np.maximum(full, 0)]
+        new = [flat[k] for k in np.flatnonzero(full < 0) if flat[k] not in unknown]
+        if new:
+            unknown.update(zip(new, token_hashes(new).tolist()))
+        for k in np.flatnonzero(full < 0):
+            hashed[k] = unknown[flat[k]]
+        hash_builder.add(hashed, lengths)
+        ids = np.where(full < 0, np.int32(missing), full)
+        if missing == -1:
+            ids, lengths = _drop_negative(ids, lengths)
+        tok_builder.add(ids, lengths)
+        lab_builder.add(*_label_batch(batch, labels_to_ids))
+    tokens, offsets = tok_builder.build()
+    label_ids, label_offsets = lab_builder.build()
+    values, hash_offsets = hash_builder.build()
+    eos_bucket = not vocab.tokenizer_config.eos
+    if eos_bucket:
+        values, hash_offsets = append_eos(values, hash_offsets)
+    return EncodedCorpus(
+        tokens, offsets, label_ids, label_offsets, TokenHashes(values, hash_offsets, eos_bucket)
+    )
+
+
+def vocab_hashes(vocab: Vocabulary) -> np.ndarray:
+    """int32 fastText hash of every vocabulary token (computed once per vocabulary)."""
+    cached = getattr(vocab, "_token_hashes", None)
+    if cached is None or len(cached) != len(vocab.tokens):
+        from embedcli.ftcompat import token_hashes
+
+        cached = token_hashes(vocab.tokens)
+        vocab._token_hashes = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def encode_texts(texts: Sequence[str], vocab: Vocabulary, hashes: bool = False) -> EncodedCorpus:
     """Encode raw strings (no labels)."""
-    return encode_corpus((Document(t, ()) for t in texts), vocab)
+    return encode_corpus((Document(t, ()) for t in texts), vocab, hashes=hashes)
 
 
 def build_and_encode_raw(
@@ -394,22 +474,38 @@ def build_and_encode(
     counter: TokenCounter,
     vocab_options: dict[str, Any],
     batch_size: int = BATCH_DOCS,
+    hashes: bool = False,
 ) -> tuple[Vocabulary, EncodedCorpus]:
     """One pass: count tokens, keep provisional ids, then remap to the final vocabulary.
 
     The provisional ids are remapped in place (or straight into the final array), so the peak
-    is about one int32 corpus. This is the sequential pass; ``embedcli.shards.build_and_encode``
-    runs it over worker processes when the input is large enough (same result).
+    is about one int32 corpus. With ``hashes`` the corpus carries its ``TokenHashes`` (every
+    token was counted, so the hash of a provisional id is the hash of its string). This is the
+    sequential pass; ``embedcli.shards.build_and_encode`` runs it over worker processes when the
+    input is large enough (same result).
     """
     counter, ids, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
         docs, counter, batch_size
     )
     names, label_names = list(counter.index), list(label_index)
     vocab = counter.vocabulary(**vocab_options)
+    token_hashes = None
+    if hashes:
+        from embedcli.ftcompat import append_eos
+        from embedcli.ftcompat import token_hashes as hash_strings
+
+        table = hash_strings(names)
+        values, hash_offsets = table[ids], offsets_of(lengths)
+        eos_bucket = not vocab.tokenizer_config.eos
+        if eos_bucket:
+            values, hash_offsets = append_eos(values, hash_offsets)
+        token_hashes = TokenHashes(values, hash_offsets, eos_bucket)
     tokens, lengths = _remap_in_place(ids, vocab.remap_table(names), lengths, not vocab.oov)
     ltable = np.array([vocab.label_to_id[name] for name in label_names], dtype=np.int32)
     label_ids = ltable[label_ids] if len(label_ids) else label_ids.astype(np.int32)
-    return vocab, EncodedCorpus(tokens, offsets_of(lengths), label_ids, offsets_of(label_lens))
+    return vocab, EncodedCorpus(
+        tokens, offsets_of(lengths), label_ids, offsets_of(label_lens), token_hashes
+    )
 
 
 def concat_corpora(parts: Sequence[EncodedCorpus]) -> EncodedCorpus:
@@ -431,7 +527,13 @@ def concat_corpora(parts: Sequence[EncodedCorpus]) -> EncodedCorpus:
     label_ids, label_offsets = cat(
         [p.label_ids for p in parts], [p.label_offsets for p in parts], np.int32
     )
-    return EncodedCorpus(tokens, offsets, label_ids, label_offsets)
+    hashes = None
+    if parts and all(p.hashes is not None for p in parts):
+        values, hash_offsets = cat(
+            [p.hashes.values for p in parts], [p.hashes.offsets for p in parts], np.int32
+        )
+        hashes = TokenHashes(values, hash_offsets, parts[0].hashes.eos_bucket)
+    return EncodedCorpus(tokens, offsets, label_ids, label_offsets, hashes)
 
 
 # -- padding ------------------------------------------------------------------------------------

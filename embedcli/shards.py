@@ -34,12 +34,14 @@ import numpy as np
 from embedcli import sequences
 from embedcli.corpus import CorpusReader, detect_format
 from embedcli.errors import DataError, EmbedcliError
+from embedcli.ftcompat import append_eos, token_hashes
 from embedcli.resources import available_cores
 from embedcli.sequences import (
     BATCH_DOCS,
     EncodedCorpus,
     GrowableArray,
     TempSpaceFull,
+    TokenHashes,
     offsets_of,
     remap_blocks,
     temp_space_error,
@@ -64,34 +66,42 @@ def encode_corpus(
     vocab: Vocabulary,
     batch_size: int = BATCH_DOCS,
     label_index: dict[str, int] | None = None,
+    hashes: bool = False,
 ) -> EncodedCorpus:
     """:func:`embedcli.sequences.encode_corpus`, over worker processes when ``docs`` is a
     :class:`CorpusReader` large enough (:func:`plan_shards`); the same result either way. The
-    one entry point that chooses parallel or sequential encoding."""
-    if isinstance(docs, CorpusReader) and label_index is None:
+    one entry point that chooses parallel or sequential encoding. With ``hashes`` (the corpus
+    carries its ``TokenHashes``) the pass is sequential."""
+    if isinstance(docs, CorpusReader) and label_index is None and not hashes:
         plan = plan_shards(docs)
         merged = encode_parallel(docs, vocab, plan) if plan else None
         if merged is not None:
             return merged
-    return sequences.encode_corpus(docs, vocab, batch_size, label_index)
+    return sequences.encode_corpus(docs, vocab, batch_size, label_index, hashes)
 
 
 def build_and_encode(
-    docs: Any, counter: Any, vocab_options: dict[str, Any], batch_size: int = BATCH_DOCS
+    docs: Any,
+    counter: Any,
+    vocab_options: dict[str, Any],
+    batch_size: int = BATCH_DOCS,
+    hashes: bool = False,
 ) -> tuple[Vocabulary, EncodedCorpus]:
     """:func:`embedcli.sequences.build_and_encode`, over worker processes when ``docs`` is a
-    :class:`CorpusReader` large enough; the same vocabulary and ids either way."""
-    if isinstance(docs, CorpusReader):
+    :class:`CorpusReader` large enough; the same vocabulary and ids (and ``TokenHashes`` with
+    ``hashes``) either way."""
+    # fastText's dictionary order needs where labels first appear among the tokens: one pass
+    if isinstance(docs, CorpusReader) and vocab_options.get("ties") != "std-sort":
         plan = plan_shards(docs)
         merged = (
-            build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options)
+            build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options, hashes=hashes)
             if plan
             else None
         )
         if merged is not None:
             vocab, corpus, counter.documents, counter.tokens = merged
             return vocab, corpus
-    return sequences.build_and_encode(docs, counter, vocab_options, batch_size)
+    return sequences.build_and_encode(docs, counter, vocab_options, batch_size, hashes)
 
 
 def plan_shards(
@@ -397,9 +407,14 @@ def _encode_shard(item: tuple[int, Shard]) -> dict[str, Any]:
 
 
 def build_and_encode_parallel(
-    reader: CorpusReader, tokenizer: Any, shards: list[Shard], vocab_options: dict[str, Any]
+    reader: CorpusReader,
+    tokenizer: Any,
+    shards: list[Shard],
+    vocab_options: dict[str, Any],
+    hashes: bool = False,
 ) -> tuple[Vocabulary, EncodedCorpus, int, int] | None:
-    """``sequences.build_and_encode`` over shards: ``(vocab, corpus, documents, tokens)``.
+    """``sequences.build_and_encode`` over shards: ``(vocab, corpus, documents, tokens)``; with
+    ``hashes`` the corpus carries its ``TokenHashes`` (from the merged token strings).
 
     None if a shard failed (the caller redoes the work sequentially for the exact message).
     """
@@ -441,25 +456,47 @@ def build_and_encode_parallel(
         final = vocab.remap_table(names)
         out = GrowableArray(np.int32)
         out.reserve(sum(p["n_ids"] for p in parts))
+        name_hashes = token_hashes(names) if hashes else None
+        hash_out = GrowableArray(np.int32) if hashes else None
         lengths = []
+        hash_lengths = []
         for p, table in zip(parts, tables):
+            blocks = _blocks(p["ids"])
+            part_lengths = _load(p["lengths"])
+            if hash_out is not None:
+                blocks = _hashing(blocks, name_hashes[table], hash_out)
+                hash_lengths.append(part_lengths)
             lengths.append(
-                remap_blocks(
-                    _blocks(p["ids"]),
-                    final[table],
-                    _load(p["lengths"]),
-                    out.append,
-                    drop=not vocab.oov,
-                )
+                remap_blocks(blocks, final[table], part_lengths, out.append, drop=not vocab.oov)
             )
         ltable = np.array([vocab.label_to_id[name] for name in label_names], dtype=np.int32)
         label_ids = ltable[label_ids] if len(label_ids) else label_ids
         label_offsets = offsets_of(np.concatenate([_load(p["label_lens"]) for p in parts]))
+        token_hash_arrays = None
+        if hash_out is not None:
+            values, hash_offsets = hash_out.finish(), offsets_of(np.concatenate(hash_lengths))
+            eos_bucket = not tokenizer.config.eos
+            if eos_bucket:
+                values, hash_offsets = append_eos(values, hash_offsets)
+            token_hash_arrays = TokenHashes(values, hash_offsets, eos_bucket)
         corpus = EncodedCorpus(
-            out.finish(), offsets_of(np.concatenate(lengths)), label_ids, label_offsets
+            out.finish(),
+            offsets_of(np.concatenate(lengths)),
+            label_ids,
+            label_offsets,
+            token_hash_arrays,
         )
     documents = sum(p["documents"] for p in parts)
     return vocab, corpus, documents, sum(p["n_tokens"] for p in parts)
+
+
+def _hashing(
+    blocks: Iterator[np.ndarray], table: np.ndarray, out: GrowableArray
+) -> Iterator[np.ndarray]:
+    """The blocks of provisional ids unchanged, appending their tokens' hashes to ``out``."""
+    for block in blocks:
+        out.append(table[block])
+        yield block
 
 
 def encode_parallel(reader: CorpusReader, vocab: Any, shards: list[Shard]) -> EncodedCorpus | None:

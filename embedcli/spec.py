@@ -66,6 +66,11 @@ class ModelSpec:
     objective: str = "softmax"
     word_ngrams: int = 1
     maxlen: int = 0
+    #: how n-gram rows are hashed: ``"fasttext-2017"`` = from the token strings' hashes, as
+    #: fastText does since 2017 (``embedcli.ftcompat``); ``""`` = from the word ids (models
+    #: written before it, whose config.json has no such key, keep loading and predicting as
+    #: they did)
+    ngram_hash: str = ""
 
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
@@ -314,9 +319,9 @@ class TrainConfig:
             threads=self.threads or int(cores or 1),
         )
 
-    def model_spec(self, num_words: int, num_classes: int) -> ModelSpec:
+    def model_spec(self, num_words: int, num_classes: int, ngram_hash: str = "") -> ModelSpec:
         """The architecture this (resolved) config trains over ``num_words`` word rows and
-        ``num_classes`` labels (binary: one logit)."""
+        ``num_classes`` labels (binary: one logit); ``ngram_hash``: see ``ModelSpec``."""
         if self.objective == "binary" and num_classes != 2:
             raise UsageError(f"objective 'binary' needs exactly 2 labels, not {num_classes}")
         return ModelSpec(
@@ -329,4 +334,5 @@ class TrainConfig:
             objective=self.objective,
             word_ngrams=self.word_ngrams,
             maxlen=self.maxlen if self.pool == "flatten" else 0,
+            ngram_hash=ngram_hash if self.word_ngrams > 1 else "",
         )

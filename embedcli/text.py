@@ -1,8 +1,10 @@
 """Standardize and tokenize text, the same way in every command.
 
-The default equals Keras ``TextVectorization(standardize="lower_and_strip_punctuation",
+The default follows Keras ``TextVectorization(standardize="lower_and_strip_punctuation",
 split="whitespace")``: lowercase, delete ASCII punctuation (``string.punctuation``, apostrophe
-included), split on whitespace. Unicode letters (accents, Cyrillic, CJK) pass through untouched.
+included), split on whitespace; but it lowercases every letter and splits on every Unicode space,
+where TensorFlow lowercases A-Z only and splits on ASCII whitespace only (``--compat
+textvectorization`` does exactly that).
 
     >>> Tokenizer().tokenize("Hope to see you soon!")
     ['hope', 'to', 'see', 'you', 'soon']
@@ -43,9 +45,22 @@ class TokenizerConfig:
     punctuation_mode: str = "delete"
     #: if set, tokens are the regex matches instead of a whitespace split
     token_pattern: str | None = None
+    #: what ``lower`` lowercases: ``"unicode"`` (``str.lower``) or ``"ascii"`` (A-Z only, as
+    #: TensorFlow's ``tf.strings.lower``: Keras keeps ``Ü`` apart from ``ü``)
+    lowercase: str = "unicode"
+    #: the separators of the split (see ``SPLITS``)
+    split: str = "whitespace"
+    #: append fastText's end-of-line token ``</s>`` to every document (a word like the others)
+    eos: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # settings added after format 1 are written only when they differ from their default,
+        # so files of the default tokenizer stay readable by earlier versions
+        for name, default in _LATER_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenizerConfig:
@@ -54,6 +69,26 @@ class TokenizerConfig:
         if unknown:
             raise FormatError(f"unknown tokenizer settings: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+_LATER_DEFAULTS = {"lowercase": "unicode", "split": "whitespace", "eos": False}
+
+#: fastText's end-of-line token
+EOS_TOKEN = "</s>"
+
+#: ``split`` values and the characters each one separates tokens on
+SPLITS = {
+    # Python's str.split(): every Unicode whitespace character (NBSP, U+2028, U+3000, \x1c-\x1f...)
+    "whitespace": None,
+    # TensorFlow's tf.strings.split (TextVectorization split="whitespace"): ASCII whitespace only
+    "ascii": " \t\n\v\f\r",
+    # the legacy Keras Tokenizer: split=" " only (its filters have turned \t and \n into spaces)
+    "space": " ",
+    # fastText's Dictionary::readWord: space, \n \r \t \v \f and NUL
+    "fasttext": " \n\r\t\v\f\0",
+}
+LOWERCASES = ("unicode", "ascii")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 class Tokenizer:
@@ -83,6 +118,22 @@ class Tokenizer:
             if ascii_punct and cfg.punctuation_mode == "space"
             else None
         )
+        if cfg.lowercase not in LOWERCASES:
+            raise UsageError(f"lowercase must be 'unicode' or 'ascii', not {cfg.lowercase!r}")
+        if cfg.split not in SPLITS:
+            raise UsageError(f"split must be one of {', '.join(SPLITS)}, not {cfg.split!r}")
+        if not isinstance(cfg.eos, bool):
+            raise UsageError(f"eos must be true or false, not {cfg.eos!r}")
+        seps = SPLITS[cfg.split]
+        #: characters that str.split() also splits on but this split does not
+        self._not_separators = (
+            None
+            if seps is None
+            else re.compile("[" + "".join(c for c in _UNICODE_SPACE if c not in seps) + "]")
+        )
+        self._separators = None if seps is None else re.compile("[" + re.escape(seps) + "]+")
+        #: what joins documents when a batch is tokenized in one call (a separator of the split)
+        self.joiner = " " if cfg.split == "space" else "\n"
         self._pattern = None
         if cfg.token_pattern is not None:
             if not isinstance(cfg.token_pattern, str):
@@ -93,7 +144,10 @@ class Tokenizer:
     def standardize(self, text: str) -> str:
         """Lowercase and strip punctuation as configured (no splitting)."""
         if self.config.lower:
-            text = text.lower()
+            if self.config.lowercase == "unicode" or text.isascii():
+                text = text.lower()
+            else:
+                text = text.translate(_ASCII_LOWER)
         if self._strip is None:
             return text
         if text.isascii():
@@ -108,11 +162,32 @@ class Tokenizer:
         """Standardize then split one document into tokens."""
         text = self.standardize(text)
         if self._pattern is not None:
-            return self._pattern.findall(text)
-        return text.split()
+            tokens = self._pattern.findall(text)
+        else:
+            tokens = self.split(text)
+        if self.config.eos:
+            tokens.append(EOS_TOKEN)
+        return tokens
+
+    def split(self, text: str) -> list[str]:
+        """Split standardized text on the separators of ``config.split`` (empty tokens dropped)."""
+        if self._not_separators is None:
+            return text.split()
+        if self.config.split == "space":
+            return [t for t in text.split(" ") if t]
+        if "\0" not in text and self._not_separators.search(text) is None:
+            return text.split()  # no character on which str.split() and this split differ
+        return [t for t in self._separators.split(text) if t]
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.config!r})"
+
+
+#: every character str.split() separates on
+_UNICODE_SPACE = (
+    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def _class_escape(c: str) -> str:
@@ -136,24 +211,31 @@ COMPAT_PRESETS: dict[str, CompatPreset] = {
     "embedcli": CompatPreset(TokenizerConfig(), True, "frequency", "appearance", "post", "post"),
     # TextVectorization: '' and [UNK] reserved; ties broken reverse-lexicographically; output
     # keeps the first N tokens and pads at the end.
+    # TensorFlow lowercases A-Z only and splits on ASCII whitespace only.
     "textvectorization": CompatPreset(
-        TokenizerConfig(), True, "frequency", "reverse-lexical", "post", "post"
+        TokenizerConfig(lowercase="ascii", split="ascii"),
+        True,
+        "frequency",
+        "reverse-lexical",
+        "post",
+        "post",
     ),
     # keras.preprocessing.text.Tokenizer (no oov_token) + pad_sequences defaults (pre/pre).
     "tokenizer": CompatPreset(
-        TokenizerConfig(punctuation=TOKENIZER_FILTERS, punctuation_mode="space"),
+        TokenizerConfig(punctuation=TOKENIZER_FILTERS, punctuation_mode="space", split="space"),
         False,
         "frequency",
         "appearance",
         "pre",
         "pre",
     ),
-    # fastText: whitespace split only, case kept, unknown words dropped.
+    # fastText: split on its six separators, case kept, </s> ends every line (a word with an
+    # id), unknown words dropped, equal counts in the order of libstdc++'s (unstable) std::sort.
     "fasttext": CompatPreset(
-        TokenizerConfig(lower=False, punctuation=""),
+        TokenizerConfig(lower=False, punctuation="", split="fasttext", eos=True),
         False,
         "frequency",
-        "appearance",
+        "std-sort",
         "post",
         "post",
     ),
@@ -175,6 +257,9 @@ def make_tokenizer_config(
         punctuation="" if keep_punctuation else cfg.punctuation,
         punctuation_mode=cfg.punctuation_mode,
         token_pattern=token_pattern if token_pattern is not None else cfg.token_pattern,
+        lowercase=cfg.lowercase,
+        split=cfg.split,
+        eos=cfg.eos,
     )
 
 

@@ -101,6 +101,8 @@ class Arrays:
     offsets: np.ndarray
     label_ids: np.ndarray
     label_offsets: np.ndarray
+    #: the corpus' ``sequences.TokenHashes`` (token string hashes), or None
+    hashes: Any = None
 
     @classmethod
     def of(cls, data: Corpus) -> Arrays:
@@ -109,6 +111,7 @@ class Arrays:
             np.ascontiguousarray(data.offsets, dtype=np.int64),
             np.ascontiguousarray(data.label_ids, dtype=np.int32),
             np.ascontiguousarray(data.label_offsets, dtype=np.int64),
+            getattr(data, "hashes", None),
         )
 
     @property
@@ -207,7 +210,9 @@ def resolve_run(
     if num_classes is None:
         num_classes = int(corpus.label_ids.max(initial=0)) + 1
     cfg = config.resolve(n_docs, n_tokens)  # validates, once per run
-    spec = cfg.model_spec(num_words, num_classes)
+    # a corpus encoded with its token hashes trains fastText's string-hashed n-grams
+    ngram_hash = resume.spec.ngram_hash if resume is not None else _ngram_hash(corpus, cfg)
+    spec = cfg.model_spec(num_words, num_classes, ngram_hash)
     if resume is not None and resume.spec != spec:
         raise FormatError(f"checkpoint model {resume.spec} does not match {spec}")
     return cfg, spec
@@ -237,14 +242,14 @@ class FeatureSource:
         self.corpus = corpus
         self.spec = spec
         check_ids(corpus.tokens, corpus.offsets, spec)
-        self.lengths = featurized_lengths(corpus.tokens, corpus.offsets, spec)
+        self.lengths = featurized_lengths(corpus.tokens, corpus.offsets, spec, corpus.hashes)
         self.chunked = spec.word_ngrams > 1 and feature_bytes(self.lengths) > budget
         self.buffer: np.ndarray | None = None
         self.data: TrainData | None = None
         if self.chunked:
             self.chunk_docs = feature_chunk_docs(self.lengths, budget)
         else:
-            ftok, foff = featurize(corpus.tokens, corpus.offsets, spec)
+            ftok, foff = featurize(corpus.tokens, corpus.offsets, spec, corpus.hashes)
             ids = np.arange(corpus.n_docs, dtype=np.int64)
             self.data = TrainData(ftok, foff, corpus.label_ids, corpus.label_offsets, ids)
             self.chunk_docs = corpus.n_docs
@@ -255,7 +260,7 @@ class FeatureSource:
             return self.data, docs
         c = self.corpus
         ftok, foff, self.buffer = featurize_docs(
-            c.tokens, c.offsets, docs, self.spec, self.lengths, self.buffer
+            c.tokens, c.offsets, docs, self.spec, self.lengths, self.buffer, c.hashes
         )
         data = TrainData(ftok, foff, c.label_ids, c.label_offsets, docs)
         return data, np.arange(len(docs), dtype=np.int64)
@@ -268,15 +273,17 @@ class EvalSet:
         a = Arrays.of(data)
         self.spec = spec
         self.label_ids, self.label_offsets = a.label_ids, a.label_offsets
-        self.featurized = feature_bytes(featurized_lengths(a.tokens, a.offsets, spec)) <= budget
+        self.hashes = a.hashes
+        lengths = featurized_lengths(a.tokens, a.offsets, spec, a.hashes)
+        self.featurized = feature_bytes(lengths) <= budget
         self.tokens, self.offsets = a.tokens, a.offsets
         if self.featurized:
-            self.tokens, self.offsets = featurize(a.tokens, a.offsets, spec)
+            self.tokens, self.offsets = featurize(a.tokens, a.offsets, spec, a.hashes)
 
     def predict(self, params: ModelParams, threads: int) -> np.ndarray:
         return predict_proba(
             params, self.spec, self.tokens, self.offsets, threads=threads,
-            featurized=self.featurized,
+            featurized=self.featurized, hashes=self.hashes,
         )  # fmt: skip
 
     def evaluate(self, params: ModelParams, threads: int) -> tuple[dict[str, float], np.ndarray]:
@@ -666,6 +673,16 @@ def tune_thresholds(
         lo = probs[order[best + 1], c] if best + 1 < n else 0.0
         th[c] = np.float32((hi + lo) / 2)
     return th
+
+
+def _ngram_hash(train: Any, cfg: TrainConfig) -> str:
+    """``ModelSpec.ngram_hash`` of a new model: fastText's string hashing when the corpus
+    carries its token hashes (``sequences.encode_corpus(..., hashes=True)``), else the ids'."""
+    if cfg.word_ngrams > 1 and getattr(train, "hashes", None) is not None:
+        from embedcli.ftcompat import NGRAM_HASH
+
+        return NGRAM_HASH
+    return ""
 
 
 def _copy_into(dst: ModelParams, src: ModelParams) -> None:

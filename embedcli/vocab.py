@@ -5,8 +5,10 @@ of first appearance, and counts are ``np.bincount`` over those ids, so the pass 
 lookup per token and memory grows with the number of distinct tokens only. ``Vocabulary.from_counts``
 then orders, filters and truncates:
 
-- ``order="frequency"``: count descending; ties by first appearance (legacy Keras ``Tokenizer``)
-  or ``ties="reverse-lexical"`` (Keras ``TextVectorization``);
+- ``order="frequency"``: count descending; ties by first appearance (legacy Keras ``Tokenizer``),
+  ``ties="reverse-lexical"`` (Keras ``TextVectorization``) or ``ties="std-sort"`` (fastText: the
+  order libstdc++'s unstable ``std::sort`` leaves equal counts in, labels included, see
+  ``embedcli.ftcompat``);
 - ``order="appearance"``: first-seen order (the seeds' worked example);
 - ``min_count`` drops rare tokens; ``max_size`` counts the reserved entries, as ``max_tokens`` does.
 
@@ -50,7 +52,7 @@ UNK_TOKEN = "[UNK]"
 VOCAB_FORMAT = "#embedcli-vocab"
 VOCAB_VERSION = 1
 ORDERS = ("frequency", "appearance")
-TIES = ("appearance", "reverse-lexical")
+TIES = ("appearance", "reverse-lexical", "std-sort")
 
 
 class FirstSeenIndex(dict):
@@ -70,6 +72,8 @@ class TokenCounter:
         self._counts = np.zeros(1024, dtype=np.int64)
         self.label_index: dict[str, int] = FirstSeenIndex()
         self._label_counts: list[int] = []
+        #: distinct tokens seen before each label first appeared (fastText's dictionary order)
+        self.label_positions: list[int] = []
         self.documents = 0
         self.tokens = 0
 
@@ -81,9 +85,14 @@ class TokenCounter:
         With ``need_lengths=False`` the lengths come back empty (counting-only fast path).
         """
         tokenize = self.tokenizer.tokenize
-        if not need_lengths and self.tokenizer.config.token_pattern is None:
+        before = len(self.index)
+        if (
+            not need_lengths
+            and self.tokenizer.config.token_pattern is None
+            and not self.tokenizer.config.eos
+        ):
             # Counting only: one standardize+split over the whole batch is markedly faster.
-            flat = tokenize("\n".join(texts))
+            flat = tokenize(self.tokenizer.joiner.join(texts))
             lengths = np.zeros(0, dtype=np.int64)
         else:
             flat = []
@@ -100,11 +109,19 @@ class TokenCounter:
             self._counts = grown
         if len(ids):
             self._counts[:n] += np.bincount(ids, minlength=n)
-        for doc_labels in labels:
+        seen_before = None
+        for d, doc_labels in enumerate(labels):
             for label in doc_labels:
                 lid = self.label_index[label]
                 if lid == len(self._label_counts):
                     self._label_counts.append(0)
+                    if seen_before is None:  # distinct tokens before each document
+                        seen_before = (
+                            _distinct_before(ids, lengths, before)
+                            if len(lengths) == len(labels)
+                            else np.full(len(labels), before)  # counting-only: by batch
+                        )
+                    self.label_positions.append(int(seen_before[d]))
                 self._label_counts[lid] += 1
         self.documents += len(texts)
         self.tokens += len(flat)
@@ -126,9 +143,22 @@ class TokenCounter:
             self.counts,
             labels=labels,
             label_counts=self._label_counts,
+            label_positions=self.label_positions,
             tokenizer=self.tokenizer.config,
             **options,
         )
+
+
+def _distinct_before(ids: np.ndarray, lengths: np.ndarray, before: int) -> np.ndarray:
+    """Distinct tokens seen before each document of a batch (provisional ids are given in
+    first-appearance order, so that is one more than the largest id so far)."""
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    running = np.maximum.accumulate(ids) + 1 if len(ids) else ids
+    out = np.full(len(lengths), before, dtype=np.int64)
+    has = starts > 0
+    out[has] = np.maximum(before, running[starts[has] - 1])
+    return out
 
 
 class Vocabulary:
@@ -181,17 +211,23 @@ class Vocabulary:
         oov: bool = True,
         labels: Sequence[str] = (),
         label_counts: Sequence[int] = (),
+        label_positions: Sequence[int] | None = None,
         tokenizer: TokenizerConfig | None = None,
         options: dict[str, Any] | None = None,
     ) -> Vocabulary:
-        """Build from tokens in first-appearance order and their counts."""
+        """Build from tokens in first-appearance order and their counts. ``label_positions``
+        (distinct tokens seen before each label first appeared) matters to ``ties="std-sort"``
+        only; without it the labels are taken to come after all tokens."""
         if order not in ORDERS:
             raise UsageError(f"--order must be one of {', '.join(ORDERS)}, not {order!r}")
         if ties not in TIES:
             raise UsageError(f"ties must be one of {', '.join(TIES)}, not {ties!r}")
         if min_count < 1:
             raise UsageError("--min-count must be at least 1")
-        reserved = [PAD_TOKEN, UNK_TOKEN] if oov else [PAD_TOKEN]
+        unk = (options or {}).get("oov_token") or UNK_TOKEN
+        if not isinstance(unk, str):
+            raise UsageError(f"the OOV token must be a string, not {unk!r}")
+        reserved = [PAD_TOKEN, unk] if oov else [PAD_TOKEN]
         if max_size is not None and max_size <= len(reserved):
             raise UsageError(
                 f"--max-size must be greater than the {len(reserved)} reserved entries"
@@ -199,14 +235,29 @@ class Vocabulary:
         counts = np.asarray(counts, dtype=np.int64)
         # Reserved strings never become ordinary tokens (a literal "[UNK]" maps to the OOV row).
         keep = [i for i, t in enumerate(tokens) if counts[i] >= min_count and t not in reserved]
+        # Label order: count descending, ties by first appearance.
+        label_order = sorted(range(len(labels)), key=lambda i: -int(label_counts[i]))
         if order == "frequency":
             if ties == "reverse-lexical":
                 keep.sort(key=lambda i: tokens[i], reverse=True)
-            keep.sort(key=lambda i: -counts[i])  # stable: ties keep the previous order
+            if ties == "std-sort":
+                from embedcli.ftcompat import dictionary_order
+
+                # fastText sorts every entry, then drops those under min_count (same result
+                # as dropping first only for a stable sort): sort all, then filter
+                word_order, label_order = dictionary_order(
+                    counts.tolist(),
+                    [int(c) for c in label_counts],
+                    list(label_positions)
+                    if label_positions is not None
+                    else [len(tokens)] * len(labels),
+                )
+                kept = set(keep)
+                keep = [i for i in word_order if i in kept]
+            else:
+                keep.sort(key=lambda i: -counts[i])  # stable: ties keep the previous order
         if max_size is not None:
             keep = keep[: max_size - len(reserved)]
-        # Label order: count descending, ties by first appearance (fastText's label order).
-        label_order = sorted(range(len(labels)), key=lambda i: -int(label_counts[i]))
         opts = {
             "min_count": min_count,
             "max_size": max_size,
@@ -365,10 +416,11 @@ class Vocabulary:
         ):
             raise FormatError(f"{path}: vocabulary has no valid #tokenizer header")
         oov = bool(options.pop("oov", True))
-        reserved = [PAD_TOKEN, UNK_TOKEN] if oov else [PAD_TOKEN]
+        unk = options.get("oov_token") or UNK_TOKEN
+        reserved = [PAD_TOKEN, unk] if oov else [PAD_TOKEN]
         if tokens[: len(reserved)] != reserved:
             raise FormatError(
-                f"{path}: the first entries must be padding '' (and '[UNK]'), found {tokens[:2]}"
+                f"{path}: the first entries must be padding '' (and {unk!r}), found {tokens[:2]}"
             )
         try:
             return cls(
@@ -407,16 +459,39 @@ def vocab_options(
     oov: bool | None = None,
     min_count: int = 1,
     max_size: int | None = None,
+    oov_token: str | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``Vocabulary.from_counts`` from a compat preset plus overrides."""
+    """Keyword arguments for ``Vocabulary.from_counts`` from a compat preset plus overrides.
+
+    ``oov_token`` (Keras ``Tokenizer(oov_token=...)``) names the OOV entry at id 1 and turns it
+    on; a literal occurrence of it in the text maps to that entry, as ``[UNK]`` does."""
     preset = get_preset(compat)
+    if oov_token is not None:
+        if oov is False:
+            raise UsageError("--oov-token and --no-oov contradict each other")
+        if (
+            not oov_token
+            or control_character(oov_token) is not None
+            or oov_token != oov_token.strip()
+        ):
+            raise UsageError(
+                f"--oov-token must be a non-empty token without spaces or control characters, not {oov_token!r}"
+            )
+        oov = True
+    options: dict[str, Any] = {
+        "compat": compat,
+        "padding": preset.padding,
+        "truncating": preset.truncating,
+    }
+    if oov_token is not None and oov_token != UNK_TOKEN:
+        options["oov_token"] = oov_token
     return {
         "order": order or preset.order,
         "ties": preset.ties,
         "oov": preset.oov if oov is None else oov,
         "min_count": min_count,
         "max_size": max_size,
-        "options": {"compat": compat, "padding": preset.padding, "truncating": preset.truncating},
+        "options": options,
     }
 
 
@@ -428,7 +503,12 @@ def build_vocabulary(
 ) -> tuple[Vocabulary, VocabStats]:
     """Count ``Document``s in one streaming pass and build the vocabulary (see ``vocab_options``)."""
     tok = Tokenizer(tokenizer)
-    if hasattr(docs, "can_read_raw") and docs.can_read_raw() and tokenizer.token_pattern is None:
+    if (
+        hasattr(docs, "can_read_raw")
+        and docs.can_read_raw()
+        and tokenizer.token_pattern is None
+        and not tokenizer.eos
+    ):
         return _build_vocabulary_raw(docs, tok, options)
     counter = TokenCounter(tok)
     batch_texts: list[str] = []
@@ -460,8 +540,12 @@ def _build_vocabulary_raw(
     """
     cfg = tok.config
     table = bytearray(range(256))
-    for b in _EXTRA_WS:
-        table[b] = 0x20
+    if cfg.split == "whitespace":
+        for b in _EXTRA_WS:
+            table[b] = 0x20
+    # bytes.split() splits on ASCII whitespace only, which is TensorFlow's split and fastText's
+    # (NUL is refused by the reader); bytes.lower() lowercases A-Z only, as TensorFlow does
+    unicode_line = cfg.split == "whitespace" or (cfg.lower and cfg.lowercase == "unicode")
     delete = b""
     punct = cfg.punctuation.encode("ascii", "ignore") if cfg.punctuation else b""
     non_ascii_punct = cfg.punctuation and any(ord(c) > 127 for c in cfg.punctuation)
@@ -478,11 +562,14 @@ def _build_vocabulary_raw(
         if not non_ascii_punct:
             # Only lines with non-ASCII bytes need Unicode lowercasing and whitespace splitting;
             # they are normalized in place so first-appearance order stays exact.
-            texts = [t if t.isascii() else _normalize_line(t, cfg.lower) for t in texts]
-            block = b"\n".join(texts).translate(table, delete)
+            if unicode_line:
+                texts = [t if t.isascii() else _normalize_line(t, cfg) for t in texts]
+            block = tok.joiner.encode().join(texts).translate(table, delete)
             if cfg.lower:
                 block = block.lower()
-            toks = block.split()
+            toks = block.split(b" ") if cfg.split == "space" else block.split()
+            if cfg.split == "space":
+                toks = [t for t in toks if t]
         else:
             text = b"\n".join(texts).decode("utf-8", "surrogatepass")
             toks = [t.encode("utf-8", "surrogatepass") for t in tok.tokenize(text)]
@@ -519,13 +606,16 @@ def _build_vocabulary_raw(
     return vocab, stats
 
 
-def _normalize_line(line: bytes, lower: bool) -> bytes:
-    """Unicode lowercasing and whitespace splitting for one non-ASCII line (valid UTF-8: the
-    reader already decoded and re-encoded it, counting invalid bytes)."""
+def _normalize_line(line: bytes, cfg: TokenizerConfig) -> bytes:
+    """Unicode lowercasing and (``split="whitespace"``) Unicode whitespace splitting for one
+    non-ASCII line (valid UTF-8: the reader already decoded and re-encoded it, counting invalid
+    bytes)."""
     text = line.decode("utf-8", "surrogatepass")
-    if lower:
+    if cfg.lower and cfg.lowercase == "unicode":
         text = text.lower()
-    return " ".join(text.split()).encode("utf-8", "surrogatepass")
+    if cfg.split == "whitespace":
+        text = " ".join(text.split())
+    return text.encode("utf-8", "surrogatepass")
 
 
 def counter_stats(counter: TokenCounter, vocab: Vocabulary, top: int = 10) -> VocabStats:

@@ -71,7 +71,12 @@ def warm_kernels(prepared: Any) -> Warmed:
     )
     if prepared.test is not None:
         predict_proba(
-            result.params, result.spec, tiny.tokens, tiny.offsets, threads=result.config.threads
+            result.params,
+            result.spec,
+            tiny.tokens,
+            tiny.offsets,
+            threads=result.config.threads,
+            hashes=tiny.hashes,
         )
     after = kernel_cache_stats()
     return Warmed(after[0] - before[0], after[1] - before[1], time.perf_counter() - t0)

@@ -119,7 +119,14 @@ def test_keras_tokenizer_preset(write_lines, tmp_path: Path) -> None:
 def test_fasttext_preset_keeps_case_and_punctuation(write_lines, tmp_path: Path) -> None:
     corpus = write_lines("f.txt", ["Hello, World", "hello world"])
     ok("build-vocab", corpus, "-o", tmp_path / "v.tsv", "--compat", "fasttext", "-q")
-    assert Vocabulary.load(tmp_path / "v.tsv").tokens[1:] == ["Hello,", "World", "hello", "world"]
+    # fastText's </s> ends every line and is a word (count 2, first after line 1's words)
+    assert Vocabulary.load(tmp_path / "v.tsv").tokens[1:] == [
+        "</s>",
+        "Hello,",
+        "World",
+        "hello",
+        "world",
+    ]
 
 
 # -- build-vocab options -------------------------------------------------------------------------

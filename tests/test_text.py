@@ -67,8 +67,22 @@ def test_tokenizer_preset_conventions() -> None:
 # -- fastText -----------------------------------------------------------------------------------
 def test_fasttext_preset_keeps_case_and_punctuation() -> None:
     t = tok("fasttext")
-    assert t.tokenize("Hello, World! don't foo-bar") == ["Hello,", "World!", "don't", "foo-bar"]
-    assert t.tokenize("  a\tb\n c  ") == ["a", "b", "c"]
+    assert t.tokenize("Hello, World! don't foo-bar") == [
+        "Hello,",
+        "World!",
+        "don't",
+        "foo-bar",
+        "</s>",
+    ]
+    assert t.tokenize("  a\tb\n c  ") == ["a", "b", "c", "</s>"]
+    # fastText's separators are space \n \r \t \v \f \0: not NBSP, U+3000 nor \x1c
+    assert t.tokenize("a\xa0b\u3000c\x1cd\x0be\x0cf\rg") == [
+        "a\xa0b\u3000c\x1cd",
+        "e",
+        "f",
+        "g",
+        "</s>",
+    ]
     assert get_preset("fasttext").oov is False
 
 
@@ -123,18 +137,46 @@ def test_config_dict_round_trip_and_unknown_keys() -> None:
         TokenizerConfig.from_dict({"lower": True, "stemmer": "porter"})
 
 
+_REFERENCE_SEPARATORS = {
+    "ascii": " \t\n\v\f\r",
+    "space": " ",
+    "fasttext": " \n\r\t\v\f\0",
+}
+
+
 def _reference_tokenize(text: str, cfg: TokenizerConfig) -> list[str]:
-    """Plain-Python twin: lower, then delete/space each punctuation character, then str.split."""
+    """Plain-Python twin: lower (every character, or A-Z only), then delete/space each
+    punctuation character, then split character by character on the configured separators."""
     if cfg.lower:
-        text = text.lower()
+        if cfg.lowercase == "ascii":
+            text = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+        else:
+            text = text.lower()
     repl = "" if cfg.punctuation_mode == "delete" else " "
     text = "".join(repl if c in cfg.punctuation else c for c in text)
-    return text.split()
+    if cfg.split == "whitespace":
+        tokens = text.split()
+    else:
+        seps = _REFERENCE_SEPARATORS[cfg.split]
+        tokens, word = [], ""
+        for c in text:
+            if c in seps:
+                if word:
+                    tokens.append(word)
+                word = ""
+            else:
+                word += c
+        if word:
+            tokens.append(word)
+    return tokens + (["</s>"] if cfg.eos else [])
 
 
 TEXT = st.text(
     alphabet=st.one_of(
-        st.sampled_from(list(string.printable) + ["\x1c", "\x1f", "\xa0", "\u3000", "É", "ß"]),
+        st.sampled_from(
+            list(string.printable)
+            + ["\x1c", "\x1f", "\xa0", "\u3000", "\u2028", "\x85", "\0", "É", "ß", "Ü", "İ"]
+        ),
         st.characters(exclude_categories=("Cs",)),
     ),
     max_size=60,

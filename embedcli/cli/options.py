@@ -99,6 +99,13 @@ NoOovOpt = Annotated[
         "--no-oov", help="No [UNK] entry: words start at id 1 and unknown words are dropped."
     ),
 ]
+OovTokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--oov-token",
+        help="Name of the OOV entry at id 1 (Keras Tokenizer oov_token); turns it on.",
+    ),
+]
 
 
 # -- options of the commands that use a trained model ---------------------------------------------

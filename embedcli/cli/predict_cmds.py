@@ -223,8 +223,10 @@ def predict(
     streaming_to_stdout()
     reader = CorpusReader([input], options)
     for batch in reader.batches(batch_size):
-        enc = encode_corpus(batch, m.vocab)
-        probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
+        enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
+        probs = engine.predict_proba(
+            m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
+        )
         chosen = select_labels(probs, k, thr)
         empty = np.diff(enc.offsets) == 0
         explanations = _explain_batch(m, enc, batch, chosen) if explain else None
@@ -286,7 +288,7 @@ def _explain_batch(m: Any, enc: Any, batch: list[Any], chosen: list[Any]) -> lis
     from embedcli.metrics import linear_contributions
 
     spec, params, vocab = m.spec, m.params, m.vocab
-    feats, feat_off = engine.featurize(enc.tokens, enc.offsets, spec)
+    feats, feat_off = engine.featurize(enc.tokens, enc.offsets, spec, enc.hashes)
     out: list[dict | None] = []
     for j, (ids, _) in enumerate(chosen):
         rows = feats[feat_off[j] : feat_off[j + 1]]
@@ -326,6 +328,19 @@ def _feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]
     from embedcli.model import feature_spans
 
     toks = vocab.tokenizer.tokenize(text)
+    if spec.ngram_hash and spec.word_ngrams > 1 and spec.buckets > 0:
+        # fastText's n-grams run over every token (unknown words and </s> included)
+        line = toks if vocab.tokenizer_config.eos else [*toks, "</s>"]
+        known = [t for t in toks if t in vocab.token_to_id] if vocab.unk_id is None else toks
+        if len(known) != len(word_ids):
+            known = [vocab.tokens[i] for i in word_ids]
+        n = spec.word_ngrams
+        grams = [
+            " ".join(line[i:j])
+            for i in range(len(line))
+            for j in range(i + 2, min(len(line), i + n) + 1)
+        ]
+        return [*known, *([] if vocab.tokenizer_config.eos else ["</s>"]), *grams]
     if vocab.unk_id is None:  # unknown words were dropped by the encoder
         toks = [t for t in toks if t in vocab.token_to_id]
     if len(toks) != len(word_ids):
@@ -445,8 +460,10 @@ def evaluate(
     skipped_empty = 0
     reader = CorpusReader(test, options)
     for batch in reader.batches(BATCH_LINES):
-        enc = encode_corpus(batch, m.vocab)
-        probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
+        enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
+        probs = engine.predict_proba(
+            m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
+        )
         lengths = np.diff(enc.offsets)
         for j, (ids, _) in enumerate(select_labels(probs, k, thr)):
             if lengths[j] == 0:
@@ -569,8 +586,10 @@ def embed(
 
     def vectors() -> Iterator[Any]:
         for batch in _read_batches(input, BATCH_LINES):
-            enc = encode_corpus(batch, m.vocab)
-            yield engine.pooled(m.params, m.spec, enc.tokens, enc.offsets, threads=threads)
+            enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
+            yield engine.pooled(
+                m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
+            )
 
     if kind in ("npy", "npz"):
         parts = [np.asarray(v, dtype=np.float32) for v in vectors()]

@@ -344,7 +344,8 @@ def export(
 ) -> None:
     """Export the embedding table (row i = token id i) for gensim, numpy, spreadsheets or TensorBoard.
 
-    word2vec files name the padding row '<pad>' (csv: empty token) and n-gram rows '<bucket_N>'.
+    word2vec files name the padding row '<pad>' (csv: empty token) and n-gram rows '<bucket_N>',
+    with more angle brackets when the vocabulary holds such a token.
     projector writes vectors.tsv + metadata.tsv into a directory, or after a prefix ending in _ - .
 
     Example: embedcli export model --format word2vec -o vectors.txt --words-only

@@ -29,6 +29,7 @@ from embedcli.cli.options import (
     NoHeaderOpt,
     NoLowerOpt,
     NoOovOpt,
+    OovTokenOpt,
     OrderOpt,
     QuietOpt,
     StrictUtf8Opt,
@@ -93,6 +94,7 @@ def build_vocab(
     max_size: MaxSizeOpt = None,
     order: OrderOpt = "",
     no_oov: NoOovOpt = False,
+    oov_token: OovTokenOpt = None,
     compat: CompatOpt = "embedcli",
     no_lower: NoLowerOpt = False,
     keep_punctuation: KeepPunctOpt = False,
@@ -134,6 +136,7 @@ def build_vocab(
         oov=False if no_oov else None,
         min_count=min_count,
         max_size=max_size,
+        oov_token=oov_token,
     )
     reader = CorpusReader(
         corpus,

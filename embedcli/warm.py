@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from embedcli import kernels
+from embedcli.errors import TrainingDiverged
 from embedcli.model import predict_proba
 from embedcli.train import TrainConfig, fit
 
@@ -62,14 +63,19 @@ def warm_kernels(prepared: Any) -> Warmed:
         cfg["hidden"] = min(int(cfg["hidden"]), 4)
     if int(cfg.get("word_ngrams") or 1) > 1:
         cfg["buckets"] = 64
-    result = fit(
-        tiny,
-        TrainConfig(**cfg),
-        val=tiny if prepared.val is not None else None,
-        num_words=len(prepared.vocab),
-        num_classes=len(prepared.vocab.labels),
-    )
-    if prepared.test is not None:
+    try:
+        result = fit(
+            tiny,
+            TrainConfig(**cfg),
+            val=tiny if prepared.val is not None else None,
+            num_words=len(prepared.vocab),
+            num_classes=len(prepared.vocab.labels),
+        )
+    except TrainingDiverged as exc:
+        # the kernels ran (and compiled) before the loss was checked; the real run reports the
+        # divergence itself, with what happened to the output
+        result = exc.result
+    if prepared.test is not None and result is not None:
         predict_proba(
             result.params,
             result.spec,

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+from conftest import tmpfs
 
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent.parent / "shared" / "data" / "imdb" / "train.txt"
@@ -278,17 +279,8 @@ def test_sigterm_while_workers_run_is_answered_at_once(
 @pytest.fixture
 def tiny_tmpdir(tmp_path: Path):
     """A 1 MB tmpfs to serve as $TMPDIR (we run as root in CI; skipped where mount fails)."""
-    mnt = tmp_path / "tinytmp"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mnt)], capture_output=True
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "tinytmp", "1M") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
 @pytest.mark.parametrize(

@@ -81,9 +81,10 @@ def clean(r, code: int | tuple[int, ...] = 0, what: str = ""):  # noqa: ANN001, 
     for bad in ("Traceback", "MarkupError", "internal error"):
         assert bad not in out, ctx
     assert not RAW_CONTROL.search(r.stderr), ctx
-    if r.exit_code:
+    if r.exit_code:  # progress lines ("reading FILE …") may come first; the error is one line
         lines = r.stderr.strip("\n").splitlines()
-        assert len(lines) == 1 and lines[0].startswith("Error: "), ctx
+        errors = [ln for ln in lines if ln.startswith("Error: ")]
+        assert len(errors) == 1 and lines[-1] == errors[0], ctx
     return r
 
 

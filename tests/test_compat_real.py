@@ -355,3 +355,32 @@ def test_fasttext_differences_are_exactly_the_documented_ones(tmp_path: Path) ->
     assert ft == {"</s>": 3, "x": 1, "y": 1, "\x1cx": 1, "y\xa0": 1}
     vocab = _embedcli_ft_vocab(path)
     assert dict(zip(vocab.tokens[1:], vocab.counts[1:])) == {"</s>": 2, "x": 2, "y": 2}
+
+
+SUBWORD_WORDS = [
+    "où", "über", "Über", "日本語", "😀x", "👍🏽", "café", "cafe\u0301", "a", "ab", "x" * 40,
+    "naïveté", "İstanbul", "σας", "<", ">", "don't", "ß", "\u200bzw",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("minn,maxn", [(3, 6), (1, 2), (2, 4), (5, 5)])
+def test_subword_ngrams_and_buckets_equal_fasttext(tmp_path: Path, minn: int, maxn: int) -> None:
+    """embedcli.subwords gives every word fastText's own n-grams and bucket rows."""
+    from embedcli.subwords import SubwordSpec, char_ngrams, subword_buckets
+
+    ft = _fasttext()
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat\n" * 3, encoding="utf-8")
+    buckets = 100_003
+    model = ft.train_unsupervised(
+        input=str(corpus), model="skipgram", epoch=1, dim=8, thread=1, minCount=1,
+        minn=minn, maxn=maxn, bucket=buckets, verbose=0,
+    )  # fmt: skip
+    nwords = len(model.words)
+    spec = SubwordSpec(minn, maxn, buckets)
+    got = subword_buckets(SUBWORD_WORDS, spec)
+    for word, ids in zip(SUBWORD_WORDS, got, strict=True):
+        grams, ft_ids = model.get_subwords(word)
+        # an out-of-vocabulary word: fastText's list is exactly its n-grams
+        assert list(grams) == char_ngrams(word, minn, maxn), word
+        assert [int(i) - nwords for i in ft_ids] == [int(b) for b in ids], word

@@ -123,6 +123,23 @@ def test_root_help_imports_no_command_module_nor_numpy() -> None:
         assert re.search(rf"^\s+{re.escape(name)}\s+\S", r.stdout, re.M), (name, r.stdout)
 
 
+def test_command_help_loads_neither_numpy_nor_pydantic() -> None:
+    """`embedcli train --help` stays fast: typer 0.29 builds every parameter through pydantic
+    (about 0.1 s of imports), so the tested typer range stops before it (pyproject.toml)."""
+    code = (
+        "import sys\n"
+        "from embedcli.cli import main\n"
+        "sys.argv = ['embedcli', 'train', '--help']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print('HEAVY', sorted(m for m in ('numpy', 'numba', 'pydantic') if m in sys.modules))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stdout, r.stdout[-300:]
+
+
 # -- how options read --------------------------------------------------------------------------------
 def test_no_type_placeholders_for_flags_or_lists_and_no_cut_choices() -> None:
     for command in ["", *COMMANDS]:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from embedcli import limits
+from embedcli import limits, readcount
 from embedcli.errors import DataError, FormatError, UsageError
 
 #: what str.strip() removes from an ASCII line (bytes.strip() misses \x1c-\x1f)
@@ -215,7 +215,10 @@ class CorpusReader:
                     docs = self._jsonl_docs(lines, path)
                 for doc in docs:
                     self.documents += 1
+                    if not self.documents & 4095:
+                        readcount.publish(self.documents)
                     yield doc
+        readcount.publish(self.documents)
 
     def batches(self, size: int = 4096) -> Iterator[list[Document]]:
         """Documents in lists of ``size`` (the unit of chunked tokenizing and encoding)."""
@@ -308,6 +311,7 @@ class CorpusReader:
                 labels.extend(label.encode("utf-8", "surrogatepass") for label in doc.labels)
                 texts.append(doc.text.encode("utf-8", "surrogatepass"))
             self.documents += 1
+        readcount.publish(self.documents)
         return texts, labels
 
     def _decode_counting(self, line: bytes) -> str:
@@ -354,7 +358,13 @@ class CorpusReader:
                     pos += len(line)
                     yield line
 
-            yield from self._line_docs(self._decoded_lines(lines(), path), path, fmt)  # type: ignore[arg-type]
+            documents = 0
+            for doc in self._line_docs(self._decoded_lines(lines(), path), path, fmt):  # type: ignore[arg-type]
+                documents += 1
+                if not documents & 4095:
+                    readcount.publish(documents)
+                yield doc
+            readcount.publish(documents)
 
     # -- internals ---------------------------------------------------------------------------
     def _watch_first_line(self, lines: Iterator[str], path: str) -> Iterator[str]:

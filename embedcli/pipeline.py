@@ -303,8 +303,10 @@ def run_training(
     checkpoint_every: int = 0,
     checkpoint_path: str | None = None,
     resume: Any = None,
+    on_stage: Any = None,
 ) -> dict[str, Any]:
     """Fit, evaluate and save; return the summary (the JSON that ``train --json`` prints).
+    ``on_stage(message)`` hears of the steps after training (test evaluation, saving).
 
     ``checkpoint_every`` N > 0 writes a checkpoint directory (default ``OUTPUT.ckpt``) every N
     epochs; ``resume`` (an ``embedcli.checkpoint.Checkpoint``) continues one. The corpus must
@@ -390,6 +392,8 @@ def run_training(
     metrics: dict[str, Any] = dict(result.metrics)
     t_stage = time.perf_counter()
     if prepared.test is not None:
+        if on_stage is not None:
+            on_stage(f"evaluating on {prepared.plan.test_path} …")
         probs = predict_proba(
             result.params,
             result.spec,
@@ -405,6 +409,8 @@ def run_training(
         timings["test_predict"] = time.perf_counter() - t_stage
     metrics["tokens_per_s"] = result.tokens_per_s
     metrics["prep_seconds"] = prepared.prep_seconds
+    if on_stage is not None:
+        on_stage(f"writing {output} …")
     t_stage = time.perf_counter()
     save_timings: dict[str, float] = {}
     save_model(

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from embedcli import sequences
+from embedcli import readcount, sequences
 from embedcli.corpus import CorpusReader, detect_format
 from embedcli.errors import DataError, EmbedcliError
 from embedcli.ftcompat import append_eos, token_hashes
@@ -234,6 +234,7 @@ def _signals_blocked() -> Iterator[None]:
 def _worker_main(fn: Any, index: int, shard: Shard, conn: Any) -> None:
     """A worker's whole life: one shard, one JSON reply (no pickle), then exit."""
     _worker_init()
+    readcount.use_worker_slot(index)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)  # blocked by the fork's caller
     try:
         reply: dict[str, Any] = {"result": fn((index, shard))}

@@ -109,3 +109,62 @@ class Console(_RichConsole):
 def out_console() -> Console:
     """The console for tables on stdout (created per command: stdout may have been replaced)."""
     return Console(emoji=False)
+
+
+class reading_progress:
+    """``reading FILES …`` on stderr, then, for as long as the reading lasts, the documents read
+    so far (``embedcli.readcount``, shard workers included): one live line on a terminal, a new
+    line every ``every`` seconds in a log. A read shorter than that adds nothing."""
+
+    def __init__(self, console: Any, what: str, quiet: bool, every: float = 10.0) -> None:
+        self.console, self.what, self.quiet, self.every = console, what, quiet, every
+        self._stop: Any = None
+        self._thread: Any = None
+
+    def _line(self, documents: int) -> Text:
+        return text(f"reading {self.what} … {documents:,} documents")
+
+    def __enter__(self) -> reading_progress:
+        if self.quiet:
+            return self
+        import threading
+
+        from embedcli import readcount
+
+        readcount.reset()
+        self.console.print(text(f"reading {self.what} …"))
+        self._stop = threading.Event()
+        live = self.console.is_terminal
+        period = 0.5 if live else self.every
+
+        def tick() -> None:
+            status = None
+            try:
+                while not self._stop.wait(period):
+                    documents = readcount.total()
+                    if not documents:
+                        continue
+                    if live:
+                        if status is None:
+                            from rich.live import Live
+
+                            status = Live(
+                                self._line(documents), console=self.console, transient=True
+                            )
+                            status.start()
+                        else:
+                            status.update(self._line(documents))
+                    else:
+                        self.console.print(self._line(documents))
+            finally:
+                if status is not None:
+                    status.stop()
+
+        self._thread = threading.Thread(target=tick, name="reading-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()

@@ -38,7 +38,7 @@ from embedcli.cli.options import (
     corpus_options,
     report_invalid_utf8,
 )
-from embedcli.cli.render import table_title, text
+from embedcli.cli.render import reading_progress, table_title, text
 from embedcli.errors import UsageError
 
 #: ``train`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
@@ -391,9 +391,8 @@ def train(
                 markup=False,
                 highlight=False,
             )
-    if not quiet:
-        _stage(f"reading {', '.join(corpus)} …")
-    prepared = prepare_training(plan)
+    with reading_progress(err_console, ", ".join(corpus), quiet):
+        prepared = prepare_training(plan)
     if not quiet:
         tokens = int(len(prepared.train.tokens))
         _stage(f"read {prepared.train.n_docs:,} documents, {tokens:,} tokens")
@@ -422,6 +421,7 @@ def train(
             checkpoint_every=checkpoint_every,
             checkpoint_path=checkpoint,
             resume=checkpoint_state,
+            on_stage=None if quiet else _stage,
         )
     result["seconds_total"] = round(time.perf_counter() - STARTED, 3)  # start-up included
     if json_out:  # the JSON is the summary: no table besides it (epoch lines still on stderr)

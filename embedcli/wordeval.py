@@ -341,7 +341,7 @@ class AnalogyResult:
     def oov_ratio(self) -> float:
         """Percent of questions skipped for an out-of-vocabulary word (gensim's figure)."""
         total = self.total
-        return 100.0 * total.oov / total.questions if total.questions else 0.0
+        return float(total.oov) / total.questions * 100 if total.questions else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -526,7 +526,7 @@ class PairsResult:
     @property
     def oov_ratio(self) -> float:
         total = self.pairs + self.oov
-        return 100.0 * self.oov / total if total else 0.0
+        return float(self.oov) / total * 100 if total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {

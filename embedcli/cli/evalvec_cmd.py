@@ -45,7 +45,7 @@ def evaluate_vectors(
         str,
         typer.Argument(
             help="Model directory (any embedcli model) or a word2vec text/binary file.",
-            show_default=False,
+            metavar="VECTORS",
         ),
     ],
     *,
@@ -53,6 +53,7 @@ def evaluate_vectors(
         list[str] | None,
         typer.Option(
             "--analogies",
+            metavar="FILE",
             help="Google analogy file (': section' lines, then 'a b c d'); repeatable.",
         ),
     ] = None,
@@ -60,6 +61,7 @@ def evaluate_vectors(
         list[str] | None,
         typer.Option(
             "--similarity",
+            metavar="FILE",
             help="Word-pair file (WordSim-353 / SimLex-999: word, word, score; '#' comments); "
             "repeatable.",
         ),
@@ -85,7 +87,12 @@ def evaluate_vectors(
     ] = False,
     delimiter: Annotated[
         str,
-        typer.Option("--delimiter", help="Field separator of the word-pair files ('\\t' = tab)."),
+        typer.Option(
+            "--delimiter",
+            metavar="TEXT",
+            show_default="tab",
+            help="Field separator of the word-pair files ('\\t' = tab).",
+        ),
     ] = "\t",
     json_out: Annotated[bool, typer.Option("--json", help="Results as JSON on stdout.")] = False,
 ) -> None:

@@ -125,48 +125,102 @@ def load_word_vectors(
 
 def model_vectors(path: str | Path) -> WordVectors:
     """The word rows of an embedcli model (no padding, [UNK] or n-gram bucket rows), most
-    frequent first (a stable sort by count: the vocabulary's own order when it is by frequency)."""
-    from embedcli.modeldir import load_model_consistent, read_config
+    frequent first (a stable sort by count: the vocabulary's own order when it is by frequency).
 
-    config = read_config(path)
-    if config.get("kind") == "vectors":
-        return _vectors_kind(path)
+    Classifier models load through ``modeldir``; word-vector models (``"kind": "vectors"``,
+    written by ``embedcli pretrain``) through their own loader when this embedcli has it, else
+    from their files (``vocab.tsv`` and ``embeddings.npy``, both checked against config.json).
+    """
+    from embedcli.modeldir import load_model_consistent
+
+    if model_kind(path) == "vectors":
+        return _vectors_kind(Path(path))
     loaded = load_model_consistent(path, mmap=True, verify=True, classifier=False)
     vocab = loaded.vocab
-    first = 1 if vocab.unk_id is None else vocab.unk_id + 1
-    stop = len(vocab.tokens)
-    counts = np.asarray(vocab.counts[first:stop], dtype=np.int64)
-    table = loaded.embeddings[first:stop]
-    words = list(vocab.tokens[first:stop])
-    if len(counts) > 1 and np.any(np.diff(counts) > 0):
-        order = np.argsort(-counts, kind="stable")
-        table = np.asarray(table)[order]
-        words = [words[i] for i in order]
-    return WordVectors(words, table, source=str(path), kind="model")
+    return _word_rows(
+        vocab.tokens, vocab.counts, first_word(vocab), loaded.embeddings, str(path), "model"
+    )
 
 
-def _vectors_kind(path: str | Path) -> WordVectors:
-    """A model of kind "vectors" (``embedcli pretrain``), through its own loader."""
+def first_word(vocab: Any) -> int:
+    """Id of the first word of a vocabulary: after the padding and the [UNK] token."""
+    return 1 if vocab.unk_id is None else vocab.unk_id + 1
+
+
+def model_kind(path: str | Path) -> str | None:
+    """``config.json``'s "kind" of a model directory (None: a classifier model, or unreadable:
+    the loader then says what is wrong)."""
+    import json
+
     try:
-        from embedcli.vectors_model import load_vectors_model  # type: ignore[import-not-found]
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    kind = config.get("kind") if isinstance(config, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _word_rows(
+    tokens: list[str], counts: Any, first: int, table: np.ndarray, source: str, kind: str
+) -> WordVectors:
+    """Tokens ``first ..`` (the words) and their rows, sorted by count (stable)."""
+    stop = len(tokens)
+    if table.ndim != 2 or table.shape[0] < stop:
+        raise FormatError(f"{source}: {stop} tokens but a table of shape {table.shape}")
+    words = list(tokens[first:stop])
+    rows = table[first:stop]
+    count = np.asarray(list(counts)[first:stop], dtype=np.int64)
+    if len(count) > 1 and np.any(np.diff(count) > 0):
+        order = np.argsort(-count, kind="stable")
+        rows = np.asarray(rows)[order]
+        words = [words[i] for i in order]
+    return WordVectors(words, rows, source=source, kind=kind)
+
+
+def _vectors_kind(path: Path) -> WordVectors:
+    """A model of kind "vectors" (``embedcli pretrain``)."""
+    loader = None
+    try:
+        from embedcli.vectors_model import load_vectors_model as loader  # type: ignore
     except ImportError:
         try:
-            from embedcli.modeldir import load_vectors_model  # type: ignore[attr-defined]
+            from embedcli.modeldir import load_vectors_model as loader  # type: ignore
         except ImportError:
-            raise FormatError(
-                f"{path} is a word-vectors model, which this embedcli cannot read; upgrade embedcli"
-            ) from None
-    model = load_vectors_model(path)
-    words = list(model.words)
-    counts = np.asarray(model.counts, dtype=np.int64)
-    table = model.vectors
-    if table.shape[0] == len(words) + 2:  # rows 0 and 1 are padding and [UNK]
-        table = table[2:]
-    if len(counts) > 1 and np.any(np.diff(counts) > 0):
-        order = np.argsort(-counts, kind="stable")
-        table = np.asarray(table)[order]
-        words = [words[i] for i in order]
-    return WordVectors(words, table, source=str(path), kind="vectors")
+            pass
+    if loader is not None:
+        model = loader(path)
+        words, table = list(model.words), model.vectors
+        if table.shape[0] == len(words) + 2:  # the whole table: padding and [UNK] rows first
+            table = table[2:]
+        return _word_rows(words, model.counts, 0, table, str(path), "vectors")
+    return _read_vectors_files(path)
+
+
+def _read_vectors_files(path: Path) -> WordVectors:
+    """``vocab.tsv`` + ``embeddings.npy`` of a vectors model, checked against config.json."""
+    import json
+
+    from embedcli.modeldir import sha256_file
+    from embedcli.vocab import Vocabulary
+
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        files = config["files"]
+        for name in ("vocab.tsv", "embeddings.npy"):
+            if sha256_file(path / name) != files[name]:
+                raise FormatError(
+                    f"{path / name} is damaged: its sha256 does not match config.json"
+                )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FormatError(f"{path}: not a readable word-vectors model ({exc})") from None
+    vocab = Vocabulary.load(path / "vocab.tsv")
+    try:
+        table = np.load(path / "embeddings.npy", mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy's header parser raises many kinds on damaged bytes
+        raise FormatError(f"{path}/embeddings.npy: not a plain numeric array ({exc})") from None
+    if not isinstance(table, np.ndarray) or table.dtype != np.float32 or table.ndim != 2:
+        raise FormatError(f"{path}/embeddings.npy: expected a 2-D float32 table")
+    return _word_rows(vocab.tokens, vocab.counts, first_word(vocab), table, str(path), "vectors")
 
 
 def _decode(raw: bytes, path: Path, lineno: int) -> str:
@@ -451,8 +505,9 @@ def _answer(
         k = min(TOPN + 4, n)  # gensim looks at its 8 best (5 + the 3 question rows); one more
         for s in range(0, len(ids), block):
             q = queries[s : s + block]
-            scores = (q @ table.T) / norms
-            neg = -scores
+            neg = q @ table.T  # gensim's dists, negated in place: one (block, n) array
+            np.divide(neg, norms, out=neg)
+            np.negative(neg, out=neg)
             part = (
                 np.argpartition(neg, k - 1, axis=1)[:, :k]
                 if k < n

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from embedcli import wordeval as we
+from embedcli import wordvectors as wv
 from embedcli.cli import app
 from embedcli.errors import DataError, FormatError
 
@@ -29,7 +30,7 @@ def gensim_data(name: str) -> Path:
     return Path(datapath(name))
 
 
-def keyed_vectors(vectors: we.WordVectors):
+def keyed_vectors(vectors: wv.WordVectors):
     from gensim.models import KeyedVectors
 
     kv = KeyedVectors(vectors.dim)
@@ -52,7 +53,7 @@ def ours_analogies(result: we.AnalogyResult) -> dict:
     return {"score": result.accuracy, "sections": sections}
 
 
-def assert_pairs_equal(kv, vectors: we.WordVectors, path: Path, **kw) -> we.PairsResult:
+def assert_pairs_equal(kv, vectors: wv.WordVectors, path: Path, **kw) -> we.PairsResult:
     pearson, spearman, oov = kv.evaluate_word_pairs(str(path), **kw)
     ours = we.evaluate_pairs(vectors, path, **kw)
     assert ours.pearson == pytest.approx(pearson[0], abs=1e-12)
@@ -125,7 +126,7 @@ def test_correlations_equal_scipy_with_ties() -> None:
 
 # -- equal to gensim on a real model -----------------------------------------------------------------
 def test_real_model_equals_gensim(real_model: Path, tmp_path: Path) -> None:
-    vectors = we.load_word_vectors(real_model)
+    vectors = wv.load_word_vectors(real_model)
     assert vectors.kind == "model" and len(vectors.words) > 10_000
     kv = keyed_vectors(vectors)
     questions = every_nth_question(gensim_data("questions-words.txt"), tmp_path / "q.txt", 8)
@@ -143,13 +144,13 @@ def test_exported_files_read_back_to_the_same_figures(real_model: Path, tmp_path
 
     questions = every_nth_question(gensim_data("questions-words.txt"), tmp_path / "q.txt", 40)
     wordsim = gensim_data("wordsim353.tsv")
-    direct = we.load_word_vectors(real_model)
+    direct = wv.load_word_vectors(real_model)
     want = we.evaluate_analogies(direct, questions).to_dict()
     want_pairs = we.evaluate_pairs(direct, wordsim).to_dict()
     for fmt, name in (("word2vec", "v.txt"), ("word2vec-binary", "v.bin")):
         r = cli("export", real_model, "--format", fmt, "-o", tmp_path / name, "--words-only", "-q")
         assert r.exit_code == 0, r.output
-        loaded = we.load_word_vectors(tmp_path / name)  # format from the extension
+        loaded = wv.load_word_vectors(tmp_path / name)  # format from the extension
         assert loaded.words == direct.words
         np.testing.assert_array_equal(loaded.vectors, np.asarray(direct.vectors))
         got = we.evaluate_analogies(loaded, questions).to_dict()
@@ -160,7 +161,7 @@ def test_exported_files_read_back_to_the_same_figures(real_model: Path, tmp_path
     assert ours_analogies(we.evaluate_analogies(loaded, questions)) == gensim_analogies(
         kv, questions, 30_000
     )
-    limited = we.load_word_vectors(tmp_path / "v.txt", limit=100)
+    limited = wv.load_word_vectors(tmp_path / "v.txt", limit=100)
     assert limited.words == direct.words[:100]
 
 
@@ -173,14 +174,14 @@ HOSTILE_WORDS = [
 ]  # fmt: skip
 
 
-def hostile_vectors(dim: int, seed: int) -> we.WordVectors:
+def hostile_vectors(dim: int, seed: int) -> wv.WordVectors:
     rng = np.random.default_rng(seed)
     table = rng.normal(size=(len(HOSTILE_WORDS), dim)).astype(np.float32)
     tie = HOSTILE_WORDS.index("tie1")
     table[tie + 1] = table[tie]  # exact ties between candidates
     table[tie + 2] = table[tie] * 2  # same direction, another norm: a tie in cosine
     table[HOSTILE_WORDS.index("Bigger")] = table[HOSTILE_WORDS.index("bigger")]
-    return we.WordVectors(list(HOSTILE_WORDS), table, source="hostile")
+    return wv.WordVectors(list(HOSTILE_WORDS), table, source="hostile")
 
 
 def hostile_analogy_file(path: Path, seed: int) -> Path:
@@ -249,7 +250,7 @@ def test_case_variants_take_the_most_frequent_vector() -> None:
 def test_model_rows_are_the_words_in_frequency_order(stdlib_model: Path) -> None:
     from embedcli.modeldir import load_model
 
-    vectors = we.load_word_vectors(stdlib_model, "model")
+    vectors = wv.load_word_vectors(stdlib_model, "model")
     loaded = load_model(stdlib_model, mmap=True, classifier=False)
     vocab = loaded.vocab
     assert vectors.words == vocab.tokens[2:]  # no padding, no [UNK]
@@ -265,7 +266,7 @@ def test_bucket_rows_are_not_words(tmp_path: Path) -> None:
         SAMPLE / "train.txt", tmp_path / "m", "--word-ngrams", "2", "--buckets", "1000",
         "--epochs", "1",
     )  # fmt: skip
-    vectors = we.load_word_vectors(model)
+    vectors = wv.load_word_vectors(model)
     table = np.load(model / "embeddings.npy", mmap_mode="r")
     assert table.shape[0] == len(vectors.words) + 2 + 1000
     assert vectors.vectors.shape[0] == len(vectors.words)
@@ -300,14 +301,14 @@ def test_non_utf8_and_bad_vector_files(tmp_path: Path) -> None:
     v = tmp_path / "v.txt"
     v.write_text("2 3\na 1 2 3\nb 1 2\n")
     with pytest.raises(FormatError, match=r"v.txt:3: expected a word and 3 numbers, found 2"):
-        we.load_word_vectors(v)
+        wv.load_word_vectors(v)
     v.write_text("a 1 x 3\n")
     with pytest.raises(FormatError, match="not a number"):
-        we.load_word_vectors(v)
+        wv.load_word_vectors(v)
     b = tmp_path / "v.bin"
     b.write_bytes(b"2 3\na " + np.ones(3, "<f4").tobytes())
     with pytest.raises(FormatError, match="truncated after 1 of 2"):
-        we.load_word_vectors(b)
+        wv.load_word_vectors(b)
 
 
 def test_pair_files_header_comments_and_simlex_layout(tmp_path: Path) -> None:
@@ -348,7 +349,7 @@ def test_cli_json_and_table(stdlib_model: Path) -> None:
     (pairs,) = report["similarity"]
     assert pairs["pairs"] == 28 and -1 <= pairs["spearman"] <= 1 and -1 <= pairs["pearson"] <= 1
     assert report["vectors"]["words"] > 4000 and report["vectors"]["format"] == "model"
-    direct = we.evaluate_pairs(we.load_word_vectors(stdlib_model), SAMPLE / "wordpairs.tsv")
+    direct = we.evaluate_pairs(wv.load_word_vectors(stdlib_model), SAMPLE / "wordpairs.tsv")
     assert pairs["spearman"] == direct.spearman
     r = cli(*args)
     assert r.exit_code == 0, r.output
@@ -406,7 +407,7 @@ def test_cli_missing_model_and_word2vec_input(stdlib_model: Path, tmp_path: Path
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    direct = we.evaluate_pairs(we.load_word_vectors(stdlib_model), SAMPLE / "wordpairs.tsv")
+    direct = we.evaluate_pairs(wv.load_word_vectors(stdlib_model), SAMPLE / "wordpairs.tsv")
     assert report["similarity"][0]["spearman"] == direct.spearman
     assert report["vectors"]["format"] == "word2vec"
 
@@ -446,13 +447,13 @@ def vectors_model(path: Path, words: list[str], counts: list[int], table: np.nda
 def test_vectors_kind_model_read_from_its_files(tmp_path: Path) -> None:
     table = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
     model = vectors_model(tmp_path / "v", ["b", "a", "c", "d"], [5, 9, 9, 1], table)
-    vectors = we.load_word_vectors(model)
+    vectors = wv.load_word_vectors(model)
     assert vectors.kind == "vectors"
     assert vectors.words == ["a", "c", "b", "d"]  # by count, ties in vocabulary order
     np.testing.assert_array_equal(vectors.vectors, table[[1, 2, 0, 3]])
     (model / "embeddings.npy").write_bytes((model / "embeddings.npy").read_bytes()[:-4] + b"\0" * 4)
     with pytest.raises(FormatError, match="embeddings.npy is damaged"):
-        we.load_word_vectors(model)
+        wv.load_word_vectors(model)
 
 
 def test_vectors_kind_model_through_its_loader(tmp_path: Path, monkeypatch) -> None:
@@ -465,8 +466,8 @@ def test_vectors_kind_model_through_its_loader(tmp_path: Path, monkeypatch) -> N
     loaded.vectors = np.load(model / "embeddings.npy")  # the whole table, rows 0 and 1 first
     fake.load_vectors_model = lambda path: loaded
     monkeypatch.setitem(sys.modules, "embedcli.vectors_model", fake)
-    vectors = we.load_word_vectors(model)
+    vectors = wv.load_word_vectors(model)
     assert vectors.words == ["y", "z", "x"]
     np.testing.assert_array_equal(vectors.vectors, table[[1, 2, 0]])
     loaded.vectors = table  # the words' rows only
-    assert we.load_word_vectors(model).words == ["y", "z", "x"]
+    assert wv.load_word_vectors(model).words == ["y", "z", "x"]

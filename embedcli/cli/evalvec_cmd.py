@@ -106,9 +106,9 @@ def evaluate_vectors(
 
     Example: embedcli evaluate-vectors model --analogies sample_data/stdlib/analogies.txt --similarity sample_data/stdlib/wordpairs.tsv
     """
-    from embedcli import wordeval
+    from embedcli import wordeval, wordvectors
 
-    check_choice(fmt, wordeval.VECTOR_FORMATS, "--format")
+    check_choice(fmt, wordvectors.VECTOR_FORMATS, "--format")
     if not analogies and not similarity:
         raise UsageError("nothing to evaluate: give --analogies FILE and/or --similarity FILE")
     if delimiter == "\\t":
@@ -117,7 +117,7 @@ def evaluate_vectors(
         raise UsageError("--delimiter must not be empty")
     started = time.perf_counter()
     limit = max(restrict_vocab if analogies else 0, pairs_restrict_vocab if similarity else 0)
-    words = wordeval.load_word_vectors(vectors, fmt, limit=limit)
+    words = wordvectors.load_word_vectors(vectors, fmt, limit=limit)
     loaded = time.perf_counter() - started
     case_insensitive = not case_sensitive
     analogy_results = [

@@ -471,3 +471,15 @@ def test_vectors_kind_model_through_its_loader(tmp_path: Path, monkeypatch) -> N
     np.testing.assert_array_equal(vectors.vectors, table[[1, 2, 0]])
     loaded.vectors = table  # the words' rows only
     assert wv.load_word_vectors(model).words == ["y", "z", "x"]
+
+
+def test_section_names_and_file_names_are_shown_as_text(stdlib_model: Path, tmp_path: Path) -> None:
+    q = tmp_path / "[red]q[i].txt"
+    q.write_text(": [bold]x[/bold] \x1b[31mred\n: :emoji: [link=http://x]y\nthread threads a b\n")
+    r = cli("evaluate-vectors", stdlib_model, "--analogies", q)
+    assert r.exit_code == 0, r.output
+    assert "[bold]x[/bold] \\x1b[31mred" in r.stdout and "\x1b" not in r.stdout
+    assert "[red]q[i].txt" in r.stdout and "[link=http://x]y" in r.stdout
+    report = json.loads(cli("evaluate-vectors", stdlib_model, "--analogies", q, "--json").stdout)
+    assert report["analogies"][0]["sections"][0]["section"] == "[bold]x[/bold] \x1b[31mred"
+    assert report["analogies"][0]["sections"][1]["section"] == "emoji: [link=http://x]y"

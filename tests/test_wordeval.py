@@ -129,7 +129,7 @@ def test_real_model_equals_gensim(real_model: Path, tmp_path: Path) -> None:
     vectors = wv.load_word_vectors(real_model)
     assert vectors.kind == "model" and len(vectors.words) > 10_000
     kv = keyed_vectors(vectors)
-    questions = every_nth_question(gensim_data("questions-words.txt"), tmp_path / "q.txt", 8)
+    questions = every_nth_question(gensim_data("questions-words.txt"), tmp_path / "q.txt", 12)
     for restrict in (30_000, 3_000):
         ours = we.evaluate_analogies(vectors, questions, restrict_vocab=restrict)
         assert ours_analogies(ours) == gensim_analogies(kv, questions, restrict)

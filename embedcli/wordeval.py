@@ -28,7 +28,8 @@ Stricter than gensim on purpose: a line that is neither a section, a question of
 comment nor blank is an error naming ``file:line`` (gensim skips it silently), as are a question
 before the first section and a file without any section; a pair file may start with one header
 line (the original SimLex-999 layout, with its ``SimLex999`` score column, is read too).
-Left out: p-values, 3CosMul, ``dummy4unknown``.
+Two-sided p-values as scipy's (an incomplete beta function here). Left out: 3CosMul,
+``dummy4unknown``.
 
 The vectors come from ``embedcli.wordvectors`` (a model's word rows, word2vec/GloVe files).
 """
@@ -298,6 +299,8 @@ class PairsResult:
     oov: int
     spearman: float | None
     pearson: float | None
+    spearman_pvalue: float | None = None
+    pearson_pvalue: float | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -311,6 +314,8 @@ class PairsResult:
             "file": self.path,
             "spearman": self.spearman,
             "pearson": self.pearson,
+            "spearman_pvalue": self.spearman_pvalue,
+            "pearson_pvalue": self.pearson_pvalue,
             "pairs": self.pairs,
             "oov": self.oov,
             "oov_ratio": self.oov_ratio,
@@ -421,6 +426,8 @@ def evaluate_pairs(
         m = np.asarray(model, dtype=np.float64)
         result.pearson = pearson(g, m)
         result.spearman = spearman(g, m)
+        result.pearson_pvalue = pearson_pvalue(result.pearson, len(g))
+        result.spearman_pvalue = spearman_pvalue(result.spearman, len(g))
         if result.pearson is None:
             result.notes.append(f"{path}: constant scores; no correlation")
     result.seconds = time.perf_counter() - start
@@ -474,5 +481,69 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float | None:
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's rho: Pearson's r of the average ranks."""
-    return pearson(rankdata(x), rankdata(y))
+    """Spearman's rho: Pearson's r of the average ranks (exactly +-1 for the same or the reversed
+    order, as scipy's: its p-value is then 0)."""
+    rx, ry = rankdata(x), rankdata(y)
+    r = pearson(rx, ry)
+    if r is not None and np.array_equal(rx, ry):
+        return 1.0
+    if r is not None and np.array_equal(rx, len(rx) + 1 - ry):
+        return -1.0
+    return r
+
+
+# -- p-values (two-sided, as scipy's pearsonr / spearmanr) -------------------------------------------
+def pearson_pvalue(r: float | None, n: int) -> float | None:
+    """Two-sided p-value of Pearson's r under independence: r on (-1, 1) follows Beta(n/2 - 1,
+    n/2 - 1), so p = 2 I_{(1-|r|)/2}(n/2 - 1, n/2 - 1) (scipy's exact test)."""
+    if r is None or n < 3:
+        return None
+    a = n / 2.0 - 1.0
+    return min(1.0, 2.0 * betainc((1.0 - abs(r)) / 2.0, a, a))
+
+
+def spearman_pvalue(rho: float | None, n: int) -> float | None:
+    """Two-sided p-value of Spearman's rho by scipy's t approximation with n - 2 degrees of
+    freedom: p = I_{df/(df+t^2)}(df/2, 1/2)."""
+    if rho is None or n < 3:
+        return None
+    df = n - 2.0
+    if abs(rho) >= 1.0:
+        return 0.0
+    t2 = rho * rho * df / ((1.0 + rho) * (1.0 - rho))
+    return min(1.0, betainc(df / (df + t2), df / 2.0, 0.5))
+
+
+def betainc(x: float, a: float, b: float) -> float:
+    """The regularized incomplete beta function I_x(a, b) (Lentz's continued fraction, as
+    Numerical Recipes' betai; relative error ~1e-14)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_fraction(x, a, b) / a
+    return 1.0 - math.exp(log_front) * _beta_fraction(1.0 - x, b, a) / b
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h

@@ -165,6 +165,10 @@ def _corr(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
+def _pvalue(p: float | None) -> str:
+    return "-" if p is None else f"{p:.2g}"
+
+
 def _render(report: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -197,13 +201,15 @@ def _render(report: dict[str, Any]) -> None:
         console.print(t)
     if report["similarity"]:
         t = Table(title="Word-pair similarity", title_justify="left")
-        for col in ("file", "Spearman", "Pearson", "pairs", "OOV pairs", "OOV %"):
+        for col in ("file", "Spearman", "p", "Pearson", "p", "pairs", "OOV pairs", "OOV %"):
             t.add_column(col, justify="left" if col == "file" else "right")
         for r in report["similarity"]:
             t.add_row(
                 text(r["file"]),
                 _corr(r["spearman"]),
+                _pvalue(r["spearman_pvalue"]),
                 _corr(r["pearson"]),
+                _pvalue(r["pearson_pvalue"]),
                 f"{r['pairs']:,}",
                 f"{r['oov']:,}",
                 f"{r['oov_ratio']:.1f}",

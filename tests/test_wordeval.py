@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from embedcli import correlation as corr
 from embedcli import wordeval as we
 from embedcli import wordvectors as wv
 from embedcli.cli import app
@@ -106,11 +107,11 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- correlation: numpy only, equal to scipy ---------------------------------------------------------
 def test_rank_and_correlations_by_hand() -> None:
-    assert we.rankdata(np.array([10.0, 20.0, 20.0, 5.0])).tolist() == [2.0, 3.5, 3.5, 1.0]
-    assert we.spearman(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
-    assert we.pearson(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0])) == pytest.approx(1.0)
-    assert we.pearson(np.array([1.0, 1.0]), np.array([1.0, 2.0])) is None  # constant side
-    assert we.pearson(np.array([1.0]), np.array([1.0])) is None
+    assert corr.rankdata(np.array([10.0, 20.0, 20.0, 5.0])).tolist() == [2.0, 3.5, 3.5, 1.0]
+    assert corr.spearman(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
+    assert corr.pearson(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0])) == pytest.approx(1.0)
+    assert corr.pearson(np.array([1.0, 1.0]), np.array([1.0, 2.0])) is None  # constant side
+    assert corr.pearson(np.array([1.0]), np.array([1.0])) is None
 
 
 def test_correlations_equal_scipy_with_ties() -> None:
@@ -121,20 +122,20 @@ def test_correlations_equal_scipy_with_ties() -> None:
         y = rng.normal(size=n).round(1)
         if np.ptp(x) == 0 or np.ptp(y) == 0:
             continue
-        np.testing.assert_allclose(we.rankdata(x), stats.rankdata(x))
-        assert we.pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
-        assert we.spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
+        np.testing.assert_allclose(corr.rankdata(x), stats.rankdata(x))
+        assert corr.pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
+        assert corr.spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
         if n < 3:
-            assert we.pearson_pvalue(we.pearson(x, y), n) is None  # scipy: 1.0 or nan
+            assert corr.pearson_pvalue(corr.pearson(x, y), n) is None  # scipy: 1.0 or nan
             continue
-        p = we.pearson_pvalue(we.pearson(x, y), n)
+        p = corr.pearson_pvalue(corr.pearson(x, y), n)
         assert p == pytest.approx(stats.pearsonr(x, y)[1], rel=1e-9, abs=1e-300)
-        p = we.spearman_pvalue(we.spearman(x, y), n)
+        p = corr.spearman_pvalue(corr.spearman(x, y), n)
         assert p == pytest.approx(stats.spearmanr(x, y)[1], rel=1e-9, abs=1e-300)
     x = np.arange(50.0)
-    assert we.spearman(x, x**3) == 1.0 and we.spearman_pvalue(1.0, 50) == 0.0
-    assert we.spearman(x, -x) == -1.0
-    assert we.betainc(0.3, 2.0, 3.0) == pytest.approx(
+    assert corr.spearman(x, x**3) == 1.0 and corr.spearman_pvalue(1.0, 50) == 0.0
+    assert corr.spearman(x, -x) == -1.0
+    assert corr.betainc(0.3, 2.0, 3.0) == pytest.approx(
         0.3483, abs=1e-12
     )  # 1 - 0.7^4 - 4 * 0.3 * 0.7^3
 

@@ -145,8 +145,7 @@ class _Question:
 def read_analogies(path: str | Path, *, case_insensitive: bool = True):
     """``(section names, questions)`` of a Google analogy file (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"cannot read {path}: no such file")
+    check_file(path)
     names: list[str] = []
     questions: list[_Question] = []
     for lineno, raw in bounded_lines(path):
@@ -290,6 +289,14 @@ def _pick(best: list[int], abc: np.ndarray, upper: list[str], question: tuple[st
     return predicted == question[3]
 
 
+def check_file(path: Path) -> None:
+    """A readable regular file (or a device such as /dev/stdin), else one clear error."""
+    if path.is_dir():
+        raise DataError(f"cannot read {path}: it is a directory")
+    if not path.exists():
+        raise DataError(f"cannot read {path}: no such file")
+
+
 # -- word pairs --------------------------------------------------------------------------------------
 @dataclass
 class PairsResult:
@@ -330,8 +337,7 @@ class PairsResult:
 def read_pairs(path: str | Path, *, delimiter: str = "\t") -> list[tuple[str, str, float]]:
     """``(word, word, score)`` of a word-pair file, as gensim splits them (words kept as written)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"cannot read {path}: no such file")
+    check_file(path)
     if not delimiter:
         raise UsageError("the delimiter must not be empty")
     limit = max_line_bytes()

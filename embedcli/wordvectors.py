@@ -250,7 +250,17 @@ def read_word2vec_text(path: str | Path, *, limit: int | None = None) -> WordVec
             break
     if not words:
         raise FormatError(f"{path}: no vectors found")
-    return WordVectors(words, np.stack(rows), source=str(path), kind="word2vec")
+    return WordVectors(words, finite(np.stack(rows), path), source=str(path), kind="word2vec")
+
+
+def finite(table: np.ndarray, path: Path) -> np.ndarray:
+    """``table``, refused when a value is NaN or infinite (no cosine is defined then)."""
+    bad = ~np.isfinite(table).all(axis=1)
+    if bad.any():
+        raise FormatError(
+            f"{path}: the vector of word {int(np.argmax(bad)) + 1} holds NaN or infinite values"
+        )
+    return table
 
 
 #: no word of a word2vec binary file is longer (fastText's words are far shorter)
@@ -303,4 +313,6 @@ def read_word2vec_binary(path: str | Path, *, limit: int | None = None) -> WordV
             rows.append(np.frombuffer(data, dtype="<f4").astype(np.float32))
     if not words:
         raise FormatError(f"{path}: no vectors found")
-    return WordVectors(words, np.stack(rows), source=str(path), kind="word2vec-binary")
+    return WordVectors(
+        words, finite(np.stack(rows), path), source=str(path), kind="word2vec-binary"
+    )

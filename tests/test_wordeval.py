@@ -499,3 +499,18 @@ def test_section_names_and_file_names_are_shown_as_text(stdlib_model: Path, tmp_
     report = json.loads(cli("evaluate-vectors", stdlib_model, "--analogies", q, "--json").stdout)
     assert report["analogies"][0]["sections"][0]["section"] == "[bold]x[/bold] \x1b[31mred"
     assert report["analogies"][0]["sections"][1]["section"] == "emoji: [link=http://x]y"
+
+
+def test_directories_and_non_finite_vectors_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="it is a directory"):
+        we.read_analogies(tmp_path)
+    with pytest.raises(DataError, match="it is a directory"):
+        we.read_pairs(tmp_path)
+    v = tmp_path / "v.txt"
+    v.write_text("a 1 2\nb nan 2\n")
+    with pytest.raises(FormatError, match="word 2 holds NaN or infinite"):
+        wv.load_word_vectors(v)
+    b = tmp_path / "v.bin"
+    b.write_bytes(b"1 2\na " + np.array([1, np.inf], "<f4").tobytes())
+    with pytest.raises(FormatError, match="word 1 holds NaN or infinite"):
+        wv.load_word_vectors(b)

@@ -54,8 +54,8 @@ ANALOGY_RESTRICT = 30_000
 PAIRS_RESTRICT = 300_000
 #: a question whose best candidates' cosines differ by less than ``EXACT_GAP * dim`` is answered
 #: again with gensim's per-question arithmetic: a float32 dot product of length d summed in
-#: another order moves by at most about ``d * 2**-24`` of the vectors' norms (x2 per gap, x2 margin)
-EXACT_GAP = 4 * 2.0**-24
+#: another order moves by at most about ``d * 2**-24`` of the vectors' norms (x2 per gap, x4 margin)
+EXACT_GAP = 8 * 2.0**-24
 #: gensim looks at its five best answers (``most_similar(topn=5)``) for a non-question word
 TOPN = 5
 #: scores held at once: queries per block x restricted vocabulary (64 MiB of float32)

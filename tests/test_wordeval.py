@@ -514,3 +514,22 @@ def test_directories_and_non_finite_vectors_are_refused(tmp_path: Path) -> None:
     b.write_bytes(b"1 2\na " + np.array([1, np.inf], "<f4").tobytes())
     with pytest.raises(FormatError, match="word 1 holds NaN or infinite"):
         wv.load_word_vectors(b)
+
+
+def test_gensims_own_arithmetic_alone_gives_the_same_answers(tmp_path, monkeypatch) -> None:
+    """Every question through the per-question path (as near ties are): still gensim's answers;
+    and the batched path really is trusted for most questions of well-spread vectors."""
+    vectors = hostile_vectors(16, 5)
+    kv = keyed_vectors(vectors)
+    questions = hostile_analogy_file(tmp_path / "q.txt", 5)
+    want = gensim_analogies(kv, questions, 30_000)
+    calls = []
+    exact = we._exact_best
+    monkeypatch.setattr(we, "_exact_best", lambda *a: calls.append(1) or exact(*a))
+    assert ours_analogies(we.evaluate_analogies(vectors, questions)) == want
+    batched = len(calls)
+    monkeypatch.setattr(we, "EXACT_GAP", np.inf)
+    calls.clear()
+    result = we.evaluate_analogies(vectors, questions)
+    assert ours_analogies(result) == want
+    assert len(calls) == result.total.answered > batched

@@ -69,5 +69,10 @@ if has export; then
     "$EMBEDCLI" export "$MODEL" --format word2vec -o "$OUT/vectors.txt" --words-only
     head -c 300 "$OUT/vectors.txt" | head -2 | cut -c1-100
 fi
+if has evaluate-vectors; then
+    step "10. evaluate the word vectors (analogies, word-pair similarity; tiny demo files)"
+    "$EMBEDCLI" evaluate-vectors "$MODEL" --analogies "$DATA/analogies.txt" \
+        --similarity "$DATA/wordpairs.tsv"
+fi
 echo >&2
 echo "demo finished: outputs in $OUT/" >&2

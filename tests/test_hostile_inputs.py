@@ -470,6 +470,7 @@ COMMANDS: dict[str, list[str]] = {
     "predict": ["predict", *MODEL_ARGS, "q.txt"],
     "evaluate": ["evaluate", *MODEL_ARGS, "q.txt"],
     "embed": ["embed", *MODEL_ARGS, "q.txt"],
+    "evaluate-vectors": ["evaluate-vectors", *MODEL_ARGS, "--analogies", "q.txt"],
 }
 INT_HOSTILE = [BIG, "-" + BIG, "nan", "inf", "1.5"]
 FLOAT_HOSTILE = ["nan", "inf", "-inf", "1e400", "-1e400"]
@@ -510,6 +511,8 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
     ("evaluate", "--threshold", ["-0.1", "1.5"]),
     ("evaluate", "--threads", ["0", "-1"]),
     ("embed", "--threads", ["0", "-1"]),
+    ("evaluate-vectors", "--restrict-vocab", ["0", "-1", "2147483648"]),
+    ("evaluate-vectors", "--pairs-restrict-vocab", ["0", "-1"]),
 ]
 
 

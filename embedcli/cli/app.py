@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("predict_cmds", "Predict label(s) for every input line."),
     "evaluate": ("predict_cmds", "Accuracy, P@k, R@k, per-label P/R/F1, confusion."),
     "embed": ("predict_cmds", "One pooled vector per input line."),
+    "evaluate-vectors": ("evalvec_cmd", "Score word vectors: analogies, word-pair similarity."),
 }
 SUMMARY_MAX = 55
 

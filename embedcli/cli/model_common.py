@@ -72,10 +72,11 @@ def query_words(words: Sequence[str] | None) -> list[str]:
 
 
 def open_table(path: str, verify: bool = False, classifier: bool = False) -> Any:
-    """Embeddings (memory-mapped), vocabulary and config, without importing numba."""
-    from embedcli.modeldir import load_model_consistent
+    """Embeddings (memory-mapped), vocabulary and config, without importing numba: a
+    classifier's ``modeldir.LoadedModel`` or a word-vector model's ``VectorsModel``."""
+    from embedcli.vectors_model import load_table
 
-    return load_model_consistent(path, mmap=True, verify=verify, classifier=classifier)
+    return load_table(path, mmap=True, verify=verify, classifier=classifier)
 
 
 class LoadedModel:
@@ -85,10 +86,10 @@ class LoadedModel:
     and the checksums of every other file are still checked.
     """
 
-    def __init__(self, path: str, verify: bool = True) -> None:
+    def __init__(self, path: str, verify: bool = True, *, command: str = "this command") -> None:
         from embedcli.modeldir import load_model_consistent
 
-        loaded = load_model_consistent(path, mmap=True, verify=verify)
+        loaded = load_model_consistent(path, mmap=True, verify=verify, command=command)
         self.config = loaded.config
         self.vocab = loaded.vocab
         self.spec = loaded.spec

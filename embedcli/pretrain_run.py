@@ -197,7 +197,8 @@ def _empty_vocabulary(counter: TokenCounter, min_count: int) -> str:
     if not counter.tokens:
         return "the vocabulary is empty: the corpus has no tokens"
     counts = counter.counts  # empty when the counting ran in worker processes
-    most = f" (the most frequent is seen {int(counts.max()):,} times)" if len(counts) else ""
+    top = int(counts.max()) if len(counts) else 0
+    most = f" (the most frequent is seen {'once' if top == 1 else f'{top:,} times'})" if top else ""
     return (
         f"the vocabulary is empty: no word is seen --min-count {min_count} times{most}; "
         "lower --min-count"

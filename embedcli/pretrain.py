@@ -216,9 +216,12 @@ def check_corpus(corpus: PretrainCorpus) -> tuple[np.ndarray, np.ndarray, np.nda
     nwords = len(corpus.words)
     if len(counts) != nwords:
         raise DataError(f"the corpus has {len(counts)} counts for {nwords} words.")
-    ids = corpus.ids
-    if not (isinstance(ids, np.ndarray) and ids.dtype == np.int32 and ids.flags.c_contiguous):
+    ids = np.asarray(corpus.ids)  # a memmap stays mapped (a plain ndarray view of it)
+    if ids.dtype != np.int32 or not ids.flags.c_contiguous:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
+    # the kernels read ids only: one compiled signature (read-only) for arrays and read-only maps
+    ids = ids.view()
+    ids.flags.writeable = False
     offsets = np.ascontiguousarray(corpus.offsets, dtype=np.int64)
     if (
         len(offsets) < 1

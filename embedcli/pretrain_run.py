@@ -132,8 +132,10 @@ def check_spec(spec: PretrainSpec) -> None:
             f"--negative must be at least 1, not {spec.negative} (negative sampling is the "
             "only objective)"
         )
-    if not 0 <= spec.sample < 1 or not 0 < spec.lr < float("inf"):
-        raise UsageError("--sample must be in [0, 1) and --lr above 0")
+    if not 0 <= spec.sample < 1:
+        raise UsageError(f"--sample must be in [0, 1), not {spec.sample}")
+    if spec.lr is not None and not 0 < spec.lr < float("inf"):
+        raise UsageError(f"--lr must be above 0, not {spec.lr}")
     if spec.minn < 0 or spec.maxn < 0:
         raise UsageError("--minn and --maxn must be 0 or more")
     if spec.minn > 0:
@@ -249,6 +251,9 @@ def run_pretrain(prepared: PreparedPretrain, output: str, progress: Any = None) 
     timings["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     stats = {k: v for k, v in dict(trained.stats).items() if _plain(v)}
+    if "tokens" in stats:  # the trainer counts every token read in every epoch
+        stats["tokens_processed"] = stats.pop("tokens")
+    lr = float(getattr(spec, "learning_rate", None) or spec.lr)  # the trainer's default lr
     save_vectors_model(
         output,
         trained,
@@ -260,10 +265,11 @@ def run_pretrain(prepared: PreparedPretrain, output: str, progress: Any = None) 
                 "negative": spec.negative,
                 "sample": spec.sample,
                 "epochs": spec.epochs,
-                "lr": spec.lr,
+                "lr": lr,
             },
             "train": {
                 **dataclasses.asdict(spec),
+                "lr": lr,
                 "min_count": prepared.plan.min_count,
                 "max_size": prepared.plan.max_size,
             },
@@ -285,7 +291,7 @@ def run_pretrain(prepared: PreparedPretrain, output: str, progress: Any = None) 
         "words": len(prepared.corpus.words),
         "subword_rows": int(len(trained.subword_buckets)) if trained.subwords.enabled else 0,
         **stats,
-        "spec": dataclasses.asdict(spec),
+        "spec": {**dataclasses.asdict(spec), "lr": lr},
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
 

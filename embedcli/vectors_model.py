@@ -161,8 +161,8 @@ def compose_subword_vectors(
 ) -> np.ndarray:
     """float32 ``(len(words), dim)``: the mean of each word's n-gram rows found in the compact
     table (``buckets`` sorted int64, ``rows`` their vectors), n-grams without a row left out of
-    the mean; zeros for a word with none. The contract's ``compose_oov``, summed in float32 in
-    fastText's n-gram order."""
+    the mean; zeros for a word with none. ``embedcli.pretrain.compose_oov`` without numba
+    (``lookup`` stays numba-free) and with the same bits: summed in float64 in n-gram order."""
     dim = rows.shape[1] if rows.ndim == 2 else 0
     out = np.zeros((len(words), dim), dtype=np.float32)
     if not len(words) or not spec.enabled or not len(buckets):
@@ -176,8 +176,8 @@ def compose_subword_vectors(
     counts = np.bincount(owner, minlength=len(words))
     has = np.flatnonzero(counts)
     starts = np.searchsorted(owner, has)
-    sums = np.add.reduceat(np.asarray(rows[pos[found]], dtype=np.float32), starts, axis=0)
-    out[has] = sums / counts[has, None].astype(np.float32)
+    sums = np.add.reduceat(np.asarray(rows[pos[found]], dtype=np.float64), starts, axis=0)
+    out[has] = (sums / counts[has, None]).astype(np.float32)
     return out
 
 

@@ -20,7 +20,7 @@ from embedcli.errors import FormatError
 from embedcli.ftcompat import token_hash
 from embedcli.modeldir import load_model
 from embedcli.pretrain import PretrainCorpus, PretrainSpec
-from embedcli.subwords import SubwordSpec, char_ngrams
+from embedcli.subwords import SubwordSpec, char_ngrams, subword_buckets
 from embedcli.vectors_model import (
     compose_subword_vectors,
     load_vectors_model,
@@ -469,3 +469,16 @@ def test_lookup_info_nearest_do_not_import_numba(model: Path, args: list[str]) -
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_compose_equals_the_trainers_compose_oov_bit_for_bit() -> None:
+    pretrain = pytest.importorskip("embedcli.pretrain")
+    if not hasattr(pretrain, "compose_oov"):
+        pytest.skip("the trainer has not landed yet")
+    rng = np.random.default_rng(5)
+    spec = SubwordSpec(3, 6, 50_000)
+    words = ["".join(rng.choice(list("abcdefgé"), size=rng.integers(1, 12))) for _ in range(300)]
+    buckets = np.unique(np.concatenate(subword_buckets(words[:150], spec)))
+    rows = rng.standard_normal((len(buckets), 7)).astype(np.float32)
+    mine = compose_subword_vectors(words, spec, buckets, rows)
+    np.testing.assert_array_equal(mine, pretrain.compose_oov(words, spec, buckets, rows))

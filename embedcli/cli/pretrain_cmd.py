@@ -3,6 +3,7 @@ directory of kind "vectors" (the library side is ``embedcli.pretrain_run``)."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
@@ -269,24 +270,20 @@ class _Progress:
         return self.update
 
     def update(self, rec: dict[str, Any]) -> None:
-        epoch = int(rec.get("epoch", 0) or 0)
         if self.live is not None:
             self.live.update(text(_line(rec, self.epochs)))
-        elif self.last is not None and epoch > int(self.last.get("epoch", 0) or 0):
-            self._print(self.last)
+        else:  # one line each time an epoch is done
+            done = int(float(rec.get("progress", 0.0)) * self.epochs + 1e-9)
+            if done > self.printed_epoch:
+                self.printed_epoch = done
+                err_console.print(text(_line({**rec, "epoch": done}, self.epochs)))
         self.last = rec
-
-    def _print(self, rec: dict[str, Any]) -> None:
-        epoch = int(rec.get("epoch", 0) or 0)
-        if epoch > self.printed_epoch:
-            self.printed_epoch = epoch
-            err_console.print(text(_line(rec, self.epochs)))
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
             self.live.stop()
-        if exc[0] is None and self.last is not None:
-            self._print(self.last)
+            if exc[0] is None and self.last is not None:
+                err_console.print(text(_line(self.last, self.epochs)))
 
 
 def _line(rec: dict[str, Any], epochs: int) -> str:
@@ -305,6 +302,8 @@ def _line(rec: dict[str, Any], epochs: int) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 

@@ -298,19 +298,57 @@ def test_real_pipeline_pretrain_lookup_nearest_export(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["words"] > 1000 and summary["subword_rows"] > 0
-    r = run("lookup", "vec", "socket", "socketz", "--format", "json")
-    assert r.returncode == 0, r.stderr
-    rows = json.loads(r.stdout)
+    vec = tmp_path / "vec"  # lookup and nearest in-process (quick), the --words export not
+    q = invoke("lookup", vec, "socket", "socketz", "--format", "json")
+    assert q.exit_code == 0, q.output
+    rows = json.loads(q.stdout)
     assert rows[0]["id"] >= 2 and rows[1]["from_subwords"] is True
     assert np.linalg.norm(rows[1]["vector"]) > 0
-    r = run("nearest", "vec", "socket", "socketz", "-k", "5", "--format", "tsv")
-    assert r.returncode == 0, r.stderr
-    assert len(r.stdout.splitlines()) == 10
+    q = invoke("nearest", vec, "socket", "socketz", "-k", "5", "--format", "tsv")
+    assert q.exit_code == 0, q.output
+    assert len(q.stdout.splitlines()) == 10
     (tmp_path / "w.txt").write_text("socket\nsocketz\n")
     r = run("export", "vec", "--format", "word2vec", "--words", "w.txt", "-o", "w.vec")
     assert r.returncode == 0, r.stderr
     lines = (tmp_path / "w.vec").read_text().splitlines()
     assert lines[0] == "2 16" and lines[2].startswith("socketz ")
-    r = run("export", "vec", "--format", "npy", "-o", "all.npy", "--words-only")
-    assert r.returncode == 0, r.stderr
+    q = invoke("export", vec, "--format", "npy", "-o", tmp_path / "all.npy", "--words-only")
+    assert q.exit_code == 0, q.output
     assert np.load(tmp_path / "all.npy").shape == (summary["words"], 16)
+
+
+@pytest.mark.skipif(
+    not hasattr(embedcli.pretrain, "train_vectors"), reason="the trainer has not landed yet"
+)
+def test_sigint_in_training_keeps_the_earlier_model_and_leaves_no_temp(
+    standin: list, tmp_path: Path
+) -> None:
+    """A real SIGINT once epoch 1 is reported: exit 130, one message, the model written before
+    at the same path byte for byte, no temporary left beside it."""
+    import signal
+    import time
+
+    out = tmp_path / "vec"
+    r = invoke("pretrain", TRAIN, "-o", out, *SMALL, "-q")  # the earlier model (stand-in)
+    assert r.exit_code == 0, r.output
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "embedcli", "pretrain", str(TRAIN), "-o", "vec", "--dim", "8",
+         "--epochs", "5000", "--min-count", "2", "--threads", "1"],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert p.stderr is not None
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in p.stderr:  # off a terminal: one line per finished epoch
+        lines.append(line)
+        if line.startswith("epoch ") or time.monotonic() > deadline:
+            break
+    p.send_signal(signal.SIGINT)
+    rest = p.communicate(timeout=60)[1]
+    err = "".join(lines) + rest
+    assert p.returncode == 130, err
+    assert "Interrupted; no partial output was written." in err and "Traceback" not in err
+    assert {q.name: q.read_bytes() for q in out.iterdir()} == before
+    assert sorted(os.listdir(tmp_path)) == ["vec"], os.listdir(tmp_path)

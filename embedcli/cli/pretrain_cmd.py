@@ -320,6 +320,8 @@ def _render(s: dict[str, Any], title: str) -> None:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
     if isinstance(v, float):
         return f"{v:,.4f}" if abs(v) < 1000 else f"{v:,.0f}"
     if isinstance(v, int):

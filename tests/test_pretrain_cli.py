@@ -352,3 +352,17 @@ def test_sigint_in_training_keeps_the_earlier_model_and_leaves_no_temp(
     assert "Interrupted; no partial output was written." in err and "Traceback" not in err
     assert {q.name: q.read_bytes() for q in out.iterdir()} == before
     assert sorted(os.listdir(tmp_path)) == ["vec"], os.listdir(tmp_path)
+
+
+def test_fasttext_compat_queries_ignore_the_end_of_line_token(
+    standin: list, tmp_path: Path
+) -> None:
+    out = tmp_path / "vec"
+    r = invoke("pretrain", TRAIN, "-o", out, *SMALL, "--compat", "fasttext", "-q")
+    assert r.exit_code == 0, r.output
+    assert "</s>" in standin[0][0].words  # fastText trains on its end-of-line token too
+    r = invoke("lookup", out, "socket", "socketzz", "--format", "tsv")
+    assert r.exit_code == 0, r.output
+    assert [line.split("\t")[0] for line in r.stdout.splitlines()] == ["socket", "socketzz"]
+    r = invoke("nearest", out, "socket", "socketzz", "-k", "2", "--format", "tsv")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.output

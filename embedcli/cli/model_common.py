@@ -114,9 +114,20 @@ def print_note(message: str) -> None:
     err_console.print(labelled("Note:", "yellow", message), soft_wrap=True)
 
 
+def query_tokens(vocab: Any, word: str) -> list[str]:
+    """The tokens of a query word after the model's own standardization, without the
+    end-of-line token a fastText-compatible tokenizer adds (a query word is not a line)."""
+    from embedcli.text import EOS_TOKEN
+
+    toks = vocab.tokenizer.tokenize(word)
+    if vocab.tokenizer.config.eos and toks and toks[-1] == EOS_TOKEN:
+        toks.pop()
+    return toks
+
+
 def word_id(vocab: Any, word: str) -> int | None:
     """Row id of a query word after the model's own standardization (None if not a known word)."""
-    toks = vocab.tokenizer.tokenize(word)
+    toks = query_tokens(vocab, word)
     if len(toks) != 1:
         return None
     i = vocab.token_to_id.get(toks[0])

@@ -28,6 +28,7 @@ from embedcli.cli.model_common import (
     open_table,
     output_format,
     print_note,
+    query_tokens,
     query_words,
     show_token,
     stdin_lines,
@@ -115,9 +116,14 @@ def lookup(
         vectors[composed] = table.oov_vectors([pairs[j][0] for j in composed])
         for j in composed:
             found, total = table.ngrams_found(pairs[j][0])
+            how = (
+                f"the mean of {found} of its {total} character n-grams"
+                if found
+                else f"zeros (none of its {total} character n-grams has a row)"
+            )
             print_note(
-                f"{pairs[j][0]!r} is not in the vocabulary; its vector is the mean of {found} of "
-                f"its {total} character n-grams (from subwords; id {SUBWORD_ID} in the output)"
+                f"{pairs[j][0]!r} is not in the vocabulary; its vector is {how} (from subwords; "
+                f"id {SUBWORD_ID} in the output)"
             )
     _render_lookup(fmt, pairs, vectors, sentence)
 
@@ -127,7 +133,7 @@ SUBWORD_ID = -1
 
 
 def _tokens_of(vocab: Any, word: str) -> list[str]:
-    toks = vocab.tokenizer.tokenize(word)
+    toks = query_tokens(vocab, word)
     if not toks:
         print_note(f"{word!r} is empty after standardization; skipped")
     return toks
@@ -289,7 +295,7 @@ def _subword_query(table: Any, word: str) -> Any:
     or None when the word has no n-gram with a stored row."""
     import numpy as np
 
-    toks = table.vocab.tokenizer.tokenize(word)
+    toks = query_tokens(table.vocab, word)
     if len(toks) != 1:
         return None
     vector = table.oov_vectors(toks)[0].astype(np.float64)
@@ -480,8 +486,7 @@ def _word_list_rows(table: Any, model: str, words_file: str) -> tuple[Any, Any]:
         words = [w for doc in reader for w in doc.text.split()]
     if not words:
         raise DataError(f"--words {words_file} holds no word")
-    tokenize = table.vocab.tokenizer.tokenize
-    vectors = table.mean_vectors([tokenize(w) for w in words])
+    vectors = table.mean_vectors([query_tokens(table.vocab, w) for w in words])
     counts = [
         table.vocab.counts[i] if (i := word_id(table.vocab, w)) is not None else 0 for w in words
     ]

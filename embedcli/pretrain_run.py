@@ -36,7 +36,7 @@ from embedcli.vocab import TokenCounter, Vocabulary, vocab_options
 #: fastText's default --buckets; more than this many rows could not be addressed by int32 ids
 BUCKETS_MAX = 2**31 - 1
 #: tokens compacted per step (bounded memory over a memory-mapped corpus)
-COMPACT_BLOCK = 1 << 22
+COMPACT_BLOCK = 1 << 20
 
 
 @dataclass
@@ -72,8 +72,11 @@ class PreparedPretrain:
         """Rows of the compact n-gram table: the distinct buckets the vocabulary's words use."""
         if not self.subwords.enabled:
             return 0
-        values, _ = ragged_subword_buckets(self.corpus.words, self.subwords)
-        return len(np.unique(values))
+        words, used = self.corpus.words, np.zeros(0, dtype=np.int64)
+        for s in range(0, len(words), 8192):  # the n-gram strings of a block of words at a time
+            values, _ = ragged_subword_buckets(words[s : s + 8192], self.subwords)
+            used = np.union1d(used, values)
+        return len(used)
 
     def plan_summary(self) -> dict[str, Any]:
         """Sizes and memory of the run (``--dry-run``), computed without training."""

@@ -281,12 +281,18 @@ def nearest(
             "none of the query words is in the vocabulary"
             + (" or has a known character n-gram" if subwords else "")
         )
-    results = []
-    for _, q in found:  # in query order: known words exclude themselves, composed ones nothing
-        if isinstance(q, int):
-            results.extend(index.nearest([q], k))
-        else:
-            results.extend(index.top_k(q[None, :], k))
+    # known words in one batched search (each excludes itself), composed queries in another
+    known = [j for j, (_, q) in enumerate(found) if isinstance(q, int)]
+    composed = [j for j, (_, q) in enumerate(found) if not isinstance(q, int)]
+    results: list[Any] = [None] * len(found)
+    for j, r in zip(known, index.nearest([found[j][1] for j in known], k), strict=True):
+        results[j] = r
+    if composed:
+        import numpy as np
+
+        queries_ = np.stack([found[j][1] for j in composed])
+        for j, r in zip(composed, index.top_k(queries_, k), strict=True):
+            results[j] = r
     _render_neighbors(fmt, [w for w, _ in found], results, table.vocab.tokens)
 
 

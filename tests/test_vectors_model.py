@@ -482,3 +482,16 @@ def test_compose_equals_the_trainers_compose_oov_bit_for_bit() -> None:
     rows = rng.standard_normal((len(buckets), 7)).astype(np.float32)
     mine = compose_subword_vectors(words, spec, buckets, rows)
     np.testing.assert_array_equal(mine, pretrain.compose_oov(words, spec, buckets, rows))
+
+
+def test_export_words_refuses_a_classifier_model(tmp_path: Path) -> None:
+    clf = tmp_path / "clf"
+    train = REPO / "sample_data" / "stdlib" / "train.txt"
+    r = invoke("train", train, "-o", clf, "--dim", "4", "--epochs", "1", "--threads", "1", "-q")
+    assert r.exit_code == 0, r.output
+    words = tmp_path / "w.txt"
+    words.write_text("socket\n")
+    r = invoke("export", clf, "--format", "word2vec", "--words", words, "-o", tmp_path / "o.vec")
+    assert r.exit_code == 2, r.output
+    assert "--words needs a word-vector model (embedcli pretrain)" in r.stderr
+    assert not (tmp_path / "o.vec").exists()

@@ -258,8 +258,11 @@ class _Progress:
         self.live: Any = None
         self.last: dict[str, Any] | None = None
         self.printed_epoch = 0
+        self.started = time.perf_counter()
+        self.compiling = False
 
     def __enter__(self) -> Any:
+        self.started = time.perf_counter()
         if self.quiet:
             return None
         if err_console.is_terminal:
@@ -270,8 +273,15 @@ class _Progress:
         return self.update
 
     def update(self, rec: dict[str, Any]) -> None:
+        # no word done after a second: the kernels are being compiled (a first run only)
+        idle = not float(rec.get("progress", 0.0)) and time.perf_counter() - self.started > 1.0
+        if idle and not self.compiling:
+            self.compiling = True
+            if self.live is None:
+                _stage("compiling kernels (first run only) …")
         if self.live is not None:
-            self.live.update(text(_line(rec, self.epochs)))
+            shown = "compiling kernels (first run only) …" if idle else _line(rec, self.epochs)
+            self.live.update(text(shown))
         else:  # one line each time an epoch is done
             done = int(float(rec.get("progress", 0.0)) * self.epochs + 1e-9)
             if done > self.printed_epoch:

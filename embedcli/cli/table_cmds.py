@@ -610,7 +610,7 @@ def _vectors_info(model: str, config: dict, files: list, bad: list, json_out: bo
             )
             summary.update(
                 {
-                    "words": len(table.words),
+                    "words": f"{len(table.words):,}",
                     "subwords": describe_subwords(table),
                     "parameters": f"{report['total_params']:,} "
                     f"({report['total_params'] * 4 / 2**20:.2f} MB float32)",

@@ -26,6 +26,7 @@ from embedcli.modeldir import (
     check_spec,
     json_default,
     library_versions,
+    peek_kind,
     sha256_file,
     zip_directory,
 )
@@ -131,6 +132,11 @@ def _read_meta(path: Path) -> dict[str, Any]:
     """``checkpoint.json`` checked for format, version and the sha256 of the other files."""
     meta_path = path / "checkpoint.json"
     if not meta_path.is_file():
+        if peek_kind(path) == "vectors":
+            raise FormatError(
+                f"{path} is a word-vector model (embedcli pretrain); train --resume needs a "
+                "checkpoint of embedcli train"
+            )
         raise FormatError(f"{path} is not an embedcli checkpoint: checkpoint.json is missing")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

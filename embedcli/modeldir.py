@@ -253,12 +253,21 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise FormatError(
             f"{path}: model format version {version} is newer than this embedcli supports ({MODEL_VERSION}); upgrade embedcli"
         )
+    kind = config.get("kind", "classifier")
+    if kind not in MODEL_KINDS:
+        raise FormatError(
+            f"{path}: unknown model kind {kind!r} (this embedcli reads "
+            f"{' and '.join(MODEL_KINDS)} models); upgrade embedcli"
+        )
     for key in ("model", "files"):
         if not isinstance(config.get(key), dict):
             raise FormatError(f"{cfg_path}: missing '{key}' section")
     if not isinstance(config.get("train", {}), dict):
         raise FormatError(f"{cfg_path}: 'train' must be an object")
-    check_spec(config["model"], cfg_path)
+    if kind == "vectors":
+        check_vectors_spec(config["model"], cfg_path)
+    else:
+        check_spec(config["model"], cfg_path)
     for name, digest in config["files"].items():
         if (
             not isinstance(name, str)
@@ -267,7 +276,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
             or not isinstance(digest, str)
         ):
             raise FormatError(f"{cfg_path}: bad entry in 'files': {name!r}: {digest!r}")
-    for name in MODEL_FILES:
+    for name in required_files(config):
         digest = config["files"].get(name)
         if digest is None:
             raise FormatError(
@@ -281,6 +290,94 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 #: the files a model directory holds besides config.json (each with its sha256 in config.json)
 MODEL_FILES = ("embeddings.npy", "classifier.npz", "vocab.tsv", "labels.tsv")
+#: config.json "kind": a classifier (``embedcli train``; no key in models written before) or word
+#: vectors (``embedcli pretrain``: no classifier, see ``embedcli.vectors_model``)
+MODEL_KINDS = ("classifier", "vectors")
+#: the files of a "vectors" model; the subword files only when its subwords are on
+VECTORS_FILES = ("embeddings.npy", "vocab.tsv")
+SUBWORD_FILES = ("subword_buckets.npy", "subword_rows.npy")
+#: the methods and the subword hash a "vectors" model may record
+VECTOR_METHODS = ("skipgram", "cbow")
+SUBWORD_HASHES = ("fasttext-fnv1a",)
+
+
+def model_kind(config: dict[str, Any]) -> str:
+    """``"classifier"`` or ``"vectors"`` (a config read by ``read_config``)."""
+    return str(config.get("kind", "classifier"))
+
+
+def required_files(config: dict[str, Any]) -> tuple[str, ...]:
+    """The files besides config.json a model of this config must have (with their sha256)."""
+    if model_kind(config) != "vectors":
+        return MODEL_FILES
+    subwords = config["model"].get("subwords") if isinstance(config.get("model"), dict) else None
+    return VECTORS_FILES + (SUBWORD_FILES if subwords else ())
+
+
+def not_a_classifier(path: str | Path, command: str) -> str:
+    """The one line a command that needs a classifier says about a word-vector model."""
+    return (
+        f"{path} is a word-vector model (embedcli pretrain); {command} needs a classifier "
+        "from embedcli train"
+    )
+
+
+def peek_kind(path: str | Path) -> str | None:
+    """The "kind" of the embedcli model in directory ``path`` from its config.json alone (no
+    other check), or None when there is no readable embedcli model config there."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+        return None
+    kind = config.get("kind", "classifier")
+    return kind if isinstance(kind, str) else None
+
+
+def check_vectors_spec(spec: dict[str, Any], cfg_path: Path) -> None:
+    """The "model" section of a word-vector model: types and ranges of every field, the subword
+    scheme one this embedcli computes (``FormatError`` naming ``cfg_path``)."""
+
+    def integer(key: str, low: int, value: Any = None, where: str = "model") -> int:
+        value = spec.get(key) if value is None else value
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise FormatError(
+                f"{cfg_path}: {where}.{key} must be an integer >= {low}, not {value!r}"
+            )
+        return value
+
+    integer("dim", 1)
+    for key in ("window", "negative", "epochs"):
+        integer(key, 0)
+    for key in ("sample", "lr"):
+        value = spec.get(key)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not 0 <= value < float("inf")
+        ):
+            raise FormatError(f"{cfg_path}: model.{key} must be a number >= 0, not {value!r}")
+    if spec.get("method") not in VECTOR_METHODS:
+        raise FormatError(
+            f"{cfg_path}: model.method must be one of {', '.join(VECTOR_METHODS)}, "
+            f"not {spec.get('method')!r}"
+        )
+    sub = spec.get("subwords")
+    if sub is None:
+        return
+    if not isinstance(sub, dict):
+        raise FormatError(f"{cfg_path}: model.subwords must be an object or null")
+    minn = integer("minn", 1, sub.get("minn"), "model.subwords")
+    integer("maxn", minn, sub.get("maxn"), "model.subwords")
+    buckets = integer("buckets", 1, sub.get("buckets"), "model.subwords")
+    if buckets > 2**31 - 1:
+        raise FormatError(f"{cfg_path}: model.subwords.buckets must be < 2^31, not {buckets}")
+    if sub.get("hash") not in SUBWORD_HASHES:
+        raise FormatError(
+            f"{cfg_path}: model.subwords.hash {sub.get('hash')!r} is not a scheme this embedcli "
+            f"computes ({', '.join(SUBWORD_HASHES)}); upgrade embedcli"
+        )
 
 
 def _check_config_text(config: dict[str, Any], cfg_path: Path) -> None:
@@ -362,15 +459,23 @@ def check_spec(spec: dict[str, Any], cfg_path: Path) -> ModelSpec:
 
 
 def load_model(
-    path: str | Path, *, mmap: bool = False, verify: bool = True, classifier: bool = True
+    path: str | Path,
+    *,
+    mmap: bool = False,
+    verify: bool = True,
+    classifier: bool = True,
+    command: str = "this command",
 ) -> LoadedModel:
-    """Load and validate a model directory.
+    """Load and validate a classifier model directory (a word-vector model is refused in one
+    line naming ``command``; ``embedcli.vectors_model`` loads those).
 
     ``mmap=True`` memory-maps the embedding table (fast start for ``lookup``); ``verify=False``
     skips the sha256 and finiteness checks of the large table (shapes and dtypes are always checked).
     """
     path = Path(path)
     config = read_config(path)
+    if model_kind(config) != "classifier":
+        raise FormatError(not_a_classifier(path, command))
     files = config["files"]
     names = ("embeddings.npy", "vocab.tsv", "labels.tsv")
     for name in names + (("classifier.npz",) if classifier else ()):
@@ -413,8 +518,8 @@ def load_model(
     return LoadedModel(path=path, config=config, vocab=vocab, embeddings=emb, classifier=arrays)
 
 
-def load_model_consistent(path: str | Path, **kwargs: Any) -> LoadedModel:
-    """``load_model``, read again when the directory was replaced while it was read.
+def load_model_consistent(path: str | Path, *, loader: Any = None, **kwargs: Any) -> Any:
+    """``load_model`` (or ``loader``), read again when the directory was replaced while it was read.
 
     A concurrent ``embedcli train`` swaps a new model in under the same name: a reader that
     read ``config.json`` from the old directory and ``embeddings.npy`` from the new one would
@@ -423,7 +528,7 @@ def load_model_consistent(path: str | Path, **kwargs: Any) -> LoadedModel:
     for attempt in range(5):
         before = _dir_identity(path)
         try:
-            loaded = load_model(path, **kwargs)
+            loaded = (loader or load_model)(path, **kwargs)
         except FormatError:
             if attempt == 4 or not _replaced(path, before):
                 raise
@@ -431,7 +536,7 @@ def load_model_consistent(path: str | Path, **kwargs: Any) -> LoadedModel:
             if not _replaced(path, before):
                 return loaded
         time.sleep(0.05 * (attempt + 1))
-    return load_model(path, **kwargs)
+    return (loader or load_model)(path, **kwargs)
 
 
 def _dir_identity(path: str | Path) -> tuple[int, int] | None:

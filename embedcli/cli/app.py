@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-vocab": ("vocab_cmds", "Count a corpus and write its vocabulary (TSV)."),
     "encode": ("vocab_cmds", "Integer-encode and pad documents (Keras pad_sequences)."),
     "train": ("train_cmd", "Train embeddings and a classifier; write a model."),
+    "pretrain": ("pretrain_cmd", "Word vectors from unlabelled text (skip-gram, CBOW)."),
     "lookup": ("table_cmds", "Embedding rows of ids, words or a sentence."),
     "nearest": ("table_cmds", "The k most similar words by cosine."),
     "analogy": ("table_cmds", "Analogy by vector offset: closest to B - A + C."),

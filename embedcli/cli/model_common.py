@@ -72,10 +72,11 @@ def query_words(words: Sequence[str] | None) -> list[str]:
 
 
 def open_table(path: str, verify: bool = False, classifier: bool = False) -> Any:
-    """Embeddings (memory-mapped), vocabulary and config, without importing numba."""
-    from embedcli.modeldir import load_model_consistent
+    """Embeddings (memory-mapped), vocabulary and config, without importing numba: a
+    classifier's ``modeldir.LoadedModel`` or a word-vector model's ``VectorsModel``."""
+    from embedcli.vectors_model import load_table
 
-    return load_model_consistent(path, mmap=True, verify=verify, classifier=classifier)
+    return load_table(path, mmap=True, verify=verify, classifier=classifier)
 
 
 class LoadedModel:
@@ -85,10 +86,10 @@ class LoadedModel:
     and the checksums of every other file are still checked.
     """
 
-    def __init__(self, path: str, verify: bool = True) -> None:
+    def __init__(self, path: str, verify: bool = True, *, command: str = "this command") -> None:
         from embedcli.modeldir import load_model_consistent
 
-        loaded = load_model_consistent(path, mmap=True, verify=verify)
+        loaded = load_model_consistent(path, mmap=True, verify=verify, command=command)
         self.config = loaded.config
         self.vocab = loaded.vocab
         self.spec = loaded.spec
@@ -113,9 +114,20 @@ def print_note(message: str) -> None:
     err_console.print(labelled("Note:", "yellow", message), soft_wrap=True)
 
 
+def query_tokens(vocab: Any, word: str) -> list[str]:
+    """The tokens of a query word after the model's own standardization, without the
+    end-of-line token a fastText-compatible tokenizer adds (a query word is not a line)."""
+    from embedcli.text import EOS_TOKEN
+
+    toks = vocab.tokenizer.tokenize(word)
+    if vocab.tokenizer.config.eos and toks and toks[-1] == EOS_TOKEN:
+        toks.pop()
+    return toks
+
+
 def word_id(vocab: Any, word: str) -> int | None:
     """Row id of a query word after the model's own standardization (None if not a known word)."""
-    toks = vocab.tokenizer.tokenize(word)
+    toks = query_tokens(vocab, word)
     if len(toks) != 1:
         return None
     i = vocab.token_to_id.get(toks[0])

@@ -195,7 +195,7 @@ def predict(
     from embedcli.sequences import encode_corpus
 
     start_command()
-    m = LoadedModel(model)
+    m = LoadedModel(model, command="predict")
     options = reading_options(
         m.config,
         model,
@@ -440,7 +440,7 @@ def evaluate(
     from embedcli.sequences import encode_corpus
 
     start_command()
-    m = LoadedModel(model)
+    m = LoadedModel(model, command="evaluate")
     options = reading_options(
         m.config,
         model,
@@ -567,6 +567,9 @@ def embed(
 ) -> None:
     """One pooled vector per input line (fastText print-sentence-vectors for mean pooling).
 
+    On a word-vector model (embedcli pretrain) each line's vector is the mean of its word
+    vectors; unknown words take their subword vector when the model has subwords.
+
     The format follows the output's extension; any other extension is refused.
 
     Example: embedcli embed model sample_data/seed/sentences.txt -o vectors.npy
@@ -576,24 +579,38 @@ def embed(
     from embedcli import model as engine
     from embedcli.atomic import atomic_write
     from embedcli.exporters import float_strings
+    from embedcli.modeldir import peek_kind
     from embedcli.outputs import Output, claim_outputs
     from embedcli.sequences import encode_corpus
 
     kind = _embed_format(output)
     start_command()
     ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
-    m = LoadedModel(model)
+    if peek_kind(model) == "vectors":  # word vectors: the mean of each line's word vectors
+        from embedcli.vectors_model import load_vectors_consistent
 
-    def vectors() -> Iterator[Any]:
-        for batch in _read_batches(input, BATCH_LINES):
-            enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
-            yield engine.pooled(
-                m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
-            )
+        wv = load_vectors_consistent(model)
+        width = wv.dim
+
+        def vectors() -> Iterator[Any]:
+            tokenize = wv.vocab.tokenizer.tokenize
+            for batch in _read_batches(input, BATCH_LINES):
+                yield wv.mean_vectors([tokenize(doc.text) for doc in batch])
+
+    else:
+        m = LoadedModel(model)
+        width = m.spec.pooled_dim
+
+        def vectors() -> Iterator[Any]:
+            for batch in _read_batches(input, BATCH_LINES):
+                enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
+                yield engine.pooled(
+                    m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
+                )
 
     if kind in ("npy", "npz"):
         parts = [np.asarray(v, dtype=np.float32) for v in vectors()]
-        arr = np.concatenate(parts) if parts else np.zeros((0, m.spec.pooled_dim), np.float32)
+        arr = np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
         with atomic_write(output, "wb") as f:
             if kind == "npy":
                 np.save(f, arr, allow_pickle=False)

@@ -28,6 +28,7 @@ from embedcli.cli.model_common import (
     open_table,
     output_format,
     print_note,
+    query_tokens,
     query_words,
     show_token,
     stdin_lines,
@@ -81,10 +82,14 @@ def lookup(
     """Look up embedding rows: the Embedding layer as a table lookup (ids -> vectors).
 
     tsv rows are token, id, then the vector; csv has a header token,id,d0,...; floats are the
-    shortest strings that read back to the same float32.
+    shortest strings that read back to the same float32. On a word-vector model with subwords
+    (embedcli pretrain) an unknown word gets the mean of its character n-gram vectors, shown
+    with id -1 ("subwords" in the table, "from_subwords" in json).
 
     Example: embedcli lookup model --sentence "Nice to see you again" --format json
     """
+    import numpy as np
+
     fmt = output_format(fmt, ("table", "tsv", "csv", "json"))
     if maxlen is not None and (maxlen < 1 or sentence is None):
         raise UsageError("--maxlen needs --sentence and a value of 1 or more")
@@ -94,31 +99,59 @@ def lookup(
         words = list(stdin_lines())
     table = open_table(model)
     vocab, emb = table.vocab, table.embeddings
+    subwords = getattr(table, "subwords", None) is not None  # a word-vector model's n-grams
     if sentence is not None:
-        pairs = _lookup_words(vocab, vocab.tokenizer.tokenize(sentence), skip_oov)
+        pairs = _lookup_words(vocab, vocab.tokenizer.tokenize(sentence), skip_oov, subwords)
         if maxlen is not None:
             pairs = (pairs + [("", 0)] * maxlen)[:maxlen]
     elif index:
         pairs = _lookup_ids(vocab, emb.shape[0], query_words(words))
     else:
         tokens = [t for w in query_words(words) for t in _tokens_of(vocab, w)]
-        pairs = _lookup_words(vocab, tokens, skip_oov)
-    ids = [i for _, i in pairs]
-    vectors = emb[ids] if ids else emb[:0]
+        pairs = _lookup_words(vocab, tokens, skip_oov, subwords)
+    ids = [max(i, 0) for _, i in pairs]
+    vectors = np.array(emb[ids] if ids else emb[:0], dtype=np.float32)
+    composed = [j for j, (_, i) in enumerate(pairs) if i == SUBWORD_ID]
+    if composed:
+        vectors[composed] = table.oov_vectors([pairs[j][0] for j in composed])
+        for j in composed:
+            found, total = table.ngrams_found(pairs[j][0])
+            how = (
+                f"the mean of {found} of its {total} character n-grams"
+                if found
+                else f"zeros (none of its {total} character n-grams has a row)"
+            )
+            print_note(
+                f"{pairs[j][0]!r} is not in the vocabulary; its vector is {how} (from subwords; "
+                f"id {SUBWORD_ID} in the output)"
+            )
     _render_lookup(fmt, pairs, vectors, sentence)
 
 
+#: the id ``lookup`` shows for an out-of-vocabulary word whose vector comes from its n-grams
+SUBWORD_ID = -1
+
+
 def _tokens_of(vocab: Any, word: str) -> list[str]:
-    toks = vocab.tokenizer.tokenize(word)
+    toks = query_tokens(vocab, word)
     if not toks:
         print_note(f"{word!r} is empty after standardization; skipped")
     return toks
 
 
-def _lookup_words(vocab: Any, tokens: Iterable[str], skip_oov: bool) -> list[tuple[str, int]]:
+def _lookup_words(
+    vocab: Any, tokens: Iterable[str], skip_oov: bool, subwords: bool = False
+) -> list[tuple[str, int]]:
+    """``(token, row id)`` pairs; an unknown token takes ``SUBWORD_ID`` when the model has
+    subwords (its vector is composed by the caller), else the [UNK] row or is skipped."""
     pairs = []
     for tok in tokens:
         i = vocab.token_to_id.get(tok)
+        if i is not None and i < first_word_id(vocab):  # a reserved entry, not a word
+            i = None if subwords else i
+        if i is None and subwords and not skip_oov:
+            pairs.append((tok, SUBWORD_ID))
+            continue
         if i is None:
             if skip_oov or vocab.unk_id is None:
                 print_note(f"{tok!r} is not in the vocabulary; skipped")
@@ -153,7 +186,9 @@ def _render_lookup(
     out = sys.stdout
     if fmt == "json":
         rows = ",\n".join(
-            f'  {{"token": {json.dumps(t, ensure_ascii=False)}, "id": {i}, "vector": {json_floats(v)}}}'
+            f'  {{"token": {json.dumps(t, ensure_ascii=False)}, "id": {i}, '
+            + ('"from_subwords": true, ' if i == SUBWORD_ID else "")
+            + f'"vector": {json_floats(v)}}}'
             for (t, i), v in zip(pairs, vectors, strict=True)
         )
         body = f"[\n{rows}\n]" if pairs else "[]"
@@ -184,7 +219,7 @@ def _render_lookup(
         for (tok, i), v in zip(pairs, vectors, strict=True):
             t.add_row(
                 text(show_token(tok)),
-                str(i),
+                "subwords" if i == SUBWORD_ID else str(i),
                 text("[" + ", ".join(f"{x:.4f}" for x in v.tolist()) + "]"),
             )
         out_console().print(t)
@@ -220,7 +255,8 @@ def nearest(
 ) -> None:
     """The k most similar words by cosine (padding, [UNK] and n-gram rows excluded).
 
-    tsv rows are query, neighbour, cosine.
+    tsv rows are query, neighbour, cosine. On a word-vector model with subwords an unknown
+    query word is searched with its character n-gram vector.
 
     Example: embedcli nearest model socket thread -k 5
     """
@@ -229,17 +265,55 @@ def nearest(
     queries = query_words(words)
     table = open_table(model)
     index = _neighbor_index(table)
-    found = []
+    subwords = getattr(table, "subwords", None) is not None  # a word-vector model's n-grams
+    found: list[tuple[str, int | Any]] = []  # (query, row id or its composed vector)
     for w in queries:
         i = word_id(table.vocab, w)
-        if i is None:
-            print_note(f"{w!r} is not a word of the vocabulary; skipped")
-        else:
+        vector = _subword_query(table, w) if i is None and subwords else None
+        if i is not None:
             found.append((w, i))
+        elif vector is not None:
+            found.append((w, vector))
+        else:
+            print_note(f"{w!r} is not a word of the vocabulary; skipped")
     if not found:
-        raise DataError("none of the query words is in the vocabulary")
-    results = index.nearest([i for _, i in found], k)
+        raise DataError(
+            "none of the query words is in the vocabulary"
+            + (" or has a known character n-gram" if subwords else "")
+        )
+    # known words in one batched search (each excludes itself), composed queries in another
+    known = [j for j, (_, q) in enumerate(found) if isinstance(q, int)]
+    composed = [j for j, (_, q) in enumerate(found) if not isinstance(q, int)]
+    results: list[Any] = [None] * len(found)
+    for j, r in zip(known, index.nearest([found[j][1] for j in known], k), strict=True):
+        results[j] = r
+    if composed:
+        import numpy as np
+
+        queries_ = np.stack([found[j][1] for j in composed])
+        for j, r in zip(composed, index.top_k(queries_, k), strict=True):
+            results[j] = r
     _render_neighbors(fmt, [w for w, _ in found], results, table.vocab.tokens)
+
+
+def _subword_query(table: Any, word: str) -> Any:
+    """The unit vector of an out-of-vocabulary query from its character n-grams (with a note),
+    or None when the word has no n-gram with a stored row."""
+    import numpy as np
+
+    toks = query_tokens(table.vocab, word)
+    if len(toks) != 1:
+        return None
+    vector = table.oov_vectors(toks)[0].astype(np.float64)
+    norm = float(np.linalg.norm(vector))
+    if norm == 0:
+        return None
+    found, total = table.ngrams_found(toks[0])
+    print_note(
+        f"{word!r} is not in the vocabulary; querying with the mean of {found} of its {total} "
+        "character n-grams (from subwords)"
+    )
+    return vector / norm
 
 
 @app.command("analogy")
@@ -339,6 +413,14 @@ def export(
     words_only: Annotated[
         bool, typer.Option("--words-only", help="Drop the padding, [UNK] and n-gram bucket rows.")
     ] = False,
+    words_file: Annotated[
+        str | None,
+        typer.Option(
+            "--words",
+            help="Vectors of the words in this file instead, known or not, in its order "
+            "('-' = stdin; word-vector models; not npy).",
+        ),
+    ] = None,
     force: ForceOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
@@ -347,6 +429,9 @@ def export(
     word2vec files name the padding row '<pad>' (csv: empty token) and n-gram rows '<bucket_N>',
     with more angle brackets when the vocabulary holds such a token.
     projector writes vectors.tsv + metadata.tsv into a directory, or after a prefix ending in _ - .
+    --words FILE (word-vector models) writes the vectors of the file's words instead, known or
+    not, as fastText's print-word-vectors: word2vec text is its 'word v1 v2 ...' lines after
+    a 'count dim' header.
 
     Example: embedcli export model --format word2vec -o vectors.txt --words-only
     """
@@ -354,17 +439,30 @@ def export(
     from embedcli.outputs import claim_outputs
 
     fmt = check_choice(fmt, EXPORT_FORMATS, "--format")
-    ctx.with_resource(claim_outputs(export_outputs(fmt, output), [model], force=force))
+    if words_file is not None:
+        if words_only:
+            raise UsageError("--words exports the words of a file: drop --words-only")
+        if fmt == "npy":
+            raise UsageError(
+                "--words writes each word with its vector: use --format word2vec, "
+                "word2vec-binary, csv or projector (an npy matrix holds no words)"
+            )
+    inputs = [model] + ([words_file] if words_file not in (None, "-") else [])
+    ctx.with_resource(claim_outputs(export_outputs(fmt, output), inputs, force=force))
     table = open_table(model, verify=True)
     vocab = table.vocab
-    rows = select_rows(
-        vocab.tokens,
-        table.embeddings.shape[0],
-        first_word=first_word_id(vocab),
-        counts=vocab.counts,
-        words_only=words_only,
-    )
-    paths = export_embeddings(table.embeddings, rows, fmt, output)
+    if words_file is not None:
+        embeddings, rows = _word_list_rows(table, model, words_file)
+    else:
+        embeddings = table.embeddings
+        rows = select_rows(
+            vocab.tokens,
+            table.embeddings.shape[0],
+            first_word=first_word_id(vocab),
+            counts=vocab.counts,
+            words_only=words_only,
+        )
+    paths = export_embeddings(embeddings, rows, fmt, output)
     if not quiet and output != "-":
         err_console.print(
             text(
@@ -372,6 +470,33 @@ def export(
                 f"-> {', '.join(paths)}"
             )
         )
+
+
+def _word_list_rows(table: Any, model: str, words_file: str) -> tuple[Any, Any]:
+    """The vectors and row names of ``export --words``: every whitespace-separated word of the
+    file in its order (repeats kept), its vector the mean of its standardized tokens' vectors
+    (an unknown token's from its character n-grams; zeros when nothing is known), as fastText's
+    print-word-vectors."""
+    from embedcli.corpus import CorpusOptions, CorpusReader
+    from embedcli.exporters import RowSet
+
+    if not hasattr(table, "mean_vectors"):
+        raise UsageError(
+            f"--words needs a word-vector model (embedcli pretrain); {model} is a classifier "
+            "(export its table without --words)"
+        )
+    if words_file == "-":
+        words = [w for line in stdin_lines() for w in line.split()]
+    else:
+        reader = CorpusReader([words_file], CorpusOptions(fmt="text", skip_blank=True))
+        words = [w for doc in reader for w in doc.text.split()]
+    if not words:
+        raise DataError(f"--words {words_file} holds no word")
+    vectors = table.mean_vectors([query_tokens(table.vocab, w) for w in words])
+    counts = [
+        table.vocab.counts[i] if (i := word_id(table.vocab, w)) is not None else 0 for w in words
+    ]
+    return vectors, RowSet(0, len(words), words, counts)
 
 
 # -- info -------------------------------------------------------------------------------------------
@@ -388,12 +513,15 @@ def info(
 
     Example: embedcli info model --json
     """
-    from embedcli.modeldir import read_config
+    from embedcli.modeldir import model_kind, read_config
 
     config = read_config(model)
     files = file_report(model, config)
     bad = [f["file"] for f in files if f["status"] != "ok"]
     spec = config["model"]
+    if model_kind(config) == "vectors":
+        _vectors_info(model, config, files, bad, json_out)
+        return
     layers = layer_summary(spec)
     total = sum(layer["params"] for layer in layers)
     # verify: info is the command that says whether a model is sound (finiteness included)
@@ -436,6 +564,70 @@ def info(
         )
 
 
+def _vectors_info(model: str, config: dict, files: list, bad: list, json_out: bool) -> None:
+    """``info`` on a word-vector model (embedcli pretrain): kind, method, dimension, words,
+    subwords, training, reading, files."""
+    from embedcli.vectors_model import describe_subwords
+
+    table = None if bad else open_table(model, verify=True)
+    spec = config["model"]
+    report = {
+        "path": model,
+        "format": config.get("format"),
+        "version": config.get("version"),
+        "kind": "vectors",
+        "created": config.get("created"),
+        "model": spec,
+        "words": None if table is None else len(table.words),
+        "subword_rows": None if table is None else len(table.subword_buckets),
+        "total_params": None
+        if table is None
+        else (len(table.words) + len(table.subword_buckets)) * table.dim,
+        "vocab": None
+        if table is None
+        else {
+            "size": len(table.vocab),
+            "oov": table.vocab.unk_id is not None,
+            "tokenizer": config.get("tokenizer"),
+        },
+        "train": config.get("train", {}),
+        "corpus": config.get("corpus") or {},
+        "metrics": config.get("metrics", {}),
+        "files": files,
+        "versions": config.get("versions", {}),
+    }
+    if json_out:
+        print_json(report)
+    else:
+        summary = {
+            "kind": "word vectors (embedcli pretrain; no classifier)",
+            "method": spec.get("method"),
+            "dimension": spec.get("dim"),
+        }
+        if table is not None:
+            top = ", ".join(
+                f"{w} ({c:,})" for w, c in zip(table.words[:8], table.counts[:8].tolist())
+            )
+            summary.update(
+                {
+                    "words": f"{len(table.words):,}",
+                    "subwords": describe_subwords(table),
+                    "parameters": f"{report['total_params']:,} "
+                    f"({report['total_params'] * 4 / 2**20:.2f} MB float32)",
+                    "most frequent": top,
+                    "tokenizer": config.get("tokenizer"),
+                }
+            )
+        for key in ("window", "negative", "sample", "epochs", "lr"):
+            if key in spec:
+                summary[key] = spec[key]
+        _render_info_sections(f"Word vectors: {model}", summary, report)
+    if bad:
+        raise DataError(
+            f"{model}: {', '.join(bad)} missing or damaged (sha256 differs from config.json)"
+        )
+
+
 def human_number(x: float) -> str:
     """A float as a person reads it: 4 significant digits (``2.048``, ``0.1141``, ``3.5e-05``),
     thousands separated from 10,000 up (``1,234,568``); ``info --json`` keeps every digit."""
@@ -457,20 +649,51 @@ def _rounded(value: Any) -> Any:
     return value
 
 
+def _kv(heading: str, data: dict) -> Any:
+    from rich.table import Table
+
+    t = Table(title=table_title(heading), title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for key, value in data.items():
+        shown = json.dumps(_rounded(value)) if isinstance(value, dict | list) else value
+        t.add_row(text(key), text(human_number(shown) if isinstance(shown, float) else shown))
+    return t
+
+
+def _render_info_sections(heading: str, summary: dict, r: dict) -> None:
+    """A word-vector model's ``info``: the summary, then training, reading and files."""
+    console = out_console()
+    console.print(_kv(heading, summary))
+    _render_info_tail(r)
+
+
+def _render_info_tail(r: dict) -> None:
+    """Training, reading, metrics and files sections of ``info`` (both kinds of model)."""
+    from rich.table import Table
+
+    console = out_console()
+    if r["train"]:
+        console.print(_kv("Training", r["train"]))
+    if isinstance(r["corpus"], dict) and r["corpus"]:
+        console.print(_kv("Reading (as trained)", r["corpus"]))
+    if r["metrics"]:
+        console.print(_kv("Metrics", r["metrics"]))
+    f = Table(title="Files", title_justify="left")
+    for col in ("file", "bytes", "sha256", "status"):
+        f.add_column(col, justify="right" if col == "bytes" else "left")
+    for item in r["files"]:
+        status = text(item["status"], "" if item["status"] == "ok" else "bold red")
+        size = "-" if item["bytes"] is None else f"{item['bytes']:,}"
+        f.add_row(text(item["file"]), size, text((item.get("sha256") or "")[:16]), status)
+    console.print(f)
+
+
 def _render_info(r: dict) -> None:
     from rich.table import Table
 
     def shape(s: list) -> str:
         return "(" + ", ".join("None" if x is None else str(x) for x in s) + ")"
-
-    def kv(heading: str, data: dict) -> Table:
-        t = Table(title=heading, title_justify="left", show_header=False)
-        t.add_column(style="bold")
-        t.add_column()
-        for key, value in data.items():
-            shown = json.dumps(_rounded(value)) if isinstance(value, dict | list) else value
-            t.add_row(text(key), text(human_number(shown) if isinstance(shown, float) else shown))
-        return t
 
     console = out_console()
     s = Table(title=table_title(f"Model: {r['path']}"), title_justify="left")
@@ -490,7 +713,7 @@ def _render_info(r: dict) -> None:
     if r["vocab"] is not None:
         v = r["vocab"]
         console.print(
-            kv(
+            _kv(
                 "Vocabulary",
                 {
                     "size": v["size"],
@@ -507,20 +730,7 @@ def _render_info(r: dict) -> None:
         for i, item in enumerate(r["labels"]):
             labels.add_row(str(i), text(item["label"]), f"{item['count']:,}")
         console.print(labels)
-    if r["train"]:
-        console.print(kv("Training", r["train"]))
-    if isinstance(r["corpus"], dict) and r["corpus"]:
-        console.print(kv("Reading (as trained)", r["corpus"]))
-    if r["metrics"]:
-        console.print(kv("Metrics", r["metrics"]))
-    f = Table(title="Files", title_justify="left")
-    for col in ("file", "bytes", "sha256", "status"):
-        f.add_column(col, justify="right" if col == "bytes" else "left")
-    for item in r["files"]:
-        status = text(item["status"], "" if item["status"] == "ok" else "bold red")
-        size = "-" if item["bytes"] is None else f"{item['bytes']:,}"
-        f.add_row(text(item["file"]), size, text((item.get("sha256") or "")[:16]), status)
-    console.print(f)
+    _render_info_tail(r)
 
 
 # -- plot -------------------------------------------------------------------------------------------

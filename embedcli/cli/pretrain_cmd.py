@@ -1,0 +1,339 @@
+"""``pretrain``: unlabelled text -> vocabulary -> word vectors (skip-gram / CBOW) -> a model
+directory of kind "vectors" (the library side is ``embedcli.pretrain_run``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated, Any
+
+import typer
+
+from embedcli.cli import STARTED
+from embedcli.cli.app import (
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
+from embedcli.cli.checks import SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.options import (
+    CompatOpt,
+    ForceOpt,
+    FormatOpt,
+    JsonOpt,
+    KeepPunctOpt,
+    LabelPrefixOpt,
+    MaxSizeOpt,
+    MinCountOpt,
+    NoHeaderOpt,
+    NoLowerOpt,
+    QuietOpt,
+    StrictUtf8Opt,
+    TextColumnOpt,
+    TextFieldOpt,
+    TokenPatternOpt,
+    corpus_options,
+    report_invalid_utf8,
+)
+from embedcli.cli.render import table_title, text
+from embedcli.errors import UsageError
+
+#: --buckets above this cannot be addressed (int32 ids), the same bound fastText's int32 has
+BUCKETS_MAX = 2**31 - 1
+
+
+@app.command("pretrain")
+@handle_errors
+def pretrain(
+    ctx: typer.Context,
+    corpus: Annotated[
+        list[str], typer.Argument(help="Text file(s), labels ignored; '-' reads standard input.")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="Model directory to write.")] = "",
+    *,
+    method: Annotated[
+        str, typer.Option("--method", help="skipgram (predict the context) or cbow.")
+    ] = "skipgram",
+    dim: Annotated[int, typer.Option("--dim", min=1, max=10_000, help="Vector dimension.")] = 100,
+    window: Annotated[
+        int,
+        typer.Option(
+            "--window",
+            min=1,
+            max=1_000,
+            help="Context words on each side (drawn in 1..window per position).",
+        ),
+    ] = 5,
+    negative: Annotated[
+        int,
+        typer.Option("--negative", min=1, max=1_000, help="Negative samples per context word."),
+    ] = 5,
+    sample: Annotated[
+        float,
+        typer.Option(
+            "--sample",
+            min=0.0,
+            max=1.0,
+            callback=finite(0.0, 1.0, high_open=True),
+            help="Subsampling threshold of frequent words (0 = off).",
+        ),
+    ] = 1e-4,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, max=10_000, help="Passes over the corpus.")
+    ] = 5,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            min=0.0,
+            max=10.0,
+            callback=finite(0.0, 10.0, low_open=True),
+            help="Start learning rate, decayed linearly to 0 (default: the trainer's).",
+        ),
+    ] = None,
+    minn: Annotated[
+        int,
+        typer.Option("--minn", min=0, max=100, help="Shortest character n-gram (0 = no subwords)."),
+    ] = 3,
+    maxn: Annotated[
+        int, typer.Option("--maxn", min=0, max=100, help="Longest character n-gram.")
+    ] = 6,
+    buckets: Annotated[
+        int,
+        typer.Option(
+            "--buckets",
+            min=0,
+            max=BUCKETS_MAX,
+            help="Hash buckets of the n-grams (only the rows words use are kept).",
+        ),
+    ] = 2_000_000,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            max=THREADS_MAX,
+            help="Worker threads (0 = all cores; 1 = bit-reproducible).",
+        ),
+    ] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed, 0..2^32-1.")
+    ] = 0,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the plan (vocabulary, table sizes, memory) and stop."
+        ),
+    ] = False,
+    min_count: MinCountOpt = 5,
+    max_size: MaxSizeOpt = None,
+    compat: CompatOpt = "embedcli",
+    no_lower: NoLowerOpt = False,
+    keep_punctuation: KeepPunctOpt = False,
+    token_pattern: TokenPatternOpt = None,
+    fmt: FormatOpt = "auto",
+    label_prefix: LabelPrefixOpt = "__label__",
+    text_column: TextColumnOpt = None,
+    no_header: NoHeaderOpt = False,
+    text_field: TextFieldOpt = "text",
+    strict_utf8: StrictUtf8Opt = False,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Learn word vectors from unlabelled text (word2vec skip-gram/CBOW, fastText subwords).
+
+    Writes a word-vector model directory: lookup, nearest, analogy, export, info, plot and
+    embed work on it, and unknown words get a vector from their character n-grams.
+
+    Example: embedcli pretrain sample_data/stdlib/train.txt -o vectors --min-count 2 --dim 32 --epochs 2 --seed 1
+    """
+    from embedcli.atomic import check_writable_dir
+    from embedcli.pretrain import PretrainSpec
+    from embedcli.pretrain_run import PretrainPlan, check_spec, prepare_pretrain
+
+    start_command()
+    if not output and not dry_run:
+        raise UsageError("missing --output/-o MODEL_DIR")
+    given = {"lr": lr} if lr is not None else {}
+    spec = PretrainSpec(
+        method=method,
+        dim=dim,
+        window=window,
+        negative=negative,
+        sample=sample,
+        epochs=epochs,
+        minn=minn,
+        maxn=maxn,
+        buckets=buckets,
+        threads=threads,
+        seed=seed,
+        **given,
+    )
+    check_spec(spec)
+    if output:
+        check_writable_dir(output)
+    if not dry_run:
+        from embedcli.outputs import Output, claim_outputs
+
+        ctx.with_resource(claim_outputs([Output(output, "dir")], corpus, force=force))
+    plan = PretrainPlan(
+        paths=corpus,
+        corpus_options=corpus_options(
+            fmt,
+            label_prefix,
+            text_column,
+            None,
+            no_header,
+            text_field,
+            "label",
+            strict_utf8,
+            skip_blank=True,
+        ),
+        spec=spec,
+        compat=compat,
+        lower=False if no_lower else None,
+        keep_punctuation=keep_punctuation,
+        token_pattern=token_pattern,
+        min_count=min_count,
+        max_size=max_size,
+    )
+    if not quiet:
+        _stage(f"reading {', '.join(corpus)} …")
+    prepared = prepare_pretrain(plan)
+    for reader in prepared.readers:
+        report_invalid_utf8(reader, quiet)
+    if not quiet:
+        _stage(
+            f"read {prepared.documents:,} documents, {prepared.tokens_read:,} tokens; "
+            f"{len(prepared.corpus.words):,} words seen --min-count {min_count} times or more "
+            f"({len(prepared.corpus.ids):,} tokens to train on)"
+        )
+    if dry_run:
+        summary = prepared.plan_summary()
+        if json_out:
+            print_json(summary)
+        else:
+            _render(summary, "Pretraining plan (dry run)")
+        return
+    from embedcli.pretrain_run import run_pretrain
+
+    with _Progress(quiet, spec.epochs) as progress:
+        result = run_pretrain(prepared, output, progress=progress)
+    result["seconds_total"] = round(time.perf_counter() - STARTED, 3)
+    if json_out:
+        print_json(result)
+    elif not quiet:
+        _render(
+            {
+                k: result[k]
+                for k in (
+                    "documents",
+                    "tokens",
+                    "words",
+                    "subword_rows",
+                    "loss",
+                    "words_per_second",
+                    "seconds",
+                    "seconds_total",
+                )
+                if k in result
+            },
+            f"Word vectors written to {output}",
+        )
+
+
+def _stage(message: str) -> None:
+    err_console.print(text(message))
+
+
+class _Progress:
+    """Training progress on stderr from the trainer's ``progress(dict)`` callback: a live line
+    on a terminal (epoch, %, words/s, loss, lr, ETA), else one line per finished epoch."""
+
+    def __init__(self, quiet: bool, epochs: int) -> None:
+        self.quiet = quiet
+        self.epochs = epochs
+        self.live: Any = None
+        self.last: dict[str, Any] | None = None
+        self.printed_epoch = 0
+        self.started = time.perf_counter()
+        self.compiling = False
+
+    def __enter__(self) -> Any:
+        self.started = time.perf_counter()
+        if self.quiet:
+            return None
+        if err_console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live("", console=err_console, transient=True, refresh_per_second=4)
+            self.live.start()
+        return self.update
+
+    def update(self, rec: dict[str, Any]) -> None:
+        # no word done after a second: the kernels are being compiled (a first run only)
+        idle = not float(rec.get("progress", 0.0)) and time.perf_counter() - self.started > 1.0
+        if idle and not self.compiling:
+            self.compiling = True
+            if self.live is None:
+                _stage("compiling kernels (first run only) …")
+        if self.live is not None:
+            shown = "compiling kernels (first run only) …" if idle else _line(rec, self.epochs)
+            self.live.update(text(shown))
+        else:  # one line each time an epoch is done
+            done = int(float(rec.get("progress", 0.0)) * self.epochs + 1e-9)
+            if done > self.printed_epoch:
+                self.printed_epoch = done
+                err_console.print(text(_line({**rec, "epoch": done}, self.epochs)))
+        self.last = rec
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+            if exc[0] is None and self.last is not None:
+                err_console.print(text(_line(self.last, self.epochs)))
+
+
+def _line(rec: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {rec.get('epoch', '?')}/{epochs}"]
+    if "progress" in rec:
+        parts.append(f"{100 * float(rec['progress']):5.1f}%")
+    if "words_per_second" in rec:
+        parts.append(f"{float(rec['words_per_second']) / 1e3:,.0f}k words/s")
+    if "loss" in rec:
+        parts.append(f"loss {float(rec['loss']):.4f}")
+    if "lr" in rec:
+        parts.append(f"lr {float(rec['lr']):.5f}")
+    if "eta" in rec:
+        parts.append(f"ETA {_duration(float(rec['eta']))}")
+    return "  ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _render(s: dict[str, Any], title: str) -> None:
+    from rich.table import Table
+
+    t = Table(title=table_title(title), show_header=False, title_justify="left", box=None)
+    t.add_column(style="bold")
+    t.add_column()
+    for key, value in s.items():
+        t.add_row(text(key.replace("_", " ")), text(_fmt(value)))
+    err_console.print(t)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:,.4f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)

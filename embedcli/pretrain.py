@@ -1,0 +1,409 @@
+"""Word vectors from unlabelled text: word2vec / fastText skip-gram and CBOW with negative sampling,
+optionally with fastText's subwords (the library side of ``embedcli pretrain``).
+
+``train_vectors(corpus, spec)`` takes an encoded corpus (int32 ids of the in-vocabulary tokens,
+int64 document offsets, the counts and the words) and returns ``TrainedVectors``. The arithmetic
+is fastText's (see ``embedcli.pretrain_kernels``): input rows initialised uniform in
+``(-1/dim, 1/dim)``, output rows zero, effective window drawn in ``1 .. window`` per position,
+frequent words kept with probability ``sqrt(t/f) + t/f`` (``f = count / total count``), noise words
+from the unigram counts to the power 0.75 (word2vec's; fastText uses 0.5), a learning rate that
+decays linearly to zero over all epochs, the gradient added unscaled to every input row.
+
+Subwords: a word's input rows are its own row and the rows of its character n-grams
+(``embedcli.subwords``); its hidden vector and its final vector are their mean. Only the buckets
+that some vocabulary word uses get a row (the compact table): memory is bounded by the vocabulary,
+not by ``buckets`` (fastText allocates all 2,000,000 rows: 800 MB at dim 100).
+
+Threads: ``spec.threads`` contiguous slices of the documents (balanced by tokens), each trained by
+its own thread with its own random state (``seed + thread``), Hogwild; ``threads=1`` with a seed
+is bit-reproducible. ``stats["words_per_second"]`` = tokens read (kept or discarded by
+subsampling) over all epochs / training seconds, all threads together (fastText prints it per
+thread).
+
+    >>> import numpy as np
+    >>> corpus = PretrainCorpus(ids=np.array([0, 1, 0, 1], dtype=np.int32),
+    ...     offsets=np.array([0, 4], dtype=np.int64), counts=np.array([2, 2]), words=["a", "b"])
+    >>> tv = train_vectors(corpus, PretrainSpec(dim=4, minn=0, threads=1, sample=0))
+    >>> tv.vectors.shape, tv.stats["tokens"]
+    ((2, 4), 20)
+
+Left out: hierarchical softmax, word n-grams, checkpoints inside a run (the caller splits epochs).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import pretrain_kernels as pk
+from .errors import DataError, UsageError
+from .resources import available_cores
+from .subwords import SubwordSpec, ragged_subword_buckets
+
+METHODS = ("skipgram", "cbow")
+#: default learning rates (word2vec.c's: 0.025 skip-gram, 0.05 CBOW; fastText uses 0.05 for both)
+DEFAULT_LR = {"skipgram": 0.025, "cbow": 0.05}
+#: a thread trains its slice in kernel calls of about this many tokens
+CHUNK_TOKENS = 1 << 17
+#: the noise distribution's power of the unigram counts
+NOISE_POWER = 0.75
+MAX_BUCKETS = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    """What ``train_vectors`` trains. ``lr=None`` picks :data:`DEFAULT_LR` for the method;
+    ``minn=0`` (or ``maxn=0``) turns subwords off; ``threads=0`` uses every core."""
+
+    method: str = "skipgram"
+    dim: int = 100
+    window: int = 5
+    negative: int = 5
+    sample: float = 1e-4
+    epochs: int = 5
+    lr: float | None = None
+    minn: int = 3
+    maxn: int = 6
+    buckets: int = 2_000_000
+    threads: int = 0
+    seed: int = 0
+
+    @property
+    def subwords(self) -> SubwordSpec:
+        if self.minn > 0 and self.maxn > 0:
+            return SubwordSpec(self.minn, self.maxn, self.buckets)
+        return SubwordSpec(0, 0, 0)
+
+    @property
+    def learning_rate(self) -> float:
+        return DEFAULT_LR[self.method] if self.lr is None else float(self.lr)
+
+    def validate(self) -> None:
+        """Raise ``UsageError`` (one sentence) for an impossible setting."""
+        if self.method not in METHODS:
+            raise UsageError(f"method must be skipgram or cbow, not {self.method!r}.")
+        for name, lo in (("dim", 1), ("window", 1), ("negative", 1), ("epochs", 1)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < lo:
+                raise UsageError(f"{name} must be an integer of at least {lo}, not {v!r}.")
+        if not (self.sample >= 0.0 and np.isfinite(self.sample)):
+            raise UsageError(f"sample must be 0 (off) or a positive number, not {self.sample!r}.")
+        if self.lr is not None and not (self.lr > 0.0 and np.isfinite(self.lr)):
+            raise UsageError(f"lr must be a positive number, not {self.lr!r}.")
+        if self.minn < 0 or self.maxn < 0:
+            raise UsageError("minn and maxn must be 0 (no subwords) or positive.")
+        if self.minn > 0 and self.maxn > 0:
+            if self.maxn < self.minn:
+                raise UsageError(f"maxn ({self.maxn}) must be at least minn ({self.minn}).")
+            if not 1 <= self.buckets <= MAX_BUCKETS:
+                raise UsageError(
+                    f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}."
+                )
+        if self.threads < 0:
+            raise UsageError(f"threads must be 0 (all cores) or positive, not {self.threads}.")
+
+
+@dataclass
+class PretrainCorpus:
+    """The trainer's input: in-vocabulary token ids of every document (may be a memmap)."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    counts: np.ndarray
+    words: list[str]
+
+
+@dataclass
+class TrainedVectors:
+    words: list[str]
+    counts: np.ndarray
+    vectors: np.ndarray
+    word_rows: np.ndarray
+    subwords: SubwordSpec
+    subword_buckets: np.ndarray
+    subword_rows: np.ndarray
+    stats: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
+    """fastText's ``initTableDiscard``: keep word ``w`` with ``sqrt(t/f) + t/f`` (capped at 1),
+    ``f = counts[w] / counts.sum()``; all 1 when ``sample`` is 0. float32."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if sample <= 0.0:
+        return np.ones(len(counts), dtype=np.float32)
+    f = counts / max(counts.sum(), 1.0)
+    with np.errstate(divide="ignore"):
+        r = np.where(f > 0, sample / np.maximum(f, 1e-300), np.inf)
+    return np.minimum(np.sqrt(r) + r, 1.0).astype(np.float32)
+
+
+def noise_table(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Alias table ``(prob float32, idx int32)`` of the noise distribution ``counts ** 0.75``."""
+    w = np.asarray(counts, dtype=np.float64) ** NOISE_POWER
+    return pk.build_alias(np.ascontiguousarray(w))
+
+
+def input_rows(
+    words: list[str], sub: SubwordSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each word's input rows: ``(inputs int32, input_offsets int64, share float32, buckets)``:
+    word ``w``'s rows are ``w`` then ``nwords + j`` for each of its n-gram buckets, ``j`` its index
+    in ``buckets`` (sorted unique buckets used by some word: the compact table). ``share`` is
+    ``sum(multiplicity ** 2) / len(rows)`` per word: 1 unless a bucket repeats in the word."""
+    n = len(words)
+    if not sub.enabled or n == 0:
+        return (
+            np.arange(n, dtype=np.int32),
+            np.arange(n + 1, dtype=np.int64),
+            np.ones(n, dtype=np.float32),
+            np.zeros(0, dtype=np.int64),
+        )
+    values, offsets = ragged_subword_buckets(words, sub)
+    buckets, compact = np.unique(values, return_inverse=True)
+    lengths = np.diff(offsets) + 1
+    input_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=input_offsets[1:])
+    inputs = np.empty(int(input_offsets[-1]), dtype=np.int64)
+    word_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    first = input_offsets[:-1]
+    inputs[first] = np.arange(n)
+    is_sub = np.ones(len(inputs), dtype=bool)
+    is_sub[first] = False
+    inputs[is_sub] = n + compact.reshape(-1)
+    # repeated rows inside one word: sum over rows of multiplicity ** 2
+    key = word_of * (n + len(buckets)) + inputs
+    _, inv, mult = np.unique(key, return_inverse=True, return_counts=True)
+    sq = np.bincount(word_of, weights=mult[inv.reshape(-1)].astype(np.float64), minlength=n)
+    share = (sq / lengths).astype(np.float32)
+    return inputs.astype(np.int32), input_offsets, share, buckets.astype(np.int64)
+
+
+def compose_oov(
+    words: list[str], spec: SubwordSpec, subword_buckets: np.ndarray, subword_rows: np.ndarray
+) -> np.ndarray:
+    """float32 ``(len(words), dim)``: the mean of each word's n-gram rows that exist in the compact
+    table (``subword_buckets`` sorted, ``subword_rows`` their rows); zeros when it has none."""
+    dim = subword_rows.shape[1] if subword_rows.ndim == 2 else 0
+    out = np.zeros((len(words), dim), dtype=np.float32)
+    if not words or not spec.enabled or len(subword_buckets) == 0:
+        return out
+    values, offsets = ragged_subword_buckets(words, spec)
+    pos = np.searchsorted(subword_buckets, values)
+    pos = np.minimum(pos, len(subword_buckets) - 1)
+    found = subword_buckets[pos] == values
+    word_of = np.repeat(np.arange(len(words)), np.diff(offsets))
+    acc = np.zeros((len(words), dim), dtype=np.float64)
+    np.add.at(acc, word_of[found], subword_rows[pos[found]].astype(np.float64))
+    n = np.bincount(word_of[found], minlength=len(words))
+    has = n > 0
+    out[has] = (acc[has] / n[has, None]).astype(np.float32)
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+def check_corpus(corpus: PretrainCorpus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids int32, offsets int64, counts int64)`` checked: ``DataError`` in one sentence."""
+    counts = np.asarray(corpus.counts, dtype=np.int64)
+    nwords = len(corpus.words)
+    if len(counts) != nwords:
+        raise DataError(f"the corpus has {len(counts)} counts for {nwords} words.")
+    ids = np.asarray(corpus.ids)  # a memmap stays mapped (a plain ndarray view of it)
+    if ids.dtype != np.int32 or not ids.flags.c_contiguous:
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+    # the kernels read ids only: one compiled signature (read-only) for arrays and read-only maps
+    ids = ids.view()
+    ids.flags.writeable = False
+    offsets = np.ascontiguousarray(corpus.offsets, dtype=np.int64)
+    if (
+        len(offsets) < 1
+        or offsets[0] != 0
+        or offsets[-1] != len(ids)
+        or np.any(np.diff(offsets) < 0)
+    ):
+        raise DataError("the corpus offsets do not describe its token ids.")
+    if len(ids) == 0 or nwords == 0:
+        raise DataError("the corpus has no token in the vocabulary: nothing to train on.")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= nwords:
+        raise DataError(
+            f"the corpus has a token id {hi if hi >= nwords else lo} outside 0..{nwords - 1}."
+        )
+    if counts.sum() <= 0:
+        raise DataError("the word counts of the corpus are all zero.")
+    return ids, offsets, counts
+
+
+def thread_slices(offsets: np.ndarray, threads: int) -> list[tuple[int, int]]:
+    """Contiguous document ranges with about the same number of tokens, one per thread (fewer when
+    there are fewer documents); never an empty range."""
+    ndocs = len(offsets) - 1
+    threads = max(1, min(threads, ndocs))
+    total = offsets[-1]
+    cuts = [0]
+    for t in range(1, threads):
+        d = int(np.searchsorted(offsets, total * t / threads))
+        cuts.append(min(max(d, cuts[-1] + 1), ndocs - (threads - t)))
+    cuts.append(ndocs)
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def _chunks(offsets: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Document ranges of about ``CHUNK_TOKENS`` tokens covering ``lo .. hi-1``."""
+    out = []
+    d = lo
+    while d < hi:
+        e = int(np.searchsorted(offsets, offsets[d] + CHUNK_TOKENS, side="left"))
+        e = min(max(e, d + 1), hi)
+        out.append((d, e))
+        d = e
+    return out
+
+
+def init_params(nrows: int, nwords: int, dim: int, seed: int) -> pk.Params:
+    """Input rows uniform in ``(-1/dim, 1/dim)``, output rows zero (fastText), float32."""
+    rng = np.random.default_rng(seed)
+    win = rng.uniform(-1.0 / dim, 1.0 / dim, size=(nrows, dim)).astype(np.float32)
+    wout = np.zeros((nwords, dim), dtype=np.float32)
+    return pk.Params(win, wout)
+
+
+def train_vectors(
+    corpus: PretrainCorpus,
+    spec: PretrainSpec,
+    *,
+    progress: Callable[[dict], None] | None = None,
+) -> TrainedVectors:
+    """Train word vectors on ``corpus`` (see the module docstring). ``progress`` is called with
+    ``{"epoch", "progress", "words_per_second", "loss", "lr", "eta"}`` about 4 times a second
+    at most from the calling thread, and once at the end; an exception it raises stops the
+    threads after their current chunk and propagates."""
+    spec.validate()
+    ids, offsets, counts = check_corpus(corpus)
+    words = list(corpus.words)
+    nwords = len(words)
+    sub = spec.subwords
+    inputs, input_offsets, share, buckets = input_rows(words, sub)
+    keep = keep_probabilities(counts, spec.sample)
+    alias_prob, alias_idx = noise_table(counts)
+    noise = pk.Noise(alias_prob, alias_idx, *pk.sigmoid_tables())
+    data = pk.Corpus(ids, offsets, inputs, input_offsets, share, keep, noise)
+    params = init_params(nwords + len(buckets), nwords, spec.dim, spec.seed)
+    lr0 = spec.learning_rate
+
+    threads = spec.threads or available_cores()
+    slices = thread_slices(offsets, threads)
+    states, opts, plans = [], [], []
+    for t, (lo, hi) in enumerate(slices):
+        tokens = int(offsets[hi] - offsets[lo])
+        rng = np.array([pk.seed_state(spec.seed + t)], dtype=np.uint64)
+        states.append(
+            pk.ThreadState(
+                rng,
+                np.zeros(2, dtype=np.int64),
+                np.zeros(1, dtype=np.float64),
+                np.zeros(pk.BLOCK, dtype=np.int32),
+                np.zeros(spec.dim, dtype=np.float32),
+                np.zeros(spec.dim, dtype=np.float32),
+                np.zeros(spec.dim, dtype=np.float32),
+            )
+        )
+        opts.append(
+            pk.Opt(spec.method == "cbow", spec.window, spec.negative, lr0, tokens * spec.epochs)
+        )
+        plans.append(_chunks(offsets, lo, hi))
+    total = int(offsets[-1]) * spec.epochs
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run(t: int) -> None:
+        try:
+            for _ in range(spec.epochs):
+                for lo, hi in plans[t]:
+                    if stop.is_set():
+                        return
+                    pk.train_docs(params, data, opts[t], states[t], lo, hi)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(exc)
+            stop.set()
+
+    def snapshot(elapsed: float) -> dict:
+        done = sum(int(s.counts[0]) for s in states)
+        updates = sum(int(s.counts[1]) for s in states)
+        loss = sum(float(s.loss[0]) for s in states) / max(updates, 1)
+        frac = min(1.0, done / max(total, 1))
+        wps = done / elapsed if elapsed > 0 else 0.0
+        return {
+            "epoch": min(spec.epochs, int(frac * spec.epochs) + 1),
+            "progress": frac,
+            "words_per_second": wps,
+            "loss": loss,
+            "lr": lr0 * (1.0 - frac),
+            "eta": (total - done) / wps if wps > 0 else float("inf"),
+            "tokens": done,
+            "updates": updates,
+        }
+
+    start = time.perf_counter()
+    if len(slices) == 1 and progress is None:
+        run(0)
+    else:
+        workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(len(slices))]
+        for w in workers:
+            w.start()
+        last = start
+        try:
+            while True:
+                alive = [w for w in workers if w.is_alive()]
+                if not alive:
+                    break
+                alive[0].join(timeout=0.25)
+                now = time.perf_counter()
+                if progress is not None and not stop.is_set() and now - last >= 0.25:
+                    last = now
+                    progress(snapshot(now - start))
+        except BaseException:
+            stop.set()
+            for w in workers:
+                w.join()
+            raise
+    if errors:
+        raise errors[0]
+    seconds = time.perf_counter() - start
+    final = snapshot(seconds)
+    if progress is not None:
+        progress(final)
+
+    win = params.win
+    vectors = np.empty((nwords, spec.dim), dtype=np.float32)
+    pk.compose_rows(win, inputs, input_offsets, vectors)
+    stats = {
+        "seconds": seconds,
+        "words_per_second": final["words_per_second"],
+        "tokens": final["tokens"],
+        "updates": final["updates"],
+        "loss": final["loss"],
+        "epochs": spec.epochs,
+        "threads": len(slices),
+        "lr": lr0,
+        "input_rows": int(win.shape[0]),
+        "subword_rows": len(buckets),
+    }
+    return TrainedVectors(
+        words=words,
+        counts=counts,
+        vectors=vectors,
+        word_rows=win[:nwords],
+        subwords=sub,
+        subword_buckets=buckets,
+        subword_rows=win[nwords:],
+        stats=stats,
+    )

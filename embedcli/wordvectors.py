@@ -147,49 +147,11 @@ def _word_rows(
 
 
 def _vectors_kind(path: Path) -> WordVectors:
-    """A model of kind "vectors" (``embedcli pretrain``)."""
-    loader = None
-    try:
-        from embedcli.vectors_model import load_vectors_model as loader  # type: ignore
-    except ImportError:
-        try:
-            from embedcli.modeldir import load_vectors_model as loader  # type: ignore
-        except ImportError:
-            pass
-    if loader is not None:
-        model = loader(path)
-        words, table = list(model.words), model.vectors
-        if table.shape[0] == len(words) + 2:  # the whole table: padding and [UNK] rows first
-            table = table[2:]
-        return _word_rows(words, model.counts, 0, table, str(path), "vectors")
-    return _read_vectors_files(path)
+    """A model of kind "vectors" (``embedcli pretrain``), through its own checked loader."""
+    from embedcli.vectors_model import load_vectors_model
 
-
-def _read_vectors_files(path: Path) -> WordVectors:
-    """``vocab.tsv`` + ``embeddings.npy`` of a vectors model, checked against config.json."""
-    import json
-
-    from embedcli.modeldir import sha256_file
-    from embedcli.vocab import Vocabulary
-
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        files = config["files"]
-        for name in ("vocab.tsv", "embeddings.npy"):
-            if sha256_file(path / name) != files[name]:
-                raise FormatError(
-                    f"{path / name} is damaged: its sha256 does not match config.json"
-                )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FormatError(f"{path}: not a readable word-vectors model ({exc})") from None
-    vocab = Vocabulary.load(path / "vocab.tsv")
-    try:
-        table = np.load(path / "embeddings.npy", mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # numpy's header parser raises many kinds on damaged bytes
-        raise FormatError(f"{path}/embeddings.npy: not a plain numeric array ({exc})") from None
-    if not isinstance(table, np.ndarray) or table.dtype != np.float32 or table.ndim != 2:
-        raise FormatError(f"{path}/embeddings.npy: expected a 2-D float32 table")
-    return _word_rows(vocab.tokens, vocab.counts, first_word(vocab), table, str(path), "vectors")
+    model = load_vectors_model(path)
+    return _word_rows(model.words, model.counts, 0, model.vectors, str(path), "vectors")
 
 
 def decode_line(raw: bytes, path: Path, lineno: int) -> str:

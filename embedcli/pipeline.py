@@ -103,12 +103,14 @@ class PreparedTraining:
         return summary
 
 
-def _label_pass(docs: Any, vocab: Vocabulary, hashes: bool = False) -> EncodedCorpus:
+def _label_pass(
+    docs: Any, vocab: Vocabulary, hashes: bool = False, subwords: tuple[int, int] | None = None
+) -> EncodedCorpus:
     """Encode with a vocabulary that has no labels yet: learn them from the documents."""
     from embedcli.vocab import FirstSeenIndex
 
     index = FirstSeenIndex()
-    enc = encode_corpus(docs, vocab, label_index=index, hashes=hashes)
+    enc = encode_corpus(docs, vocab, label_index=index, hashes=hashes, subwords=subwords)
     names = list(index)
     counts = (
         np.bincount(enc.label_ids, minlength=len(names))
@@ -125,6 +127,12 @@ def _label_pass(docs: Any, vocab: Vocabulary, hashes: bool = False) -> EncodedCo
     return enc
 
 
+def subword_lengths(config: dict[str, Any]) -> tuple[int, int] | None:
+    """``(minn, maxn)`` of a run's config (a ``TrainConfig`` dict) with subwords, else None."""
+    minn, maxn = int(config.get("minn") or 0), int(config.get("maxn") or 0)
+    return (minn, maxn) if minn > 0 and maxn > 0 else None
+
+
 def prepare_training(plan: TrainPlan) -> PreparedTraining:
     t0 = time.perf_counter()
     readers: list[CorpusReader] = []
@@ -133,12 +141,14 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     readers.append(train_reader)
     # word n-grams of new models hash the token strings (fastText's scheme): keep their hashes
     hashes = int(plan.config.get("word_ngrams") or 1) > 1
+    # fastText's subwords: the corpora carry the character n-grams of their unknown tokens
+    sub = subword_lengths(plan.config)
     if plan.vocab_path:
         vocab = Vocabulary.load(plan.vocab_path)
         train = (
-            encode_corpus(train_reader, vocab, hashes=hashes)
+            encode_corpus(train_reader, vocab, hashes=hashes, subwords=sub)
             if vocab.labels
-            else _label_pass(train_reader, vocab, hashes)
+            else _label_pass(train_reader, vocab, hashes, sub)
         )
     else:
         tok_cfg = make_tokenizer_config(
@@ -155,7 +165,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             max_size=plan.max_size,
         )
         vocab, train = build_and_encode(
-            train_reader, TokenCounter(Tokenizer(tok_cfg)), opts, hashes=hashes
+            train_reader, TokenCounter(Tokenizer(tok_cfg)), opts, hashes=hashes, subwords=sub
         )
     if train.n_docs == 0:
         raise DataError("the training corpus is empty: no labelled documents were read")
@@ -186,7 +196,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.val_path:
         r = CorpusReader([plan.val_path], eval_opts)
         readers.append(r)
-        val = encode_corpus(r, vocab, hashes=hashes)
+        val = encode_corpus(r, vocab, hashes=hashes, subwords=sub)
     elif plan.val_split > 0:
         rng = np.random.default_rng(int(plan.config.get("seed", 0)))
         perm = rng.permutation(train.n_docs)
@@ -198,7 +208,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.test_path:
         r = CorpusReader([plan.test_path], eval_opts)
         readers.append(r)
-        test = encode_corpus(r, vocab, hashes=hashes)
+        test = encode_corpus(r, vocab, hashes=hashes, subwords=sub)
 
     timings["read_encode_eval"] = time.perf_counter() - t_stage
     t_stage = time.perf_counter()

@@ -243,7 +243,7 @@ class FeatureSource:
         self.spec = spec
         check_ids(corpus.tokens, corpus.offsets, spec)
         self.lengths = featurized_lengths(corpus.tokens, corpus.offsets, spec, corpus.hashes)
-        self.chunked = spec.word_ngrams > 1 and feature_bytes(self.lengths) > budget
+        self.chunked = spec.adds_rows and feature_bytes(self.lengths) > budget
         self.buffer: np.ndarray | None = None
         self.data: TrainData | None = None
         if self.chunked:

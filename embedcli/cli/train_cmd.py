@@ -208,6 +208,26 @@ def train(
             help="Hash buckets for word n-grams (0 = sized to the data, 2^16..2^20).",
         ),
     ] = 0,
+    minn: Annotated[
+        int,
+        typer.Option(
+            "--minn",
+            min=0,
+            max=30,
+            help="Subwords: shortest character n-gram of <word> hashed into the buckets "
+            "(0 = no subwords, as fastText's supervised default; fastText's skipgram uses 3).",
+        ),
+    ] = 0,
+    maxn: Annotated[
+        int,
+        typer.Option(
+            "--maxn",
+            min=0,
+            max=30,
+            help="Subwords: longest character n-gram (0 = no subwords; fastText's skipgram "
+            "uses 6). Unseen words of new text then still count through their n-grams.",
+        ),
+    ] = 0,
     init_vectors: Annotated[
         str | None,
         typer.Option(
@@ -375,6 +395,8 @@ def train(
             seed=seed,
             patience=early_stopping,
             freeze_embeddings=freeze_embeddings,
+            minn=minn,
+            maxn=maxn,
         ),
     )
     checkpoint_state = None

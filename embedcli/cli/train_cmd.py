@@ -40,6 +40,7 @@ from embedcli.cli.options import (
 )
 from embedcli.cli.render import table_title, text
 from embedcli.errors import UsageError
+from embedcli.spec import check_subwords
 
 #: ``train`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
 _USED_ON_RESUME = {
@@ -327,6 +328,9 @@ def train(
         raise UsageError("--maxlen must be at least 1")
     if dim < 1:
         raise UsageError("--dim must be at least 1")
+    check_subwords(minn, maxn)
+    if pool == "flatten" and minn and maxn:
+        raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")
     if checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be >= 0")
     if checkpoint and not checkpoint_every:

@@ -217,21 +217,30 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.init_vectors:
         from embedcli.vectors import load_init_vectors
 
-        init, _found, cov = load_init_vectors(plan.init_vectors, vocab, int(plan.config["dim"]))
+        run_subwords = _init_subwords(plan, train)
+        init, _found, cov = load_init_vectors(
+            plan.init_vectors, vocab, int(plan.config["dim"]), run_subwords
+        )
         coverage = cov.to_dict()
+        composed = f"{cov.words_composed:,} composed from subwords, " if cov.words_composed else ""
         notes.append(
-            f"init vectors: {cov.words_hit:,} words found, {cov.words_missed:,} missed, "
-            f"{100 * cov.token_coverage:.1f} % of corpus tokens covered; most frequent missing: "
+            f"init vectors: {cov.words_hit:,} words found, {composed}{cov.words_missed:,} "
+            f"missed, {100 * cov.token_coverage:.1f} % of corpus tokens covered"
+            + (f"; {cov.subword_rows:,} subword rows copied" if cov.subword_rows else "")
+            + "; most frequent missing: "
             + ", ".join(f"{w} ({c})" for w, c in cov.top_missing[:5])
         )
+        if cov.subword_note:
+            notes.append(f"init vectors: {cov.subword_note}")
         # fit() overwrites the word rows with `init`, so words without a pretrained vector get
         # the same uniform(-0.05, 0.05) start as a fresh model.
         rng = np.random.default_rng(int(plan.config.get("seed", 0)) + 1)
         missing = ~_found
-        init[missing] = rng.uniform(-0.05, 0.05, size=(int(missing.sum()), init.shape[1])).astype(
+        words = getattr(init, "words", init)
+        words[missing] = rng.uniform(-0.05, 0.05, size=(int(missing.sum()), words.shape[1])).astype(
             np.float32
         )
-        init[0] = 0.0
+        words[0] = 0.0
         timings["init_vectors"] = time.perf_counter() - t_stage
     return PreparedTraining(
         plan=plan,
@@ -246,6 +255,37 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
         prep_seconds=time.perf_counter() - t0,
         timings=timings,
     )
+
+
+def _init_subwords(plan: TrainPlan, train: EncodedCorpus) -> Any:
+    """The run's ``SubwordSpec`` (None without subwords), buckets resolved as ``fit`` will. A
+    pretrained model directory with the same n-gram lengths lends its number of buckets when
+    ``--buckets`` is left to choose (so that its subword rows can be copied)."""
+    from embedcli.spec import TrainConfig
+    from embedcli.subwords import SubwordSpec
+
+    lengths = subword_lengths(plan.config)
+    if lengths is None:
+        return None
+    if not plan.config.get("buckets"):
+        pretrained = _pretrained_subwords(plan.init_vectors)
+        if pretrained is not None and (pretrained.minn, pretrained.maxn) == lengths:
+            plan.config["buckets"] = pretrained.buckets
+    cfg = TrainConfig.from_dict(plan.config).resolve(train.n_docs, int(len(train.tokens)), 1)
+    return SubwordSpec(lengths[0], lengths[1], cfg.buckets)
+
+
+def _pretrained_subwords(path: str | None) -> Any:
+    """The ``SubwordSpec`` recorded in a model directory's config.json, else None."""
+    import json
+
+    from embedcli.subwords import SubwordSpec
+
+    try:
+        with open(os.path.join(path or "", "config.json"), encoding="utf-8") as f:
+            return SubwordSpec.from_json(json.load(f)["model"]["subwords"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not a model directory, or none with subwords: the reader says what is wrong
 
 
 def checkpoint_plan(plan: TrainPlan) -> dict[str, Any]:

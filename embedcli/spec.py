@@ -224,6 +224,22 @@ class ModelParams:
         )
 
 
+@dataclass
+class InitEmbeddings:
+    """Pretrained rows to start a model from (``train.fit``'s ``init_embeddings`` also takes a
+    plain ``(k, dim)`` array = ``words`` alone): ``words`` ``(k, dim)`` overwrite the first k word
+    rows; ``bucket_rows[i]`` overwrites the bucket row ``num_words + bucket_ids[i]`` (the subword
+    rows of a pretrained model with the same subword spec)."""
+
+    words: np.ndarray  # float32 (k, dim)
+    bucket_ids: np.ndarray  # int64, 0 .. buckets - 1
+    bucket_rows: np.ndarray  # float32 (len(bucket_ids), dim)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.words.shape
+
+
 #: the longest character n-gram ``--maxn`` takes
 MAX_NGRAM_CHARS = 30
 

@@ -233,7 +233,9 @@ def train(
         str | None,
         typer.Option(
             "--init-vectors",
-            help="Pretrained vectors: word2vec text/binary, GloVe, .vec, or .npy (+ vocab).",
+            help="Pretrained vectors: word2vec text/binary, GloVe, .vec, .npy (+ vocab), or an "
+            "embedcli model directory (pretrain's word vectors: unknown words composed from "
+            "their subwords, subword rows copied when --minn/--maxn match; or a classifier).",
         ),
     ] = None,
     freeze_embeddings: Annotated[

@@ -411,7 +411,10 @@ def info(
         else {
             "size": len(vocab),
             "oov": vocab.unk_id is not None,
-            "buckets": int(spec.get("buckets", 0)) if int(spec.get("word_ngrams", 1)) > 1 else 0,
+            "buckets": int(spec.get("buckets", 0))
+            if int(spec.get("word_ngrams", 1)) > 1 or spec.get("subwords")
+            else 0,
+            "subwords": _subwords_text(spec.get("subwords")),
             "tokenizer": config.get("tokenizer"),
         },
         "labels": None
@@ -496,6 +499,7 @@ def _render_info(r: dict) -> None:
                     "size": v["size"],
                     "[UNK] row": v["oov"],
                     "n-gram buckets": v["buckets"],
+                    "subwords": v["subwords"],
                     "tokenizer": v["tokenizer"],
                 },
             )
@@ -600,3 +604,10 @@ def _word_groups(table: Any, vectors: Any) -> tuple[Any, list[str]]:
     if spec.get("objective") == "binary":
         return (scores[:, 0] > 0).astype(int), list(labels)
     return scores.argmax(axis=1), list(labels)
+
+
+def _subwords_text(sub: Any) -> str:
+    """The ``model.subwords`` record of config.json in words ("off" without one)."""
+    if not isinstance(sub, dict):
+        return "off"
+    return f"character n-grams of {sub.get('minn')}..{sub.get('maxn')} (shared buckets)"

@@ -81,19 +81,29 @@ class SubwordHashes:
         return replace(self, values=values, offsets=offsets)
 
 
+def word_ngram_hashes(words: Sequence[str], minn: int, maxn: int) -> tuple[np.ndarray, np.ndarray]:
+    """``subwords.ngram_hashes`` by a kernel over the UTF-8 bytes (``kernels.char_ngram_hashes``:
+    no n-gram string is built), the same ``(values int32, offsets int64)``."""
+    from embedcli.kernels import char_ngram_hashes
+
+    data = [("<" + w + ">").encode("utf-8", "surrogatepass") for w in words]
+    offsets = offsets_of(np.fromiter(map(len, data), dtype=np.int64, count=len(data)))
+    flat = np.frombuffer(b"".join(data), dtype=np.uint8) if data else np.zeros(0, np.uint8)
+    return char_ngram_hashes(flat, offsets, int(minn), int(maxn))
+
+
 def vocab_subwords(vocab: Vocabulary, minn: int, maxn: int) -> tuple[np.ndarray, np.ndarray]:
     """``(word_values, word_offsets)`` of :class:`SubwordHashes` for ``vocab`` (computed once
     per vocabulary and n-gram lengths): the reserved entries (padding, OOV) and ``</s>`` have
     no n-grams, as fastText's ``</s>``."""
     from embedcli.ftcompat import EOS
-    from embedcli.subwords import ngram_hashes
 
     key = (minn, maxn, len(vocab.tokens))
     cached = getattr(vocab, "_subword_table", None)
     if cached is None or cached[0] != key:
         reserved = 2 if vocab.oov else 1
         words = ["" if i < reserved or t == EOS else t for i, t in enumerate(vocab.tokens)]
-        table = ngram_hashes(words, minn, maxn)
+        table = word_ngram_hashes(words, minn, maxn)
         lens = np.diff(table[1])
         lens[:reserved] = 0  # "" has n-grams ("<>" when minn <= 2): the reserved rows have none
         eos = np.array([t == EOS for t in vocab.tokens], dtype=bool)
@@ -119,12 +129,11 @@ class _OovNgrams:
         """``flat`` the batch's tokens, ``unknown`` the positions of the unknown ones,
         ``lengths`` the documents' token counts."""
         from embedcli.ftcompat import EOS
-        from embedcli.subwords import ngram_hashes
 
         strings = [flat[k] for k in unknown]
         new = sorted({s for s in strings if s not in self.cache})
         if new:
-            values, offsets = ngram_hashes(
+            values, offsets = word_ngram_hashes(
                 [("" if w == EOS else w) for w in new], self.minn, self.maxn
             )
             for i, w in enumerate(new):
@@ -630,13 +639,14 @@ def _dropped_ngrams(
     """The ``SubwordHashes`` of a corpus of provisional ids (``names[id]`` is the token): the
     n-grams of the tokens the vocabulary left out (``--min-count``, ``--max-size``)."""
     from embedcli.ftcompat import EOS
-    from embedcli.subwords import ngram_hashes
 
     minn, maxn = subwords
     table = vocab.remap_table(names)
     out_ids = (table < 0) | (table == vocab.unk_id if vocab.oov else False)
     pids = np.flatnonzero(out_ids)
-    values, offsets = ngram_hashes(["" if names[i] == EOS else names[i] for i in pids], minn, maxn)
+    values, offsets = word_ngram_hashes(
+        ["" if names[i] == EOS else names[i] for i in pids], minn, maxn
+    )
     pid_len = np.zeros(len(names), dtype=np.int64)
     pid_len[pids] = np.diff(offsets)
     pid_len[[i for i in pids if names[i] == EOS]] = 0

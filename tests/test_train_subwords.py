@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from embedcli import ftcompat
@@ -18,9 +20,9 @@ from embedcli.corpus import CorpusOptions, CorpusReader, Document
 from embedcli.errors import FormatError, UsageError
 from embedcli.model import featurize, featurize_docs, featurized_lengths
 from embedcli.modeldir import check_spec, load_model
-from embedcli.sequences import build_and_encode, encode_texts
+from embedcli.sequences import build_and_encode, encode_texts, word_ngram_hashes
 from embedcli.spec import ModelSpec, TrainConfig
-from embedcli.subwords import SubwordSpec, char_ngrams
+from embedcli.subwords import SubwordSpec, char_ngrams, ngram_hashes
 from embedcli.text import Tokenizer, make_tokenizer_config
 from embedcli.vocab import TokenCounter, Vocabulary, vocab_options
 
@@ -165,6 +167,20 @@ def test_bad_subword_options_are_usage_errors() -> None:
         TrainConfig(minn=3, maxn=6, pool="flatten", maxlen=4).validate()
     r = runner.invoke(app, ["train", "x.txt", "-o", "m", "--minn", "5", "--maxn", "2"])
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(max_size=12), max_size=8),
+    st.integers(1, 4),
+    st.integers(0, 3),
+)
+def test_the_ngram_hash_kernel_equals_the_python_reference(words, minn, extra) -> None:
+    """kernels.char_ngram_hashes (UTF-8 bytes, incremental FNV-1a) = subwords.ngram_hashes."""
+    words = [w.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for w in words]
+    fast = word_ngram_hashes(words, minn, minn + extra)
+    slow = ngram_hashes(words, minn, minn + extra)
+    assert fast[0].tolist() == slow[0].tolist() and fast[1].tolist() == slow[1].tolist()
 
 
 # -- learning: unseen morphological variants ------------------------------------------------------

@@ -350,7 +350,12 @@ class TrainConfig:
         return self.minn > 0 and self.maxn > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields (``minn``/``maxn`` only when subwords are on: a config without them reads
+        as before them)."""
+        out = asdict(self)
+        if not self.minn and not self.maxn:
+            del out["minn"], out["maxn"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -414,7 +414,7 @@ def info(
             "buckets": int(spec.get("buckets", 0))
             if int(spec.get("word_ngrams", 1)) > 1 or spec.get("subwords")
             else 0,
-            "subwords": _subwords_text(spec.get("subwords")),
+            **({"subwords": _subwords_text(spec["subwords"])} if spec.get("subwords") else {}),
             "tokenizer": config.get("tokenizer"),
         },
         "labels": None
@@ -499,7 +499,7 @@ def _render_info(r: dict) -> None:
                     "size": v["size"],
                     "[UNK] row": v["oov"],
                     "n-gram buckets": v["buckets"],
-                    "subwords": v["subwords"],
+                    **({"subwords": v["subwords"]} if "subwords" in v else {}),
                     "tokenizer": v["tokenizer"],
                 },
             )

@@ -641,8 +641,8 @@ def _dropped_ngrams(
     from embedcli.ftcompat import EOS
 
     minn, maxn = subwords
-    table = vocab.remap_table(names)
-    out_ids = (table < 0) | (table == vocab.unk_id if vocab.oov else False)
+    known = vocab.token_to_id
+    out_ids = np.fromiter((n not in known for n in names), dtype=bool, count=len(names))
     pids = np.flatnonzero(out_ids)
     values, offsets = word_ngram_hashes(
         ["" if names[i] == EOS else names[i] for i in pids], minn, maxn

@@ -227,8 +227,12 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             f"init vectors: {cov.words_hit:,} words found, {composed}{cov.words_missed:,} "
             f"missed, {100 * cov.token_coverage:.1f} % of corpus tokens covered"
             + (f"; {cov.subword_rows:,} subword rows copied" if cov.subword_rows else "")
-            + "; most frequent missing: "
-            + ", ".join(f"{w} ({c})" for w, c in cov.top_missing[:5])
+            + (
+                "; most frequent missing: "
+                + ", ".join(f"{w} ({c})" for w, c in cov.top_missing[:5])
+                if cov.top_missing
+                else ""
+            )
         )
         if cov.subword_note:
             notes.append(f"init vectors: {cov.subword_note}")

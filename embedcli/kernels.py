@@ -806,6 +806,118 @@ def hash_string_ngrams_docs(
         )
 
 
+@njit(cache=True, nogil=True)
+def _word_ngram_hashes(data, s, e, minn, maxn, out, k, write):
+    """fastText's ``Dictionary::computeSubwords`` over the UTF-8 bytes ``data[s:e]`` of
+    ``"<" + word + ">"``: from every character start (a byte that is not ``0b10xxxxxx``) the
+    n-grams of ``minn .. maxn`` characters, leaving out the one-character ``<`` and ``>``; each
+    n-gram's FNV-1a hash (bytes sign-extended, ``ftcompat.token_hash``) grows byte by byte.
+    Writes the int32 hashes from ``out[k]`` when ``write``; returns how many."""
+    m = 0
+    for i in range(s, e):
+        if (data[i] & 0xC0) == 0x80:
+            continue
+        h = np.uint32(2166136261)
+        j = i
+        n = 1
+        while j < e and n <= maxn:
+            h = (h ^ np.uint32(np.int32(np.int8(data[j])))) * np.uint32(16777619)
+            j += 1
+            while j < e and (data[j] & 0xC0) == 0x80:
+                h = (h ^ np.uint32(np.int32(np.int8(data[j])))) * np.uint32(16777619)
+                j += 1
+            if n >= minn and not (n == 1 and (i == s or j == e)):
+                if write:
+                    v = np.int64(h)
+                    if v >= 2147483648:
+                        v -= 4294967296
+                    out[k + m] = np.int32(v)
+                m += 1
+            n += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def char_ngram_hashes(data, offsets, minn, maxn):
+    """The int32 token hashes of the character n-grams of every word, ragged: word ``w`` is the
+    UTF-8 bytes ``data[offsets[w]:offsets[w + 1]]`` of ``"<" + word + ">"`` (see
+    :func:`_word_ngram_hashes`; the plain-Python twin is ``subwords.ngram_hashes``). Returns
+    ``(values int32, out_offsets int64)``."""
+    nw = offsets.shape[0] - 1
+    out_offsets = np.zeros(nw + 1, dtype=np.int64)
+    dummy = np.empty(0, dtype=np.int32)
+    for w in range(nw):
+        m = _word_ngram_hashes(data, offsets[w], offsets[w + 1], minn, maxn, dummy, 0, False)
+        out_offsets[w + 1] = out_offsets[w] + m
+    values = np.empty(out_offsets[nw], dtype=np.int32)
+    for w in range(nw):
+        _word_ngram_hashes(
+            data, offsets[w], offsets[w + 1], minn, maxn, values, out_offsets[w], True
+        )
+    return values, out_offsets
+
+
+@njit(cache=True, nogil=True)
+def _bucket_row(h, num_words, buckets):
+    """The row of a character n-gram's int32 token hash: ``num_words + uint32(h) % buckets``
+    (fastText's ``computeSubwords``: the uint32 hash modulo the buckets, not sign-extended)."""
+    return np.int32(num_words + (np.int64(h) & 0xFFFFFFFF) % buckets)
+
+
+@njit(cache=True, nogil=True)
+def subword_lengths(tokens, offsets, word_offsets, oov_offsets):
+    """Subword rows of every document (int64): the n-grams of its word ids
+    (``word_offsets[t + 1] - word_offsets[t]``) plus those of its unknown tokens."""
+    ndocs = offsets.shape[0] - 1
+    out = np.zeros(ndocs, dtype=np.int64)
+    for d in range(ndocs):
+        m = oov_offsets[d + 1] - oov_offsets[d]
+        for p in range(offsets[d], offsets[d + 1]):
+            t = tokens[p]
+            m += word_offsets[t + 1] - word_offsets[t]
+        out[d] = m
+    return out
+
+
+@njit(cache=True, nogil=True)
+def subword_rows_docs(
+    tokens,
+    offsets,
+    word_values,
+    word_offsets,
+    oov_values,
+    oov_offsets,
+    docs,
+    num_words,
+    buckets,
+    out,
+    out_offsets,
+):
+    """Write the subword rows of the documents ``docs`` at the END of their slots of ``out``
+    (document ``docs[i]`` ends at ``out_offsets[i + 1]``; what comes before, its words and word
+    n-grams, is written by the other featurizers): for each word id ``t`` of the document in
+    order, the rows of its n-gram hashes ``word_values[word_offsets[t]:word_offsets[t + 1]]``,
+    then the rows of the n-grams of its unknown tokens ``oov_values[oov_offsets[d]:...]``; a
+    hash ``h`` goes to row ``num_words + uint32(h) % buckets`` (fastText's
+    ``Dictionary::addSubwords``; the order inside a document does not matter to mean, sum and
+    max pooling)."""
+    for i in range(docs.shape[0]):
+        d = docs[i]
+        m = oov_offsets[d + 1] - oov_offsets[d]
+        for p in range(offsets[d], offsets[d + 1]):
+            t = tokens[p]
+            m += word_offsets[t + 1] - word_offsets[t]
+        k = out_offsets[i + 1] - m
+        for p in range(offsets[d], offsets[d + 1]):
+            t = tokens[p]
+            for q in range(word_offsets[t], word_offsets[t + 1]):
+                out[k] = _bucket_row(word_values[q], num_words, buckets)
+                k += 1
+        for q in range(oov_offsets[d], oov_offsets[d + 1]):
+            out[k] = _bucket_row(oov_values[q], num_words, buckets)
+            k += 1
+
+
 # --------------------------------------------------------------------------- training
 #
 # One shard of one epoch is one kernel call; Python (``embedcli.model.train_epoch``) runs the

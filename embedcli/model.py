@@ -77,6 +77,12 @@ def featurize(
     """Word ids -> model rows: appends hashed word n-grams when ``spec.word_ngrams > 1``, and,
     like fastText, an end-of-document ``</s>`` feature.
 
+    With subwords (``spec.has_subwords``) every document then gets the rows of its words'
+    character n-grams and of its unknown tokens' (fastText's ``Dictionary::addSubwords``; from
+    ``hashes.subwords``, a ``sequences.SubwordHashes``), see
+    :func:`embedcli.kernels.subword_rows_docs`: each document is its word ids, ``</s>`` and
+    word n-gram rows as below, then its subword rows.
+
     ``spec.ngram_hash == "fasttext-2017"``: the n-grams are fastText's, from ``hashes`` (the
     corpus' ``sequences.TokenHashes``: int32 hashes of every token string, ``</s>`` last), see
     :func:`embedcli.kernels.hash_string_ngrams`; ``</s>`` is a word of the vocabulary
@@ -84,6 +90,11 @@ def featurize(
     word ids are hashed, see :func:`embedcli.kernels.hash_word_ngrams`.
     """
     tokens, offsets = check_ids(tokens, offsets, spec)
+    if spec.has_subwords and spec.buckets > 0:
+        lengths = featurized_lengths(tokens, offsets, spec, hashes)
+        docs = np.arange(len(offsets) - 1, dtype=np.int64)
+        out, out_offsets, _ = featurize_docs(tokens, offsets, docs, spec, lengths, None, hashes)
+        return out, out_offsets
     if spec.word_ngrams <= 1 or spec.buckets <= 0:
         return tokens, offsets
     if spec.ngram_hash:
@@ -119,6 +130,29 @@ def _string_hashes(hashes: Any, offsets: np.ndarray, spec: ModelSpec) -> tuple:
     return h, hoff, int(eos_row)
 
 
+def _subword_hashes(hashes: Any, offsets: np.ndarray, spec: ModelSpec) -> tuple:
+    """``(word_values, word_offsets, values, offsets)`` of the ``SubwordHashes`` of a corpus,
+    checked against this spec."""
+    sub = getattr(hashes, "subwords", None)
+    if sub is None:
+        raise ValueError("this model has subwords: encode with subwords=(minn, maxn)")
+    if (sub.minn, sub.maxn) != (spec.minn, spec.maxn):
+        raise ValueError(
+            f"the corpus has the n-grams of {sub.minn}..{sub.maxn} characters, the model "
+            f"{spec.minn}..{spec.maxn}"
+        )
+    word_offsets = np.ascontiguousarray(sub.word_offsets, dtype=np.int64)
+    sub_offsets = np.ascontiguousarray(sub.offsets, dtype=np.int64)
+    if len(word_offsets) != spec.num_words + 1 or len(sub_offsets) != len(offsets):
+        raise ValueError("the subword tables do not match the vocabulary and the documents")
+    return (
+        np.ascontiguousarray(sub.word_values, dtype=np.int32),
+        word_offsets,
+        np.ascontiguousarray(sub.values, dtype=np.int32),
+        sub_offsets,
+    )
+
+
 def check_ids(tokens, offsets, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """``(tokens int32, offsets int64)`` contiguous, checked: ids are word rows of ``spec`` and
     ``offsets`` a valid ragged layout of ``tokens`` (``DataError`` otherwise)."""
@@ -142,6 +176,15 @@ def featurized_lengths(
     """Rows per document after :func:`featurize` (int64), computed without featurizing."""
     tokens = np.ascontiguousarray(tokens, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    base = _base_lengths(tokens, offsets, spec, hashes)
+    if spec.has_subwords and spec.buckets > 0:
+        _wv, word_offsets, _v, sub_offsets = _subword_hashes(hashes, offsets, spec)
+        base = base + kernels.subword_lengths(tokens, offsets, word_offsets, sub_offsets)
+    return base
+
+
+def _base_lengths(tokens: np.ndarray, offsets: np.ndarray, spec: ModelSpec, hashes: Any):
+    """Rows per document of the words, ``</s>`` and word n-grams (subwords left out)."""
     if spec.word_ngrams <= 1 or spec.buckets <= 0:
         return np.diff(offsets)
     if spec.ngram_hash:
@@ -189,18 +232,33 @@ def featurize_docs(
             out,
             out_offsets,
         )
-        return out, out_offsets, buffer
-    kernels.hash_word_ngrams_docs(
-        tokens,
-        offsets,
-        docs,
-        int(spec.word_ngrams) if use_ngrams else 1,
-        int(spec.num_words),
-        int(spec.buckets),
-        use_ngrams,
-        out,
-        out_offsets,
-    )
+    else:
+        kernels.hash_word_ngrams_docs(
+            tokens,
+            offsets,
+            docs,
+            int(spec.word_ngrams) if use_ngrams else 1,
+            int(spec.num_words),
+            int(spec.buckets),
+            use_ngrams,
+            out,
+            out_offsets,
+        )
+    if spec.has_subwords and spec.buckets > 0:
+        word_values, word_offsets, values, sub_offsets = _subword_hashes(hashes, offsets, spec)
+        kernels.subword_rows_docs(
+            tokens,
+            offsets,
+            word_values,
+            word_offsets,
+            values,
+            sub_offsets,
+            docs,
+            int(spec.num_words),
+            int(spec.buckets),
+            out,
+            out_offsets,
+        )
     return out, out_offsets, buffer
 
 
@@ -336,7 +394,7 @@ def map_featurized(
 ) -> np.ndarray:
     """``fn(*featurize(tokens, offsets, spec))`` (one row per document), featurizing a chunk of
     documents at a time when the featurized corpus would pass :func:`feature_budget`."""
-    if spec.word_ngrams <= 1 or spec.buckets <= 0:
+    if not spec.adds_rows:
         return fn(*featurize(tokens, offsets, spec))
     tokens, offsets = check_ids(tokens, offsets, spec)
     lengths = featurized_lengths(tokens, offsets, spec, hashes)

@@ -452,6 +452,17 @@ def check_spec(spec: dict[str, Any], cfg_path: Path) -> ModelSpec:
             raise FormatError(
                 f"{cfg_path}: model.{key} must be one of {', '.join(names)}, not {value!r}"
             )
+    sub = spec.get("subwords")
+    if sub is not None:
+        keys = {"minn": 1, "maxn": 1, "buckets": 1}
+        if not isinstance(sub, dict) or sub.get("hash") != "fasttext-fnv1a":
+            raise FormatError(f"{cfg_path}: model.subwords must be hashed with fasttext-fnv1a")
+        for key, low in keys.items():
+            value = sub.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise FormatError(
+                    f"{cfg_path}: model.subwords.{key} must be an integer >= {low}, not {value!r}"
+                )
     try:
         return ModelSpec.from_dict(spec)
     except FormatError as exc:

@@ -103,12 +103,14 @@ class PreparedTraining:
         return summary
 
 
-def _label_pass(docs: Any, vocab: Vocabulary, hashes: bool = False) -> EncodedCorpus:
+def _label_pass(
+    docs: Any, vocab: Vocabulary, hashes: bool = False, subwords: tuple[int, int] | None = None
+) -> EncodedCorpus:
     """Encode with a vocabulary that has no labels yet: learn them from the documents."""
     from embedcli.vocab import FirstSeenIndex
 
     index = FirstSeenIndex()
-    enc = encode_corpus(docs, vocab, label_index=index, hashes=hashes)
+    enc = encode_corpus(docs, vocab, label_index=index, hashes=hashes, subwords=subwords)
     names = list(index)
     counts = (
         np.bincount(enc.label_ids, minlength=len(names))
@@ -125,6 +127,12 @@ def _label_pass(docs: Any, vocab: Vocabulary, hashes: bool = False) -> EncodedCo
     return enc
 
 
+def subword_lengths(config: dict[str, Any]) -> tuple[int, int] | None:
+    """``(minn, maxn)`` of a run's config (a ``TrainConfig`` dict) with subwords, else None."""
+    minn, maxn = int(config.get("minn") or 0), int(config.get("maxn") or 0)
+    return (minn, maxn) if minn > 0 and maxn > 0 else None
+
+
 def prepare_training(plan: TrainPlan) -> PreparedTraining:
     t0 = time.perf_counter()
     readers: list[CorpusReader] = []
@@ -133,12 +141,14 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     readers.append(train_reader)
     # word n-grams of new models hash the token strings (fastText's scheme): keep their hashes
     hashes = int(plan.config.get("word_ngrams") or 1) > 1
+    # fastText's subwords: the corpora carry the character n-grams of their unknown tokens
+    sub = subword_lengths(plan.config)
     if plan.vocab_path:
         vocab = Vocabulary.load(plan.vocab_path)
         train = (
-            encode_corpus(train_reader, vocab, hashes=hashes)
+            encode_corpus(train_reader, vocab, hashes=hashes, subwords=sub)
             if vocab.labels
-            else _label_pass(train_reader, vocab, hashes)
+            else _label_pass(train_reader, vocab, hashes, sub)
         )
     else:
         tok_cfg = make_tokenizer_config(
@@ -155,7 +165,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             max_size=plan.max_size,
         )
         vocab, train = build_and_encode(
-            train_reader, TokenCounter(Tokenizer(tok_cfg)), opts, hashes=hashes
+            train_reader, TokenCounter(Tokenizer(tok_cfg)), opts, hashes=hashes, subwords=sub
         )
     if train.n_docs == 0:
         raise DataError("the training corpus is empty: no labelled documents were read")
@@ -186,7 +196,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.val_path:
         r = CorpusReader([plan.val_path], eval_opts)
         readers.append(r)
-        val = encode_corpus(r, vocab, hashes=hashes)
+        val = encode_corpus(r, vocab, hashes=hashes, subwords=sub)
     elif plan.val_split > 0:
         rng = np.random.default_rng(int(plan.config.get("seed", 0)))
         perm = rng.permutation(train.n_docs)
@@ -198,7 +208,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.test_path:
         r = CorpusReader([plan.test_path], eval_opts)
         readers.append(r)
-        test = encode_corpus(r, vocab, hashes=hashes)
+        test = encode_corpus(r, vocab, hashes=hashes, subwords=sub)
 
     timings["read_encode_eval"] = time.perf_counter() - t_stage
     t_stage = time.perf_counter()
@@ -207,21 +217,34 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     if plan.init_vectors:
         from embedcli.vectors import load_init_vectors
 
-        init, _found, cov = load_init_vectors(plan.init_vectors, vocab, int(plan.config["dim"]))
-        coverage = cov.to_dict()
-        notes.append(
-            f"init vectors: {cov.words_hit:,} words found, {cov.words_missed:,} missed, "
-            f"{100 * cov.token_coverage:.1f} % of corpus tokens covered; most frequent missing: "
-            + ", ".join(f"{w} ({c})" for w, c in cov.top_missing[:5])
+        run_subwords = _init_subwords(plan, train)
+        init, _found, cov = load_init_vectors(
+            plan.init_vectors, vocab, int(plan.config["dim"]), run_subwords
         )
+        coverage = cov.to_dict()
+        composed = f"{cov.words_composed:,} composed from subwords, " if cov.words_composed else ""
+        notes.append(
+            f"init vectors: {cov.words_hit:,} words found, {composed}{cov.words_missed:,} "
+            f"missed, {100 * cov.token_coverage:.1f} % of corpus tokens covered"
+            + (f"; {cov.subword_rows:,} subword rows copied" if cov.subword_rows else "")
+            + (
+                "; most frequent missing: "
+                + ", ".join(f"{w} ({c})" for w, c in cov.top_missing[:5])
+                if cov.top_missing
+                else ""
+            )
+        )
+        if cov.subword_note:
+            notes.append(f"init vectors: {cov.subword_note}")
         # fit() overwrites the word rows with `init`, so words without a pretrained vector get
         # the same uniform(-0.05, 0.05) start as a fresh model.
         rng = np.random.default_rng(int(plan.config.get("seed", 0)) + 1)
         missing = ~_found
-        init[missing] = rng.uniform(-0.05, 0.05, size=(int(missing.sum()), init.shape[1])).astype(
+        words = getattr(init, "words", init)
+        words[missing] = rng.uniform(-0.05, 0.05, size=(int(missing.sum()), words.shape[1])).astype(
             np.float32
         )
-        init[0] = 0.0
+        words[0] = 0.0
         timings["init_vectors"] = time.perf_counter() - t_stage
     return PreparedTraining(
         plan=plan,
@@ -236,6 +259,37 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
         prep_seconds=time.perf_counter() - t0,
         timings=timings,
     )
+
+
+def _init_subwords(plan: TrainPlan, train: EncodedCorpus) -> Any:
+    """The run's ``SubwordSpec`` (None without subwords), buckets resolved as ``fit`` will. A
+    pretrained model directory with the same n-gram lengths lends its number of buckets when
+    ``--buckets`` is left to choose (so that its subword rows can be copied)."""
+    from embedcli.spec import TrainConfig
+    from embedcli.subwords import SubwordSpec
+
+    lengths = subword_lengths(plan.config)
+    if lengths is None:
+        return None
+    if not plan.config.get("buckets"):
+        pretrained = _pretrained_subwords(plan.init_vectors)
+        if pretrained is not None and (pretrained.minn, pretrained.maxn) == lengths:
+            plan.config["buckets"] = pretrained.buckets
+    cfg = TrainConfig.from_dict(plan.config).resolve(train.n_docs, int(len(train.tokens)), 1)
+    return SubwordSpec(lengths[0], lengths[1], cfg.buckets)
+
+
+def _pretrained_subwords(path: str | None) -> Any:
+    """The ``SubwordSpec`` recorded in a model directory's config.json, else None."""
+    import json
+
+    from embedcli.subwords import SubwordSpec
+
+    try:
+        with open(os.path.join(path or "", "config.json"), encoding="utf-8") as f:
+            return SubwordSpec.from_json(json.load(f)["model"]["subwords"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not a model directory, or none with subwords: the reader says what is wrong
 
 
 def checkpoint_plan(plan: TrainPlan) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import mmap
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,10 +47,108 @@ class TokenHashes:
     offsets: np.ndarray  # int64, n_docs + 1
     #: True when ``</s>`` is no word of the vocabulary: its unigram then takes a bucket row
     eos_bucket: bool = True
+    #: the tokens' character n-grams (``encode_corpus(..., subwords=(minn, maxn))``), else None
+    subwords: SubwordHashes | None = None
 
     def subset(self, index: np.ndarray) -> TokenHashes:
         values, offsets = _take_ragged(self.values, self.offsets, index)
-        return TokenHashes(values, offsets, self.eos_bucket)
+        sub = self.subwords.subset(index) if self.subwords is not None else None
+        return TokenHashes(values, offsets, self.eos_bucket, sub)
+
+
+@dataclass
+class SubwordHashes:
+    """fastText's subwords of a corpus' tokens (``embedcli.subwords``): the token hashes (int32)
+    of their character n-grams of ``minn .. maxn`` characters; the model puts hash ``h`` in the
+    row ``num_words + uint32(h) % buckets`` (``model.featurize``), so the hashes do not depend on
+    the number of buckets.
+
+    ``word_values``/``word_offsets`` is the vocabulary's table (word id ``i``'s n-grams at
+    ``word_values[word_offsets[i]:word_offsets[i + 1]]``; none for the reserved entries and
+    ``</s>``); ``values``/``offsets`` hold, per document, the n-grams of its tokens that are not
+    words of the vocabulary (each token's n-grams in order, the tokens in text order): an unknown
+    word carries signal through them, as in fastText's ``Dictionary::addSubwords``."""
+
+    minn: int
+    maxn: int
+    word_values: np.ndarray  # int32
+    word_offsets: np.ndarray  # int64, len(vocab) + 1
+    values: np.ndarray  # int32, flat
+    offsets: np.ndarray  # int64, n_docs + 1
+
+    def subset(self, index: np.ndarray) -> SubwordHashes:
+        values, offsets = _take_ragged(self.values, self.offsets, index)
+        return replace(self, values=values, offsets=offsets)
+
+
+def word_ngram_hashes(words: Sequence[str], minn: int, maxn: int) -> tuple[np.ndarray, np.ndarray]:
+    """``subwords.ngram_hashes`` by a kernel over the UTF-8 bytes (``kernels.char_ngram_hashes``:
+    no n-gram string is built), the same ``(values int32, offsets int64)``."""
+    from embedcli.kernels import char_ngram_hashes
+
+    data = [("<" + w + ">").encode("utf-8", "surrogatepass") for w in words]
+    offsets = offsets_of(np.fromiter(map(len, data), dtype=np.int64, count=len(data)))
+    flat = np.frombuffer(b"".join(data), dtype=np.uint8) if data else np.zeros(0, np.uint8)
+    return char_ngram_hashes(flat, offsets, int(minn), int(maxn))
+
+
+def vocab_subwords(vocab: Vocabulary, minn: int, maxn: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(word_values, word_offsets)`` of :class:`SubwordHashes` for ``vocab`` (computed once
+    per vocabulary and n-gram lengths): the reserved entries (padding, OOV) and ``</s>`` have
+    no n-grams, as fastText's ``</s>``."""
+    from embedcli.ftcompat import EOS
+
+    key = (minn, maxn, len(vocab.tokens))
+    cached = getattr(vocab, "_subword_table", None)
+    if cached is None or cached[0] != key:
+        reserved = 2 if vocab.oov else 1
+        words = ["" if i < reserved or t == EOS else t for i, t in enumerate(vocab.tokens)]
+        table = word_ngram_hashes(words, minn, maxn)
+        lens = np.diff(table[1])
+        lens[:reserved] = 0  # "" has n-grams ("<>" when minn <= 2): the reserved rows have none
+        eos = np.array([t == EOS for t in vocab.tokens], dtype=bool)
+        lens[eos] = 0
+        if lens.sum() != len(table[0]):
+            keep = np.repeat(lens == np.diff(table[1]), np.diff(table[1]))
+            table = (table[0][keep], offsets_of(lens))
+        cached = (key, table)
+        vocab._subword_table = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
+class _OovNgrams:
+    """Collects, batch by batch, the n-gram hashes of the tokens that are not vocabulary words
+    (each distinct string hashed once)."""
+
+    def __init__(self, minn: int, maxn: int) -> None:
+        self.minn, self.maxn = minn, maxn
+        self.cache: dict[str, np.ndarray] = {}
+        self.builder = _RaggedBuilder()
+
+    def add(self, flat: Sequence[str], unknown: np.ndarray, lengths: np.ndarray) -> None:
+        """``flat`` the batch's tokens, ``unknown`` the positions of the unknown ones,
+        ``lengths`` the documents' token counts."""
+        from embedcli.ftcompat import EOS
+
+        strings = [flat[k] for k in unknown]
+        new = sorted({s for s in strings if s not in self.cache})
+        if new:
+            values, offsets = word_ngram_hashes(
+                [("" if w == EOS else w) for w in new], self.minn, self.maxn
+            )
+            for i, w in enumerate(new):
+                self.cache[w] = values[offsets[i] : offsets[i + 1]] if w != EOS else values[:0]
+        parts = [self.cache[s] for s in strings]
+        sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        docs = np.searchsorted(offsets_of(lengths), unknown, side="right") - 1
+        per_doc = np.bincount(docs, weights=sizes, minlength=len(lengths)).astype(np.int64)
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        self.builder.add(values.astype(np.int32, copy=False), per_doc)
+
+    def build(self, vocab: Vocabulary) -> SubwordHashes:
+        values, offsets = self.builder.build()
+        word_values, word_offsets = vocab_subwords(vocab, self.minn, self.maxn)
+        return SubwordHashes(self.minn, self.maxn, word_values, word_offsets, values, offsets)
 
 
 @dataclass
@@ -312,17 +410,19 @@ def encode_corpus(
     batch_size: int = BATCH_DOCS,
     label_index: dict[str, int] | None = None,
     hashes: bool = False,
+    subwords: tuple[int, int] | None = None,
 ) -> EncodedCorpus:
     """Encode documents with an existing vocabulary (unknown words -> UNK, or dropped without OOV).
 
     Labels map through ``vocab.label_to_id`` (unknown -> -1), or through ``label_index`` if given
     (a dict that may grow as labels are seen, to learn labels in the same pass). With ``hashes``
-    the corpus carries its ``TokenHashes`` (for models with ``ngram_hash``). Sequential:
-    ``embedcli.shards.encode_corpus`` chooses worker processes for a large input.
+    the corpus carries its ``TokenHashes`` (for models with ``ngram_hash``); with ``subwords``
+    ``(minn, maxn)`` they carry the tokens' character n-grams too (``SubwordHashes``).
+    Sequential: ``embedcli.shards.encode_corpus`` chooses worker processes for a large input.
     """
     labels_to_ids = vocab.label_to_id if label_index is None else label_index
-    if hashes:
-        return _encode_hashed(docs, vocab, batch_size, labels_to_ids)
+    if hashes or subwords:
+        return _encode_hashed(docs, vocab, batch_size, labels_to_ids, subwords)
     tokenize = vocab.tokenizer.tokenize
     get = vocab.token_to_id.get
     missing = vocab.unk_id if vocab.oov else -1
@@ -347,9 +447,14 @@ def encode_corpus(
 
 
 def _encode_hashed(
-    docs: Iterable[Document], vocab: Vocabulary, batch_size: int, labels_to_ids: dict[str, int]
+    docs: Iterable[Document],
+    vocab: Vocabulary,
+    batch_size: int,
+    labels_to_ids: dict[str, int],
+    subwords: tuple[int, int] | None = None,
 ) -> EncodedCorpus:
-    """``encode_corpus`` that also hashes every token string (sequential)."""
+    """``encode_corpus`` that also hashes every token string, and with ``subwords`` the
+    character n-grams of the unknown ones (sequential)."""
     from embedcli.ftcompat import append_eos, token_hashes
 
     tokenize = vocab.tokenizer.tokenize
@@ -358,6 +463,7 @@ def _encode_hashed(
     unknown: dict[str, int] = {}
     missing = vocab.unk_id if vocab.oov else -1
     tok_builder, lab_builder, hash_builder = _RaggedBuilder(), _RaggedBuilder(), _RaggedBuilder()
+    oov_ngrams = _OovNgrams(*subwords) if subwords else None
     for batch in _batched(docs, batch_size):
         flat: list[str] = []
         lengths = np.empty(len(batch), dtype=np.int64)
@@ -375,6 +481,8 @@ def _encode_hashed(
         for k in np.flatnonzero(full < 0):
             hashed[k] = unknown[flat[k]]
         hash_builder.add(hashed, lengths)
+        if oov_ngrams is not None:
+            oov_ngrams.add(flat, np.flatnonzero(full < 0), lengths)
         ids = np.where(full < 0, np.int32(missing), full)
         if missing == -1:
             ids, lengths = _drop_negative(ids, lengths)
@@ -386,8 +494,13 @@ def _encode_hashed(
     eos_bucket = not vocab.tokenizer_config.eos
     if eos_bucket:
         values, hash_offsets = append_eos(values, hash_offsets)
+    sub = oov_ngrams.build(vocab) if oov_ngrams is not None else None
     return EncodedCorpus(
-        tokens, offsets, label_ids, label_offsets, TokenHashes(values, hash_offsets, eos_bucket)
+        tokens,
+        offsets,
+        label_ids,
+        label_offsets,
+        TokenHashes(values, hash_offsets, eos_bucket, sub),
     )
 
 
@@ -402,9 +515,14 @@ def vocab_hashes(vocab: Vocabulary) -> np.ndarray:
     return cached
 
 
-def encode_texts(texts: Sequence[str], vocab: Vocabulary, hashes: bool = False) -> EncodedCorpus:
+def encode_texts(
+    texts: Sequence[str],
+    vocab: Vocabulary,
+    hashes: bool = False,
+    subwords: tuple[int, int] | None = None,
+) -> EncodedCorpus:
     """Encode raw strings (no labels)."""
-    return encode_corpus((Document(t, ()) for t in texts), vocab, hashes=hashes)
+    return encode_corpus((Document(t, ()) for t in texts), vocab, hashes=hashes, subwords=subwords)
 
 
 def build_and_encode_raw(
@@ -475,6 +593,7 @@ def build_and_encode(
     vocab_options: dict[str, Any],
     batch_size: int = BATCH_DOCS,
     hashes: bool = False,
+    subwords: tuple[int, int] | None = None,
 ) -> tuple[Vocabulary, EncodedCorpus]:
     """One pass: count tokens, keep provisional ids, then remap to the final vocabulary.
 
@@ -482,7 +601,8 @@ def build_and_encode(
     is about one int32 corpus. With ``hashes`` the corpus carries its ``TokenHashes`` (every
     token was counted, so the hash of a provisional id is the hash of its string). This is the
     sequential pass; ``embedcli.shards.build_and_encode`` runs it over worker processes when the
-    input is large enough (same result).
+    input is large enough (same result). With ``subwords`` ``(minn, maxn)`` the hashes carry the
+    character n-grams of the tokens left out of the vocabulary (``SubwordHashes``).
     """
     counter, ids, lengths, label_index, label_ids, label_lens = build_and_encode_raw(
         docs, counter, batch_size
@@ -490,7 +610,8 @@ def build_and_encode(
     names, label_names = list(counter.index), list(label_index)
     vocab = counter.vocabulary(**vocab_options)
     token_hashes = None
-    if hashes:
+    sub = _dropped_ngrams(ids, lengths, names, vocab, subwords) if subwords else None
+    if hashes or subwords:
         from embedcli.ftcompat import append_eos
         from embedcli.ftcompat import token_hashes as hash_strings
 
@@ -499,12 +620,50 @@ def build_and_encode(
         eos_bucket = not vocab.tokenizer_config.eos
         if eos_bucket:
             values, hash_offsets = append_eos(values, hash_offsets)
-        token_hashes = TokenHashes(values, hash_offsets, eos_bucket)
+        token_hashes = TokenHashes(values, hash_offsets, eos_bucket, sub)
     tokens, lengths = _remap_in_place(ids, vocab.remap_table(names), lengths, not vocab.oov)
     ltable = np.array([vocab.label_to_id[name] for name in label_names], dtype=np.int32)
     label_ids = ltable[label_ids] if len(label_ids) else label_ids.astype(np.int32)
     return vocab, EncodedCorpus(
         tokens, offsets_of(lengths), label_ids, offsets_of(label_lens), token_hashes
+    )
+
+
+def _dropped_ngrams(
+    ids: np.ndarray,
+    lengths: np.ndarray,
+    names: list[str],
+    vocab: Vocabulary,
+    subwords: tuple[int, int],
+) -> SubwordHashes:
+    """The ``SubwordHashes`` of a corpus of provisional ids (``names[id]`` is the token): the
+    n-grams of the tokens the vocabulary left out (``--min-count``, ``--max-size``)."""
+    from embedcli.ftcompat import EOS
+
+    minn, maxn = subwords
+    known = vocab.token_to_id
+    out_ids = np.fromiter((n not in known for n in names), dtype=bool, count=len(names))
+    pids = np.flatnonzero(out_ids)
+    values, offsets = word_ngram_hashes(
+        ["" if names[i] == EOS else names[i] for i in pids], minn, maxn
+    )
+    pid_len = np.zeros(len(names), dtype=np.int64)
+    pid_len[pids] = np.diff(offsets)
+    pid_len[[i for i in pids if names[i] == EOS]] = 0
+    keep = np.repeat(pid_len[pids] == np.diff(offsets), np.diff(offsets))
+    values, pid_offsets = values[keep], offsets_of(pid_len)
+    where = np.flatnonzero(out_ids[ids]) if len(pids) else np.zeros(0, dtype=np.int64)
+    oov_values, _ = _take_ragged(values, pid_offsets, ids[where].astype(np.int64))
+    docs = np.searchsorted(offsets_of(lengths), where, side="right") - 1
+    per_doc = np.bincount(docs, weights=pid_len[ids[where]], minlength=len(lengths))
+    word_values, word_offsets = vocab_subwords(vocab, minn, maxn)
+    return SubwordHashes(
+        minn,
+        maxn,
+        word_values,
+        word_offsets,
+        np.ascontiguousarray(oov_values, dtype=np.int32),
+        offsets_of(per_doc.astype(np.int64)),
     )
 
 
@@ -532,7 +691,12 @@ def concat_corpora(parts: Sequence[EncodedCorpus]) -> EncodedCorpus:
         values, hash_offsets = cat(
             [p.hashes.values for p in parts], [p.hashes.offsets for p in parts], np.int32
         )
-        hashes = TokenHashes(values, hash_offsets, parts[0].hashes.eos_bucket)
+        sub = None
+        subs = [p.hashes.subwords for p in parts]
+        if all(x is not None for x in subs):
+            sv, so = cat([x.values for x in subs], [x.offsets for x in subs], np.int32)
+            sub = replace(subs[0], values=sv, offsets=so)
+        hashes = TokenHashes(values, hash_offsets, parts[0].hashes.eos_bucket, sub)
     return EncodedCorpus(tokens, offsets, label_ids, label_offsets, hashes)
 
 

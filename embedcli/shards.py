@@ -67,17 +67,18 @@ def encode_corpus(
     batch_size: int = BATCH_DOCS,
     label_index: dict[str, int] | None = None,
     hashes: bool = False,
+    subwords: tuple[int, int] | None = None,
 ) -> EncodedCorpus:
     """:func:`embedcli.sequences.encode_corpus`, over worker processes when ``docs`` is a
     :class:`CorpusReader` large enough (:func:`plan_shards`); the same result either way. The
     one entry point that chooses parallel or sequential encoding. With ``hashes`` (the corpus
-    carries its ``TokenHashes``) the pass is sequential."""
-    if isinstance(docs, CorpusReader) and label_index is None and not hashes:
+    carries its ``TokenHashes``) or ``subwords`` the pass is sequential."""
+    if isinstance(docs, CorpusReader) and label_index is None and not hashes and not subwords:
         plan = plan_shards(docs)
         merged = encode_parallel(docs, vocab, plan) if plan else None
         if merged is not None:
             return merged
-    return sequences.encode_corpus(docs, vocab, batch_size, label_index, hashes)
+    return sequences.encode_corpus(docs, vocab, batch_size, label_index, hashes, subwords)
 
 
 def build_and_encode(
@@ -86,12 +87,15 @@ def build_and_encode(
     vocab_options: dict[str, Any],
     batch_size: int = BATCH_DOCS,
     hashes: bool = False,
+    subwords: tuple[int, int] | None = None,
 ) -> tuple[Vocabulary, EncodedCorpus]:
     """:func:`embedcli.sequences.build_and_encode`, over worker processes when ``docs`` is a
     :class:`CorpusReader` large enough; the same vocabulary and ids (and ``TokenHashes`` with
-    ``hashes``) either way."""
+    ``hashes``) either way. With ``subwords`` (the n-grams of the tokens the vocabulary leaves
+    out need their strings) the pass is sequential."""
     # fastText's dictionary order needs where labels first appear among the tokens: one pass
-    if isinstance(docs, CorpusReader) and vocab_options.get("ties") != "std-sort":
+    parallel = vocab_options.get("ties") != "std-sort" and not subwords
+    if isinstance(docs, CorpusReader) and parallel:
         plan = plan_shards(docs)
         merged = (
             build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options, hashes=hashes)
@@ -101,7 +105,7 @@ def build_and_encode(
         if merged is not None:
             vocab, corpus, counter.documents, counter.tokens = merged
             return vocab, corpus
-    return sequences.build_and_encode(docs, counter, vocab_options, batch_size, hashes)
+    return sequences.build_and_encode(docs, counter, vocab_options, batch_size, hashes, subwords)
 
 
 def plan_shards(

@@ -71,6 +71,11 @@ class ModelSpec:
     #: written before it, whose config.json has no such key, keep loading and predicting as
     #: they did)
     ngram_hash: str = ""
+    #: fastText's subwords: character n-grams of ``minn .. maxn`` characters of every word,
+    #: hashed into the same ``buckets`` rows as the word n-grams (0 = off: models written before
+    #: them). Stored in config.json as ``"subwords": SubwordSpec.to_json()`` (see ``to_dict``)
+    minn: int = 0
+    maxn: int = 0
 
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
@@ -87,11 +92,36 @@ class ModelSpec:
             raise UsageError("dim, num_words and num_classes must be >= 1")
         if self.hidden < 0 or self.buckets < 0 or self.word_ngrams < 1 or self.maxlen < 0:
             raise UsageError("hidden, buckets and maxlen must be >= 0, word_ngrams >= 1")
+        check_subwords(self.minn, self.maxn)
+        if self.has_subwords and self.buckets < 1:
+            raise UsageError("subwords (minn, maxn) need buckets >= 1")
+        if self.has_subwords and self.pool == "flatten":
+            raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")
 
     @property
     def num_rows(self) -> int:
-        """Rows of the embedding table: words, then n-gram buckets (0 if word_ngrams == 1)."""
-        return self.num_words + (self.buckets if self.word_ngrams > 1 else 0)
+        """Rows of the embedding table: words, then the buckets of word n-grams and subwords
+        (none without either)."""
+        return self.num_words + (self.buckets if self.word_ngrams > 1 or self.has_subwords else 0)
+
+    @property
+    def has_subwords(self) -> bool:
+        """Whether every word adds the rows of its character n-grams (fastText's subwords)."""
+        return self.minn > 0 and self.maxn > 0
+
+    @property
+    def adds_rows(self) -> bool:
+        """Whether :func:`embedcli.model.featurize` adds any row (word n-grams or subwords)."""
+        return self.uses_ngrams or (self.has_subwords and self.buckets > 0)
+
+    @property
+    def subwords(self) -> Any:
+        """The ``embedcli.subwords.SubwordSpec`` (``minn``, ``maxn``, ``buckets``), or None."""
+        if not self.has_subwords:
+            return None
+        from embedcli.subwords import SubwordSpec
+
+        return SubwordSpec(self.minn, self.maxn, self.buckets)
 
     @property
     def uses_ngrams(self) -> bool:
@@ -139,16 +169,33 @@ class ModelSpec:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The ``model`` section of config.json: the fields, with ``minn``/``maxn`` as
+        ``"subwords": SubwordSpec.to_json()`` when on (absent when off, as before them)."""
+        out = asdict(self)
+        del out["minn"], out["maxn"]
+        if self.has_subwords:
+            out["subwords"] = self.subwords.to_json()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         """The spec of a stored ``model`` section (unknown keys ignored); ``FormatError`` when
         it is not a valid spec."""
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"minn", "maxn"}
         try:
-            return cls(**{k: v for k, v in data.items() if k in names})
-        except (UsageError, TypeError, AttributeError) as exc:
+            kwargs = {k: v for k, v in data.items() if k in names}
+            sub = data.get("subwords")
+            if sub is not None:
+                from embedcli.subwords import SubwordSpec
+
+                sw = SubwordSpec.from_json(sub)
+                if sw.buckets != data.get("buckets"):
+                    raise UsageError("subwords.buckets differs from buckets")
+                if not sw.enabled:
+                    raise UsageError("subwords must have minn, maxn and buckets >= 1")
+                kwargs.update(minn=sw.minn, maxn=sw.maxn)
+            return cls(**kwargs)
+        except (UsageError, TypeError, AttributeError, ValueError) as exc:
             raise FormatError(f"not a valid model spec: {exc}") from None
 
 
@@ -174,6 +221,37 @@ class ModelParams:
             c(self.hidden_W),
             c(self.hidden_b),
             c(self.thresholds),
+        )
+
+
+@dataclass
+class InitEmbeddings:
+    """Pretrained rows to start a model from (``train.fit``'s ``init_embeddings`` also takes a
+    plain ``(k, dim)`` array = ``words`` alone): ``words`` ``(k, dim)`` overwrite the first k word
+    rows; ``bucket_rows[i]`` overwrites the bucket row ``num_words + bucket_ids[i]`` (the subword
+    rows of a pretrained model with the same subword spec)."""
+
+    words: np.ndarray  # float32 (k, dim)
+    bucket_ids: np.ndarray  # int64, 0 .. buckets - 1
+    bucket_rows: np.ndarray  # float32 (len(bucket_ids), dim)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.words.shape
+
+
+#: the longest character n-gram ``--maxn`` takes
+MAX_NGRAM_CHARS = 30
+
+
+def check_subwords(minn: int, maxn: int) -> None:
+    """``UsageError`` unless ``minn``/``maxn`` are both 0 (off) or ``1 <= minn <= maxn <= 30``."""
+    if minn == 0 and maxn == 0:
+        return
+    if not (1 <= minn <= maxn <= MAX_NGRAM_CHARS):
+        raise UsageError(
+            f"--minn and --maxn must both be 0 (no subwords) or satisfy 1 <= minn <= maxn <= "
+            f"{MAX_NGRAM_CHARS}, not minn {minn}, maxn {maxn}"
         )
 
 
@@ -220,10 +298,13 @@ def auto_epochs(n_docs: int, n_tokens: int) -> int:
     return int(min(25, max(5, round(min(by_docs, by_tokens)))))
 
 
-def auto_buckets(n_docs: int, n_tokens: int, word_ngrams: int) -> int:
+def auto_buckets(n_docs: int, n_tokens: int, word_ngrams: int, subwords: bool = False) -> int:
     """Buckets when ``TrainConfig.buckets == 0``: the power of two >= 2x the training n-gram
-    windows, between 2**16 and 2**20 (1M x dim 50 = 200 MB; fastText's 2M is 400 MB)."""
-    windows = max(1, (n_tokens - n_docs) * max(0, word_ngrams - 1))
+    windows (with subwords, plus 2 per token for the character n-grams), between 2**16 and
+    2**20 (1M x dim 50 = 200 MB; fastText's 2M is 400 MB)."""
+    windows = max(
+        1, (n_tokens - n_docs) * max(0, word_ngrams - 1) + (2 * n_tokens if subwords else 0)
+    )
     return int(min(1 << 20, max(1 << 16, 1 << int(np.ceil(np.log2(2 * windows))))))
 
 
@@ -259,9 +340,22 @@ class TrainConfig:
     seed: int = 0
     patience: int = 0
     freeze_embeddings: bool = False
+    #: fastText's subwords: character n-grams of minn..maxn characters (0 = off, fastText's
+    #: supervised default)
+    minn: int = 0
+    maxn: int = 0
+
+    @property
+    def has_subwords(self) -> bool:
+        return self.minn > 0 and self.maxn > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields (``minn``/``maxn`` only when subwords are on: a config without them reads
+        as before them)."""
+        out = asdict(self)
+        if not self.minn and not self.maxn:
+            del out["minn"], out["maxn"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -295,6 +389,9 @@ class TrainConfig:
             raise UsageError("pool 'flatten' needs maxlen >= 1")
         if self.word_ngrams < 1 or self.buckets < 0 or self.hidden < 0:
             raise UsageError("word_ngrams must be >= 1, buckets and hidden >= 0")
+        check_subwords(self.minn, self.maxn)
+        if self.has_subwords and self.pool == "flatten":
+            raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")
 
     def resolve(self, n_docs: int, n_tokens: int, cores: int | None = None) -> TrainConfig:
         """A validated copy with every "choose" value chosen for a training corpus of
@@ -309,8 +406,10 @@ class TrainConfig:
         return replace(
             self,
             epochs=self.epochs or auto_epochs(n_docs, n_tokens),
-            buckets=(self.buckets or auto_buckets(n_docs, n_tokens, self.word_ngrams))
-            if self.word_ngrams > 1
+            buckets=(
+                self.buckets or auto_buckets(n_docs, n_tokens, self.word_ngrams, self.has_subwords)
+            )
+            if self.word_ngrams > 1 or self.has_subwords
             else self.buckets,
             lr=float(self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]),
             dropout=self.dropout
@@ -326,7 +425,7 @@ class TrainConfig:
             raise UsageError(f"objective 'binary' needs exactly 2 labels, not {num_classes}")
         return ModelSpec(
             num_words=int(num_words),
-            buckets=int(self.buckets) if self.word_ngrams > 1 else 0,
+            buckets=int(self.buckets) if self.word_ngrams > 1 or self.has_subwords else 0,
             dim=self.dim,
             num_classes=1 if self.objective == "binary" else int(num_classes),
             pool=self.pool,
@@ -335,4 +434,6 @@ class TrainConfig:
             word_ngrams=self.word_ngrams,
             maxlen=self.maxlen if self.pool == "flatten" else 0,
             ngram_hash=ngram_hash if self.word_ngrams > 1 else "",
+            minn=self.minn,
+            maxn=self.maxn,
         )

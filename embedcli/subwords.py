@@ -47,6 +47,16 @@ class SubwordSpec:
     def to_json(self) -> dict:
         return {"minn": self.minn, "maxn": self.maxn, "buckets": self.buckets, "hash": SUBWORD_HASH}
 
+    @classmethod
+    def from_json(cls, data: dict) -> SubwordSpec:
+        """The spec of a ``to_json`` record (``ValueError`` for another hash or bad values)."""
+        if not isinstance(data, dict) or data.get("hash") != SUBWORD_HASH:
+            raise ValueError(f"subwords must be hashed with {SUBWORD_HASH!r}")
+        values = [data.get(k) for k in ("minn", "maxn", "buckets")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            raise ValueError("subwords minn, maxn and buckets must be integers >= 0")
+        return cls(*values)
+
 
 def char_ngrams(word: str, minn: int, maxn: int) -> list[str]:
     """The character n-grams fastText gives ``word``, in its order."""
@@ -89,3 +99,15 @@ def ragged_subword_buckets(
     np.cumsum([len(b) for b in per_word], out=offsets[1:])
     values = np.concatenate(per_word) if per_word else np.zeros(0, dtype=np.int64)
     return values.astype(np.int64, copy=False), offsets
+
+
+def ngram_hashes(words: Sequence[str], minn: int, maxn: int) -> tuple[np.ndarray, np.ndarray]:
+    """The token hashes (int32, fastText's storage) of every word's character n-grams, ragged:
+    ``(values int32, offsets int64)``, word ``i``'s at ``values[offsets[i]:offsets[i + 1]]``.
+    The bucket of a hash ``h`` is ``uint32(h) % buckets`` (what :func:`subword_buckets`
+    gives); keeping the hashes leaves the number of buckets open until the model is built."""
+    grams = [char_ngrams(w, minn, maxn) for w in words]
+    offsets = np.zeros(len(grams) + 1, dtype=np.int64)
+    np.cumsum([len(g) for g in grams], out=offsets[1:])
+    values = token_hashes([g for gs in grams for g in gs])
+    return np.ascontiguousarray(values, dtype=np.int32), offsets

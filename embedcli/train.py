@@ -46,6 +46,7 @@ from embedcli.resources import feature_budget, feature_bytes, feature_chunk_docs
 from embedcli.spec import (
     DEFAULT_DROPOUT,
     DEFAULT_LR,
+    InitEmbeddings,
     TrainConfig,
     auto_buckets,
     auto_epochs,
@@ -138,7 +139,7 @@ def fit(
     ``num_words`` (rows of the word table, default ``max id + 1`` or the rows of
     ``init_embeddings``) and ``num_classes`` (default ``max label id + 1``) should come from the
     vocabulary. ``init_embeddings`` ``(k, dim)`` overwrites the first k word rows (row 0 is kept
-    zero). ``on_epoch(record)`` gets each history record; ``on_progress(fraction)`` is called a few
+    zero); a ``spec.InitEmbeddings`` sets bucket rows too (pretrained subwords). ``on_epoch(record)`` gets each history record; ``on_progress(fraction)`` is called a few
     times per epoch with the fraction of training done.
 
     Raises :class:`TrainingDiverged` when the loss is NaN/Inf (checked after every chunk of an
@@ -243,7 +244,7 @@ class FeatureSource:
         self.spec = spec
         check_ids(corpus.tokens, corpus.offsets, spec)
         self.lengths = featurized_lengths(corpus.tokens, corpus.offsets, spec, corpus.hashes)
-        self.chunked = spec.word_ngrams > 1 and feature_bytes(self.lengths) > budget
+        self.chunked = spec.adds_rows and feature_bytes(self.lengths) > budget
         self.buffer: np.ndarray | None = None
         self.data: TrainData | None = None
         if self.chunked:
@@ -601,6 +602,19 @@ def initial_parameters(
         dense[...] = resume.restored("dense", dense.shape)
         return emb, dense
     params = init_params(spec, seed)
+    if isinstance(init_embeddings, InitEmbeddings):
+        ids = np.asarray(init_embeddings.bucket_ids, dtype=np.int64)
+        rows = np.asarray(init_embeddings.bucket_rows, dtype=np.float32)
+        bucket_rows = spec.num_rows - spec.num_words
+        if len(ids) and (
+            rows.shape != (len(ids), spec.dim) or ids.min() < 0 or ids.max() >= bucket_rows
+        ):
+            raise UsageError(
+                f"init bucket rows must be ({len(ids)}, {spec.dim}) rows of buckets "
+                f"0..{bucket_rows - 1}, not {rows.shape} of buckets {ids.min()}..{ids.max()}"
+            )
+        params.embeddings[spec.num_words + ids] = rows
+        init_embeddings = init_embeddings.words
     if init_embeddings is not None:
         init = np.asarray(init_embeddings, dtype=np.float32)
         if init.ndim != 2 or init.shape[1] != spec.dim or init.shape[0] > spec.num_words:

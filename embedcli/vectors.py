@@ -9,13 +9,16 @@ Formats, detected from the file:
   beside it (``NAME.tsv`` or ``vocab.tsv`` in the same directory; an exported model qualifies).
 
 Only the rows of words in the target vocabulary are kept, so a large file streams through in
-bounded memory. What is left out: gzip'd vector files, subword (``.bin`` fastText model) files.
+bounded memory. An embedcli model directory (``embedcli pretrain``'s word vectors with their subword
+rows, or a classifier's word rows) is read by ``embedcli.vectors_dir``. What is left out: gzip'd
+vector files, subword (``.bin`` fastText model) files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,16 +37,29 @@ class InitCoverage:
     top_missing: list[tuple[str, int]]
     source_rows: int
     dim: int
+    #: words of the vocabulary the source lacks, given the mean of its rows of their n-grams
+    words_composed: int = 0
+    #: subword bucket rows copied from a pretrained model directory
+    subword_rows: int = 0
+    #: why a pretrained model's subword rows were not copied ("" otherwise)
+    subword_note: str = ""
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
 
 
 def load_init_vectors(
-    path: str | Path, vocab: Vocabulary, dim: int
-) -> tuple[np.ndarray, np.ndarray, InitCoverage]:
-    """Return ``(rows (len(vocab), dim) float32, found mask, coverage)`` for ``vocab``'s words."""
+    path: str | Path, vocab: Vocabulary, dim: int, subwords: Any = None
+) -> tuple[Any, np.ndarray, InitCoverage]:
+    """Return ``(rows (len(vocab), dim) float32, found mask, coverage)`` for ``vocab``'s words.
+
+    ``path`` may be an embedcli model directory (``embedcli.vectors_dir``): the rows are then a
+    ``spec.InitEmbeddings`` (word rows, and the pretrained subword rows when ``subwords``, the
+    run's ``SubwordSpec``, equals the model's), and words it lacks are composed from its n-gram
+    rows (counted in ``words_composed`` and in the found mask)."""
     path = Path(path)
+    if path.is_dir():
+        return _load_model_dir(path, vocab, dim, subwords)
     if not path.is_file():
         raise DataError(f"cannot read --init-vectors {path}: no such file")
     wanted = vocab.token_to_id
@@ -55,6 +71,31 @@ def load_init_vectors(
         rows = _read_word2vec_binary(path, wanted, out, found, dim)
     else:
         rows = _read_text(path, wanted, out, found, dim)
+    return out, found, _coverage(vocab, found, rows, dim)
+
+
+def _load_model_dir(
+    path: Path, vocab: Vocabulary, dim: int, subwords: Any
+) -> tuple[Any, np.ndarray, InitCoverage]:
+    from embedcli.vectors_dir import init_rows, is_model_dir, read_pretrained_model
+
+    if not is_model_dir(path):
+        raise DataError(
+            f"cannot read --init-vectors {path}: a directory that is no embedcli model "
+            "(config.json is missing)"
+        )
+    pm = read_pretrained_model(path)
+    got = init_rows(pm, vocab, dim, subwords)
+    cov = _coverage(vocab, got.found, len(pm.vocab) - pm.first_word, dim)
+    cov.words_composed = got.words_composed
+    cov.words_hit -= got.words_composed
+    cov.subword_rows = got.subword_rows
+    cov.subword_note = got.note
+    return got.init, got.found, cov
+
+
+def _coverage(vocab: Vocabulary, found: np.ndarray, rows: int, dim: int) -> InitCoverage:
+    """How much of ``vocab``'s words and corpus tokens ``found`` covers."""
     found[0] = False  # padding stays zero
     if vocab.oov:
         found[1] = False
@@ -71,7 +112,7 @@ def load_init_vectors(
         source_rows=rows,
         dim=dim,
     )
-    return out, found, cov
+    return cov
 
 
 def _dim_error(path: Path, got: int, dim: int) -> UsageError:

@@ -61,7 +61,7 @@ def warm_kernels(prepared: Any) -> Warmed:
     cfg.update(epochs=1, dim=min(int(cfg["dim"]), 4), patience=0)
     if int(cfg.get("hidden") or 0) > 0:
         cfg["hidden"] = min(int(cfg["hidden"]), 4)
-    if int(cfg.get("word_ngrams") or 1) > 1:
+    if int(cfg.get("word_ngrams") or 1) > 1 or int(cfg.get("minn") or 0) > 0:
         cfg["buckets"] = 64
     try:
         result = fit(

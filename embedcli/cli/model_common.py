@@ -30,6 +30,14 @@ def output_format(value: str | None, choices: Sequence[str]) -> str:
     return check_choice(value, choices, "--format")
 
 
+def encode_for_model(encode: Any, batch: Any, m: Any) -> Any:
+    """``encode(batch, vocab, ...)`` (an ``encode_corpus``) with what the model's features need:
+    the token hashes of string-hashed word n-grams, the character n-grams of subwords."""
+    spec = m.spec
+    subwords = (spec.minn, spec.maxn) if spec.has_subwords else None
+    return encode(batch, m.vocab, hashes=bool(spec.ngram_hash), subwords=subwords)
+
+
 def check_k(k: int | None) -> None:
     if k is not None and k <= 0:
         raise UsageError(f"--k must be 1 or more, not {k}")

@@ -23,6 +23,7 @@ from embedcli.cli.model_common import (
     LoadedModel,
     check_choice,
     check_k,
+    encode_for_model,
     model_label_prefix,
     print_note,
 )
@@ -223,7 +224,7 @@ def predict(
     streaming_to_stdout()
     reader = CorpusReader([input], options)
     for batch in reader.batches(batch_size):
-        enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
+        enc = encode_for_model(encode_corpus, batch, m)
         probs = engine.predict_proba(
             m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
         )
@@ -325,6 +326,22 @@ def _explain_batch(m: Any, enc: Any, batch: list[Any], chosen: list[Any]) -> lis
 
 def _feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]:
     """Names of a document's feature rows: its words, then what ``featurize`` appended."""
+    names = _word_feature_names(vocab, text, word_ids, spec)
+    if spec.has_subwords:
+        from embedcli.ftcompat import EOS
+        from embedcli.subwords import char_ngrams
+
+        reserved = 2 if vocab.oov else 1
+        known = [vocab.tokens[i] for i in word_ids if i >= reserved]
+        unknown = [t for t in vocab.tokenizer.tokenize(text) if t not in vocab.token_to_id]
+        for word in [*known, *unknown]:
+            if word != EOS:
+                names += char_ngrams(word, spec.minn, spec.maxn)
+    return names
+
+
+def _word_feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]:
+    """Names of the rows of a document's words, ``</s>`` and word n-grams."""
     from embedcli.model import feature_spans
 
     toks = vocab.tokenizer.tokenize(text)
@@ -460,7 +477,7 @@ def evaluate(
     skipped_empty = 0
     reader = CorpusReader(test, options)
     for batch in reader.batches(BATCH_LINES):
-        enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
+        enc = encode_for_model(encode_corpus, batch, m)
         probs = engine.predict_proba(
             m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
         )
@@ -603,7 +620,7 @@ def embed(
 
         def vectors() -> Iterator[Any]:
             for batch in _read_batches(input, BATCH_LINES):
-                enc = encode_corpus(batch, m.vocab, hashes=bool(m.spec.ngram_hash))
+                enc = encode_for_model(encode_corpus, batch, m)
                 yield engine.pooled(
                     m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
                 )

@@ -539,7 +539,10 @@ def info(
         else {
             "size": len(vocab),
             "oov": vocab.unk_id is not None,
-            "buckets": int(spec.get("buckets", 0)) if int(spec.get("word_ngrams", 1)) > 1 else 0,
+            "buckets": int(spec.get("buckets", 0))
+            if int(spec.get("word_ngrams", 1)) > 1 or spec.get("subwords")
+            else 0,
+            **({"subwords": _subwords_text(spec["subwords"])} if spec.get("subwords") else {}),
             "tokenizer": config.get("tokenizer"),
         },
         "labels": None
@@ -719,6 +722,7 @@ def _render_info(r: dict) -> None:
                     "size": v["size"],
                     "[UNK] row": v["oov"],
                     "n-gram buckets": v["buckets"],
+                    **({"subwords": v["subwords"]} if "subwords" in v else {}),
                     "tokenizer": v["tokenizer"],
                 },
             )
@@ -810,3 +814,10 @@ def _word_groups(table: Any, vectors: Any) -> tuple[Any, list[str]]:
     if spec.get("objective") == "binary":
         return (scores[:, 0] > 0).astype(int), list(labels)
     return scores.argmax(axis=1), list(labels)
+
+
+def _subwords_text(sub: Any) -> str:
+    """The ``model.subwords`` record of config.json in words ("off" without one)."""
+    if not isinstance(sub, dict):
+        return "off"
+    return f"character n-grams of {sub.get('minn')}..{sub.get('maxn')} (shared buckets)"

@@ -40,6 +40,7 @@ from embedcli.cli.options import (
 )
 from embedcli.cli.render import reading_progress, table_title, text
 from embedcli.errors import UsageError
+from embedcli.spec import check_subwords
 
 #: ``train`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
 _USED_ON_RESUME = {
@@ -208,11 +209,33 @@ def train(
             help="Hash buckets for word n-grams (0 = sized to the data, 2^16..2^20).",
         ),
     ] = 0,
+    minn: Annotated[
+        int,
+        typer.Option(
+            "--minn",
+            min=0,
+            max=30,
+            help="Subwords: shortest character n-gram of <word> hashed into the buckets "
+            "(0 = no subwords, as fastText's supervised default; fastText's skipgram uses 3).",
+        ),
+    ] = 0,
+    maxn: Annotated[
+        int,
+        typer.Option(
+            "--maxn",
+            min=0,
+            max=30,
+            help="Subwords: longest character n-gram (0 = no subwords; fastText's skipgram "
+            "uses 6). Unseen words of new text then still count through their n-grams.",
+        ),
+    ] = 0,
     init_vectors: Annotated[
         str | None,
         typer.Option(
             "--init-vectors",
-            help="Pretrained vectors: word2vec text/binary, GloVe, .vec, or .npy (+ vocab).",
+            help="Pretrained vectors: word2vec text/binary, GloVe, .vec, .npy (+ vocab), or an "
+            "embedcli model directory (pretrain's word vectors: unknown words composed from "
+            "their subwords, subword rows copied when --minn/--maxn match; or a classifier).",
         ),
     ] = None,
     freeze_embeddings: Annotated[
@@ -307,6 +330,9 @@ def train(
         raise UsageError("--maxlen must be at least 1")
     if dim < 1:
         raise UsageError("--dim must be at least 1")
+    check_subwords(minn, maxn)
+    if pool == "flatten" and minn and maxn:
+        raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")
     if checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be >= 0")
     if checkpoint and not checkpoint_every:
@@ -375,6 +401,8 @@ def train(
             seed=seed,
             patience=early_stopping,
             freeze_embeddings=freeze_embeddings,
+            minn=minn,
+            maxn=maxn,
         ),
     )
     checkpoint_state = None

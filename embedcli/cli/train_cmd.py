@@ -40,7 +40,6 @@ from embedcli.cli.options import (
 )
 from embedcli.cli.render import reading_progress, table_title, text
 from embedcli.errors import UsageError
-from embedcli.spec import check_subwords
 
 #: ``train`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
 _USED_ON_RESUME = {
@@ -330,6 +329,8 @@ def train(
         raise UsageError("--maxlen must be at least 1")
     if dim < 1:
         raise UsageError("--dim must be at least 1")
+    from embedcli.spec import check_subwords  # numpy: not at --help time
+
     check_subwords(minn, maxn)
     if pool == "flatten" and minn and maxn:
         raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")

@@ -26,7 +26,8 @@ Left out on purpose: hierarchical softmax, negative sampling, subword (char n-gr
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 # --------------------------------------------------------------------------- small helpers
 
@@ -92,58 +93,88 @@ def scatter_add_rows(G, ids, rows):
             G[r, j] += rows[k, j]
 
 
-@njit(cache=True, nogil=True)
-def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg):
-    """Pool document ``tokens[s:e]`` into ``out``; return the number of non-pad tokens.
+def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg, i):
+    """Pool document ``tokens[s:e]`` into ``out`` with pooling ``pool``; return the number of
+    non-pad tokens (see :func:`_pool_sum`, :func:`_pool_max`, :func:`_pool_flatten`). Max pooling
+    keeps its argmax positions in row ``i`` of ``arg`` (None in kernels without max pooling). In
+    a kernel where ``pool`` is a constant only that pooling compiles (:func:`_pool_doc_typed`)."""
+    if pool == 3:
+        return _pool_flatten(W, tokens, s, e, maxlen, out)
+    if pool == 2:
+        return _pool_max(W, tokens, s, e, out, arg[i])
+    return _pool_sum(W, tokens, s, e, pool == 0, out)
 
-    mean/sum/max ignore id 0; a document without a non-pad token pools to zeros (never NaN).
-    max keeps in ``arg[j]`` the position (index into ``tokens``) of the maximum of column j, or -1.
-    flatten writes ``maxlen*dim`` values: row of position s+p at ``p*dim``; positions past the end
-    (and pad ids, whose row is zero) give zeros.
-    """
+
+@overload(_pool_doc, prefer_literal=True, jit_options={"nogil": True})
+def _pool_doc_typed(W, tokens, s, e, pool, maxlen, out, arg, i):
+    """Numba literal dispatch of :func:`_pool_doc`: a literal ``pool`` selects its function at
+    typing time; any other ``pool`` compiles the branches above."""
+    if not isinstance(pool, types.IntegerLiteral):
+        return _pool_doc
+    if pool.literal_value == 3:
+        return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_flatten(
+            W, tokens, s, e, maxlen, out
+        )
+    if pool.literal_value == 2:
+        return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_max(
+            W, tokens, s, e, out, arg[i]
+        )
+    mean = pool.literal_value == 0
+    return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_sum(W, tokens, s, e, mean, out)
+
+
+@njit(cache=True, nogil=True)
+def _pool_flatten(W, tokens, s, e, maxlen, out):
+    """Flatten: writes ``maxlen*dim`` values, the row of position s+p at ``p*dim``; positions
+    past the end (and pad ids, whose row is zero) give zeros. Returns the non-pad count."""
     dim = W.shape[1]
     cnt = 0
-    if pool == 3:
-        n = min(e - s, maxlen)
-        for p in range(n):
-            t = tokens[s + p]
-            if t != 0:
-                cnt += 1
-                for j in range(dim):
-                    out[p * dim + j] = W[t, j]
-            else:
-                for j in range(dim):
-                    out[p * dim + j] = 0.0
-        for k in range(n * dim, maxlen * dim):
-            out[k] = 0.0
-        return cnt
-    if pool == 2:
-        for j in range(dim):
-            out[j] = 0.0
-            arg[j] = -1
-        for p in range(s, e):
-            t = tokens[p]
-            if t == 0:
-                continue
-            if cnt == 0:
-                for j in range(dim):
-                    out[j] = W[t, j]
-                    arg[j] = p
-            else:
-                for j in range(dim):
-                    v = W[t, j]
-                    if v > out[j]:
-                        out[j] = v
-                        arg[j] = p
+    n = min(e - s, maxlen)
+    for p in range(n):
+        t = tokens[s + p]
+        if t != 0:
             cnt += 1
-        return cnt
-    return _pool_sum(W, tokens, s, e, pool == 0, out)
+            for j in range(dim):
+                out[p * dim + j] = W[t, j]
+        else:
+            for j in range(dim):
+                out[p * dim + j] = 0.0
+    for k in range(n * dim, maxlen * dim):
+        out[k] = 0.0
+    return cnt
+
+
+@njit(cache=True, nogil=True)
+def _pool_max(W, tokens, s, e, out, arg):
+    """Max over the non-pad rows (zeros without one), keeping in ``arg[j]`` the position (index
+    into ``tokens``) of the maximum of column j, or -1. Returns the non-pad count."""
+    dim = W.shape[1]
+    cnt = 0
+    for j in range(dim):
+        out[j] = 0.0
+        arg[j] = -1
+    for p in range(s, e):
+        t = tokens[p]
+        if t == 0:
+            continue
+        if cnt == 0:
+            for j in range(dim):
+                out[j] = W[t, j]
+                arg[j] = p
+        else:
+            for j in range(dim):
+                v = W[t, j]
+                if v > out[j]:
+                    out[j] = v
+                    arg[j] = p
+        cnt += 1
+    return cnt
 
 
 @njit(cache=True, nogil=True)
 def _pool_sum(W, tokens, s, e, mean, out):
     """Sum (or mean if ``mean``) of the non-pad rows of ``tokens[s:e]`` into ``out[:dim]``;
-    returns their count (0 -> zeros). The only pooling the common training kernel compiles."""
+    returns their count (0 -> zeros, never NaN)."""
     dim = W.shape[1]
     cnt = 0
     for j in range(dim):
@@ -168,15 +199,15 @@ def pool_doc(W, tokens, pool, maxlen):
     dim = W.shape[1]
     width = maxlen * dim if pool == 3 else dim
     out = np.zeros(width, dtype=W.dtype)
-    arg = np.full(dim, -1, dtype=np.int64)
-    cnt = _pool_doc(W, tokens, 0, tokens.shape[0], pool, maxlen, out, arg)
-    return out, arg, cnt
+    arg = np.full((1, dim), -1, dtype=np.int64)
+    cnt = _pool_doc(W, tokens, 0, tokens.shape[0], pool, maxlen, out, arg, 0)
+    return out, arg[0], cnt
 
 
 @njit(cache=True, nogil=True)
 def _pool_range(W, tokens, offsets, pool, maxlen, out, arg, lo, hi):
     for i in range(lo, hi):
-        _pool_doc(W, tokens, offsets[i], offsets[i + 1], pool, maxlen, out[i], arg[i])
+        _pool_doc(W, tokens, offsets[i], offsets[i + 1], pool, maxlen, out[i], arg, i)
 
 
 @njit(cache=True, nogil=True)
@@ -234,7 +265,8 @@ def pool_backward(G, tokens, offsets, pool, maxlen, counts, arg, gpooled):
 
 @njit(cache=True, nogil=True)
 def _affine(x, W, b, n_in, n_out, out, relu):
-    """``out = x @ W + b`` (W flat row-major (n_in, n_out)); ReLU if ``relu``."""
+    """``out = x @ W + b`` (W flat row-major (n_in, n_out)); ReLU if ``relu`` (a variable, never
+    a literal ``True``/``False``: those would compile twice, see ``tests/test_cold_compile.py``)."""
     for c in range(n_out):
         out[c] = b[c]
     for i in range(n_in):
@@ -422,13 +454,25 @@ def _ova_row(z, labels, lo, hi, cw, grad):
     return loss, correct
 
 
-@njit(cache=True, nogil=True)
 def _objective_row(objective, z, labels, lo, hi, cw, grad):
+    """Loss and gradient of example ``z`` under ``objective`` (0 softmax, 1 binary, 2 one-vs-all);
+    in a kernel where ``objective`` is a constant only its loss compiles
+    (:func:`_objective_row_typed`)."""
     if objective == 0:
         return _softmax_row(z, labels, lo, hi, cw, grad)
     if objective == 1:
         return _binary_row(z, labels, lo, hi, cw, grad)
     return _ova_row(z, labels, lo, hi, cw, grad)
+
+
+@overload(_objective_row, prefer_literal=True, jit_options={"nogil": True})
+def _objective_row_typed(objective, z, labels, lo, hi, cw, grad):
+    """Numba literal dispatch of :func:`_objective_row`: a literal ``objective`` selects its
+    loss at typing time; any other compiles all three."""
+    if not isinstance(objective, types.IntegerLiteral):
+        return _objective_row
+    row = (_softmax_row, _binary_row, _ova_row)[objective.literal_value]
+    return lambda objective, z, labels, lo, hi, cw, grad: row(z, labels, lo, hi, cw, grad)
 
 
 @njit(cache=True, nogil=True)
@@ -594,7 +638,7 @@ def dense_update(P, S1, S2, G, optimizer, lr, l2, b1, b2, eps, t):
 # --------------------------------------------------------------------------- n-gram hashing
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, write):
     """Hashed features of document ``tokens[s:e]`` written from ``out[k]`` (when ``write``);
     returns how many. See :func:`hash_word_ngrams`."""
@@ -696,7 +740,7 @@ def hash_word_ngrams_docs(tokens, offsets, docs, n, num_words, buckets, eos, out
             _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, True)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _doc_string_ngrams(hashes, hs, he, n, num_words, buckets, eos_row, out, k, write):
     """Rows of the word n-grams of one document from its token hashes ``hashes[hs:he]``
     (fastText's ``Dictionary::addWordNgrams``), after the ``eos_row`` (when >= 0), written from
@@ -865,23 +909,24 @@ def _buffers(in0, hidden, n_out):
 
 
 @njit(cache=True, nogil=True)
-def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, seed):
+def _example(
+    emb, dense, gdense, data, shape, cw, d, x, gx, arg, b, bufs, dropout, seed, pool, objective
+):
     """Forward and backward of example ``d``: pools into ``x`` (dropout applied), adds the
     classifier gradient into ``gdense`` and writes the gradient wrt the pooled vector into
-    ``gx``. ``arg is None`` compiles mean/sum pooling only. Returns ``(count, loss, correct)``."""
+    ``gx``. ``pool``/``objective`` are the entry kernel's constants (``shape``'s are not read):
+    only their branches compile. Returns ``(count, loss, correct)``."""
     tokens, offsets, label_ids, label_offsets, doc_ids = data
-    pool, maxlen, hidden, n_out, objective = shape
+    _, maxlen, hidden, n_out, _ = shape
     mask, act, gact, logits, glog = bufs
     key = doc_ids[d]
     in0 = x.shape[0]
     in1 = hidden if hidden > 0 else in0
     _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
+    relu, linear = hidden > 0, hidden < 0  # True, False as variables (see _affine)
     s = offsets[d]
     e = offsets[d + 1]
-    if arg is None:
-        cnt = _pool_sum(emb, tokens, s, e, pool == 0, x)
-    else:
-        cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg)
+    cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg, b)
     if dropout > 0.0:
         _dropout_row(mask, dropout, seed, key)
         for j in range(in0):
@@ -889,10 +934,10 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
     h = x
     gh = gx
     if hidden > 0:
-        _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, True)
+        _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, relu)
         h = act
         gh = gact
-    _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, False)
+    _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, linear)
     lval, ok = _objective_row(
         objective, logits, label_ids, label_offsets[key], label_offsets[key + 1], cw, glog
     )
@@ -915,12 +960,14 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
 @njit(cache=True, nogil=True)
 def _forward_batch(
     emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg, bufs,
-    dropout, seed, seen, loss_sum,
+    dropout, seed, seen, loss_sum, pool, objective,
 ):  # fmt: skip
     """Forward and backward of the mini-batch ``order[k:k + nb]`` (the part both training
     kernels share): clears and fills ``gdense``, each example's pooled vector and its gradient,
-    ``docs``/``counts``. ``arg is None`` compiles mean/sum pooling only. Returns ``(seen,
-    loss_sum, correct)`` with the batch's tokens and losses added in example order."""
+    ``docs``/``counts`` (row b for the example ``order[k + b]``; ``arg`` holds max pooling's
+    argmax positions, None in ``train_rows``).
+    Returns ``(seen, loss_sum, correct)`` with the batch's tokens and losses added in example
+    order."""
     offsets = data.offsets
     gdense[:] = 0.0
     n_correct = 0
@@ -928,16 +975,10 @@ def _forward_batch(
         d = order[k + b]
         docs[b] = d
         seen += offsets[d + 1] - offsets[d]
-        if arg is None:
-            cnt, lval, ok = _example(
-                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], None, bufs,
-                dropout, seed,
-            )  # fmt: skip
-        else:
-            cnt, lval, ok = _example(
-                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg[b], bufs,
-                dropout, seed,
-            )  # fmt: skip
+        cnt, lval, ok = _example(
+            emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg, b, bufs, dropout,
+            seed, pool, objective,
+        )  # fmt: skip
         counts[b] = cnt
         loss_sum += lval
         if ok:
@@ -970,14 +1011,14 @@ def _max_doc(offsets, order, lo, hi):
     return m
 
 
-@njit(cache=True, nogil=True)
-def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+@njit(cache=True, nogil=True, inline="always")
+def _train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective):
     """The common training kernel (see the section comment): mean/sum pooling, SGD or Adagrad;
     SGD without L2 at any batch size, else batch size 1."""
     emb, dense = params
     emb_S, d_S1 = state.emb_S, state.dense_S1
     tokens, offsets = data.tokens, data.offsets
-    pool, maxlen, hidden, n_out, objective = shape
+    _, maxlen, hidden, n_out, _ = shape
     optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
     bsz = opt.batch_size
     dim = emb.shape[1]
@@ -1002,7 +1043,7 @@ def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards
         lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
         seen, loss_sum, correct = _forward_batch(
             emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, None,
-            bufs, opt.dropout, opt.seed, seen, loss_sum,
+            bufs, opt.dropout, opt.seed, seen, loss_sum, pool, objective,
         )  # fmt: skip
         n_correct += correct
         inv = 1.0 / nb
@@ -1107,8 +1148,8 @@ def _slot_of(r, slot, uniq, G, nu):
     return nu, nu + 1
 
 
-@njit(cache=True, nogil=True)
-def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+@njit(cache=True, nogil=True, inline="always")
+def _train_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective):
     """The general training kernel (see the section comment): any pooling, optimizer and batch
     size; per batch, every row's contributions are summed (= ``np.add.at``), then each distinct
     row takes one optimizer step."""
@@ -1116,7 +1157,7 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
     emb_S, emb_M, emb_V, emb_T = state.emb_S, state.emb_M, state.emb_V, state.emb_T
     d_S1, d_S2 = state.dense_S1, state.dense_S2
     tokens, offsets = data.tokens, data.offsets
-    pool, maxlen, hidden, n_out, objective = shape
+    _, maxlen, hidden, n_out, _ = shape
     optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
     b1, b2, bsz = opt.beta1, opt.beta2, opt.batch_size
     dim = emb.shape[1]
@@ -1142,7 +1183,7 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
         lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
         seen, loss_sum, correct = _forward_batch(
             emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg,
-            bufs, opt.dropout, opt.seed, seen, loss_sum,
+            bufs, opt.dropout, opt.seed, seen, loss_sum, pool, objective,
         )  # fmt: skip
         n_correct += correct
         step += 1
@@ -1196,22 +1237,23 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
 
 
 @njit(cache=True, nogil=True)
-def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi):
-    pool, maxlen, hidden, n_out, objective = shape
+def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi, pool, objective):
+    _, maxlen, hidden, n_out, _ = shape
     dim = emb.shape[1]
     in0 = maxlen * dim if pool == 3 else dim
     _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
     x = np.zeros(in0, dtype=emb.dtype)
-    arg = np.zeros(dim, dtype=np.int64)
+    arg = np.zeros((1, dim), dtype=np.int64)
     act = np.zeros(max(hidden, 1), dtype=emb.dtype)
     z = np.zeros(n_out, dtype=emb.dtype)
+    relu, linear = hidden > 0, hidden < 0  # True, False as variables (see _affine)
     for i in range(lo, hi):
-        _pool_doc(emb, tokens, offsets[i], offsets[i + 1], pool, maxlen, x, arg)
+        _pool_doc(emb, tokens, offsets[i], offsets[i + 1], pool, maxlen, x, arg, 0)
         if hidden > 0:
-            _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, True)
-            _affine(act, dense[o_W:o_b], dense[o_b:o_end], hidden, n_out, z, False)
+            _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, relu)
+            _affine(act, dense[o_W:o_b], dense[o_b:o_end], hidden, n_out, z, linear)
         else:
-            _affine(x, dense[o_W:o_b], dense[o_b:o_end], in0, n_out, z, False)
+            _affine(x, dense[o_W:o_b], dense[o_b:o_end], in0, n_out, z, linear)
         if probs:
             _probabilities_row(objective, z, out[i])
         else:
@@ -1222,8 +1264,62 @@ def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi):
 @njit(cache=True, nogil=True)
 def predict_batch(emb, dense, tokens, offsets, shape, probs):
     """Scores ``(n, n_out)`` for a ragged batch: probabilities if ``probs`` (softmax for
-    objective 0, sigmoid per column otherwise) else logits."""
+    objective 0, sigmoid per column otherwise) else logits. Any pool and objective (read from
+    ``shape``); a run uses the entry of its own from :data:`PREDICT`."""
     n = offsets.shape[0] - 1
     out = np.zeros((n, shape[3]), dtype=emb.dtype)
-    _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n)
+    _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n, shape[0], shape[4])
     return out
+
+
+# --------------------------------------------------------------------------- entry points
+#
+# The kernels a training run calls, one per (pool, objective): each is a closure over the two
+# integer codes, which numba sees as constants, so the branches of other pools and objectives
+# are pruned before typing and never compile (every private helper above is inlined into its
+# caller, ``inline="always"``: a run compiles its few entry kernels once each, and nothing
+# twice). Numba caches a closure by the values it closes over: one index file per factory, one
+# compiled file per (pool, objective) used. ``embedcli.model`` picks the entry.
+
+
+def _train_rows_entry(pool, objective):
+    @njit(cache=True, nogil=True)
+    def train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+        """:func:`_train_rows` for one (pool, objective); ``shape``'s must be the same."""
+        return _train_rows(
+            params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective
+        )
+
+    return train_rows
+
+
+def _train_exact_entry(pool, objective):
+    @njit(cache=True, nogil=True)
+    def train_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+        """:func:`_train_exact` for one (pool, objective); ``shape``'s must be the same."""
+        return _train_exact(
+            params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective
+        )
+
+    return train_exact
+
+
+def _predict_entry(pool, objective):
+    @njit(cache=True, nogil=True)
+    def predict(emb, dense, tokens, offsets, shape, probs):
+        """:func:`predict_batch` for one (pool, objective); ``shape``'s must be the same."""
+        n = offsets.shape[0] - 1
+        out = np.zeros((n, shape[3]), dtype=emb.dtype)
+        _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n, pool, objective)
+        return out
+
+    return predict
+
+
+_CODES = [(pool, objective) for pool in range(4) for objective in range(3)]
+#: ``train_rows`` kernels (mean/sum pooling only) by (pool, objective) code
+TRAIN_ROWS = {(p, o): _train_rows_entry(p, o) for p, o in _CODES if p <= 1}
+#: ``train_exact`` kernels by (pool, objective) code
+TRAIN_EXACT = {(p, o): _train_exact_entry(p, o) for p, o in _CODES}
+#: prediction kernels by (pool, objective) code
+PREDICT = {(p, o): _predict_entry(p, o) for p, o in _CODES}

@@ -43,7 +43,7 @@ CONFIGS: dict[str, list[str]] = {
     "multilabel, mean": ["--objective", "multilabel"],
     "softmax, max": ["--pool", "max"],
     "softmax, flatten": ["--pool", "flatten", "--maxlen", "16"],
-    "softmax, sum, sgd": ["--pool", "sum", "--optimizer", "sgd"],
+    "softmax, sum, sgd": ["--pool", "sum", "--optimizer", "sgd", "--lr", "0.05"],
     "softmax, mean, adam": ["--optimizer", "adam", "--batch-size", "8"],
 }
 

@@ -29,10 +29,15 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+#: options of the private kernels, called only from other kernels: no CPython or C-callable
+#: wrapper (numba compiles both for every function by default, and every caller links them in
+#: and optimizes them again: about half of a cold run's compile time)
+_INNER = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
 # --------------------------------------------------------------------------- small helpers
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _splitmix64(x):
     """One step of splitmix64 on a uint64; a counter-based RNG (stateless, thread-safe)."""
     z = x + np.uint64(0x9E3779B97F4A7C15)
@@ -41,7 +46,7 @@ def _splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dropout_row(mask, p, seed, key):
     """Fill ``mask`` with inverted-dropout factors (0 or 1/(1-p)) for example ``key``.
 
@@ -105,7 +110,7 @@ def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg, i):
     return _pool_sum(W, tokens, s, e, pool == 0, out)
 
 
-@overload(_pool_doc, prefer_literal=True, jit_options={"nogil": True})
+@overload(_pool_doc, prefer_literal=True, jit_options={"nogil": True, **_INNER})
 def _pool_doc_typed(W, tokens, s, e, pool, maxlen, out, arg, i):
     """Numba literal dispatch of :func:`_pool_doc`: a literal ``pool`` selects its function at
     typing time; any other ``pool`` compiles the branches above."""
@@ -123,7 +128,7 @@ def _pool_doc_typed(W, tokens, s, e, pool, maxlen, out, arg, i):
     return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_sum(W, tokens, s, e, mean, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _pool_flatten(W, tokens, s, e, maxlen, out):
     """Flatten: writes ``maxlen*dim`` values, the row of position s+p at ``p*dim``; positions
     past the end (and pad ids, whose row is zero) give zeros. Returns the non-pad count."""
@@ -144,7 +149,7 @@ def _pool_flatten(W, tokens, s, e, maxlen, out):
     return cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _pool_max(W, tokens, s, e, out, arg):
     """Max over the non-pad rows (zeros without one), keeping in ``arg[j]`` the position (index
     into ``tokens``) of the maximum of column j, or -1. Returns the non-pad count."""
@@ -171,7 +176,7 @@ def _pool_max(W, tokens, s, e, out, arg):
     return cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _pool_sum(W, tokens, s, e, mean, out):
     """Sum (or mean if ``mean``) of the non-pad rows of ``tokens[s:e]`` into ``out[:dim]``;
     returns their count (0 -> zeros, never NaN)."""
@@ -204,7 +209,7 @@ def pool_doc(W, tokens, pool, maxlen):
     return out, arg[0], cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _pool_range(W, tokens, offsets, pool, maxlen, out, arg, lo, hi):
     for i in range(lo, hi):
         _pool_doc(W, tokens, offsets[i], offsets[i + 1], pool, maxlen, out[i], arg, i)
@@ -263,7 +268,7 @@ def pool_backward(G, tokens, offsets, pool, maxlen, counts, arg, gpooled):
 # --------------------------------------------------------------------------- dense layers
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _affine(x, W, b, n_in, n_out, out, relu):
     """``out = x @ W + b`` (W flat row-major (n_in, n_out)); ReLU if ``relu`` (a variable, never
     a literal ``True``/``False``: those would compile twice, see ``tests/test_cold_compile.py``)."""
@@ -282,7 +287,7 @@ def _affine(x, W, b, n_in, n_out, out, relu):
                 out[c] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _affine_backward(x, W, g, n_in, n_out, gx, gW, gb, scale):
     """Backward of ``x @ W + b`` for output gradient ``g``: ``gx = W @ g`` (overwritten),
     ``gW += scale * outer(x, g)``, ``gb += scale * g``."""
@@ -335,7 +340,7 @@ def dense_backward(X, W, Y, gY, relu):
 # --------------------------------------------------------------------------- objectives
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _softmax_row(z, labels, lo, hi, cw, grad):
     """Softmax cross-entropy of logits ``z`` against labels ``labels[lo:hi]``.
 
@@ -380,7 +385,7 @@ def _softmax_row(z, labels, lo, hi, cw, grad):
     return w * loss / k, correct
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _log1pexp(x):
     """log(1 + exp(x)) without overflow."""
     if x > 0.0:
@@ -388,7 +393,7 @@ def _log1pexp(x):
     return np.log1p(np.exp(x))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _sigmoid(x):
     if x >= 0.0:
         return 1.0 / (1.0 + np.exp(-x))
@@ -396,7 +401,7 @@ def _sigmoid(x):
     return ex / (1.0 + ex)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _binary_row(z, labels, lo, hi, cw, grad):
     """Binary logistic loss of one logit ``z[0]`` (score of label id 1).
 
@@ -420,7 +425,7 @@ def _binary_row(z, labels, lo, hi, cw, grad):
     return loss, (x > 0.0) == (y == 1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _ova_row(z, labels, lo, hi, cw, grad):
     """One-vs-all sigmoids: ``sum_c w_c * BCE(z_c, y_c)``; ``w_c = cw[c]`` for positives, 1 else.
 
@@ -465,7 +470,7 @@ def _objective_row(objective, z, labels, lo, hi, cw, grad):
     return _ova_row(z, labels, lo, hi, cw, grad)
 
 
-@overload(_objective_row, prefer_literal=True, jit_options={"nogil": True})
+@overload(_objective_row, prefer_literal=True, jit_options={"nogil": True, **_INNER})
 def _objective_row_typed(objective, z, labels, lo, hi, cw, grad):
     """Numba literal dispatch of :func:`_objective_row`: a literal ``objective`` selects its
     loss at typing time; any other compiles all three."""
@@ -494,7 +499,7 @@ def objective_batch(objective, logits, label_ids, label_offsets, class_weight):
     return loss, grad, correct
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _probabilities_row(objective, z, out):
     C = z.shape[0]
     if objective == 0:
@@ -515,7 +520,7 @@ def _probabilities_row(objective, z, out):
 # --------------------------------------------------------------------------- optimizers
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _row_update_sa(W, r, g, gscale, optimizer, lr, l2, S, eps):
     """SGD (``optimizer == 0``) or row-wise Adagrad step of row ``r`` with gradient
     ``gscale * g + l2 * W[r]``: see :func:`_row_update`."""
@@ -540,7 +545,7 @@ def _row_update_sa(W, r, g, gscale, optimizer, lr, l2, S, eps):
             W[r, j] -= a * (gscale * g[j] + l2 * W[r, j])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _row_update(W, r, g, gscale, optimizer, lr, l2, S, M, V, T, b1, b2, eps):
     """Update row ``W[r]`` with gradient ``gscale * g + l2 * W[r]``.
 
@@ -566,7 +571,7 @@ def _row_update(W, r, g, gscale, optimizer, lr, l2, S, M, V, T, b1, b2, eps):
         W[r, j] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dense_update_sa(P, S1, G, lo, hi, scale, optimizer, lr, l2, eps):
     """SGD or element-wise Adagrad part of :func:`_dense_update`."""
     if optimizer == 0:
@@ -580,7 +585,7 @@ def _dense_update_sa(P, S1, G, lo, hi, scale, optimizer, lr, l2, eps):
             P[k] -= lr * g / (np.sqrt(s) + eps)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dense_update(P, S1, S2, G, lo, hi, scale, optimizer, lr, l2, b1, b2, eps, t):
     """Element-wise update of ``P[lo:hi]`` with gradient ``scale * G[lo:hi] + l2 * P``.
 
@@ -857,10 +862,11 @@ def hash_string_ngrams_docs(
 # (Hogwild: the kernels release the GIL and update the shared arrays without locks).
 # Two kernels with the same arguments, so that a run compiles only the code it uses (a cold
 # compile of everything took ~11 s):
-#   - train_shard_rows: mean/sum pooling, SGD or Adagrad, and either SGD without L2 (any batch
-#     size: fastText's update) or batch size 1 -- every default and fastText-like run;
-#   - train_shard_exact: anything (max/flatten pooling, Adam, mini-batches with exact sparse
-#     gradients).
+#   - train_rows (``TRAIN_ROWS``, see "entry points" below): mean/sum pooling, SGD or Adagrad,
+#     and either SGD without L2 (any batch size: fastText's update) or batch size 1 -- every
+#     default and fastText-like run;
+#   - train_exact (``TRAIN_EXACT``): anything (max/flatten pooling, Adam, mini-batches with
+#     exact sparse gradients).
 # Arguments: params = (emb (R, dim), dense flat); state = an ``OptState``, data = a
 # ``TrainData``, opt = a ``KernelOpt`` (the named records below: numba compiles attribute access
 # on a namedtuple and caches it like any tuple); shape = (pool, maxlen, hidden, n_out,
@@ -896,7 +902,7 @@ KernelOpt = namedtuple(
 )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _buffers(in0, hidden, n_out):
     """Per-example scratch: (dropout mask, hidden activations, their gradient, logits, their
     gradient)."""
@@ -908,7 +914,7 @@ def _buffers(in0, hidden, n_out):
     return mask, act, gact, logits, glog
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _example(
     emb, dense, gdense, data, shape, cw, d, x, gx, arg, b, bufs, dropout, seed, pool, objective
 ):
@@ -957,7 +963,7 @@ def _example(
     return cnt, lval, ok
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _forward_batch(
     emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg, bufs,
     dropout, seed, seen, loss_sum, pool, objective,
@@ -986,7 +992,7 @@ def _forward_batch(
     return seen, loss_sum, n_correct
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dense_bounds(in0, hidden, n_out):
     """Segment starts of ``dense``: (0, hidden_b, out_W, out_b, end)."""
     in1 = hidden if hidden > 0 else in0
@@ -996,14 +1002,14 @@ def _dense_bounds(in0, hidden, n_out):
     return (0, o_hb, o_W, o_b, o_b + n_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _step_lr(lr0, decay, tokens0, seen, nshards, total_tokens):
     if decay:
         return lr0 * max(0.0, 1.0 - (tokens0 + seen * nshards) / total_tokens)
     return lr0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _max_doc(offsets, order, lo, hi):
     m = 1
     for q in range(lo, hi):
@@ -1078,7 +1084,7 @@ def _train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, poo
     return loss_sum, n_correct
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, slot, uniq, mult):
     """One example's sparse step: every distinct row of ``tokens[s:e]`` moves once with gradient
     ``scale * multiplicity * g`` (SGD or row-wise Adagrad; ``slot`` is all -1 on entry and exit).
@@ -1119,7 +1125,7 @@ def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, s
         slot[r] = -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _grow(G, uniq, need):
     """``(G, uniq)`` with room for at least ``need`` rows (doubling; contents kept)."""
     cap = uniq.shape[0]
@@ -1134,7 +1140,7 @@ def _grow(G, uniq, need):
     return G2, u2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _slot_of(r, slot, uniq, G, nu):
     """Slot of row ``r`` in the batch accumulator ``G`` (claims and zeroes slot ``nu`` on first
     sight; the caller guarantees room). Returns ``(slot, new nu)``."""
@@ -1236,7 +1242,7 @@ def _train_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards, po
 # --------------------------------------------------------------------------- prediction
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi, pool, objective):
     _, maxlen, hidden, n_out, _ = shape
     dim = emb.shape[1]
@@ -1274,12 +1280,19 @@ def predict_batch(emb, dense, tokens, offsets, shape, probs):
 
 # --------------------------------------------------------------------------- entry points
 #
-# The kernels a training run calls, one per (pool, objective): each is a closure over the two
-# integer codes, which numba sees as constants, so the branches of other pools and objectives
-# are pruned before typing and never compile (every private helper above is inlined into its
-# caller, ``inline="always"``: a run compiles its few entry kernels once each, and nothing
-# twice). Numba caches a closure by the values it closes over: one index file per factory, one
-# compiled file per (pool, objective) used. ``embedcli.model`` picks the entry.
+# The kernels a run calls, one per (pool, objective), so that a run compiles only the code of
+# its own pool and loss (issue #8: a cold default run compiled every loss and pooling).
+# Each is a closure over the two integer codes, which numba sees as constants:
+# - the body (``_train_rows``/``_train_exact``, ``inline="always"``) is inlined into the entry,
+#   where the branches of other pools are pruned before typing;
+# - the codes reach the helpers it calls as numba *literals* (``Literal[int](0)``), and
+#   :func:`_pool_doc`/:func:`_objective_row` pick their implementation by that literal at typing
+#   time (``@overload(prefer_literal=True)``), so ``_binary_row`` never compiles for softmax.
+# A literal constant argument is a type of its own: a helper called once with ``True`` and once
+# with ``False`` compiles twice. Pass flags as variables (see :func:`_affine`) or inline the
+# helper (``_doc_ngrams``). Numba caches a closure by the values it closes over: one index file
+# per factory, one compiled file per (pool, objective) used. ``embedcli.model`` picks the entry;
+# ``tests/test_cold_compile.py`` checks what a cold default run compiles.
 
 
 def _train_rows_entry(pool, objective):

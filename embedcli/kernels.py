@@ -499,22 +499,44 @@ def objective_batch(objective, logits, label_ids, label_offsets, class_weight):
     return loss, grad, correct
 
 
-@njit(cache=True, nogil=True, **_INNER)
 def _probabilities_row(objective, z, out):
-    C = z.shape[0]
+    """Probabilities of logits ``z`` into ``out``: softmax for objective 0, else a sigmoid per
+    column; in a kernel where ``objective`` is a constant only its own compiles
+    (:func:`_probabilities_row_typed`)."""
     if objective == 0:
-        m = z[0]
-        for c in range(1, C):
-            m = max(m, z[c])
-        s = 0.0
-        for c in range(C):
-            out[c] = np.exp(z[c] - m)
-            s += out[c]
-        for c in range(C):
-            out[c] /= s
+        _softmax_probs(z, out)
     else:
-        for c in range(C):
-            out[c] = _sigmoid(z[c])
+        _sigmoid_probs(z, out)
+
+
+@overload(_probabilities_row, prefer_literal=True, jit_options={"nogil": True, **_INNER})
+def _probabilities_row_typed(objective, z, out):
+    """Numba literal dispatch of :func:`_probabilities_row` (as :func:`_objective_row_typed`)."""
+    if not isinstance(objective, types.IntegerLiteral):
+        return _probabilities_row
+    if objective.literal_value == 0:
+        return lambda objective, z, out: _softmax_probs(z, out)
+    return lambda objective, z, out: _sigmoid_probs(z, out)
+
+
+@njit(cache=True, nogil=True, **_INNER)
+def _softmax_probs(z, out):
+    C = z.shape[0]
+    m = z[0]
+    for c in range(1, C):
+        m = max(m, z[c])
+    s = 0.0
+    for c in range(C):
+        out[c] = np.exp(z[c] - m)
+        s += out[c]
+    for c in range(C):
+        out[c] /= s
+
+
+@njit(cache=True, nogil=True, **_INNER)
+def _sigmoid_probs(z, out):
+    for c in range(z.shape[0]):
+        out[c] = _sigmoid(z[c])
 
 
 # --------------------------------------------------------------------------- optimizers
@@ -1200,7 +1222,7 @@ def _train_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards, po
                 dense, d_S1, d_S2, gdense, bounds[seg], bounds[seg + 1], inv, optimizer, lr,
                 l2 if seg % 2 == 0 else 0.0, b1, b2, eps, t,
             )  # fmt: skip
-        nu = 0
+        nu = np.int64(0)  # not a literal 0: _slot_of would compile twice
         for b in range(nb):
             d = docs[b]
             s = offsets[d]

@@ -2,8 +2,8 @@
 first run"; measured by ``benchmarks/cold_compile.py``).
 
 A fresh process with an empty numba cache trains with the defaults (softmax, mean pooling,
-Adagrad, word bigrams) and lists every kernel of ``embedcli.kernels`` that has a compiled
-signature. Before the entry kernels per (pool, objective), such a run compiled the binary and
+Adagrad, word bigrams) and a test set (the end-of-run evaluation), and lists every kernel of
+``embedcli.kernels`` that has a compiled signature. Before the entry kernels per (pool, objective), such a run compiled the binary and
 one-vs-all losses and their sigmoid helpers (the loss was chosen at run time), and ``_affine`` and
 ``_doc_string_ngrams`` twice (a literal ``True``/``False`` argument is a type of its own to numba).
 No timing is asserted: the machine may be busy.
@@ -32,7 +32,7 @@ CODE = (
 )
 
 #: kernels of the objectives and pools a default run does not use
-OTHER_OBJECTIVES = {"_binary_row", "_ova_row", "_sigmoid", "_log1pexp"}
+OTHER_OBJECTIVES = {"_binary_row", "_ova_row", "_sigmoid", "_log1pexp", "_sigmoid_probs"}
 OTHER_POOLS = {"_pool_max", "_pool_flatten"}
 
 
@@ -58,14 +58,16 @@ def compiled_by_a_cold_run(tmp_path: Path, *args: str) -> dict[str, list[str]]:
 
 
 def test_a_cold_default_run_compiles_its_own_kernels_once_each(tmp_path: Path) -> None:
-    kernels = compiled_by_a_cold_run(tmp_path)
+    test = REPO / "sample_data" / "stdlib" / "test.txt"
+    kernels = compiled_by_a_cold_run(tmp_path, "--test", str(test))
     twice = {name: sigs for name, sigs in kernels.items() if len(sigs) > 1}
     assert not twice, f"compiled more than once: {twice}"
     assert not OTHER_OBJECTIVES & kernels.keys(), sorted(kernels)
     assert not OTHER_POOLS & kernels.keys(), sorted(kernels)
     entries = {name for name in kernels if "[" in name}
-    # softmax (objective 0) with mean pooling (pool 0) on the fastText-style kernel; no prediction
-    # (no --test or --val), no other (pool, objective)
-    assert entries == {"TRAIN_ROWS[0,0]"}, sorted(kernels)
+    # softmax (objective 0) with mean pooling (pool 0): the fastText-style training kernel and
+    # the prediction kernel, no other (pool, objective)
+    assert entries == {"TRAIN_ROWS[0,0]", "PREDICT[0,0]"}, sorted(kernels)
     # and what it does use was compiled in this process (the cache was empty)
-    assert {"_softmax_row", "_pool_sum", "hash_string_ngrams"} <= kernels.keys(), sorted(kernels)
+    used = {"_softmax_row", "_softmax_probs", "_pool_sum", "hash_string_ngrams"}
+    assert used <= kernels.keys(), sorted(kernels)

@@ -26,12 +26,18 @@ Left out on purpose: hierarchical softmax, negative sampling, subword (char n-gr
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
+
+#: options of the private kernels, called only from other kernels: no CPython or C-callable
+#: wrapper (numba compiles both for every function by default, and every caller links them in
+#: and optimizes them again: about half of a cold run's compile time)
+_INNER = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 # --------------------------------------------------------------------------- small helpers
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _splitmix64(x):
     """One step of splitmix64 on a uint64; a counter-based RNG (stateless, thread-safe)."""
     z = x + np.uint64(0x9E3779B97F4A7C15)
@@ -40,7 +46,7 @@ def _splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dropout_row(mask, p, seed, key):
     """Fill ``mask`` with inverted-dropout factors (0 or 1/(1-p)) for example ``key``.
 
@@ -92,58 +98,88 @@ def scatter_add_rows(G, ids, rows):
             G[r, j] += rows[k, j]
 
 
-@njit(cache=True, nogil=True)
-def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg):
-    """Pool document ``tokens[s:e]`` into ``out``; return the number of non-pad tokens.
-
-    mean/sum/max ignore id 0; a document without a non-pad token pools to zeros (never NaN).
-    max keeps in ``arg[j]`` the position (index into ``tokens``) of the maximum of column j, or -1.
-    flatten writes ``maxlen*dim`` values: row of position s+p at ``p*dim``; positions past the end
-    (and pad ids, whose row is zero) give zeros.
-    """
-    dim = W.shape[1]
-    cnt = 0
+def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg, i):
+    """Pool document ``tokens[s:e]`` into ``out`` with pooling ``pool``; return the number of
+    non-pad tokens (see :func:`_pool_sum`, :func:`_pool_max`, :func:`_pool_flatten`). Max pooling
+    keeps its argmax positions in row ``i`` of ``arg`` (None in kernels without max pooling). In
+    a kernel where ``pool`` is a constant only that pooling compiles (:func:`_pool_doc_typed`)."""
     if pool == 3:
-        n = min(e - s, maxlen)
-        for p in range(n):
-            t = tokens[s + p]
-            if t != 0:
-                cnt += 1
-                for j in range(dim):
-                    out[p * dim + j] = W[t, j]
-            else:
-                for j in range(dim):
-                    out[p * dim + j] = 0.0
-        for k in range(n * dim, maxlen * dim):
-            out[k] = 0.0
-        return cnt
+        return _pool_flatten(W, tokens, s, e, maxlen, out)
     if pool == 2:
-        for j in range(dim):
-            out[j] = 0.0
-            arg[j] = -1
-        for p in range(s, e):
-            t = tokens[p]
-            if t == 0:
-                continue
-            if cnt == 0:
-                for j in range(dim):
-                    out[j] = W[t, j]
-                    arg[j] = p
-            else:
-                for j in range(dim):
-                    v = W[t, j]
-                    if v > out[j]:
-                        out[j] = v
-                        arg[j] = p
-            cnt += 1
-        return cnt
+        return _pool_max(W, tokens, s, e, out, arg[i])
     return _pool_sum(W, tokens, s, e, pool == 0, out)
 
 
-@njit(cache=True, nogil=True)
+@overload(_pool_doc, prefer_literal=True, jit_options={"nogil": True, **_INNER})
+def _pool_doc_typed(W, tokens, s, e, pool, maxlen, out, arg, i):
+    """Numba literal dispatch of :func:`_pool_doc`: a literal ``pool`` selects its function at
+    typing time; any other ``pool`` compiles the branches above."""
+    if not isinstance(pool, types.IntegerLiteral):
+        return _pool_doc
+    if pool.literal_value == 3:
+        return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_flatten(
+            W, tokens, s, e, maxlen, out
+        )
+    if pool.literal_value == 2:
+        return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_max(
+            W, tokens, s, e, out, arg[i]
+        )
+    mean = pool.literal_value == 0
+    return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_sum(W, tokens, s, e, mean, out)
+
+
+@njit(cache=True, nogil=True, **_INNER)
+def _pool_flatten(W, tokens, s, e, maxlen, out):
+    """Flatten: writes ``maxlen*dim`` values, the row of position s+p at ``p*dim``; positions
+    past the end (and pad ids, whose row is zero) give zeros. Returns the non-pad count."""
+    dim = W.shape[1]
+    cnt = 0
+    n = min(e - s, maxlen)
+    for p in range(n):
+        t = tokens[s + p]
+        if t != 0:
+            cnt += 1
+            for j in range(dim):
+                out[p * dim + j] = W[t, j]
+        else:
+            for j in range(dim):
+                out[p * dim + j] = 0.0
+    for k in range(n * dim, maxlen * dim):
+        out[k] = 0.0
+    return cnt
+
+
+@njit(cache=True, nogil=True, **_INNER)
+def _pool_max(W, tokens, s, e, out, arg):
+    """Max over the non-pad rows (zeros without one), keeping in ``arg[j]`` the position (index
+    into ``tokens``) of the maximum of column j, or -1. Returns the non-pad count."""
+    dim = W.shape[1]
+    cnt = 0
+    for j in range(dim):
+        out[j] = 0.0
+        arg[j] = -1
+    for p in range(s, e):
+        t = tokens[p]
+        if t == 0:
+            continue
+        if cnt == 0:
+            for j in range(dim):
+                out[j] = W[t, j]
+                arg[j] = p
+        else:
+            for j in range(dim):
+                v = W[t, j]
+                if v > out[j]:
+                    out[j] = v
+                    arg[j] = p
+        cnt += 1
+    return cnt
+
+
+@njit(cache=True, nogil=True, **_INNER)
 def _pool_sum(W, tokens, s, e, mean, out):
     """Sum (or mean if ``mean``) of the non-pad rows of ``tokens[s:e]`` into ``out[:dim]``;
-    returns their count (0 -> zeros). The only pooling the common training kernel compiles."""
+    returns their count (0 -> zeros, never NaN)."""
     dim = W.shape[1]
     cnt = 0
     for j in range(dim):
@@ -168,15 +204,15 @@ def pool_doc(W, tokens, pool, maxlen):
     dim = W.shape[1]
     width = maxlen * dim if pool == 3 else dim
     out = np.zeros(width, dtype=W.dtype)
-    arg = np.full(dim, -1, dtype=np.int64)
-    cnt = _pool_doc(W, tokens, 0, tokens.shape[0], pool, maxlen, out, arg)
-    return out, arg, cnt
+    arg = np.full((1, dim), -1, dtype=np.int64)
+    cnt = _pool_doc(W, tokens, 0, tokens.shape[0], pool, maxlen, out, arg, 0)
+    return out, arg[0], cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _pool_range(W, tokens, offsets, pool, maxlen, out, arg, lo, hi):
     for i in range(lo, hi):
-        _pool_doc(W, tokens, offsets[i], offsets[i + 1], pool, maxlen, out[i], arg[i])
+        _pool_doc(W, tokens, offsets[i], offsets[i + 1], pool, maxlen, out[i], arg, i)
 
 
 @njit(cache=True, nogil=True)
@@ -232,9 +268,10 @@ def pool_backward(G, tokens, offsets, pool, maxlen, counts, arg, gpooled):
 # --------------------------------------------------------------------------- dense layers
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _affine(x, W, b, n_in, n_out, out, relu):
-    """``out = x @ W + b`` (W flat row-major (n_in, n_out)); ReLU if ``relu``."""
+    """``out = x @ W + b`` (W flat row-major (n_in, n_out)); ReLU if ``relu`` (a variable, never
+    a literal ``True``/``False``: those would compile twice, see ``tests/test_cold_compile.py``)."""
     for c in range(n_out):
         out[c] = b[c]
     for i in range(n_in):
@@ -250,7 +287,7 @@ def _affine(x, W, b, n_in, n_out, out, relu):
                 out[c] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _affine_backward(x, W, g, n_in, n_out, gx, gW, gb, scale):
     """Backward of ``x @ W + b`` for output gradient ``g``: ``gx = W @ g`` (overwritten),
     ``gW += scale * outer(x, g)``, ``gb += scale * g``."""
@@ -303,7 +340,7 @@ def dense_backward(X, W, Y, gY, relu):
 # --------------------------------------------------------------------------- objectives
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _softmax_row(z, labels, lo, hi, cw, grad):
     """Softmax cross-entropy of logits ``z`` against labels ``labels[lo:hi]``.
 
@@ -348,7 +385,7 @@ def _softmax_row(z, labels, lo, hi, cw, grad):
     return w * loss / k, correct
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _log1pexp(x):
     """log(1 + exp(x)) without overflow."""
     if x > 0.0:
@@ -356,7 +393,7 @@ def _log1pexp(x):
     return np.log1p(np.exp(x))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _sigmoid(x):
     if x >= 0.0:
         return 1.0 / (1.0 + np.exp(-x))
@@ -364,7 +401,7 @@ def _sigmoid(x):
     return ex / (1.0 + ex)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _binary_row(z, labels, lo, hi, cw, grad):
     """Binary logistic loss of one logit ``z[0]`` (score of label id 1).
 
@@ -388,7 +425,7 @@ def _binary_row(z, labels, lo, hi, cw, grad):
     return loss, (x > 0.0) == (y == 1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _ova_row(z, labels, lo, hi, cw, grad):
     """One-vs-all sigmoids: ``sum_c w_c * BCE(z_c, y_c)``; ``w_c = cw[c]`` for positives, 1 else.
 
@@ -422,13 +459,25 @@ def _ova_row(z, labels, lo, hi, cw, grad):
     return loss, correct
 
 
-@njit(cache=True, nogil=True)
 def _objective_row(objective, z, labels, lo, hi, cw, grad):
+    """Loss and gradient of example ``z`` under ``objective`` (0 softmax, 1 binary, 2 one-vs-all);
+    in a kernel where ``objective`` is a constant only its loss compiles
+    (:func:`_objective_row_typed`)."""
     if objective == 0:
         return _softmax_row(z, labels, lo, hi, cw, grad)
     if objective == 1:
         return _binary_row(z, labels, lo, hi, cw, grad)
     return _ova_row(z, labels, lo, hi, cw, grad)
+
+
+@overload(_objective_row, prefer_literal=True, jit_options={"nogil": True, **_INNER})
+def _objective_row_typed(objective, z, labels, lo, hi, cw, grad):
+    """Numba literal dispatch of :func:`_objective_row`: a literal ``objective`` selects its
+    loss at typing time; any other compiles all three."""
+    if not isinstance(objective, types.IntegerLiteral):
+        return _objective_row
+    row = (_softmax_row, _binary_row, _ova_row)[objective.literal_value]
+    return lambda objective, z, labels, lo, hi, cw, grad: row(z, labels, lo, hi, cw, grad)
 
 
 @njit(cache=True, nogil=True)
@@ -450,28 +499,50 @@ def objective_batch(objective, logits, label_ids, label_offsets, class_weight):
     return loss, grad, correct
 
 
-@njit(cache=True, nogil=True)
 def _probabilities_row(objective, z, out):
-    C = z.shape[0]
+    """Probabilities of logits ``z`` into ``out``: softmax for objective 0, else a sigmoid per
+    column; in a kernel where ``objective`` is a constant only its own compiles
+    (:func:`_probabilities_row_typed`)."""
     if objective == 0:
-        m = z[0]
-        for c in range(1, C):
-            m = max(m, z[c])
-        s = 0.0
-        for c in range(C):
-            out[c] = np.exp(z[c] - m)
-            s += out[c]
-        for c in range(C):
-            out[c] /= s
+        _softmax_probs(z, out)
     else:
-        for c in range(C):
-            out[c] = _sigmoid(z[c])
+        _sigmoid_probs(z, out)
+
+
+@overload(_probabilities_row, prefer_literal=True, jit_options={"nogil": True, **_INNER})
+def _probabilities_row_typed(objective, z, out):
+    """Numba literal dispatch of :func:`_probabilities_row` (as :func:`_objective_row_typed`)."""
+    if not isinstance(objective, types.IntegerLiteral):
+        return _probabilities_row
+    if objective.literal_value == 0:
+        return lambda objective, z, out: _softmax_probs(z, out)
+    return lambda objective, z, out: _sigmoid_probs(z, out)
+
+
+@njit(cache=True, nogil=True, **_INNER)
+def _softmax_probs(z, out):
+    C = z.shape[0]
+    m = z[0]
+    for c in range(1, C):
+        m = max(m, z[c])
+    s = 0.0
+    for c in range(C):
+        out[c] = np.exp(z[c] - m)
+        s += out[c]
+    for c in range(C):
+        out[c] /= s
+
+
+@njit(cache=True, nogil=True, **_INNER)
+def _sigmoid_probs(z, out):
+    for c in range(z.shape[0]):
+        out[c] = _sigmoid(z[c])
 
 
 # --------------------------------------------------------------------------- optimizers
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _row_update_sa(W, r, g, gscale, optimizer, lr, l2, S, eps):
     """SGD (``optimizer == 0``) or row-wise Adagrad step of row ``r`` with gradient
     ``gscale * g + l2 * W[r]``: see :func:`_row_update`."""
@@ -496,7 +567,7 @@ def _row_update_sa(W, r, g, gscale, optimizer, lr, l2, S, eps):
             W[r, j] -= a * (gscale * g[j] + l2 * W[r, j])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _row_update(W, r, g, gscale, optimizer, lr, l2, S, M, V, T, b1, b2, eps):
     """Update row ``W[r]`` with gradient ``gscale * g + l2 * W[r]``.
 
@@ -522,7 +593,7 @@ def _row_update(W, r, g, gscale, optimizer, lr, l2, S, M, V, T, b1, b2, eps):
         W[r, j] -= a * m / (np.sqrt(v) + eps * np.sqrt(c2))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dense_update_sa(P, S1, G, lo, hi, scale, optimizer, lr, l2, eps):
     """SGD or element-wise Adagrad part of :func:`_dense_update`."""
     if optimizer == 0:
@@ -536,7 +607,7 @@ def _dense_update_sa(P, S1, G, lo, hi, scale, optimizer, lr, l2, eps):
             P[k] -= lr * g / (np.sqrt(s) + eps)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dense_update(P, S1, S2, G, lo, hi, scale, optimizer, lr, l2, b1, b2, eps, t):
     """Element-wise update of ``P[lo:hi]`` with gradient ``scale * G[lo:hi] + l2 * P``.
 
@@ -594,7 +665,7 @@ def dense_update(P, S1, S2, G, optimizer, lr, l2, b1, b2, eps, t):
 # --------------------------------------------------------------------------- n-gram hashing
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, write):
     """Hashed features of document ``tokens[s:e]`` written from ``out[k]`` (when ``write``);
     returns how many. See :func:`hash_word_ngrams`."""
@@ -696,7 +767,7 @@ def hash_word_ngrams_docs(tokens, offsets, docs, n, num_words, buckets, eos, out
             _doc_ngrams(tokens, s, e, n, num_words, buckets, eos, out, k, True)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _doc_string_ngrams(hashes, hs, he, n, num_words, buckets, eos_row, out, k, write):
     """Rows of the word n-grams of one document from its token hashes ``hashes[hs:he]``
     (fastText's ``Dictionary::addWordNgrams``), after the ``eos_row`` (when >= 0), written from
@@ -925,10 +996,11 @@ def subword_rows_docs(
 # (Hogwild: the kernels release the GIL and update the shared arrays without locks).
 # Two kernels with the same arguments, so that a run compiles only the code it uses (a cold
 # compile of everything took ~11 s):
-#   - train_shard_rows: mean/sum pooling, SGD or Adagrad, and either SGD without L2 (any batch
-#     size: fastText's update) or batch size 1 -- every default and fastText-like run;
-#   - train_shard_exact: anything (max/flatten pooling, Adam, mini-batches with exact sparse
-#     gradients).
+#   - train_rows (``TRAIN_ROWS``, see "entry points" below): mean/sum pooling, SGD or Adagrad,
+#     and either SGD without L2 (any batch size: fastText's update) or batch size 1 -- every
+#     default and fastText-like run;
+#   - train_exact (``TRAIN_EXACT``): anything (max/flatten pooling, Adam, mini-batches with
+#     exact sparse gradients).
 # Arguments: params = (emb (R, dim), dense flat); state = an ``OptState``, data = a
 # ``TrainData``, opt = a ``KernelOpt`` (the named records below: numba compiles attribute access
 # on a namedtuple and caches it like any tuple); shape = (pool, maxlen, hidden, n_out,
@@ -964,7 +1036,7 @@ KernelOpt = namedtuple(
 )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _buffers(in0, hidden, n_out):
     """Per-example scratch: (dropout mask, hidden activations, their gradient, logits, their
     gradient)."""
@@ -976,24 +1048,25 @@ def _buffers(in0, hidden, n_out):
     return mask, act, gact, logits, glog
 
 
-@njit(cache=True, nogil=True)
-def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, seed):
+@njit(cache=True, nogil=True, **_INNER)
+def _example(
+    emb, dense, gdense, data, shape, cw, d, x, gx, arg, b, bufs, dropout, seed, pool, objective
+):
     """Forward and backward of example ``d``: pools into ``x`` (dropout applied), adds the
     classifier gradient into ``gdense`` and writes the gradient wrt the pooled vector into
-    ``gx``. ``arg is None`` compiles mean/sum pooling only. Returns ``(count, loss, correct)``."""
+    ``gx``. ``pool``/``objective`` are the entry kernel's constants (``shape``'s are not read):
+    only their branches compile. Returns ``(count, loss, correct)``."""
     tokens, offsets, label_ids, label_offsets, doc_ids = data
-    pool, maxlen, hidden, n_out, objective = shape
+    _, maxlen, hidden, n_out, _ = shape
     mask, act, gact, logits, glog = bufs
     key = doc_ids[d]
     in0 = x.shape[0]
     in1 = hidden if hidden > 0 else in0
     _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
+    relu, linear = hidden > 0, hidden < 0  # True, False as variables (see _affine)
     s = offsets[d]
     e = offsets[d + 1]
-    if arg is None:
-        cnt = _pool_sum(emb, tokens, s, e, pool == 0, x)
-    else:
-        cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg)
+    cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg, b)
     if dropout > 0.0:
         _dropout_row(mask, dropout, seed, key)
         for j in range(in0):
@@ -1001,10 +1074,10 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
     h = x
     gh = gx
     if hidden > 0:
-        _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, True)
+        _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, relu)
         h = act
         gh = gact
-    _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, False)
+    _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, linear)
     lval, ok = _objective_row(
         objective, logits, label_ids, label_offsets[key], label_offsets[key + 1], cw, glog
     )
@@ -1024,15 +1097,17 @@ def _example(emb, dense, gdense, data, shape, cw, d, x, gx, arg, bufs, dropout, 
     return cnt, lval, ok
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _forward_batch(
     emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg, bufs,
-    dropout, seed, seen, loss_sum,
+    dropout, seed, seen, loss_sum, pool, objective,
 ):  # fmt: skip
     """Forward and backward of the mini-batch ``order[k:k + nb]`` (the part both training
     kernels share): clears and fills ``gdense``, each example's pooled vector and its gradient,
-    ``docs``/``counts``. ``arg is None`` compiles mean/sum pooling only. Returns ``(seen,
-    loss_sum, correct)`` with the batch's tokens and losses added in example order."""
+    ``docs``/``counts`` (row b for the example ``order[k + b]``; ``arg`` holds max pooling's
+    argmax positions, None in ``train_rows``).
+    Returns ``(seen, loss_sum, correct)`` with the batch's tokens and losses added in example
+    order."""
     offsets = data.offsets
     gdense[:] = 0.0
     n_correct = 0
@@ -1040,16 +1115,10 @@ def _forward_batch(
         d = order[k + b]
         docs[b] = d
         seen += offsets[d + 1] - offsets[d]
-        if arg is None:
-            cnt, lval, ok = _example(
-                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], None, bufs,
-                dropout, seed,
-            )  # fmt: skip
-        else:
-            cnt, lval, ok = _example(
-                emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg[b], bufs,
-                dropout, seed,
-            )  # fmt: skip
+        cnt, lval, ok = _example(
+            emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg, b, bufs, dropout,
+            seed, pool, objective,
+        )  # fmt: skip
         counts[b] = cnt
         loss_sum += lval
         if ok:
@@ -1057,7 +1126,7 @@ def _forward_batch(
     return seen, loss_sum, n_correct
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _dense_bounds(in0, hidden, n_out):
     """Segment starts of ``dense``: (0, hidden_b, out_W, out_b, end)."""
     in1 = hidden if hidden > 0 else in0
@@ -1067,14 +1136,14 @@ def _dense_bounds(in0, hidden, n_out):
     return (0, o_hb, o_W, o_b, o_b + n_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _step_lr(lr0, decay, tokens0, seen, nshards, total_tokens):
     if decay:
         return lr0 * max(0.0, 1.0 - (tokens0 + seen * nshards) / total_tokens)
     return lr0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _max_doc(offsets, order, lo, hi):
     m = 1
     for q in range(lo, hi):
@@ -1082,14 +1151,14 @@ def _max_doc(offsets, order, lo, hi):
     return m
 
 
-@njit(cache=True, nogil=True)
-def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+@njit(cache=True, nogil=True, inline="always")
+def _train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective):
     """The common training kernel (see the section comment): mean/sum pooling, SGD or Adagrad;
     SGD without L2 at any batch size, else batch size 1."""
     emb, dense = params
     emb_S, d_S1 = state.emb_S, state.dense_S1
     tokens, offsets = data.tokens, data.offsets
-    pool, maxlen, hidden, n_out, objective = shape
+    _, maxlen, hidden, n_out, _ = shape
     optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
     bsz = opt.batch_size
     dim = emb.shape[1]
@@ -1114,7 +1183,7 @@ def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards
         lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
         seen, loss_sum, correct = _forward_batch(
             emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, None,
-            bufs, opt.dropout, opt.seed, seen, loss_sum,
+            bufs, opt.dropout, opt.seed, seen, loss_sum, pool, objective,
         )  # fmt: skip
         n_correct += correct
         inv = 1.0 / nb
@@ -1149,7 +1218,7 @@ def train_shard_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards
     return loss_sum, n_correct
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, slot, uniq, mult):
     """One example's sparse step: every distinct row of ``tokens[s:e]`` moves once with gradient
     ``scale * multiplicity * g`` (SGD or row-wise Adagrad; ``slot`` is all -1 on entry and exit).
@@ -1190,7 +1259,7 @@ def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, s
         slot[r] = -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _grow(G, uniq, need):
     """``(G, uniq)`` with room for at least ``need`` rows (doubling; contents kept)."""
     cap = uniq.shape[0]
@@ -1205,7 +1274,7 @@ def _grow(G, uniq, need):
     return G2, u2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **_INNER)
 def _slot_of(r, slot, uniq, G, nu):
     """Slot of row ``r`` in the batch accumulator ``G`` (claims and zeroes slot ``nu`` on first
     sight; the caller guarantees room). Returns ``(slot, new nu)``."""
@@ -1219,8 +1288,8 @@ def _slot_of(r, slot, uniq, G, nu):
     return nu, nu + 1
 
 
-@njit(cache=True, nogil=True)
-def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+@njit(cache=True, nogil=True, inline="always")
+def _train_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective):
     """The general training kernel (see the section comment): any pooling, optimizer and batch
     size; per batch, every row's contributions are summed (= ``np.add.at``), then each distinct
     row takes one optimizer step."""
@@ -1228,7 +1297,7 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
     emb_S, emb_M, emb_V, emb_T = state.emb_S, state.emb_M, state.emb_V, state.emb_T
     d_S1, d_S2 = state.dense_S1, state.dense_S2
     tokens, offsets = data.tokens, data.offsets
-    pool, maxlen, hidden, n_out, objective = shape
+    _, maxlen, hidden, n_out, _ = shape
     optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
     b1, b2, bsz = opt.beta1, opt.beta2, opt.batch_size
     dim = emb.shape[1]
@@ -1254,7 +1323,7 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
         lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
         seen, loss_sum, correct = _forward_batch(
             emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg,
-            bufs, opt.dropout, opt.seed, seen, loss_sum,
+            bufs, opt.dropout, opt.seed, seen, loss_sum, pool, objective,
         )  # fmt: skip
         n_correct += correct
         step += 1
@@ -1265,7 +1334,7 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
                 dense, d_S1, d_S2, gdense, bounds[seg], bounds[seg + 1], inv, optimizer, lr,
                 l2 if seg % 2 == 0 else 0.0, b1, b2, eps, t,
             )  # fmt: skip
-        nu = 0
+        nu = np.int64(0)  # not a literal 0: _slot_of would compile twice
         for b in range(nb):
             d = docs[b]
             s = offsets[d]
@@ -1307,23 +1376,24 @@ def train_shard_exact(params, state, data, shape, opt, cw, order, lo, hi, nshard
 # --------------------------------------------------------------------------- prediction
 
 
-@njit(cache=True, nogil=True)
-def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi):
-    pool, maxlen, hidden, n_out, objective = shape
+@njit(cache=True, nogil=True, **_INNER)
+def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi, pool, objective):
+    _, maxlen, hidden, n_out, _ = shape
     dim = emb.shape[1]
     in0 = maxlen * dim if pool == 3 else dim
     _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
     x = np.zeros(in0, dtype=emb.dtype)
-    arg = np.zeros(dim, dtype=np.int64)
+    arg = np.zeros((1, dim), dtype=np.int64)
     act = np.zeros(max(hidden, 1), dtype=emb.dtype)
     z = np.zeros(n_out, dtype=emb.dtype)
+    relu, linear = hidden > 0, hidden < 0  # True, False as variables (see _affine)
     for i in range(lo, hi):
-        _pool_doc(emb, tokens, offsets[i], offsets[i + 1], pool, maxlen, x, arg)
+        _pool_doc(emb, tokens, offsets[i], offsets[i + 1], pool, maxlen, x, arg, 0)
         if hidden > 0:
-            _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, True)
-            _affine(act, dense[o_W:o_b], dense[o_b:o_end], hidden, n_out, z, False)
+            _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, relu)
+            _affine(act, dense[o_W:o_b], dense[o_b:o_end], hidden, n_out, z, linear)
         else:
-            _affine(x, dense[o_W:o_b], dense[o_b:o_end], in0, n_out, z, False)
+            _affine(x, dense[o_W:o_b], dense[o_b:o_end], in0, n_out, z, linear)
         if probs:
             _probabilities_row(objective, z, out[i])
         else:
@@ -1334,8 +1404,69 @@ def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi):
 @njit(cache=True, nogil=True)
 def predict_batch(emb, dense, tokens, offsets, shape, probs):
     """Scores ``(n, n_out)`` for a ragged batch: probabilities if ``probs`` (softmax for
-    objective 0, sigmoid per column otherwise) else logits."""
+    objective 0, sigmoid per column otherwise) else logits. Any pool and objective (read from
+    ``shape``); a run uses the entry of its own from :data:`PREDICT`."""
     n = offsets.shape[0] - 1
     out = np.zeros((n, shape[3]), dtype=emb.dtype)
-    _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n)
+    _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n, shape[0], shape[4])
     return out
+
+
+# --------------------------------------------------------------------------- entry points
+#
+# The kernels a run calls, one per (pool, objective), so that a run compiles only the code of
+# its own pool and loss (issue #8: a cold default run compiled every loss and pooling).
+# Each is a closure over the two integer codes, which numba sees as constants:
+# - the body (``_train_rows``/``_train_exact``, ``inline="always"``) is inlined into the entry,
+#   where the branches of other pools are pruned before typing;
+# - the codes reach the helpers it calls as numba *literals* (``Literal[int](0)``), and
+#   :func:`_pool_doc`/:func:`_objective_row` pick their implementation by that literal at typing
+#   time (``@overload(prefer_literal=True)``), so ``_binary_row`` never compiles for softmax.
+# A literal constant argument is a type of its own: a helper called once with ``True`` and once
+# with ``False`` compiles twice. Pass flags as variables (see :func:`_affine`) or inline the
+# helper (``_doc_ngrams``). Numba caches a closure by the values it closes over: one index file
+# per factory, one compiled file per (pool, objective) used. ``embedcli.model`` picks the entry;
+# ``tests/test_cold_compile.py`` checks what a cold default run compiles.
+
+
+def _train_rows_entry(pool, objective):
+    @njit(cache=True, nogil=True)
+    def train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+        """:func:`_train_rows` for one (pool, objective); ``shape``'s must be the same."""
+        return _train_rows(
+            params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective
+        )
+
+    return train_rows
+
+
+def _train_exact_entry(pool, objective):
+    @njit(cache=True, nogil=True)
+    def train_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+        """:func:`_train_exact` for one (pool, objective); ``shape``'s must be the same."""
+        return _train_exact(
+            params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective
+        )
+
+    return train_exact
+
+
+def _predict_entry(pool, objective):
+    @njit(cache=True, nogil=True)
+    def predict(emb, dense, tokens, offsets, shape, probs):
+        """:func:`predict_batch` for one (pool, objective); ``shape``'s must be the same."""
+        n = offsets.shape[0] - 1
+        out = np.zeros((n, shape[3]), dtype=emb.dtype)
+        _predict_range(emb, dense, tokens, offsets, shape, probs, out, 0, n, pool, objective)
+        return out
+
+    return predict
+
+
+_CODES = [(pool, objective) for pool in range(4) for objective in range(3)]
+#: ``train_rows`` kernels (mean/sum pooling only) by (pool, objective) code
+TRAIN_ROWS = {(p, o): _train_rows_entry(p, o) for p, o in _CODES if p <= 1}
+#: ``train_exact`` kernels by (pool, objective) code
+TRAIN_EXACT = {(p, o): _train_exact_entry(p, o) for p, o in _CODES}
+#: prediction kernels by (pool, objective) code
+PREDICT = {(p, o): _predict_entry(p, o) for p, o in _CODES}

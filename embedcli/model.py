@@ -289,14 +289,16 @@ def run_sharded(fn: Any, n: int, shards: int) -> list[Any]:
 
 
 def epoch_kernel(shape: tuple, opt: kernels.KernelOpt) -> Any:
-    """The training kernel for this configuration (see ``kernels.py``, training section):
-    ``train_shard_rows`` for mean/sum pooling with SGD or Adagrad when the update is fastText's
-    (SGD without L2) or the batch size is 1, else ``train_shard_exact``."""
+    """The training kernel for this configuration (see ``kernels.py``, training section and
+    entry points), for its pool and objective: a ``train_rows`` kernel for mean/sum pooling with
+    SGD or Adagrad when the update is fastText's (SGD without L2) or the batch size is 1, else a
+    ``train_exact`` one."""
     opt = kernel_opt(opt)
-    pool, optimizer, l2, bsz = shape[0], opt.optimizer, opt.l2, opt.batch_size
+    pool, objective = int(shape[0]), int(shape[4])
+    optimizer, l2, bsz = opt.optimizer, opt.l2, opt.batch_size
     if pool <= 1 and optimizer <= 1 and ((optimizer == 0 and l2 == 0.0) or bsz == 1):
-        return kernels.train_shard_rows
-    return kernels.train_shard_exact
+        return kernels.TRAIN_ROWS[pool, objective]
+    return kernels.TRAIN_EXACT[pool, objective]
 
 
 def kernel_opt(opt: tuple) -> kernels.KernelOpt:
@@ -365,14 +367,13 @@ def _run_predict(
     emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
     dense = pack_dense(params, spec)
     shape = spec.kernel_shape()
+    predict = kernels.PREDICT[shape[0], shape[4]]
 
     def run(tokens, offsets):
         n = len(offsets) - 1
         shards = threads if threads > 1 and n >= 1000 else 1
         parts = run_sharded(
-            lambda lo, hi: kernels.predict_batch(
-                emb, dense, tokens, offsets[lo : hi + 1], shape, probs
-            ),
+            lambda lo, hi: predict(emb, dense, tokens, offsets[lo : hi + 1], shape, probs),
             n,
             shards,
         )

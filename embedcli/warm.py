@@ -38,16 +38,29 @@ class Warmed:
     seconds: float
 
 
-def kernel_cache_stats() -> tuple[int, int]:
-    """(compiled, loaded from cache) kernel specialisations so far in this process."""
+def dispatchers() -> dict[str, Any]:
+    """Every kernel of ``embedcli.kernels`` by name: the module's functions and the entry
+    kernels of ``TRAIN_ROWS``/``TRAIN_EXACT``/``PREDICT`` (as ``TRAIN_ROWS[pool,objective]``)."""
     from numba.core.dispatcher import Dispatcher
 
-    compiled = loaded = 0
-    for obj in vars(kernels).values():
+    out = {}
+    for name, obj in vars(kernels).items():
         if isinstance(obj, Dispatcher):
-            stats = obj.stats
-            compiled += sum(stats.cache_misses.values())
-            loaded += sum(stats.cache_hits.values())
+            out[name] = obj
+        elif isinstance(obj, dict) and name.isupper():
+            for key, fn in obj.items():
+                if isinstance(fn, Dispatcher):
+                    out[f"{name}[{key[0]},{key[1]}]"] = fn
+    return out
+
+
+def kernel_cache_stats() -> tuple[int, int]:
+    """(compiled, loaded from cache) kernel specialisations so far in this process."""
+    compiled = loaded = 0
+    for fn in dispatchers().values():
+        stats = fn.stats
+        compiled += sum(stats.cache_misses.values())
+        loaded += sum(stats.cache_hits.values())
     return compiled, loaded
 
 

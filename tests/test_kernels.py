@@ -293,7 +293,7 @@ CASES = [
 
 
 def test_epoch_kernel_choice():
-    rows, exact = kernels.train_shard_rows, kernels.train_shard_exact
+    rows, exact = kernels.TRAIN_ROWS, kernels.TRAIN_EXACT
     for pool, optimizer, bsz, l2, want in [
         (0, 0, 1, 0.0, rows),
         (1, 0, 8, 0.0, rows),
@@ -304,7 +304,10 @@ def test_epoch_kernel_choice():
         (2, 0, 1, 0.0, exact),
         (3, 1, 1, 0.0, exact),
     ]:
-        assert epoch_kernel((pool, 0, 0, 2, 0), make_opt(optimizer, 0.1, l2=l2, bsz=bsz)) is want
+        for objective in range(3):
+            opt = make_opt(optimizer, 0.1, l2=l2, bsz=bsz)
+            got = epoch_kernel((pool, 0, 0, 2, objective), opt)
+            assert got is want[pool, objective]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -271,7 +271,10 @@ def _chunks(offsets: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
 def init_params(nrows: int, nwords: int, dim: int, seed: int) -> pk.Params:
     """Input rows uniform in ``(-1/dim, 1/dim)``, output rows zero (fastText), float32."""
     rng = np.random.default_rng(seed)
-    win = rng.uniform(-1.0 / dim, 1.0 / dim, size=(nrows, dim)).astype(np.float32)
+    win = np.empty((nrows, dim), dtype=np.float32)
+    rng.random(out=win, dtype=np.float32)  # in place: no float64 copy of the table
+    win *= np.float32(2.0 / dim)
+    win -= np.float32(1.0 / dim)
     wout = np.zeros((nwords, dim), dtype=np.float32)
     return pk.Params(win, wout)
 
@@ -383,8 +386,11 @@ def train_vectors(
         progress(final)
 
     win = params.win
-    vectors = np.empty((nwords, spec.dim), dtype=np.float32)
-    pk.compose_rows(win, inputs, input_offsets, vectors)
+    if sub.enabled:
+        vectors = np.empty((nwords, spec.dim), dtype=np.float32)
+        pk.compose_rows(win, inputs, input_offsets, vectors)
+    else:
+        vectors = win[:nwords]  # a word's only row: no copy
     stats = {
         "seconds": seconds,
         "words_per_second": final["words_per_second"],

@@ -127,7 +127,9 @@ def worker(cfg: dict) -> dict:
         PretrainCorpus(ids[:2000], np.array([0, 2000]), counts, words),
         PretrainSpec(**{**cfg["spec"], "epochs": 1, "threads": 1}),
     )
+    cpu0 = time.process_time()
     tv = train_vectors(corpus, spec)
+    cpu = time.process_time() - cpu0
     row = {
         "name": cfg["name"],
         "spec": cfg["spec"],
@@ -137,6 +139,10 @@ def worker(cfg: dict) -> dict:
         "train_s": tv.stats["seconds"],
         "words_per_s": ntok * spec.epochs / tv.stats["seconds"],
         "kernel_words_per_s": tv.stats["words_per_second"],
+        "cpu_s": cpu,
+        "prepare_s": tv.stats["prepare_seconds"],
+        "compose_s": tv.stats["compose_seconds"],
+        "load1": os.getloadavg()[0],
         "loss": tv.stats["loss"],
         "subword_rows": tv.stats["subword_rows"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -150,12 +156,13 @@ PEER = r"""
 import json, resource, sys, time
 cfg = json.loads(sys.argv[1])
 t = time.perf_counter()
+c = time.process_time()
 if cfg["peer"] == "gensim":
     from gensim.models import Word2Vec
     m = Word2Vec(corpus_file=cfg["corpus"], vector_size=cfg["dim"], window=5, negative=5,
                  min_count=5, sg=int(cfg["method"] == "skipgram"), sample=1e-3,
                  epochs=cfg["epochs"], workers=cfg["threads"], seed=1)
-    secs = time.perf_counter() - t
+    secs, cpu = time.perf_counter() - t, time.process_time() - c
     words, vectors = list(m.wv.index_to_key), m.wv.vectors
 else:
     import fasttext
@@ -163,13 +170,13 @@ else:
                                     neg=5, minCount=5, epoch=cfg["epochs"],
                                     thread=cfg["threads"], minn=cfg["minn"], maxn=cfg["maxn"],
                                     verbose=0)
-    secs = time.perf_counter() - t
+    secs, cpu = time.perf_counter() - t, time.process_time() - c
     words = m.get_words()
     vectors = [m.get_word_vector(w).tolist() for w in words]
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 with open(cfg["out"], "w") as f:
     json.dump({"words": words, "vectors": [list(map(float, v)) for v in vectors]}, f)
-print(json.dumps({"train_s": secs, "peak_rss_mb": rss}))
+print(json.dumps({"train_s": secs, "cpu_s": cpu, "peak_rss_mb": rss}))
 """
 
 
@@ -195,6 +202,7 @@ def run_peer(name: str, a, corpus: str, ntok: int) -> dict:
         return {"name": name, "error": r.stderr.strip().splitlines()[-3:]}
     row = {"name": name, **json.loads(r.stdout.strip().splitlines()[-1])}
     row["words_per_s"] = ntok * a.epochs / row["train_s"]
+    row["load1"] = os.getloadavg()[0]
     with open(out) as f:
         got = json.load(f)
     os.unlink(out)

@@ -18,7 +18,8 @@ Threads: ``spec.threads`` contiguous slices of the documents (balanced by tokens
 its own thread with its own random state (``seed + thread``), Hogwild; ``threads=1`` with a seed
 is bit-reproducible. ``stats["words_per_second"]`` = tokens read (kept or discarded by
 subsampling) over all epochs / training seconds, all threads together (fastText prints it per
-thread).
+thread); ``stats["prepare_seconds"]`` (checks, subword hashing, tables, initialisation) and
+``stats["compose_seconds"]`` (the final word vectors) are apart.
 
     >>> import numpy as np
     >>> corpus = PretrainCorpus(ids=np.array([0, 1, 0, 1], dtype=np.int32),
@@ -207,6 +208,26 @@ def compose_oov(
     return out
 
 
+def memory_plan(words: list[str], spec: PretrainSpec) -> dict:
+    """Rows and bytes ``train_vectors`` allocates for this vocabulary (for ``--dry-run``): the
+    input table (word rows + compact subword rows), the output table, the composed vectors (only
+    with subwords; else they are the word rows), the per-word row lists and the noise/subsampling
+    tables; the corpus ids themselves are the caller's (memory-mapped or not). Hashes the n-grams
+    of every word (about a second per 100,000 words)."""
+    inputs, _, _, buckets = input_rows(words, spec.subwords)
+    n, dim = len(words), spec.dim
+    plan = {
+        "word_rows": n,
+        "subword_rows": len(buckets),
+        "input_bytes": (n + len(buckets)) * dim * 4,
+        "output_bytes": n * dim * 4,
+        "vectors_bytes": n * dim * 4 if spec.subwords.enabled else 0,
+        "index_bytes": inputs.nbytes + (n + 1) * 8 + n * 4 * 4 + len(buckets) * 8,
+    }
+    plan["total_bytes"] = sum(v for k, v in plan.items() if k.endswith("_bytes"))
+    return plan
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -290,6 +311,7 @@ def train_vectors(
     at most from the calling thread, and once at the end; an exception it raises stops the
     threads after their current chunk and propagates."""
     spec.validate()
+    t0 = time.perf_counter()
     ids, offsets, counts = check_corpus(corpus)
     words = list(corpus.words)
     nwords = len(words)
@@ -356,6 +378,7 @@ def train_vectors(
         }
 
     start = time.perf_counter()
+    prepare_seconds = start - t0
     if len(slices) == 1 and progress is None:
         run(0)
     else:
@@ -393,6 +416,8 @@ def train_vectors(
         vectors = win[:nwords]  # a word's only row: no copy
     stats = {
         "seconds": seconds,
+        "prepare_seconds": prepare_seconds,
+        "compose_seconds": time.perf_counter() - start - seconds,
         "words_per_second": final["words_per_second"],
         "tokens": final["tokens"],
         "updates": final["updates"],

@@ -16,6 +16,7 @@ from embedcli.pretrain import (
     PretrainSpec,
     TrainedVectors,
     compose_oov,
+    memory_plan,
     thread_slices,
     train_vectors,
 )
@@ -188,6 +189,18 @@ def test_vectors_are_the_composed_rows():
     ks = np.array([len(b) for b in subword_buckets(tv.words, tv.subwords)])
     want = (tv.word_rows + ks[:, None] * oov) / (ks[:, None] + 1)
     np.testing.assert_allclose(tv.vectors, want, rtol=1e-5, atol=1e-6)
+
+
+def test_memory_plan_counts_the_tables():
+    corpus = small_corpus()
+    spec = PretrainSpec(dim=8, epochs=1, minn=2, maxn=3, buckets=50, threads=1)
+    plan = memory_plan(corpus.words, spec)
+    tv = train_vectors(corpus, spec)
+    assert plan["subword_rows"] == len(tv.subword_buckets) > 0
+    assert plan["input_bytes"] == tv.word_rows.nbytes + tv.subword_rows.nbytes
+    assert plan["total_bytes"] > plan["input_bytes"] + plan["output_bytes"]
+    off = memory_plan(corpus.words, PretrainSpec(dim=8, minn=0))
+    assert off["subword_rows"] == 0 and off["vectors_bytes"] == 0
 
 
 def test_no_subwords_is_plain_word2vec():

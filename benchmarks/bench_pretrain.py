@@ -221,7 +221,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dim", type=int, default=100)
     ap.add_argument("--sample", type=float, default=1e-4)
-    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--configs", default="sg,cbow,sg-sub,cbow-sub")
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument(

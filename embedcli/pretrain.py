@@ -259,6 +259,21 @@ def check_corpus(corpus: PretrainCorpus) -> tuple[np.ndarray, np.ndarray, np.nda
     return ids, offsets, counts
 
 
+def piece_offsets(offsets: np.ndarray) -> np.ndarray:
+    """``offsets`` with every document longer than ``BLOCK`` tokens cut where the kernel cuts it
+    anyway (every ``BLOCK`` tokens from its start): the same training, and a corpus of a few huge
+    lines (text8 is one) still splits between threads."""
+    lengths = np.diff(offsets)
+    if len(lengths) == 0 or lengths.max() <= pk.BLOCK:
+        return offsets
+    pieces = np.maximum(1, -(-lengths // pk.BLOCK))
+    first = np.zeros(len(pieces), dtype=np.int64)
+    np.cumsum(pieces[:-1], out=first[1:])
+    k = np.arange(int(pieces.sum()), dtype=np.int64) - np.repeat(first, pieces)
+    starts = np.repeat(offsets[:-1], pieces) + k * pk.BLOCK
+    return np.concatenate([starts, offsets[-1:]]).astype(np.int64)
+
+
 def thread_slices(offsets: np.ndarray, threads: int) -> list[tuple[int, int]]:
     """Contiguous document ranges with about the same number of tokens, one per thread (fewer when
     there are fewer documents); never an empty range."""
@@ -309,6 +324,7 @@ def train_vectors(
     spec.validate()
     t0 = time.perf_counter()
     ids, offsets, counts = check_corpus(corpus)
+    offsets = piece_offsets(offsets)
     words = list(corpus.words)
     nwords = len(words)
     sub = spec.subwords

@@ -17,6 +17,7 @@ from embedcli.pretrain import (
     TrainedVectors,
     compose_oov,
     memory_plan,
+    piece_offsets,
     thread_slices,
     train_vectors,
 )
@@ -158,6 +159,23 @@ def test_threads_train_hogwild_on_contiguous_slices():
     assert slices[0][0] == 0 and slices[-1][1] == len(corpus.offsets) - 1
     assert all(a[1] == b[0] for a, b in zip(slices, slices[1:], strict=False))
     assert thread_slices(np.array([0, 5], np.int64), 4) == [(0, 1)]
+
+
+def test_long_documents_are_cut_where_the_kernel_cuts_them():
+    from embedcli.pretrain_kernels import BLOCK
+
+    off = piece_offsets(np.array([0, 3, 3, 3 + 2 * BLOCK + 5, 3 + 2 * BLOCK + 5 + BLOCK], np.int64))
+    assert off.tolist() == [0, 3, 3, 3 + BLOCK, 3 + 2 * BLOCK, 3 + 2 * BLOCK + 5, 8 + 3 * BLOCK]
+    short = np.array([0, 5, 9], np.int64)
+    assert piece_offsets(short) is short
+    # one long line trains on two threads
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, 3 * BLOCK).astype(np.int32)
+    corpus = PretrainCorpus(
+        ids, np.array([0, len(ids)]), np.bincount(ids), [str(i) for i in range(20)]
+    )
+    tv = train_vectors(corpus, PretrainSpec(dim=8, epochs=1, minn=0, threads=2))
+    assert tv.stats["threads"] == 2
 
 
 def test_memmapped_ids(tmp_path):

@@ -4,6 +4,7 @@ importable) the analogy / WordSim-353 / SimLex-999 scores of the vectors by gens
 Usage:
     python benchmarks/bench_pretrain.py [--corpus FILE] [--limit-tokens N] [--epochs 5]
         [--threads 2] [--dim 100] [--configs sg,cbow,sg-sub,cbow-sub] [--sample 1e-4] [--json OUT]
+        [--peers gensim-sg,gensim-cbow,fasttext-sg,fasttext-cbow,fasttext-sg-sub]
 
 The corpus is a tokenized text file, one document per line, tokens split on spaces (the peers'
 ``/tmp/peers-cache/unsup-*.txt`` when present); without one, the imdb text of ``../shared/data``
@@ -23,6 +24,7 @@ import re
 import subprocess
 import sys
 import time
+from array import array
 from collections import Counter
 
 import numpy as np
@@ -59,9 +61,8 @@ def default_corpus() -> str:
     return out
 
 
-def encode(path: str, limit: int, min_count: int = 5):
-    """(ids int32, offsets int64, counts int64, words) of the first ``limit`` tokens (0 = all)."""
-    docs = []
+def _lines(path: str, limit: int):
+    """The token lists of the lines, stopping after ``limit`` tokens (0 = all)."""
     n = 0
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -69,19 +70,28 @@ def encode(path: str, limit: int, min_count: int = 5):
             if limit and n + len(toks) > limit:
                 toks = toks[: limit - n]
             if toks:
-                docs.append(toks)
+                yield toks
                 n += len(toks)
             if limit and n >= limit:
-                break
-    c = Counter(t for d in docs for t in d)
+                return
+
+
+def encode(path: str, limit: int, min_count: int = 5):
+    """(ids int32, offsets int64, counts int64, words, tokens read) of the first ``limit`` tokens
+    (0 = all): two streaming passes (count, then encode), so memory is the vocabulary + the ids."""
+    c: Counter = Counter()
+    for toks in _lines(path, limit):
+        c.update(toks)
     words = sorted((w for w, k in c.items() if k >= min_count), key=lambda w: (-c[w], w))
     index = {w: i for i, w in enumerate(words)}
-    ids, offsets = [], [0]
-    for d in docs:
-        ids.extend(index[t] for t in d if t in index)
+    ids, offsets = array("i"), array("q", [0])
+    get = index.get
+    for toks in _lines(path, limit):
+        ids.extend(i for i in map(get, toks) if i is not None)
         offsets.append(len(ids))
     counts = np.array([c[w] for w in words], dtype=np.int64)
-    return np.array(ids, dtype=np.int32), np.array(offsets, dtype=np.int64), counts, words, n
+    ntok = sum(c.values())
+    return np.frombuffer(ids, np.int32), np.frombuffer(offsets, np.int64), counts, words, ntok
 
 
 def evaluate(words: list[str], vectors: np.ndarray) -> dict:
@@ -117,7 +127,9 @@ def worker(cfg: dict) -> dict:
         PretrainCorpus(ids[:2000], np.array([0, 2000]), counts, words),
         PretrainSpec(**{**cfg["spec"], "epochs": 1, "threads": 1}),
     )
+    cpu0 = time.process_time()
     tv = train_vectors(corpus, spec)
+    cpu = time.process_time() - cpu0
     row = {
         "name": cfg["name"],
         "spec": cfg["spec"],
@@ -127,12 +139,74 @@ def worker(cfg: dict) -> dict:
         "train_s": tv.stats["seconds"],
         "words_per_s": ntok * spec.epochs / tv.stats["seconds"],
         "kernel_words_per_s": tv.stats["words_per_second"],
+        "cpu_s": cpu,
+        "prepare_s": tv.stats["prepare_seconds"],
+        "compose_s": tv.stats["compose_seconds"],
+        "load1": os.getloadavg()[0],
         "loss": tv.stats["loss"],
         "subword_rows": tv.stats["subword_rows"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if not cfg.get("no_eval"):
         row.update(evaluate(words, tv.vectors))
+    return row
+
+
+PEER = r"""
+import json, resource, sys, time
+cfg = json.loads(sys.argv[1])
+t = time.perf_counter()
+c = time.process_time()
+if cfg["peer"] == "gensim":
+    from gensim.models import Word2Vec
+    m = Word2Vec(corpus_file=cfg["corpus"], vector_size=cfg["dim"], window=5, negative=5,
+                 min_count=5, sg=int(cfg["method"] == "skipgram"), sample=1e-3,
+                 epochs=cfg["epochs"], workers=cfg["threads"], seed=1)
+    secs, cpu = time.perf_counter() - t, time.process_time() - c
+    words, vectors = list(m.wv.index_to_key), m.wv.vectors
+else:
+    import fasttext
+    m = fasttext.train_unsupervised(cfg["corpus"], model=cfg["method"], dim=cfg["dim"], ws=5,
+                                    neg=5, minCount=5, epoch=cfg["epochs"],
+                                    thread=cfg["threads"], minn=cfg["minn"], maxn=cfg["maxn"],
+                                    verbose=0)
+    secs, cpu = time.perf_counter() - t, time.process_time() - c
+    words = m.get_words()
+    vectors = [m.get_word_vector(w).tolist() for w in words]
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+with open(cfg["out"], "w") as f:
+    json.dump({"words": words, "vectors": [list(map(float, v)) for v in vectors]}, f)
+print(json.dumps({"train_s": secs, "cpu_s": cpu, "peak_rss_mb": rss}))
+"""
+
+
+def run_peer(name: str, a, corpus: str, ntok: int) -> dict:
+    """gensim (sample 1e-3, as the peers' harness) or fastText (its defaults) on the same file;
+    scored by the same gensim evaluators."""
+    peer, method, *sub = name.split("-")
+    py = a.fasttext_python if peer == "fasttext" else sys.executable
+    out = os.path.join(CACHE, f"peer-{name}.json")
+    cfg = {
+        "peer": peer,
+        "method": {"sg": "skipgram"}.get(method, method),
+        "corpus": corpus,
+        "dim": a.dim,
+        "epochs": a.epochs,
+        "threads": a.threads,
+        "minn": 3 if sub else 0,
+        "maxn": 6 if sub else 0,
+        "out": out,
+    }
+    r = subprocess.run([py, "-c", PEER, json.dumps(cfg)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"name": name, "error": r.stderr.strip().splitlines()[-3:]}
+    row = {"name": name, **json.loads(r.stdout.strip().splitlines()[-1])}
+    row["words_per_s"] = ntok * a.epochs / row["train_s"]
+    row["load1"] = os.getloadavg()[0]
+    with open(out) as f:
+        got = json.load(f)
+    os.unlink(out)
+    row.update(evaluate(got["words"], np.array(got["vectors"], dtype=np.float32)))
     return row
 
 
@@ -147,14 +221,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dim", type=int, default=100)
     ap.add_argument("--sample", type=float, default=1e-4)
-    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--configs", default="sg,cbow,sg-sub,cbow-sub")
     ap.add_argument("--no-eval", action="store_true")
+    ap.add_argument(
+        "--peers",
+        default="",
+        help="also run peers on the same file, e.g. gensim-sg,gensim-cbow,fasttext-sg,"
+        "fasttext-cbow,fasttext-sg-sub (fastText from --fasttext-python)",
+    )
+    ap.add_argument("--fasttext-python", default="/tmp/pt-ft-venv/bin/python")
     ap.add_argument("--json")
     a = ap.parse_args()
     corpus = a.corpus or default_corpus()
     rows = []
-    for name in a.configs.split(","):
+    for name in filter(None, a.peers.split(",")):
+        ntok = sum(len(line.split()) for line in open(corpus, encoding="utf-8"))
+        row = run_peer(name, a, corpus, ntok)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    for name in filter(None, a.configs.split(",")):
         spec = {
             **CONFIGS[name],
             "dim": a.dim,

@@ -27,7 +27,9 @@ position one draw gives the effective window ``b`` in ``1 .. window``; per token
 subsampling (kept when ``u < keep[w]``, fastText's ``Dictionary::discard``); per noise word one
 draw picks from the alias table (Walker/Vose: ``alias_prob``/``alias_idx``, ``count ** 0.75``); a
 noise word equal to the target is drawn again (fastText's ``getNegative``; given up after 8 tries).
-``sigmoid`` and the loss's ``log`` are exact float32 math (``math.exp``/``math.log``).
+``sigmoid`` and the loss's ``log sigmoid`` come from tables of 1,025 entries over ``[-8, 8]``
+(fastText: 512; measured: exact ``math.exp``/``log1p`` cost about 20 % of the skip-gram time);
+scores beyond +-8 use the end entries (fastText clips there too).
 
 Documents: windows never cross a document boundary; a document longer than ``BLOCK`` tokens is
 trained in ``BLOCK``-token pieces (gensim cuts sentences at 10,000 words, word2vec.c at 1,000,

@@ -157,6 +157,13 @@ def make_state(dim, seed):
     )
 
 
+def read_only(ids):
+    """The ids as ``train_vectors`` passes them (read-only: the same compiled kernel)."""
+    ids = ids.view()
+    ids.flags.writeable = False
+    return ids
+
+
 def rows_list(inputs, input_offsets):
     return [inputs[input_offsets[w] : input_offsets[w + 1]] for w in range(len(input_offsets) - 1)]
 
@@ -219,7 +226,7 @@ def test_subsampling_rate_in_the_kernel():
     ids[::10] = 1
     offsets = np.array([0, len(ids)], dtype=np.int64)
     rows = input_rows(["a", "b"], SubwordSpec(0, 0, 0))[:3]
-    data = pk.Corpus(ids, offsets, *rows, keep, make_noise(counts))
+    data = pk.Corpus(read_only(ids), offsets, *rows, keep, make_noise(counts))
     params = pk.Params(np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32))
     # CBOW with window 1: one update per kept token (every piece keeps hundreds)
     st = make_state(4, 1)
@@ -332,7 +339,7 @@ def test_train_docs_matches_fasttext_twin(method, subwords):
     offsets = np.array([0, 1, 40, 40, 170, 300], dtype=np.int64)  # a 1-token and an empty doc
     keep = keep_probabilities(counts, 0.05)
     noise = make_noise(counts)
-    data = pk.Corpus(ids, offsets, inputs, input_offsets, share, keep, noise)
+    data = pk.Corpus(read_only(ids), offsets, inputs, input_offsets, share, keep, noise)
     opt = pk.Opt(method == "cbow", 3, 3, 0.05, 2 * len(ids))
     st = make_state(win.shape[1], 9)
     rng = Rng(int(st.rng[0]))
@@ -362,7 +369,7 @@ def test_documents_never_share_a_window():
     ids = np.array([0, 1, 0, 1], dtype=np.int32)
     offsets = np.array([0, 1, 2, 3, 4], dtype=np.int64)
     data = pk.Corpus(
-        ids,
+        read_only(ids),
         offsets,
         *input_rows(["a", "b"], SubwordSpec(0, 0, 0))[:3],
         np.ones(2, np.float32),

@@ -16,6 +16,8 @@ from embedcli.pretrain import (
     PretrainSpec,
     TrainedVectors,
     compose_oov,
+    memory_plan,
+    piece_offsets,
     thread_slices,
     train_vectors,
 )
@@ -159,6 +161,23 @@ def test_threads_train_hogwild_on_contiguous_slices():
     assert thread_slices(np.array([0, 5], np.int64), 4) == [(0, 1)]
 
 
+def test_long_documents_are_cut_where_the_kernel_cuts_them():
+    from embedcli.pretrain_kernels import BLOCK
+
+    off = piece_offsets(np.array([0, 3, 3, 3 + 2 * BLOCK + 5, 3 + 2 * BLOCK + 5 + BLOCK], np.int64))
+    assert off.tolist() == [0, 3, 3, 3 + BLOCK, 3 + 2 * BLOCK, 3 + 2 * BLOCK + 5, 8 + 3 * BLOCK]
+    short = np.array([0, 5, 9], np.int64)
+    assert piece_offsets(short) is short
+    # one long line trains on two threads
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, 3 * BLOCK).astype(np.int32)
+    corpus = PretrainCorpus(
+        ids, np.array([0, len(ids)]), np.bincount(ids), [str(i) for i in range(20)]
+    )
+    tv = train_vectors(corpus, PretrainSpec(dim=8, epochs=1, minn=0, threads=2))
+    assert tv.stats["threads"] == 2
+
+
 def test_memmapped_ids(tmp_path):
     corpus = small_corpus()
     path = tmp_path / "ids.npy"
@@ -188,6 +207,18 @@ def test_vectors_are_the_composed_rows():
     ks = np.array([len(b) for b in subword_buckets(tv.words, tv.subwords)])
     want = (tv.word_rows + ks[:, None] * oov) / (ks[:, None] + 1)
     np.testing.assert_allclose(tv.vectors, want, rtol=1e-5, atol=1e-6)
+
+
+def test_memory_plan_counts_the_tables():
+    corpus = small_corpus()
+    spec = PretrainSpec(dim=8, epochs=1, minn=2, maxn=3, buckets=50, threads=1)
+    plan = memory_plan(corpus.words, spec)
+    tv = train_vectors(corpus, spec)
+    assert plan["subword_rows"] == len(tv.subword_buckets) > 0
+    assert plan["input_bytes"] == tv.word_rows.nbytes + tv.subword_rows.nbytes
+    assert plan["total_bytes"] > plan["input_bytes"] + plan["output_bytes"]
+    off = memory_plan(corpus.words, PretrainSpec(dim=8, minn=0))
+    assert off["subword_rows"] == 0 and off["vectors_bytes"] == 0
 
 
 def test_no_subwords_is_plain_word2vec():

@@ -256,7 +256,7 @@ def run_pretrain(prepared: PreparedPretrain, output: str, progress: Any = None) 
     stats = {k: v for k, v in dict(trained.stats).items() if _plain(v)}
     if "tokens" in stats:  # the trainer counts every token read in every epoch
         stats["tokens_processed"] = stats.pop("tokens")
-    lr = float(getattr(spec, "learning_rate", None) or spec.lr)  # the trainer's default lr
+    lr = float(spec.lr)
     save_vectors_model(
         output,
         trained,

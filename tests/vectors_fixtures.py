@@ -36,7 +36,7 @@ def standin_train_vectors(
                     "progress": epoch / spec.epochs,
                     "words_per_second": 1e6,
                     "loss": 1.0 / epoch,
-                    "lr": spec.learning_rate * (1 - epoch / spec.epochs),
+                    "lr": spec.lr * (1 - epoch / spec.epochs),
                     "eta": 0.0,
                 }
             )

@@ -428,12 +428,7 @@ def encode_corpus(
     missing = vocab.unk_id if vocab.oov else -1
     tok_builder, lab_builder = _RaggedBuilder(), _RaggedBuilder()
     for batch in _batched(docs, batch_size):
-        flat: list[str] = []
-        lengths = np.empty(len(batch), dtype=np.int64)
-        for i, d in enumerate(batch):
-            toks = tokenize(d.text)
-            lengths[i] = len(toks)
-            flat.extend(toks)
+        flat, lengths = _tokenized_batch(batch, tokenize)
         ids = np.fromiter(
             map(get, flat, itertools.repeat(missing, len(flat))), dtype=np.int32, count=len(flat)
         )
@@ -444,6 +439,17 @@ def encode_corpus(
     tokens, offsets = tok_builder.build()
     label_ids, label_offsets = lab_builder.build()
     return EncodedCorpus(tokens, offsets, label_ids, label_offsets)
+
+
+def _tokenized_batch(batch: list[Document], tokenize: Any) -> tuple[list[str], np.ndarray]:
+    """The tokens of a batch of documents, flat, and each document's count (int64)."""
+    flat: list[str] = []
+    lengths = np.empty(len(batch), dtype=np.int64)
+    for i, d in enumerate(batch):
+        toks = tokenize(d.text)
+        lengths[i] = len(toks)
+        flat.extend(toks)
+    return flat, lengths
 
 
 def _encode_hashed(
@@ -465,12 +471,7 @@ def _encode_hashed(
     tok_builder, lab_builder, hash_builder = _RaggedBuilder(), _RaggedBuilder(), _RaggedBuilder()
     oov_ngrams = _OovNgrams(*subwords) if subwords else None
     for batch in _batched(docs, batch_size):
-        flat: list[str] = []
-        lengths = np.empty(len(batch), dtype=np.int64)
-        for i, d in enumerate(batch):
-            toks = tokenize(d.text)
-            lengths[i] = len(toks)
-            flat.extend(toks)
+        flat, lengths = _tokenized_batch(batch, tokenize)
         full = np.fromiter(
             map(get, flat, itertools.repeat(-1, len(flat))), dtype=np.int32, count=len(flat)
         )

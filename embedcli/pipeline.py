@@ -41,6 +41,11 @@ class TrainPlan:
     val_split: float = 0.0
     test_path: str | None = None
     init_vectors: str | None = None
+    #: in-memory documents (``corpus.Document``) read instead of ``train_paths`` / ``val_path`` /
+    #: ``test_path`` (the Python API: no temporary files)
+    train_docs: Any = None
+    val_docs: Any = None
+    test_docs: Any = None
 
 
 @dataclass
@@ -137,8 +142,10 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     t0 = time.perf_counter()
     readers: list[CorpusReader] = []
     notes: list[str] = []
-    train_reader = CorpusReader(plan.train_paths, plan.corpus_options)
-    readers.append(train_reader)
+    train_reader: Any = plan.train_docs
+    if train_reader is None:
+        train_reader = CorpusReader(plan.train_paths, plan.corpus_options)
+        readers.append(train_reader)
     # word n-grams of new models hash the token strings (fastText's scheme): keep their hashes
     hashes = int(plan.config.get("word_ngrams") or 1) > 1
     # fastText's subwords: the corpora carry the character n-grams of their unknown tokens
@@ -193,7 +200,9 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     t_stage = time.perf_counter()
     val = test = None
     eval_opts = CorpusOptions(**{**plan.corpus_options.__dict__, "require_labels": False})
-    if plan.val_path:
+    if plan.val_docs is not None:
+        val = encode_corpus(plan.val_docs, vocab, hashes=hashes, subwords=sub)
+    elif plan.val_path:
         r = CorpusReader([plan.val_path], eval_opts)
         readers.append(r)
         val = encode_corpus(r, vocab, hashes=hashes, subwords=sub)
@@ -205,7 +214,9 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             raise UsageError("--val-split leaves no training documents")
         val = train.subset(np.sort(perm[:n_val]))
         train = train.subset(np.sort(perm[n_val:]))
-    if plan.test_path:
+    if plan.test_docs is not None:
+        test = encode_corpus(plan.test_docs, vocab, hashes=hashes, subwords=sub)
+    elif plan.test_path:
         r = CorpusReader([plan.test_path], eval_opts)
         readers.append(r)
         test = encode_corpus(r, vocab, hashes=hashes, subwords=sub)

@@ -50,6 +50,8 @@ class PretrainPlan:
     token_pattern: str | None = None
     min_count: int = 5
     max_size: int | None = None
+    #: in-memory documents (``corpus.Document``) read instead of ``paths`` (the Python API)
+    documents: Any = None
 
 
 @dataclass
@@ -158,7 +160,9 @@ def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
     """Read, count and encode the corpus; the in-vocabulary ids as a ``PretrainCorpus``."""
     check_spec(plan.spec)
     t0 = time.perf_counter()
-    reader = CorpusReader(plan.paths, plan.corpus_options)
+    reader = plan.documents
+    if reader is None:
+        reader = CorpusReader(plan.paths, plan.corpus_options)
     tok_cfg = make_tokenizer_config(
         plan.compat,
         lower=plan.lower,
@@ -193,7 +197,7 @@ def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
         documents=encoded.n_docs,
         tokens_read=tokens_read,
         spilled=spilled,
-        readers=[reader],
+        readers=[reader] if isinstance(reader, CorpusReader) else [],
         timings={"read_encode": time.perf_counter() - t0},
     )
 
@@ -253,37 +257,10 @@ def run_pretrain(prepared: PreparedPretrain, output: str, progress: Any = None) 
     trained = train_vectors(prepared.corpus, spec, progress=progress)
     timings["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    stats = {k: v for k, v in dict(trained.stats).items() if _plain(v)}
-    if "tokens" in stats:  # the trainer counts every token read in every epoch
-        stats["tokens_processed"] = stats.pop("tokens")
+    extra = vectors_config(prepared, trained)
+    stats = {k: v for k, v in extra["metrics"].items() if k not in ("documents", "tokens")}
     lr = float(spec.lr)
-    save_vectors_model(
-        output,
-        trained,
-        prepared.vocab,
-        config_extra={
-            "model": {
-                "method": spec.method,
-                "window": spec.window,
-                "negative": spec.negative,
-                "sample": spec.sample,
-                "epochs": spec.epochs,
-                "lr": lr,
-            },
-            "train": {
-                **dataclasses.asdict(spec),
-                "lr": lr,
-                "min_count": prepared.plan.min_count,
-                "max_size": prepared.plan.max_size,
-            },
-            "corpus": prepared.plan.corpus_options.record(),
-            "metrics": {
-                **stats,
-                "documents": prepared.documents,
-                "tokens": int(len(prepared.corpus.ids)),
-            },
-        },
-    )
+    save_vectors_model(output, trained, prepared.vocab, config_extra=extra)
     timings["save"] = time.perf_counter() - t0
     return {
         "model": output,
@@ -296,6 +273,38 @@ def run_pretrain(prepared: PreparedPretrain, output: str, progress: Any = None) 
         **stats,
         "spec": {**dataclasses.asdict(spec), "lr": lr},
         "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+
+
+def vectors_config(prepared: PreparedPretrain, trained: Any) -> dict[str, Any]:
+    """What config.json records of a run besides the table (``save_vectors_model``'s
+    ``config_extra``): the training settings, how the corpus was read, the trainer's figures."""
+    spec = prepared.plan.spec
+    stats = {k: v for k, v in dict(trained.stats).items() if _plain(v)}
+    if "tokens" in stats:  # the trainer counts every token read in every epoch
+        stats["tokens_processed"] = stats.pop("tokens")
+    lr = float(spec.lr)
+    return {
+        "model": {
+            "method": spec.method,
+            "window": spec.window,
+            "negative": spec.negative,
+            "sample": spec.sample,
+            "epochs": spec.epochs,
+            "lr": lr,
+        },
+        "train": {
+            **dataclasses.asdict(spec),
+            "lr": lr,
+            "min_count": prepared.plan.min_count,
+            "max_size": prepared.plan.max_size,
+        },
+        "corpus": prepared.plan.corpus_options.record(),
+        "metrics": {
+            **stats,
+            "documents": prepared.documents,
+            "tokens": int(len(prepared.corpus.ids)),
+        },
     }
 
 

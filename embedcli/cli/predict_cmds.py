@@ -20,10 +20,8 @@ from embedcli.cli.app import (
 from embedcli.cli.checks import COUNT_MAX, finite, start_command
 from embedcli.cli.model_common import (
     BATCH_LINES,
-    LoadedModel,
     check_choice,
     check_k,
-    encode_for_model,
     model_label_prefix,
     print_note,
 )
@@ -112,21 +110,6 @@ def _read_batches(path: str, size: int, options: Any = None) -> Iterator[list[An
     return CorpusReader([path], options or CorpusOptions(fmt="auto")).batches(size)
 
 
-def _decision(model: Any, k: int | None, threshold: float | None) -> tuple[int | None, Any]:
-    """Effective (k, threshold): multi-label models default to every label over its threshold."""
-    import numpy as np
-
-    multilabel = model.spec.objective == "multilabel"
-    if k is None and not multilabel:
-        k = 1
-    if threshold is not None:
-        return k, threshold
-    if multilabel:
-        th = model.params.thresholds
-        return k, (np.asarray(th, dtype=np.float32) if th is not None else 0.5)
-    return k, 0.0
-
-
 @app.command("predict")
 @handle_errors
 def predict(
@@ -188,15 +171,11 @@ def predict(
     check_k(k)
     if batch_size < 1:
         raise UsageError("--batch-size must be 1 or more")
-    import numpy as np
-
-    from embedcli import model as engine
+    from embedcli.api_model import Model
     from embedcli.corpus import CorpusReader
-    from embedcli.metrics import select_labels
-    from embedcli.sequences import encode_corpus
 
     start_command()
-    m = LoadedModel(model, command="predict")
+    m = Model.load(model, command="predict", kind="classifier")
     options = reading_options(
         m.config,
         model,
@@ -210,37 +189,29 @@ def predict(
         strict_utf8=strict_utf8,
         labelled=False,
     )
-    k, thr = _decision(m, k, threshold)
     if explain:
-        _check_explainable(m.spec)
+        from embedcli.explain import check_explainable
+
+        check_explainable(m.spec)
     prefix = model_label_prefix(m.config)
     labels = m.vocab.labels
     names = [prefix + lab for lab in labels] if fmt == "text" else list(labels)
     if fmt != "json":  # one line per input: a control character in a label is written escaped
         names = [data_field(name) for name in names]
     t0 = time.perf_counter()
-    n_lines = n_tokens = 0
+    n_lines = 0
     out = sys.stdout
     streaming_to_stdout()
     reader = CorpusReader([input], options)
     for batch in reader.batches(batch_size):
-        enc = encode_for_model(encode_corpus, batch, m)
-        probs = engine.predict_proba(
-            m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
-        )
-        chosen = select_labels(probs, k, thr)
-        empty = np.diff(enc.offsets) == 0
-        explanations = _explain_batch(m, enc, batch, chosen) if explain else None
         lines = []
-        for j, (ids, ps) in enumerate(chosen):
-            if empty[j]:
-                ids, ps = ids[:0], ps[:0]
-            lines.append(_format_prediction(fmt, names, ids, ps, proba))
-            if explanations is not None:
-                lines.append(_format_explanation(fmt, explanations[j], names))
+        for p in m.predict_batch(batch, k, threshold, explain=explain, threads=threads):
+            lines.append(_format_prediction(fmt, names, p.ids, p.probs, proba))
+            if explain:
+                lines.append(_format_explanation(fmt, p.explanation, names))
         out.write("".join(lines))
         n_lines += len(batch)
-        n_tokens += len(enc.tokens)
+    n_tokens = m.tokens_seen
     out.flush()
     report_invalid_utf8(reader, quiet=False, option="--input-format")
     if verbose:
@@ -271,99 +242,6 @@ def _format_prediction(fmt: str, names: list[str], ids: Any, ps: Any, proba: boo
         f"{names[i]} {float(p):g}" if proba else names[i] for i, p in zip(ids, ps, strict=True)
     ]
     return " ".join(cells) + "\n"
-
-
-def _check_explainable(spec: Any) -> None:
-    if spec.hidden > 0 or spec.pool not in ("mean", "sum", "flatten"):
-        raise UsageError(
-            "--explain gives exact contributions only for a linear output over mean, sum or flatten "
-            f"pooling; this model has pool={spec.pool!r}, hidden={spec.hidden}"
-        )
-
-
-def _explain_batch(m: Any, enc: Any, batch: list[Any], chosen: list[Any]) -> list[dict | None]:
-    """For every line: the features (words, then n-grams) with their share of the top label's logit."""
-    import numpy as np
-
-    from embedcli import model as engine
-    from embedcli.metrics import linear_contributions
-
-    spec, params, vocab = m.spec, m.params, m.vocab
-    feats, feat_off = engine.featurize(enc.tokens, enc.offsets, spec, enc.hashes)
-    out: list[dict | None] = []
-    for j, (ids, _) in enumerate(chosen):
-        rows = feats[feat_off[j] : feat_off[j + 1]]
-        if not len(ids) or not len(rows):
-            out.append(None)
-            continue
-        label = int(ids[0])
-        column, sign = (
-            (0, 1.0 if label == 1 else -1.0) if spec.objective == "binary" else (label, 1.0)
-        )
-        contrib, bias = linear_contributions(
-            np.asarray(params.embeddings[rows]),
-            params.out_W,
-            params.out_b,
-            column,
-            pool=spec.pool,
-            maxlen=spec.maxlen,
-            sign=sign,
-        )
-        words = _feature_names(
-            vocab, batch[j].text, enc.tokens[enc.offsets[j] : enc.offsets[j + 1]], spec
-        )
-        order = np.argsort(-np.abs(contrib), kind="stable")
-        out.append(
-            {
-                "label": label,
-                "score": float(contrib.sum() + bias),
-                "bias": bias,
-                "features": [(words[i], float(contrib[i])) for i in order],
-            }
-        )
-    return out
-
-
-def _feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]:
-    """Names of a document's feature rows: its words, then what ``featurize`` appended."""
-    names = _word_feature_names(vocab, text, word_ids, spec)
-    if spec.has_subwords:
-        from embedcli.ftcompat import EOS
-        from embedcli.subwords import char_ngrams
-
-        reserved = 2 if vocab.oov else 1
-        known = [vocab.tokens[i] for i in word_ids if i >= reserved]
-        unknown = [t for t in vocab.tokenizer.tokenize(text) if t not in vocab.token_to_id]
-        for word in [*known, *unknown]:
-            if word != EOS:
-                names += char_ngrams(word, spec.minn, spec.maxn)
-    return names
-
-
-def _word_feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]:
-    """Names of the rows of a document's words, ``</s>`` and word n-grams."""
-    from embedcli.model import feature_spans
-
-    toks = vocab.tokenizer.tokenize(text)
-    if spec.ngram_hash and spec.word_ngrams > 1 and spec.buckets > 0:
-        # fastText's n-grams run over every token (unknown words and </s> included)
-        line = toks if vocab.tokenizer_config.eos else [*toks, "</s>"]
-        known = [t for t in toks if t in vocab.token_to_id] if vocab.unk_id is None else toks
-        if len(known) != len(word_ids):
-            known = [vocab.tokens[i] for i in word_ids]
-        n = spec.word_ngrams
-        grams = [
-            " ".join(line[i:j])
-            for i in range(len(line))
-            for j in range(i + 2, min(len(line), i + n) + 1)
-        ]
-        return [*known, *([] if vocab.tokenizer_config.eos else ["</s>"]), *grams]
-    if vocab.unk_id is None:  # unknown words were dropped by the encoder
-        toks = [t for t in toks if t in vocab.token_to_id]
-    if len(toks) != len(word_ids):
-        toks = [vocab.tokens[i] for i in word_ids]
-    words = [*toks, "</s>"]
-    return list(toks) + [" ".join(words[i:j]) for i, j in feature_spans(len(toks), spec)]
 
 
 def _format_explanation(fmt: str, ex: dict | None, names: list[str]) -> str:
@@ -448,16 +326,11 @@ def evaluate(
     """
     fmt = check_choice(fmt, ("table", "fasttext", "fasttext-label"), "--format")
     check_k(k)
-    import numpy as np
-
-    from embedcli import model as engine
+    from embedcli.api_model import Model
     from embedcli.corpus import CorpusReader
-    from embedcli.metrics import evaluate as count
-    from embedcli.metrics import select_labels
-    from embedcli.sequences import encode_corpus
 
     start_command()
-    m = LoadedModel(model, command="evaluate")
+    m = Model.load(model, command="evaluate", kind="classifier")
     options = reading_options(
         m.config,
         model,
@@ -471,26 +344,9 @@ def evaluate(
         strict_utf8=strict_utf8,
         labelled=True,
     )
-    k, thr = _decision(m, k, threshold)
-    preds: list[Any] = []
-    gold: list[Any] = []
-    skipped_empty = 0
     reader = CorpusReader(test, options)
-    for batch in reader.batches(BATCH_LINES):
-        enc = encode_for_model(encode_corpus, batch, m)
-        probs = engine.predict_proba(
-            m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
-        )
-        lengths = np.diff(enc.offsets)
-        for j, (ids, _) in enumerate(select_labels(probs, k, thr)):
-            if lengths[j] == 0:
-                skipped_empty += 1
-                continue
-            preds.append(ids)
-            gold.append(enc.label_ids[enc.label_offsets[j] : enc.label_offsets[j + 1]])
+    ev = m.evaluation(reader.batches(BATCH_LINES), k, threshold, threads=threads)
     report_invalid_utf8(reader, quiet=False, option="--input-format")
-    ev = count(preds, gold, len(m.vocab.labels), k)
-    ev.skipped += skipped_empty
     if ev.n == 0:
         raise DataError("no test example had both a known label and a token")
     if ev.skipped:
@@ -593,37 +449,21 @@ def embed(
     """
     import numpy as np
 
-    from embedcli import model as engine
+    from embedcli.api_model import Model
     from embedcli.atomic import atomic_write
     from embedcli.exporters import float_strings
-    from embedcli.modeldir import peek_kind
     from embedcli.outputs import Output, claim_outputs
-    from embedcli.sequences import encode_corpus
 
     kind = _embed_format(output)
     start_command()
     ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
-    if peek_kind(model) == "vectors":  # word vectors: the mean of each line's word vectors
-        from embedcli.vectors_model import load_vectors_consistent
+    # a classifier's pooled vectors; word vectors: the mean of each line's word vectors
+    m = Model.load(model)
+    width = m.embed_width
 
-        wv = load_vectors_consistent(model)
-        width = wv.dim
-
-        def vectors() -> Iterator[Any]:
-            tokenize = wv.vocab.tokenizer.tokenize
-            for batch in _read_batches(input, BATCH_LINES):
-                yield wv.mean_vectors([tokenize(doc.text) for doc in batch])
-
-    else:
-        m = LoadedModel(model)
-        width = m.spec.pooled_dim
-
-        def vectors() -> Iterator[Any]:
-            for batch in _read_batches(input, BATCH_LINES):
-                enc = encode_for_model(encode_corpus, batch, m)
-                yield engine.pooled(
-                    m.params, m.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
-                )
+    def vectors() -> Iterator[Any]:
+        for batch in _read_batches(input, BATCH_LINES):
+            yield m.embed_batch(batch, threads=threads)
 
     if kind in ("npy", "npz"):
         parts = [np.asarray(v, dtype=np.float32) for v in vectors()]

@@ -97,9 +97,9 @@ def lookup(
         raise UsageError("give either --sentence or words, not both")
     if sentence is None and index and words == ["-"]:
         words = list(stdin_lines())
-    table = open_table(model)
+    table = _open_model(model)
     vocab, emb = table.vocab, table.embeddings
-    subwords = getattr(table, "subwords", None) is not None  # a word-vector model's n-grams
+    subwords = table.kind == "vectors" and table.has_subwords  # a word-vector model's n-grams
     if sentence is not None:
         pairs = _lookup_words(vocab, vocab.tokenizer.tokenize(sentence), skip_oov, subwords)
         if maxlen is not None:
@@ -113,7 +113,7 @@ def lookup(
     vectors = np.array(emb[ids] if ids else emb[:0], dtype=np.float32)
     composed = [j for j, (_, i) in enumerate(pairs) if i == SUBWORD_ID]
     if composed:
-        vectors[composed] = table.oov_vectors([pairs[j][0] for j in composed])
+        vectors[composed] = [table.subword_vector(pairs[j][0]) for j in composed]
         for j in composed:
             found, total = table.ngrams_found(pairs[j][0])
             how = (
@@ -237,11 +237,11 @@ NeighborFormatOpt = Annotated[
 ]
 
 
-def _neighbor_index(table: Any) -> Any:
-    from embedcli.similarity import NeighborIndex
+def _open_model(model: str) -> Any:
+    """The API's ``Model`` over the memory-mapped table (no numba, output layer unread)."""
+    from embedcli.api_model import Model
 
-    vocab = table.vocab
-    return NeighborIndex(table.embeddings, first_word_id(vocab), len(vocab.tokens))
+    return Model.load(model, verify=False, classifier=False)
 
 
 @app.command("nearest")
@@ -263,12 +263,12 @@ def nearest(
     fmt = output_format(fmt, ("table", "tsv", "json"))
     check_k(k)
     queries = query_words(words)
-    table = open_table(model)
-    index = _neighbor_index(table)
-    subwords = getattr(table, "subwords", None) is not None  # a word-vector model's n-grams
+    table = _open_model(model)
+    index = table.index
+    subwords = table.kind == "vectors" and table.has_subwords  # a word-vector model's n-grams
     found: list[tuple[str, int | Any]] = []  # (query, row id or its composed vector)
     for w in queries:
-        i = word_id(table.vocab, w)
+        i = table.word_id(w)
         vector = _subword_query(table, w) if i is None and subwords else None
         if i is not None:
             found.append((w, i))
@@ -299,21 +299,15 @@ def nearest(
 def _subword_query(table: Any, word: str) -> Any:
     """The unit vector of an out-of-vocabulary query from its character n-grams (with a note),
     or None when the word has no n-gram with a stored row."""
-    import numpy as np
-
-    toks = query_tokens(table.vocab, word)
-    if len(toks) != 1:
+    vector = table.subword_query(word)
+    if vector is None:
         return None
-    vector = table.oov_vectors(toks)[0].astype(np.float64)
-    norm = float(np.linalg.norm(vector))
-    if norm == 0:
-        return None
-    found, total = table.ngrams_found(toks[0])
+    found, total = table.ngrams_found(table.tokens_of(word)[0])
     print_note(
         f"{word!r} is not in the vocabulary; querying with the mean of {found} of its {total} "
         "character n-grams (from subwords)"
     )
-    return vector / norm
+    return vector
 
 
 @app.command("analogy")
@@ -342,11 +336,11 @@ def analogy(
     for t in triples:
         if len(t) != 3:
             raise UsageError(f"an analogy takes three words A B C, got {' '.join(t)!r}")
-    table = open_table(model)
-    index = _neighbor_index(table)
+    table = _open_model(model)
+    index = table.index
     labels, results = [], []
     for a, b, c in triples:
-        ids = [word_id(table.vocab, w) for w in (a, b, c)]
+        ids = [table.word_id(w) for w in (a, b, c)]
         missing = [w for w, i in zip((a, b, c), ids, strict=True) if i is None]
         if missing:
             print_note(

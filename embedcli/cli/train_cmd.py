@@ -317,23 +317,21 @@ def train(
         raise UsageError("missing --output/-o MODEL_DIR")
     if output:
         check_writable_dir(output)
-    if not 0.0 <= val_split < 1.0:
-        raise UsageError("--val-split must be in [0, 1)")
-    if val and val_split:
-        raise UsageError("give --val or --val-split, not both")
-    if multilabel:
-        objective = "multilabel"
-    if pool == "flatten" and maxlen < 1:
-        raise UsageError("--pool flatten needs --maxlen N")
-    if maxlen < 0:
-        raise UsageError("--maxlen must be at least 1")
-    if dim < 1:
-        raise UsageError("--dim must be at least 1")
-    from embedcli.spec import check_subwords  # numpy: not at --help time
+    from embedcli.api import check_train_options  # the library's checks (numpy: not at --help)
 
-    check_subwords(minn, maxn)
-    if pool == "flatten" and minn and maxn:
-        raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")
+    objective = check_train_options(
+        dict(
+            val=val or None,
+            val_split=val_split,
+            dim=dim,
+            maxlen=maxlen,
+            pool=pool,
+            minn=minn,
+            maxn=maxn,
+            objective=objective,
+            multilabel=multilabel,
+        )
+    )["objective"]
     if checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be >= 0")
     if checkpoint and not checkpoint_every:

@@ -1,0 +1,530 @@
+"""The Python API: ``train``, ``pretrain`` and ``load`` return a :class:`~embedcli.api_model.Model`.
+
+The same options, defaults, checks and named errors as the commands ``embedcli train`` and
+``embedcli pretrain`` (an option ``--word-ngrams`` is the keyword ``word_ngrams``; ``--format``
+is ``format``; ``--vocab`` is ``vocab``). A corpus is a path, a list of ``pathlib.Path``, or
+documents in memory: ``(text, labels)`` pairs (``labels`` a string or a sequence of strings) or,
+for ``pretrain``, plain strings. In-memory documents feed the encoders directly: no temporary
+file. Nothing is printed: ``callback(record)`` hears of every epoch (a dict: epoch, loss...),
+``progress=True`` draws a rich bar on stderr.
+
+    >>> import embedcli
+    >>> docs = [("open a socket", "net"), ("parse the json file", "data")] * 20
+    >>> model = embedcli.train(docs, dim=8, epochs=5, seed=1, threads=1)
+    >>> model
+    Model(kind='classifier', words=7, labels=['net', 'data'], dim=8)
+    >>> model.predict("send bytes over a socket")[0][0]
+    'net'
+    >>> embedcli.train(docs, dim=0)
+    Traceback (most recent call last):
+    ...
+    embedcli.errors.UsageError: --dim must be in 1..10000, not 0
+
+Left out: ``--resume`` and checkpoints (the command line's), ``--dry-run``; writing happens
+in ``Model.save``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from embedcli.errors import TrainingDiverged, UsageError
+from embedcli.memcorpus import corpus_source
+
+if TYPE_CHECKING:
+    from embedcli.api_model import Model
+
+__all__ = ["Model", "load", "pretrain", "train"]
+
+#: ``(low, high, low_open, high_open)`` of every numeric option of ``train``, as its ``--help``
+#: declares them (tests/test_api.py checks that the command line's ranges are these)
+TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "val_split": (0.0, 1.0, False, True),
+    "dim": (1, 10_000, False, False),
+    "epochs": (0, 10_000, False, False),
+    "lr": (0.0, None, True, False),
+    "batch_size": (1, 1_000_000, False, False),
+    "l2": (0.0, None, False, False),
+    "dropout": (0.0, 1.0, False, True),
+    "hidden": (0, 10_000, False, False),
+    "maxlen": (0, 100_000, False, False),
+    "threshold": (0.0, 1.0, False, False),
+    "word_ngrams": (1, 10, False, False),
+    "buckets": (0, 1 << 24, False, False),
+    "minn": (0, 30, False, False),
+    "maxn": (0, 30, False, False),
+    "threads": (0, 1024, False, False),
+    "seed": (0, 2**32 - 1, False, False),
+    "early_stopping": (0, 10_000, False, False),
+    "min_count": (1, 2**62, False, False),
+    "max_size": (2, 2**31 - 1, False, False),
+}
+PRETRAIN_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "dim": (1, 10_000, False, False),
+    "window": (1, 1_000, False, False),
+    "negative": (1, 1_000, False, False),
+    "sample": (0.0, 1.0, False, True),
+    "epochs": (1, 10_000, False, False),
+    "lr": (0.0, 10.0, True, False),
+    "minn": (0, 100, False, False),
+    "maxn": (0, 100, False, False),
+    "buckets": (0, 2**31 - 1, False, False),
+    "threads": (0, 1024, False, False),
+    "seed": (0, 2**32 - 1, False, False),
+    "min_count": (1, 2**62, False, False),
+    "max_size": (2, 2**31 - 1, False, False),
+}
+
+
+def check_ranges(values: dict[str, Any], ranges: dict[str, tuple[Any, Any, bool, bool]]) -> None:
+    """``UsageError`` naming the option (``--word-ngrams``) for a value outside its range or of
+    the wrong type; ``None`` passes (an option left to choose)."""
+    for name, (low, high, low_open, high_open) in ranges.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        integer = isinstance(low, int) and not isinstance(low, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if not integer else int):
+            kind = "an integer" if integer else "a number"
+            raise UsageError(f"{option} must be {kind}, not {value!r}")
+        if integer:
+            if not (value >= low and (high is None or value <= high)):
+                raise UsageError(f"{option} must be in {low}..{high}, not {value}")
+            continue
+        bad = not math.isfinite(value)
+        bad = bad or value < low or (low_open and value == low)
+        bad = bad or (high is not None and (value > high or (high_open and value == high)))
+        if bad:
+            left = f"{'>' if low_open else '>='} {low:g}"
+            right = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
+            raise UsageError(f"{option} must be a finite number {left}{right}, not {value!r}")
+
+
+def _reading_options(**kw: Any) -> Any:
+    from embedcli.corpus import CorpusOptions
+
+    return CorpusOptions(
+        fmt=kw["format"],
+        label_prefix=kw["label_prefix"],
+        text_column=kw.get("text_column"),
+        label_column=kw.get("label_column"),
+        header=not kw["no_header"],
+        text_field=kw["text_field"],
+        label_field=kw.get("label_field", "label"),
+        strict_utf8=kw["strict_utf8"],
+        skip_blank=True,
+        require_labels=kw.get("require_labels", False),
+    )
+
+
+# -- train ------------------------------------------------------------------------------------------
+def check_train_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The checks ``embedcli train`` makes before reading anything (``UsageError``), on the
+    options as keywords; returns them with ``multilabel`` folded into ``objective``."""
+    from embedcli.spec import check_subwords
+
+    check_ranges(opts, TRAIN_RANGES)
+    opts = dict(opts)
+    if opts.get("val") is not None and opts.get("val_split"):
+        raise UsageError("give --val or --val-split, not both")
+    if opts.pop("multilabel", False):
+        opts["objective"] = "multilabel"
+    if opts["pool"] == "flatten" and opts["maxlen"] < 1:
+        raise UsageError("--pool flatten needs --maxlen N")
+    check_subwords(opts["minn"], opts["maxn"])
+    if opts["pool"] == "flatten" and opts["minn"] and opts["maxn"]:
+        raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")
+    return opts
+
+
+def train(
+    corpus: Any,
+    *,
+    vocab: str | None = None,
+    val: Any = None,
+    val_split: float = 0.0,
+    test: Any = None,
+    dim: int = 100,
+    epochs: int = 0,
+    lr: float | None = None,
+    optimizer: str = "adagrad",
+    lr_schedule: str = "linear",
+    batch_size: int = 1,
+    l2: float = 0.0,
+    dropout: float | None = None,
+    pool: str = "mean",
+    hidden: int = 0,
+    maxlen: int = 0,
+    objective: str = "softmax",
+    multilabel: bool = False,
+    threshold: float = 0.5,
+    class_weight: str | None = None,
+    word_ngrams: int = 2,
+    buckets: int = 0,
+    minn: int = 0,
+    maxn: int = 0,
+    init_vectors: str | None = None,
+    freeze_embeddings: bool = False,
+    threads: int = 0,
+    seed: int = 0,
+    early_stopping: int = 0,
+    min_count: int = 1,
+    max_size: int | None = None,
+    order: str = "",
+    no_oov: bool = False,
+    compat: str = "embedcli",
+    no_lower: bool = False,
+    keep_punctuation: bool = False,
+    token_pattern: str | None = None,
+    format: str = "auto",  # noqa: A002  (the option is --format)
+    label_prefix: str = "__label__",
+    text_column: str | None = None,
+    label_column: str | None = None,
+    no_header: bool = False,
+    text_field: str = "text",
+    label_field: str = "label",
+    strict_utf8: bool = False,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+    progress: bool = False,
+) -> Model:
+    """Train an embedding table and a classifier; the model in memory (``Model.save`` writes it).
+
+    ``corpus``, ``val`` and ``test``: a path (fastText lines, CSV/TSV, JSON Lines, as
+    ``--format`` says), a list of ``pathlib.Path``, or ``(text, labels)`` pairs in memory.
+    Every other keyword is the option of ``embedcli train`` of the same name, with its default.
+    ``callback(record)`` is called after every epoch (``epoch``, ``loss``, ``accuracy``, ``lr``,
+    ``tokens_per_s``, ``seconds``, with ``val_*`` when validating); ``progress=True`` shows a bar.
+
+        >>> m = train("sample_data/stdlib/train.txt", dim=16, epochs=2, seed=1, threads=1)
+        >>> m.kind, len(m.labels), m.dim
+        ('classifier', 4, 16)
+    """
+    opts = check_train_options(
+        {k: v for k, v in locals().items() if k not in ("corpus", "callback", "progress")}
+    )
+    from embedcli.pipeline import TrainPlan, prepare_training
+
+    paths, docs = corpus_source(corpus, labelled=True)
+    copts = _reading_options(**opts, require_labels=True)
+    val_paths, val_docs = (
+        (None, None) if val is None else corpus_source(val, labelled=False, what="val")
+    )
+    test_paths, test_docs = (
+        (None, None) if test is None else corpus_source(test, labelled=False, what="test")
+    )
+    for name, found in (("val", val_paths), ("test", test_paths)):
+        if found is not None and len(found) > 1:
+            raise UsageError(f"{name} takes one file")
+    plan = TrainPlan(
+        train_paths=paths or ["<memory>"],
+        corpus_options=copts,
+        vocab_path=vocab,
+        compat=compat,
+        lower=False if no_lower else None,
+        keep_punctuation=keep_punctuation,
+        token_pattern=token_pattern,
+        min_count=min_count,
+        max_size=max_size,
+        order=order or None,
+        oov=False if no_oov else None,
+        val_path=val_paths[0] if val_paths else None,
+        val_split=val_split,
+        test_path=test_paths[0] if test_paths else None,
+        init_vectors=init_vectors,
+        train_docs=docs,
+        val_docs=val_docs,
+        test_docs=test_docs,
+        config=dict(
+            dim=dim,
+            epochs=epochs,
+            lr=lr,
+            optimizer=optimizer,
+            lr_schedule=lr_schedule,
+            batch_size=batch_size,
+            l2=l2,
+            dropout=dropout,
+            pool=pool,
+            hidden=hidden,
+            objective=opts["objective"],
+            threshold=threshold,
+            class_weight=class_weight,
+            word_ngrams=word_ngrams,
+            buckets=buckets,
+            maxlen=maxlen,
+            threads=threads,
+            seed=seed,
+            patience=early_stopping,
+            freeze_embeddings=freeze_embeddings,
+            minn=minn,
+            maxn=maxn,
+        ),
+    )
+    prepared = prepare_training(plan)
+    with _Bar(progress, "training") as bar:
+        return fit_prepared(prepared, callback=callback, on_progress=bar)
+
+
+def fit_prepared(prepared: Any, *, callback: Any = None, on_progress: Any = None) -> Model:
+    """Fit a ``pipeline.PreparedTraining`` and evaluate its test data: the model in memory
+    (what ``pipeline.run_training`` saves), its config.json as ``embedcli train`` writes it."""
+    from embedcli.api_model import Model
+    from embedcli.model import predict_proba
+    from embedcli.modeldir import LoadedModel, library_versions
+    from embedcli.spec import TrainConfig
+    from embedcli.train import evaluate_arrays, fit
+
+    vocab = prepared.vocab
+    try:
+        result = fit(
+            prepared.train,
+            TrainConfig.from_dict(prepared.plan.config),
+            val=prepared.val,
+            init_embeddings=prepared.init_embeddings,
+            on_epoch=callback,
+            on_progress=on_progress,
+            num_words=len(vocab),
+            num_classes=len(vocab.labels),
+        )
+    except TrainingDiverged as exc:
+        last = exc.result
+        lr = f" (--lr {last.config.lr:g}, --optimizer {last.config.optimizer})" if last else ""
+        raise TrainingDiverged(
+            f"training diverged in epoch {exc.epoch} (the loss became NaN or infinite); the "
+            f"learning rate{lr} is the likely cause: try a lower one",
+            epoch=exc.epoch,
+            result=last,
+        ) from None
+    metrics: dict[str, Any] = dict(result.metrics)
+    if prepared.test is not None:
+        probs = predict_proba(
+            result.params,
+            result.spec,
+            prepared.test.tokens,
+            prepared.test.offsets,
+            threads=result.config.threads,
+            hashes=prepared.test.hashes,
+        )
+        ev = evaluate_arrays(probs, prepared.test.label_ids, prepared.test.label_offsets)
+        metrics.update(
+            test_accuracy=ev["accuracy"],
+            test_loss=ev["loss"],
+            test_documents=prepared.test.n_docs,
+        )
+    metrics["tokens_per_s"] = result.tokens_per_s
+    metrics["prep_seconds"] = prepared.prep_seconds
+    params = result.params
+    config = {
+        "model": result.spec.to_dict(),
+        "train": result.config.to_dict(),
+        "tokenizer": vocab.tokenizer_config.to_dict(),
+        "labels": list(vocab.labels),
+        "metrics": metrics,
+        "versions": library_versions(),
+        "history": result.history,
+        "init_vectors": prepared.init_coverage,
+        "corpus": prepared.plan.corpus_options.record(),
+    }
+    arrays = {
+        k: v
+        for k in ("out_W", "out_b", "hidden_W", "hidden_b", "thresholds")
+        if (v := getattr(params, k, None)) is not None
+    }
+    table = LoadedModel(
+        path=None,  # type: ignore[arg-type]
+        config=config,
+        vocab=vocab,
+        embeddings=params.embeddings,
+        classifier=arrays,
+    )
+    return Model(table)
+
+
+# -- pretrain ---------------------------------------------------------------------------------------
+def pretrain(
+    corpus: Any,
+    *,
+    method: str = "skipgram",
+    dim: int = 100,
+    window: int = 5,
+    negative: int = 5,
+    sample: float = 1e-4,
+    epochs: int = 5,
+    lr: float | None = None,
+    minn: int = 3,
+    maxn: int = 6,
+    buckets: int = 2_000_000,
+    threads: int = 0,
+    seed: int = 0,
+    min_count: int = 5,
+    max_size: int | None = None,
+    compat: str = "embedcli",
+    no_lower: bool = False,
+    keep_punctuation: bool = False,
+    token_pattern: str | None = None,
+    format: str = "auto",  # noqa: A002  (the option is --format)
+    label_prefix: str = "__label__",
+    text_column: str | None = None,
+    no_header: bool = False,
+    text_field: str = "text",
+    strict_utf8: bool = False,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+    progress: bool = False,
+) -> Model:
+    """Word vectors (skip-gram or CBOW with fastText's subwords) from unlabelled text; a model
+    of kind ``"vectors"`` in memory. ``corpus``: a path, a list of ``pathlib.Path``, or texts
+    (strings, or ``(text, labels)`` pairs whose labels are ignored). The keywords are
+    ``embedcli pretrain``'s options; ``callback(record)`` is called once per finished epoch
+    (with the trainer's latest figures: it reports a few times a second, not at epoch ends).
+
+        >>> texts = ["the cat sat on the mat", "the dog sat on the log"] * 50
+        >>> v = pretrain(texts, dim=8, epochs=1, min_count=1, seed=1, threads=1)
+        >>> v.kind, v.words[:3]
+        ('vectors', ['the', 'sat', 'on'])
+    """
+    opts = {k: v for k, v in locals().items() if k not in ("corpus", "callback", "progress")}
+    check_ranges(opts, PRETRAIN_RANGES)
+    from embedcli.pretrain import PretrainSpec
+    from embedcli.pretrain_run import PretrainPlan, check_spec, prepare_pretrain
+
+    given = {"lr": lr} if lr is not None else {}
+    spec = PretrainSpec(
+        method=method,
+        dim=dim,
+        window=window,
+        negative=negative,
+        sample=sample,
+        epochs=epochs,
+        minn=minn,
+        maxn=maxn,
+        buckets=buckets,
+        threads=threads,
+        seed=seed,
+        **given,
+    )
+    check_spec(spec)
+    paths, docs = corpus_source(corpus, labelled=False)
+    plan = PretrainPlan(
+        paths=paths or ["<memory>"],
+        corpus_options=_reading_options(**opts, label_column=None, label_field="label"),
+        spec=spec,
+        compat=compat,
+        lower=False if no_lower else None,
+        keep_punctuation=keep_punctuation,
+        token_pattern=token_pattern,
+        min_count=min_count,
+        max_size=max_size,
+        documents=docs,
+    )
+    prepared = prepare_pretrain(plan)
+    with _Bar(progress, "pretraining") as bar:
+        return train_prepared_vectors(prepared, callback=callback, bar=bar)
+
+
+def train_prepared_vectors(prepared: Any, *, callback: Any = None, bar: Any = None) -> Model:
+    """Train a ``pretrain_run.PreparedPretrain``: the "vectors" model in memory, its config.json
+    as ``embedcli pretrain`` writes it."""
+    import numpy as np
+
+    from embedcli.api_model import Model
+    from embedcli.pretrain import train_vectors
+    from embedcli.pretrain_run import vectors_config
+    from embedcli.vectors_model import VectorsModel
+
+    spec = prepared.plan.spec
+    done = [0]
+
+    def progress(rec: dict[str, Any]) -> None:
+        fraction = float(rec.get("progress", 0.0))
+        if bar is not None:
+            bar(fraction)
+        epoch = int(fraction * spec.epochs + 1e-9)
+        while callback is not None and epoch > done[0]:  # every epoch passed since the last call
+            done[0] += 1
+            callback({**rec, "epoch": done[0]})
+
+    trained = train_vectors(prepared.corpus, spec, progress=progress)
+    vocab = prepared.vocab
+    first = 1 if vocab.unk_id is None else vocab.unk_id + 1
+    vectors = np.asarray(trained.vectors, dtype=np.float32)
+    table = np.zeros((len(vocab), vectors.shape[1]), dtype=np.float32)
+    table[first:] = vectors
+    extra = vectors_config(prepared, trained)
+    sub = trained.subwords if trained.subwords is not None and trained.subwords.enabled else None
+    from embedcli.modeldir import library_versions
+
+    config = {
+        "kind": "vectors",
+        "model": {
+            **extra.pop("model"),
+            "dim": int(vectors.shape[1]),
+            "subwords": sub.to_json() if sub else None,
+        },
+        "tokenizer": vocab.tokenizer_config.to_dict(),
+        "labels": [],
+        "versions": library_versions(),
+        **extra,
+    }
+    model = VectorsModel(
+        path=None,  # type: ignore[arg-type]
+        config=config,
+        vocab=vocab,
+        embeddings=table,
+        subwords=sub,
+        subword_buckets=np.asarray(trained.subword_buckets if sub else np.zeros(0), np.int64),
+        subword_rows=np.asarray(
+            trained.subword_rows if sub else np.zeros((0, table.shape[1])), np.float32
+        ),
+    )
+    return Model(model)
+
+
+# -- load -------------------------------------------------------------------------------------------
+def load(path: str | os.PathLike, *, verify: bool = True, command: str = "this command") -> Model:
+    """Open a model directory written by ``embedcli train``/``pretrain`` or ``Model.save``: the
+    table memory-mapped, every file checked (``FormatError`` naming what is wrong).
+    ``verify=False`` skips only the sha256/finiteness pass over the large table. Never
+    imports numba (``.words``, ``.vector``, ``.nearest`` run without it).
+
+        >>> m = load("sample_data/no-such-model")
+        Traceback (most recent call last):
+        ...
+        embedcli.errors.FormatError: model directory not found: sample_data/no-such-model
+    """
+    from embedcli.api_model import Model
+
+    return Model.load(path, verify=verify, command=command)
+
+
+class _Bar:
+    """``progress=True``: a rich progress bar on stderr fed with fractions; else nothing."""
+
+    def __init__(self, show: bool, what: str) -> None:
+        self.show = show
+        self.what = what
+        self.progress: Any = None
+
+    def __enter__(self) -> Callable[[float], None] | None:
+        if not self.show:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn(self.what),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.progress.start()
+        task = self.progress.add_task(self.what, total=1.0)
+        return lambda fraction: self.progress.update(task, completed=fraction)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()

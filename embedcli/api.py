@@ -29,13 +29,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from embedcli.api_model import Model
 from embedcli.errors import TrainingDiverged, UsageError
 from embedcli.memcorpus import corpus_source
-
-if TYPE_CHECKING:
-    from embedcli.api_model import Model
 
 __all__ = ["Model", "load", "pretrain", "train"]
 
@@ -271,7 +269,6 @@ def train(
 def fit_prepared(prepared: Any, *, callback: Any = None, on_progress: Any = None) -> Model:
     """Fit a ``pipeline.PreparedTraining`` and evaluate its test data: the model in memory
     (what ``pipeline.run_training`` saves), its config.json as ``embedcli train`` writes it."""
-    from embedcli.api_model import Model
     from embedcli.model import predict_proba
     from embedcli.modeldir import LoadedModel, library_versions
     from embedcli.spec import TrainConfig
@@ -429,7 +426,6 @@ def train_prepared_vectors(prepared: Any, *, callback: Any = None, bar: Any = No
     as ``embedcli pretrain`` writes it."""
     import numpy as np
 
-    from embedcli.api_model import Model
     from embedcli.pretrain import train_vectors
     from embedcli.pretrain_run import vectors_config
     from embedcli.vectors_model import VectorsModel
@@ -494,7 +490,6 @@ def load(path: str | os.PathLike, *, verify: bool = True, command: str = "this c
         ...
         embedcli.errors.FormatError: model directory not found: sample_data/no-such-model
     """
-    from embedcli.api_model import Model
 
     return Model.load(path, verify=verify, command=command)
 

@@ -356,3 +356,43 @@ def test_the_doctests_of_the_api_modules_pass(module, monkeypatch) -> None:
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, extraglobs={"embedcli": embedcli}, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_commands_compute_through_the_api(
+    cli_model, cli_vectors, monkeypatch, tmp_path
+) -> None:
+    from embedcli.api_model import Model
+
+    calls: list[str] = []
+    for name in ("load", "predict_batch", "evaluation", "embed_batch", "subword_query"):
+        real = getattr(Model, name)
+        if name == "load":
+            spy = classmethod(lambda cls, *a, _r=real, **k: calls.append("load") or _r(*a, **k))
+        else:
+            spy = (lambda r, n: lambda self, *a, **k: calls.append(n) or r(self, *a, **k))(
+                real, name
+            )
+        monkeypatch.setattr(Model, name, spy)
+    cli("predict", cli_model, TEST)
+    cli("evaluate", cli_model, TEST)
+    cli("embed", cli_model, TEST, "-o", tmp_path / "e.npy")
+    cli("nearest", cli_vectors, "socketization", "-f", "tsv")
+    cli("analogy", cli_model, "thread", "threads", "process", "-f", "tsv")
+    cli("lookup", cli_model, "socket", "-f", "tsv")
+    assert calls.count("load") == 6
+    for name in ("predict_batch", "evaluation", "embed_batch", "subword_query"):
+        assert name in calls, name
+
+
+def test_the_top_level_names() -> None:
+    from embedcli import api, errors
+    from embedcli.api_model import Model
+
+    assert embedcli.Model is Model and embedcli.load is api.load
+    assert (embedcli.UsageError, embedcli.DataError, embedcli.FormatError) == (
+        errors.UsageError,
+        errors.DataError,
+        errors.FormatError,
+    )
+    assert issubclass(embedcli.FormatError, embedcli.DataError)
+    assert {"train", "pretrain", "load", "Model", "UsageError"} <= set(dir(embedcli))

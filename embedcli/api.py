@@ -26,12 +26,11 @@ in ``Model.save``.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from typing import Any
 
-from embedcli.api_model import Model
+from embedcli.api_model import Model, check_ranges
 from embedcli.errors import TrainingDiverged, UsageError
 from embedcli.memcorpus import corpus_source
 
@@ -75,31 +74,6 @@ PRETRAIN_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "min_count": (1, 2**62, False, False),
     "max_size": (2, 2**31 - 1, False, False),
 }
-
-
-def check_ranges(values: dict[str, Any], ranges: dict[str, tuple[Any, Any, bool, bool]]) -> None:
-    """``UsageError`` naming the option (``--word-ngrams``) for a value outside its range or of
-    the wrong type; ``None`` passes (an option left to choose)."""
-    for name, (low, high, low_open, high_open) in ranges.items():
-        value = values.get(name)
-        if value is None:
-            continue
-        option = "--" + name.replace("_", "-")
-        integer = isinstance(low, int) and not isinstance(low, bool)
-        if isinstance(value, bool) or not isinstance(value, (int, float) if not integer else int):
-            kind = "an integer" if integer else "a number"
-            raise UsageError(f"{option} must be {kind}, not {value!r}")
-        if integer:
-            if not (value >= low and (high is None or value <= high)):
-                raise UsageError(f"{option} must be in {low}..{high}, not {value}")
-            continue
-        bad = not math.isfinite(value)
-        bad = bad or value < low or (low_open and value == low)
-        bad = bad or (high is not None and (value > high or (high_open and value == high)))
-        if bad:
-            left = f"{'>' if low_open else '>='} {low:g}"
-            right = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
-            raise UsageError(f"{option} must be a finite number {left}{right}, not {value!r}")
 
 
 def _reading_options(**kw: Any) -> Any:

@@ -26,6 +26,7 @@ Left out: training more epochs on a loaded model (``embedcli train --resume`` do
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -34,6 +35,11 @@ from typing import Any, NamedTuple
 from embedcli.errors import DataError, UsageError
 
 KINDS = ("classifier", "vectors")
+#: the ranges of the prediction commands' options (``predict --threshold``, ``--threads``)
+PREDICT_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "threshold": (0.0, 1.0, False, False),
+    "threads": (1, 1024, False, False),
+}
 
 
 class Prediction(NamedTuple):
@@ -294,6 +300,8 @@ class Model:
         multilabel = t.spec.objective == "multilabel"
         if k is not None:
             _check_k(k)
+        if threshold is not None and np.ndim(threshold) == 0:
+            check_ranges({"threshold": threshold}, PREDICT_RANGES)
         if k is None and not multilabel:
             k = 1
         if threshold is not None:
@@ -306,6 +314,7 @@ class Model:
     def _proba(self, enc: Any, threads: int) -> Any:
         from embedcli import model as engine
 
+        check_ranges({"threads": threads}, PREDICT_RANGES)
         t = self._table
         return engine.predict_proba(
             t.params, t.spec, enc.tokens, enc.offsets, threads=threads, hashes=enc.hashes
@@ -389,6 +398,7 @@ class Model:
         from embedcli import model as engine
 
         t = self._table
+        check_ranges({"threads": threads}, PREDICT_RANGES)
         if not docs:
             return np.zeros((0, t.spec.pooled_dim), dtype=np.float32)
         enc = self.encode(docs)
@@ -576,6 +586,31 @@ class Model:
         kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
         kv.expandos["count"][:] = np.asarray(self.vocab.counts[first:stop], dtype=np.int64)
         return kv
+
+
+def check_ranges(values: dict[str, Any], ranges: dict[str, tuple[Any, Any, bool, bool]]) -> None:
+    """``UsageError`` naming the option (``--word-ngrams``) for a value outside its range or of
+    the wrong type; ``None`` passes (an option left to choose)."""
+    for name, (low, high, low_open, high_open) in ranges.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        integer = isinstance(low, int) and not isinstance(low, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if not integer else int):
+            kind = "an integer" if integer else "a number"
+            raise UsageError(f"{option} must be {kind}, not {value!r}")
+        if integer:
+            if not (value >= low and (high is None or value <= high)):
+                raise UsageError(f"{option} must be in {low}..{high}, not {value}")
+            continue
+        bad = not math.isfinite(value)
+        bad = bad or value < low or (low_open and value == low)
+        bad = bad or (high is not None and (value > high or (high_open and value == high)))
+        if bad:
+            left = f"{'>' if low_open else '>='} {low:g}"
+            right = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
+            raise UsageError(f"{option} must be a finite number {left}{right}, not {value!r}")
 
 
 def _check_k(k: int) -> None:

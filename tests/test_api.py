@@ -239,6 +239,10 @@ def test_errors_are_the_named_errors_of_the_commands(model, vectors, cli_vectors
         embedcli.pretrain(["a b c"], window=0)
     with pytest.raises(embedcli.UsageError, match="--k"):
         model.predict("socket", k=0)
+    with pytest.raises(embedcli.UsageError, match="--threshold"):
+        model.predict("socket", threshold=1.5)
+    with pytest.raises(embedcli.UsageError, match="--threads"):
+        model.embed("socket", threads=0)
     with pytest.raises(embedcli.DataError, match="not a word"):
         model.nearest("zzzzqqq")
     r = runner.invoke(app, ["predict", cli_vectors, str(TEST)])
@@ -348,7 +352,7 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch) -> None:
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
 
 
-@pytest.mark.parametrize("module", ["embedcli.api", "embedcli.api_model"])
+@pytest.mark.parametrize("module", ["embedcli.api", "embedcli.api_model", "embedcli.memcorpus"])
 def test_the_doctests_of_the_api_modules_pass(module, monkeypatch) -> None:
     import importlib
 
@@ -396,3 +400,13 @@ def test_the_top_level_names() -> None:
     )
     assert issubclass(embedcli.FormatError, embedcli.DataError)
     assert {"train", "pretrain", "load", "Model", "UsageError"} <= set(dir(embedcli))
+
+
+def test_the_prediction_ranges_are_the_commands() -> None:
+    from embedcli.api_model import PREDICT_RANGES
+    from embedcli.cli.app import command_group
+
+    for command in ("predict", "evaluate", "embed"):
+        for p in command_group().commands[command].params:
+            if p.name in PREDICT_RANGES:
+                assert PREDICT_RANGES[p.name][:2] == (p.type.min, p.type.max), (command, p.name)

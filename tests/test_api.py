@@ -199,6 +199,19 @@ def test_save_then_load_round_trips_and_the_commands_read_it(model, vectors, tmp
     assert (foreign / "cat.jpg").read_bytes() == b"\xff\xd8"
 
 
+def test_save_writes_the_files_the_commands_write(model, cli_model, vectors, cli_vectors, tmp_path):
+    for m, theirs in ((model, cli_model), (vectors, cli_vectors)):
+        ours = Path(m.save(tmp_path / m.kind))
+        names = sorted(p.name for p in Path(theirs).iterdir())
+        assert sorted(p.name for p in ours.iterdir()) == names
+        for name in names:
+            if name not in ("config.json", "classifier.npz"):  # npz: zip timestamps
+                assert (ours / name).read_bytes() == (Path(theirs) / name).read_bytes(), name
+        a, b = (json.loads((d / "config.json").read_text()) for d in (ours, Path(theirs)))
+        assert a["model"] == b["model"] and a["train"] == b["train"] and a["files"] == b["files"]
+        assert a["corpus"] == b["corpus"] and a["tokenizer"] == b["tokenizer"]
+
+
 def test_export_equals_the_export_command(model, cli_model, tmp_path) -> None:
     cli("export", cli_model, "--format", "word2vec", "-o", tmp_path / "cli.txt", "--words-only")
     assert model.export(tmp_path / "api.txt", "word2vec", words_only=True) == [
@@ -207,15 +220,24 @@ def test_export_equals_the_export_command(model, cli_model, tmp_path) -> None:
     assert (tmp_path / "api.txt").read_bytes() == (tmp_path / "cli.txt").read_bytes()
 
 
-def test_to_gensim_gives_the_same_neighbours(model) -> None:
+def test_to_gensim_gives_the_same_neighbours(model, vectors) -> None:
     pytest.importorskip("gensim")
-    kv = model.to_gensim()
-    assert list(kv.index_to_key) == model.words
-    assert kv.get_vecattr("socket", "count") == model.vocab.counts[model.word_id("socket")]
-    ours = model.nearest("socket", 5)
-    theirs = kv.most_similar("socket", topn=5)
-    assert [w for w, _ in theirs] == [w for w, _ in ours]
-    assert [s for _, s in theirs] == pytest.approx([s for _, s in ours], abs=1e-5)
+    for m in (model, vectors):
+        kv = m.to_gensim()
+        assert list(kv.index_to_key) == m.words
+        assert kv.get_vecattr("socket", "count") == m.vocab.counts[m.word_id("socket")]
+        ours = m.nearest("socket", 5)
+        assert [kv.similarity("socket", w) for w, _ in ours] == pytest.approx(
+            [s for _, s in ours], abs=1e-5
+        )
+        if m.kind == "classifier":  # well separated scores: the same order
+            assert [w for w, _ in kv.most_similar("socket", topn=5)] == [w for w, _ in ours]
+
+
+def test_progress_draws_on_stderr_only(capfd) -> None:
+    docs = [("open a socket", "net"), ("parse the json file", "data")] * 20
+    embedcli.train(docs, dim=8, epochs=2, seed=1, threads=1, progress=True)
+    assert capfd.readouterr().out == ""
 
 
 # -- errors, quiet, callbacks ---------------------------------------------------------------------

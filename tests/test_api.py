@@ -432,3 +432,10 @@ def test_the_prediction_ranges_are_the_commands() -> None:
         for p in command_group().commands[command].params:
             if p.name in PREDICT_RANGES:
                 assert PREDICT_RANGES[p.name][:2] == (p.type.min, p.type.max), (command, p.name)
+
+
+def test_to_gensim_without_gensim_says_how_to_install_it(model, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "gensim", None)  # import gensim -> ImportError
+    monkeypatch.setitem(sys.modules, "gensim.models", None)
+    with pytest.raises(embedcli.UsageError, match=r"pip install 'embedcli\[gensim\]'"):
+        model.to_gensim()

@@ -324,6 +324,11 @@ def _explain_batch(m: Any, enc: Any, batch: list[Any], chosen: list[Any]) -> lis
     return out
 
 
+#: public names for ``explore --docs`` (the same contributions as ``predict --explain``)
+check_explainable = _check_explainable
+explain_batch = _explain_batch
+
+
 def _feature_names(vocab: Any, text: str, word_ids: Any, spec: Any) -> list[str]:
     """Names of a document's feature rows: its words, then what ``featurize`` appended."""
     names = _word_feature_names(vocab, text, word_ids, spec)

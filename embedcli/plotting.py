@@ -20,7 +20,7 @@ import numpy as np
 
 from embedcli.atomic import atomic_write
 from embedcli.errors import DataError, UsageError
-from embedcli.projection import METHODS, project
+from embedcli.projection import METHODS, project  # noqa: F401  (METHODS: plot --method)
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
 

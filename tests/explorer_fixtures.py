@@ -24,7 +24,7 @@ from vectors_fixtures import standin_train_vectors  # noqa: E402
 #: hostile words: script end, an HTML element with a handler, quotes, right-to-left text, NUL
 HOSTILE = [
     "</script>",
-    "<img src=x onerror=\"window.pwned=1\">",
+    '<img src=x onerror="window.pwned=1">',
     "\"quoted'",
     "שלום\u202eevil",
     "nul\x00byte",
@@ -114,7 +114,12 @@ def classifier_model(
         maxlen=0,
     )
     if minn:
-        spec["subwords"] = {"minn": minn, "maxn": maxn, "buckets": buckets, "hash": "fasttext-fnv1a"}
+        spec["subwords"] = {
+            "minn": minn,
+            "maxn": maxn,
+            "buckets": buckets,
+            "hash": "fasttext-fnv1a",
+        }
     save_model(path, spec=spec, params=params, vocab=vocab, train_config={"epochs": 1})
     return path
 

@@ -138,8 +138,8 @@ def explore(
         nbr, sims = np.vstack([nbr, xn]), np.vstack([sims, xs])
     spec = table.config["model"]
     data = ex.ExplorerData(
-        title=title or f"{len(ids)} most frequent words of {model} ({method.upper()}, dim "
-        f"{spec['dim']})",
+        title=title
+        or f"{len(ids)} most frequent words of {model} ({method.upper()}, dim {spec['dim']})",
         kind=kind,
         method=method,
         dim=int(spec["dim"]),

@@ -95,7 +95,10 @@ def classifier_model(
     """A classifier written by hand: random table (words + ``buckets`` rows), linear output."""
     rng = np.random.default_rng(seed)
     counts = counts if counts is not None else list(range(len(words) + 5, 5, -1))
-    vocab = Vocabulary.from_counts(words, counts, labels=labels, label_counts=[1] * len(labels))
+    if any(counts):
+        vocab = Vocabulary.from_counts(words, counts, labels=labels, label_counts=[1] * len(labels))
+    else:  # a vocabulary that records no counts
+        vocab = Vocabulary(["", "[UNK]", *words], [0] * (len(words) + 2), labels=labels)
     params = types.SimpleNamespace(
         embeddings=rng.standard_normal((len(vocab) + buckets, dim)).astype(np.float32),
         out_W=rng.standard_normal((dim, len(labels))).astype(np.float32),

@@ -49,8 +49,10 @@ from embedcli.errors import DataError
 DOC_CHARS = 400
 #: features of a document's explanation kept in the page (largest |contribution| first)
 DOC_FEATURES = 15
-#: query rows per block of the neighbour search (float64 scores: block x top x 8 bytes)
+#: query rows per block of the neighbour search (float32 scores: block x top x 4 bytes)
 BLOCK = 256
+#: candidates beyond k whose float64 cosines are compared (see ``cosine_neighbours``)
+MARGIN = 16
 #: ``</script`` can never appear in the JSON: these three are written as \\u escapes
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
@@ -169,7 +171,10 @@ def cosine_neighbours(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of ``unit`` nearest each query by cosine: ``(indices int64, cosines)``,
     best first, ties by the lower index. ``queries=None`` searches each row of ``unit`` itself,
-    leaving the row out; unit vectors in, so a dot product is the cosine."""
+    leaving the row out; unit vectors in, so a dot product is the cosine.
+
+    A float32 product picks ``k + MARGIN`` candidates per query; their float64 cosines decide
+    the order (float32 rounding, ~1e-7, cannot reach past MARGIN near-equal candidates)."""
     n = unit.shape[0]
     self_search = queries is None
     q = unit if self_search else np.asarray(queries, dtype=np.float64)
@@ -178,17 +183,23 @@ def cosine_neighbours(
     sims = np.zeros((len(q), max(k, 0)), dtype=np.float64)
     if k <= 0:
         return idx, sims
+    c = min(n, k + MARGIN + (1 if self_search else 0))
+    unit32 = np.ascontiguousarray(unit, dtype=np.float32)
     for s in range(0, len(q), BLOCK):
-        scores = q[s : s + BLOCK] @ unit.T
+        block = q[s : s + BLOCK]
+        rows = np.arange(len(block))
+        scores = block.astype(np.float32) @ unit32.T
+        cand = (
+            np.argpartition(-scores, c - 1, axis=1)[:, :c]
+            if c < n
+            else np.tile(np.arange(n), (len(block), 1))
+        )
+        exact = np.einsum("bd,bcd->bc", block, unit[cand])
         if self_search:
-            rows = np.arange(len(scores))
-            scores[rows, s + rows] = -np.inf
-        kth = np.partition(scores, n - k, axis=1)[:, n - k]  # each row's k-th largest score
-        for r, row in enumerate(scores):
-            cand = np.flatnonzero(row >= kth[r])  # k of them, more only on a tie
-            order = cand[np.lexsort((cand, -row[cand]))][:k]
-            idx[s + r] = order
-            sims[s + r] = row[order]
+            exact[cand == (s + rows)[:, None]] = -np.inf
+        order = np.lexsort((cand, -exact), axis=-1)[:, :k]
+        idx[s : s + len(block)] = np.take_along_axis(cand, order, axis=1)
+        sims[s : s + len(block)] = np.take_along_axis(exact, order, axis=1)
     return idx, sims
 
 

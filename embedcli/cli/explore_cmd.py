@@ -60,7 +60,7 @@ def explore(
     k: Annotated[
         int,
         typer.Option(
-            "--neighbours",
+            "--k",
             "-k",
             min=1,
             max=NEIGHBOURS_MAX,

@@ -223,3 +223,39 @@ def test_tsne_and_umap_maps(vec_model, tmp_path, method):
     assert data["method"] == method and np.isfinite(data["xy_"]).all()
     assert np.ptp(data["xy_"], axis=0).min() > 0
     ok("plot", vec_model, "-o", tmp_path / f"{method}.png", "--top", "30", "--method", method)
+
+
+@pytest.mark.slow  # loads the engine (numba) to pool, predict and explain the documents
+def test_docs_carry_labels_predictions_and_the_explain_contributions(tmp_path):
+    import json
+
+    words = ["good", "great", "bad", "awful", "movie", "the", "plot", "fine"]
+    model = classifier_model(tmp_path / "c", words, minn=3, maxn=4, buckets=30)
+    docs = tmp_path / "docs.txt"
+    docs.write_text(
+        "__label__pos good movie great plot\n__label__neg awful bad movie\nthe fine </script>\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "d.html"
+    ok("explore", model, "-o", out, "--docs", docs, "-k", "3")
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert [d["label"] for d in data["docs"]] == ["pos", "neg", None]
+    assert data["docs"][2]["text"] == "the fine </script>"
+    r = ok("predict", model, docs, "--explain", "-f", "json")
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    predictions, explains = lines[0::2], lines[1::2]
+    for doc, pred, ex in zip(data["docs"], predictions, explains, strict=True):
+        assert doc["predicted"] == pred["labels"][0]
+        want = ex["explain"]
+        got = doc["explain"]
+        assert got["label"] == want["label"] and got["score"] == pytest.approx(
+            want["score"], abs=1e-6
+        )
+        kept = want["contributions"][: len(got["features"])]  # the largest |contribution|s
+        assert len(kept) == min(15, len(want["contributions"])) and kept
+        assert got["more"] == len(want["contributions"]) - len(kept)
+        assert [f for f, _ in got["features"]] == [c["feature"] for c in kept]
+        assert [v for _, v in got["features"]] == pytest.approx(
+            [c["value"] for c in kept], abs=1e-6
+        )
+    assert len(data["docXy"]) > 0

@@ -138,3 +138,28 @@ def test_hostile_words_stay_text(browser, page):
     assert browser.execute_script("return window.pwned === undefined")
     assert browser.execute_script("return document.getElementsByTagName('img').length") == 0
     assert browser.execute_script("return document.scripts.length") == 2
+
+
+@pytest.mark.slow  # --docs on a classifier loads the engine (numba)
+def test_document_click_shows_the_contributions(browser, tmp_path):
+    from explorer_fixtures import classifier_model, page_data
+
+    model = classifier_model(
+        tmp_path / "c", ["good", "bad", "movie", "the"], minn=3, maxn=4, buckets=20
+    )
+    docs = tmp_path / "docs.txt"
+    docs.write_text("__label__pos good movie\n__label__neg bad <b>movie</b>\n", encoding="utf-8")
+    out = tmp_path / "d.html"
+    explore(model, out, "--docs", str(docs), "-k", "2")
+    want = page_data(out.read_text(encoding="utf-8"))["docs"]
+    open_page(browser, out)
+    assert browser.execute_script("return window.explorer.stats.docsDrawn") == 2
+    for i, doc in enumerate(want):
+        browser.execute_script("window.explorer.explain(arguments[0])", i)
+        cells = browser.execute_script(
+            "return [...document.querySelectorAll('#explain tr')].map(r => r.cells[0].textContent)"
+        )
+        assert cells == [f for f, _ in doc["explain"]["features"]]
+        text = browser.execute_script("return document.querySelector('#explain p').textContent")
+        assert text == doc["text"]
+    assert browser.execute_script("return document.getElementsByTagName('b').length") == 0

@@ -390,6 +390,7 @@
   window.addEventListener("resize", function () { resize(); redraw(); });
 
   window.explorer.find = find;
+  window.explorer.explain = explain;
   window.explorer.zoom = function (factor) { view.scale *= factor; draw(); };
   resize();
   resetView();

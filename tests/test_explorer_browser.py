@@ -104,7 +104,33 @@ def test_points_render(browser, page):
     stats = browser.execute_script("return window.explorer.stats")
     assert stats["drawn"] == 300 and stats["labels"] > 0
     assert browser.execute_script(NON_WHITE) > 300 * 4  # at least the 3x3 dots' worth of ink
+    # labels appear as you zoom: a larger share of the points in view gets one
+    share = stats["labels"] / stats["drawn"]
+    browser.execute_script("window.explorer.zoom(6)")
+    zoomed = browser.execute_script("return window.explorer.stats")
+    assert 0 < zoomed["drawn"] < 300 and zoomed["labels"] / zoomed["drawn"] > share
     assert browser.get_log("browser") == []  # no script error
+
+
+def test_hover_shows_word_id_and_frequency(browser, page):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    model, out = page
+    open_page(browser, out)
+    m = load_vectors_model(model)
+    canvas = browser.find_element(By.ID, "map")
+    for i in (0, 150):
+        x, y, w, h = browser.execute_script("return window.explorer.screenOf(arguments[0])", i)
+        ActionChains(browser).move_to_element_with_offset(
+            canvas, int(x - w / 2), int(y - h / 2)
+        ).perform()
+        tip = browser.execute_script("return document.getElementById('tip').innerText")
+        lines = tip.splitlines()
+        # the nearest point to the cursor: the word itself unless another lies on top of it
+        word = lines[0]
+        j = m.words.index(word)
+        assert lines[1:] == [f"id {m.first + j}", f"frequency {int(m.counts[j])}"]
 
 
 def test_search_lists_the_full_space_neighbours(browser, page):

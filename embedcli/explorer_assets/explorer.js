@@ -391,6 +391,7 @@
 
   window.explorer.find = find;
   window.explorer.explain = explain;
+  window.explorer.screenOf = function (i) { return [sx(xy[2 * i]), sy(xy[2 * i + 1]), width, height]; };
   window.explorer.zoom = function (factor) { view.scale *= factor; draw(); };
   resize();
   resetView();

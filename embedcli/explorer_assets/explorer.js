@@ -102,16 +102,21 @@
   });
 
   // data bounds -> view transform (screen = (data - centre) * scale + canvas centre)
-  var minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
-  function grow(arr) {
-    for (var i = 0; i < arr.length; i += 2) {
-      if (!isFinite(arr[i]) || !isFinite(arr[i + 1])) continue;
-      minX = Math.min(minX, arr[i]); maxX = Math.max(maxX, arr[i]);
-      minY = Math.min(minY, arr[i + 1]); maxY = Math.max(maxY, arr[i + 1]);
-    }
+  // the first view frames every point, unless a few outliers (rare words far out on a PCA
+  // axis) would squeeze the rest into a dot: then the central 99% on that axis
+  function bounds(axis) {
+    var vals = [];
+    [xy, docXy].forEach(function (arr) {
+      for (var i = axis; i < arr.length; i += 2) if (isFinite(arr[i])) vals.push(arr[i]);
+    });
+    if (!vals.length) return [-1, 1];
+    vals.sort(function (a, b) { return a - b; });
+    var cut = Math.floor(vals.length * 0.005), lo = vals[cut], hi = vals[vals.length - 1 - cut];
+    var all = vals[vals.length - 1] - vals[0];
+    return all > 3 * (hi - lo) ? [lo, hi] : [vals[0], vals[vals.length - 1]];
   }
-  grow(xy); grow(docXy);
-  if (!isFinite(minX)) { minX = -1; maxX = 1; minY = -1; maxY = 1; }
+  var bx = bounds(0), by = bounds(1);
+  var minX = bx[0], maxX = bx[1], minY = by[0], maxY = by[1];
   var view = { cx: 0, cy: 0, scale: 1 }, width = 0, height = 0, dpr = 1;
   function resetView() {
     view.cx = (minX + maxX) / 2;
@@ -228,7 +233,7 @@
       var li = document.createElement("li");
       li.dataset.word = words[w];
       li.dataset.cosine = sim[ref * k + j].toFixed(4);
-      li.textContent = words[w] + "  " + sim[ref * k + j].toFixed(3);
+      li.textContent = words[w] + "  " + sim[ref * k + j].toFixed(4);
       li.addEventListener("click", function (ev) { find(ev.currentTarget.dataset.word); });
       list.appendChild(li);
     }

@@ -5,6 +5,7 @@ opens the page in Chromium)."""
 
 from __future__ import annotations
 
+import base64
 import re
 import sys
 from pathlib import Path
@@ -259,3 +260,22 @@ def test_docs_carry_labels_predictions_and_the_explain_contributions(tmp_path):
             [c["value"] for c in kept], abs=1e-6
         )
     assert len(data["docXy"]) > 0
+
+
+def test_docs_on_a_vectors_model_are_mean_vectors_coloured_by_label(vec_model, tmp_path):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("__label__a waa wab\n__label__b wac\nno label wad\n", encoding="utf-8")
+    out = tmp_path / "v.html"
+    ok("explore", vec_model, "-o", out, "--top", "50", "--docs", docs, "--max-docs", "2")
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert [(d["label"], d["predicted"], d["explain"]) for d in data["docs"]] == [
+        ("a", None, None),
+        ("b", None, None),
+    ]
+    m = load_vectors_model(vec_model)
+    table = unit_rows(np.asarray(m.embeddings[m.first : m.first + 50], np.float64))
+    doc = unit_rows(m.mean_vectors([["waa", "wab"], ["wac"]]))
+    both = pca(np.vstack([table, doc]))  # words and documents share one projection
+    got = np.frombuffer(base64.b64decode(data["docXy"]), "<f4").reshape(2, 2)
+    assert np.allclose(got, both[50:], atol=1e-5)
+    assert np.allclose(data["xy_"], both[:50], atol=1e-5)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from embedcli.cli.app import app, err_console, handle_errors
+from embedcli.cli.app import app, err_console, handle_errors, streaming_to_stdout
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX
 from embedcli.cli.model_common import (
     check_choice,
@@ -157,6 +157,8 @@ def explore(
     )
     page = ex.build_page(data)
     size = len(page.encode("utf-8"))
+    if output == "-":
+        streaming_to_stdout()
     with atomic_write(output, "w") as f:
         f.write(page)
     secs = time.perf_counter() - t0

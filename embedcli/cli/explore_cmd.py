@@ -168,7 +168,7 @@ def explore(
             f"wrote {where}: {size:,} bytes ({size / 1e6:.2f} MB), {len(ids)} words"
             + (f", {len(extra)} extra search words" if extra else "")
             + (f", {len(documents)} documents" if documents else "")
-            + f", {method} in {secs:.2f} s"
+            + f"; built in {secs:.2f} s ({method})"
         )
     )
 

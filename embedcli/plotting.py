@@ -1,16 +1,14 @@
-"""A 2-D map of word vectors: PCA (numpy) or t-SNE (scikit-learn / openTSNE), drawn with matplotlib.
+"""A 2-D map of word vectors: PCA (numpy), t-SNE or UMAP (``embedcli.projection``), drawn with matplotlib.
 
-PCA is the default because it needs nothing beyond numpy and is deterministic: rows are centred, the
-top two right singular vectors give the axes, and each axis's sign is fixed so that its largest
-loading is positive (the same picture on every run). t-SNE is used only when asked and a library
-for it is importable. matplotlib is an optional extra (``pip install 'embedcli[plot]'``); it is
+The projections live in ``embedcli.projection`` (PCA with numpy; t-SNE and UMAP as the optional
+extra ``embedcli[explore]``). matplotlib is an optional extra (``pip install 'embedcli[plot]'``); it is
 imported inside :func:`draw_map`, never at module import.
 
     >>> pts = project_2d(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], np.float32))
     >>> pts.shape
     (4, 2)
 
-Left out: UMAP, 3-D plots, interactive HTML, label de-overlapping beyond a small offset.
+Left out: 3-D plots, interactive HTML (``embedcli explore``), label de-overlapping beyond a small offset.
 """
 
 from __future__ import annotations
@@ -22,52 +20,14 @@ import numpy as np
 
 from embedcli.atomic import atomic_write
 from embedcli.errors import DataError, UsageError
+from embedcli.projection import METHODS, project  # noqa: F401  (METHODS: plot --method)
 
-METHODS = ("pca", "tsne")
 IMAGE_FORMATS = ("png", "svg", "pdf")
 
 
 def project_2d(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
-    """``(n, 2)`` float64 coordinates of ``vectors`` (n >= 2 rows)."""
-    x = np.asarray(vectors, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise DataError("need at least two word vectors to draw a map")
-    if method == "pca":
-        return _pca(x)
-    if method == "tsne":
-        return _tsne(x, seed)
-    raise UsageError(f"unknown --method {method!r} (choose from {', '.join(METHODS)})")
-
-
-def _pca(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    axes = vt[:2]
-    if axes.shape[0] < 2:  # one-dimensional vectors: second axis is zero
-        axes = np.vstack([axes, np.zeros_like(axes)])
-    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
-    signs[signs == 0] = 1
-    return x @ (axes * signs[:, None]).T
-
-
-def _tsne(x: np.ndarray, seed: int) -> np.ndarray:
-    perplexity = float(max(2.0, min(30.0, (x.shape[0] - 1) / 3.0)))
-    try:
-        from sklearn.manifold import TSNE
-    except ImportError:
-        pass
-    else:
-        return TSNE(
-            n_components=2, perplexity=perplexity, random_state=seed, init="pca"
-        ).fit_transform(x)
-    try:
-        from openTSNE import TSNE as OpenTSNE
-    except ImportError:
-        raise UsageError(
-            "--method tsne needs scikit-learn or openTSNE (pip install scikit-learn); "
-            "or use the default --method pca"
-        ) from None
-    return np.asarray(OpenTSNE(perplexity=perplexity, random_state=seed).fit(x))
+    """``(n, 2)`` float64 coordinates of ``vectors`` (n >= 2 rows): ``projection.project``."""
+    return project(vectors, method, seed)
 
 
 def image_format(path: str | Path) -> str:

@@ -548,7 +548,7 @@ def test_plot_png_and_svg(trained, tmp_path):
 def test_plot_errors(trained, tmp_path, monkeypatch):
     model, _ = trained
     assert run("plot", model, "-o", tmp_path / "w.bmp").exit_code == 2
-    assert run("plot", model, "-o", tmp_path / "w.png", "--method", "umap").exit_code == 2
+    assert run("plot", model, "-o", tmp_path / "w.png", "--method", "mds").exit_code == 2
     try:
         import sklearn  # noqa: F401
     except ImportError:

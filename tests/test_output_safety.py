@@ -132,6 +132,7 @@ def file_commands(corpus: Path, model: Path, vocab: Path) -> dict[str, tuple[lis
         "export-word2vec-binary": (["export", model, "-f", "word2vec-binary", "-q"], ".bin"),
         "export-projector-prefix": (["export", model, "-f", "projector", "-q"], "_"),
         "plot": (["plot", model, "--top", "5"], ".png"),
+        "explore": (["explore", model, "--top", "5"], ".html"),
         "embed": (["embed", model, corpus], ".npy"),
     }
 
@@ -145,6 +146,7 @@ COMMANDS = [
     "export-word2vec-binary",
     "export-projector-prefix",
     "plot",
+    "explore",
     "embed",
 ]
 

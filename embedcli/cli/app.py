@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("table_cmds", "Export the table: npy, csv, word2vec, projector."),
     "info": ("table_cmds", "Model summary: layers, vocabulary, labels, training."),
     "plot": ("table_cmds", "A labelled 2-D map of the most frequent words."),
+    "explore": ("explore_cmd", "A self-contained HTML page to explore the embedding."),
     "predict": ("predict_cmds", "Predict label(s) for every input line."),
     "evaluate": ("predict_cmds", "Accuracy, P@k, R@k, per-label P/R/F1, confusion."),
     "embed": ("predict_cmds", "One pooled vector per input line."),

@@ -748,7 +748,7 @@ def plot(
         ),
     ] = 100,
     method: Annotated[
-        str, typer.Option("--method", help="pca (numpy) or tsne (needs scikit-learn or openTSNE).")
+        str, typer.Option("--method", help="pca (numpy), tsne or umap (pip install 'embedcli[explore]').")
     ] = "pca",
     title: Annotated[str | None, typer.Option("--title", help="Plot title.")] = None,
     force: ForceOpt = False,

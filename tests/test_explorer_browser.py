@@ -1,0 +1,191 @@
+"""The explorer page in a real browser: Debian's headless Chromium driven by Selenium through the
+system chromedriver (no Selenium Manager, no download: SE_OFFLINE). Skips when either is absent
+(``.ci/run`` installs them).
+
+Checks that the points are drawn (the script's count and non-white canvas pixels), that typing a
+word into the search box lists exactly the full-space cosine top-k computed here in numpy, that an
+out-of-vocabulary ``--words`` entry is searchable, and that hostile words neither run script nor
+lose a character."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from embedcli.cli import app
+from embedcli.vectors_model import load_vectors_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from explorer_fixtures import (  # noqa: E402
+    HOSTILE,
+    expected_neighbours,
+    vectors_model,
+    word_list,
+)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="chromium and chromium-driver are not installed"
+)
+K = 8
+
+
+def explore(model: Path, out: Path, *args: str) -> None:
+    r = CliRunner().invoke(app, ["explore", str(model), "-o", str(out), *args])
+    assert r.exit_code == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager fetch a driver
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,800",
+    ):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    model = vectors_model(root / "m", HOSTILE + word_list(400), dim=16)
+    (root / "words.txt").write_text("zzqqx\n", encoding="utf-8")
+    out = root / "explorer.html"
+    explore(model, out, "--top", "300", "-k", str(K), "--words", str(root / "words.txt"))
+    return model, out
+
+
+def open_page(browser, path: Path) -> None:
+    browser.get(path.as_uri())
+    assert browser.execute_script("return document.body.dataset.ready") == "1"
+
+
+def search(browser, word: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = browser.find_element(By.ID, "search")
+    box.clear()
+    box.send_keys(word, Keys.ENTER)
+    items = browser.find_elements(By.CSS_SELECTOR, "#neighbours li")
+    return [li.get_attribute("data-word") for li in items]
+
+
+NON_WHITE = """
+const c = document.getElementById('map'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+let n = 0;
+for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250) n++;
+return n;
+"""
+
+
+def test_points_render(browser, page):
+    _, out = page
+    open_page(browser, out)
+    stats = browser.execute_script("return window.explorer.stats")
+    assert stats["drawn"] == 300 and stats["labels"] > 0
+    assert browser.execute_script(NON_WHITE) > 300 * 4  # at least the 3x3 dots' worth of ink
+    # labels appear as you zoom: a larger share of the points in view gets one
+    share = stats["labels"] / stats["drawn"]
+    browser.execute_script("window.explorer.zoom(6)")
+    zoomed = browser.execute_script("return window.explorer.stats")
+    assert 0 < zoomed["drawn"] < 300 and zoomed["labels"] / zoomed["drawn"] > share
+    assert browser.get_log("browser") == []  # no script error
+
+
+def test_hover_shows_word_id_and_frequency(browser, page):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    model, out = page
+    open_page(browser, out)
+    m = load_vectors_model(model)
+    canvas = browser.find_element(By.ID, "map")
+    for i in (0, 150):
+        x, y, w, h = browser.execute_script("return window.explorer.screenOf(arguments[0])", i)
+        ActionChains(browser).move_to_element_with_offset(
+            canvas, int(x - w / 2), int(y - h / 2)
+        ).perform()
+        tip = browser.execute_script("return document.getElementById('tip').innerText")
+        lines = tip.splitlines()
+        # the nearest point to the cursor: the word itself unless another lies on top of it
+        word = lines[0]
+        j = m.words.index(word)
+        assert lines[1:] == [f"id {m.first + j}", f"frequency {int(m.counts[j])}"]
+
+
+def test_search_lists_the_full_space_neighbours(browser, page):
+    model, out = page
+    open_page(browser, out)
+    m = load_vectors_model(model)
+    table = np.asarray(m.embeddings[m.first : m.first + 300], np.float64)
+    words = m.words[:300]
+    for i in (9, 120, 299):
+        want = [words[j] for j in expected_neighbours(table, table[i], K, skip=i)]
+        assert search(browser, words[i]) == want
+        assert browser.execute_script("return window.explorer.query") == words[i]
+    # the out-of-vocabulary word of --words: its n-gram vector against the mapped words
+    oov = np.asarray(m.oov_vectors(["zzqqx"])[0], np.float64)
+    assert search(browser, "zzqqx") == [words[j] for j in expected_neighbours(table, oov, K, None)]
+    # an unknown word: no list, and the panel says why
+    assert search(browser, "nothing-like-it") == []
+    title = browser.execute_script("return document.getElementById('panel-title').textContent")
+    assert "not on this page" in title and "--words" in title
+
+
+def test_hostile_words_stay_text(browser, page):
+    _, out = page
+    open_page(browser, out)
+    for word in HOSTILE:  # typed or (NUL, RTL) passed as a JS string
+        browser.execute_script("window.explorer.find(arguments[0])", word)
+        assert browser.execute_script("return window.explorer.query") == word
+        title = browser.execute_script("return document.getElementById('panel-title').textContent")
+        assert title.startswith(word + " (id ")
+        assert len(browser.execute_script("return window.explorer.neighbours")) == K
+    assert browser.execute_script("return window.pwned === undefined")
+    assert browser.execute_script("return document.getElementsByTagName('img').length") == 0
+    assert browser.execute_script("return document.scripts.length") == 2
+
+
+@pytest.mark.slow  # --docs on a classifier loads the engine (numba)
+def test_document_click_shows_the_contributions(browser, tmp_path):
+    from explorer_fixtures import classifier_model, page_data
+
+    model = classifier_model(
+        tmp_path / "c", ["good", "bad", "movie", "the"], minn=3, maxn=4, buckets=20
+    )
+    docs = tmp_path / "docs.txt"
+    docs.write_text("__label__pos good movie\n__label__neg bad <b>movie</b>\n", encoding="utf-8")
+    out = tmp_path / "d.html"
+    explore(model, out, "--docs", str(docs), "-k", "2")
+    want = page_data(out.read_text(encoding="utf-8"))["docs"]
+    open_page(browser, out)
+    assert browser.execute_script("return window.explorer.stats.docsDrawn") == 2
+    for i, doc in enumerate(want):
+        browser.execute_script("window.explorer.explain(arguments[0])", i)
+        cells = browser.execute_script(
+            "return [...document.querySelectorAll('#explain tr')].map(r => r.cells[0].textContent)"
+        )
+        assert cells == [f for f, _ in doc["explain"]["features"]]
+        text = browser.execute_script("return document.querySelector('#explain p').textContent")
+        assert text == doc["text"]
+    assert browser.execute_script("return document.getElementsByTagName('b').length") == 0

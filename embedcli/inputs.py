@@ -168,7 +168,8 @@ def open_input(url: str) -> IO[bytes]:
             raise DataError(f"cannot read {url}: {exc.strerror}") from None
     fs, path = _filesystem(url)
     try:
-        return fs.open(path, "rb")
+        # fsspec's files read ahead in blocks but their readline takes no size: buffer them
+        return io.BufferedReader(fs.open(path, "rb"), buffer_size=1 << 20)
     except FileNotFoundError:
         raise DataError(f"cannot read {url}: no such file") from None
     except OSError as exc:

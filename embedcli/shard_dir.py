@@ -244,3 +244,30 @@ def load_corpus(path: str | Path, limit: int | None = None) -> Any:
         np.concatenate(label_ids).astype(np.int32),
         offsets_of(np.concatenate(label_lengths)),
     )
+
+
+def load_training_corpus(path: str | Path, require_labels: bool, needs_text: bool) -> Any:
+    """``(vocabulary, corpus)`` of a complete encoded directory for ``train``: blank documents
+    dropped (as the training reader skips blank lines), every other one labelled when
+    ``require_labels``. Word n-grams and subwords hash token strings, which ids do not keep."""
+    from embedcli.errors import UsageError
+    from embedcli.vocab import Vocabulary
+
+    if needs_text:
+        raise UsageError(
+            f"{path} holds token ids only: --word-ngrams above 1 and subwords (--minn/--maxn) "
+            "need the text; train on the text files"
+        )
+    manifest = read_manifest(path)
+    check_vocab(path, manifest)
+    vocab = Vocabulary.load(Path(path) / VOCAB)
+    corpus = load_corpus(path)
+    lens, label_lens = np.diff(corpus.offsets), np.diff(corpus.label_offsets)
+    keep = (lens > 0) | (label_lens > 0)
+    if not keep.all():
+        corpus = corpus.subset(np.flatnonzero(keep))
+        label_lens = np.diff(corpus.label_offsets)
+    if require_labels and len(label_lens) and not label_lens.all():
+        doc = int(np.flatnonzero(label_lens == 0)[0])
+        raise DataError(f"{path}: document {doc:,} has no label (training needs one per document)")
+    return vocab, corpus

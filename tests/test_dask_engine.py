@@ -23,7 +23,7 @@ import pytest
 
 from embedcli import shard_dir
 from embedcli.corpus import CorpusOptions, CorpusReader
-from embedcli.errors import DataError, FormatError
+from embedcli.errors import DataError, FormatError, UsageError
 from embedcli.inputs import PartitionReader, expand_inputs, plan_partitions
 from embedcli.sequences import encode_corpus
 from embedcli.text import make_tokenizer_config
@@ -197,6 +197,40 @@ def test_encoded_directory_is_complete_verified_and_resumes(client, sst2_parts, 
     )
     third = dask_engine.encode_to_dir(client, parts, options, other, out)
     assert third["kept"] == 0
+
+
+def test_train_reads_the_encoded_directory_as_its_corpus(client, sst2_parts, tmp_path):
+    from embedcli.pipeline import TrainPlan, prepare_training
+
+    vocab, _ = build_vocabulary(
+        CorpusReader(sst2_parts, CorpusOptions(skip_blank=True)),
+        make_tokenizer_config(),
+        vocab_options(min_count=2),
+    )
+    options = CorpusOptions()
+    out = tmp_path / "enc"
+    out.mkdir()
+    dask_engine.encode_to_dir(client, plan(client, sst2_parts, options), options, vocab, out)
+    train_opts = CorpusOptions(require_labels=True, skip_blank=True)
+    config = {"word_ngrams": 1, "seed": 1}
+    from_dir = prepare_training(TrainPlan([str(out)], train_opts, config))
+    from_text = prepare_training(
+        TrainPlan(
+            [str(p) for p in sst2_parts], train_opts, config, vocab_path=str(out / "vocab.tsv")
+        )
+    )
+    assert from_dir.vocab.tokens == from_text.vocab.tokens
+    assert from_dir.vocab.labels == from_text.vocab.labels
+    for name in ("tokens", "offsets", "label_ids", "label_offsets"):
+        np.testing.assert_array_equal(
+            getattr(from_dir.train, name), getattr(from_text.train, name), err_msg=name
+        )
+    with pytest.raises(UsageError, match="token ids only"):
+        prepare_training(TrainPlan([str(out)], train_opts, {"word_ngrams": 2}))
+    with pytest.raises(UsageError, match="carries its vocabulary"):
+        prepare_training(
+            TrainPlan([str(out)], train_opts, config, vocab_path=str(out / "vocab.tsv"))
+        )
 
 
 # ------------------------------------------------------------------------------------ faults

@@ -85,7 +85,9 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         n_workers=workers or available_cores(),
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        host="127.0.0.1",  # a local cluster listens on loopback only
+        dashboard_address=":0",  # no dashboard; its HTTP routes on a free port, not 8787
+        worker_dashboard_address=None,
         silence_logs=logging.CRITICAL,
     )
     try:

@@ -60,12 +60,59 @@ def task_overhead(n: int = 2000) -> float:
         return (time.perf_counter() - t0) / n
 
 
+def in_process(files: list[str], mb: float) -> list[tuple[str, float, float]]:
+    """Library calls on a running cluster (no interpreter or cluster start): seconds of
+    build_vocabulary and encode for the local engine and local clusters of 1 and 2 workers."""
+    sys.path.insert(0, str(REPO))
+    from embedcli import dask_engine
+    from embedcli.corpus import CorpusOptions, CorpusReader
+    from embedcli.inputs import expand_inputs
+    from embedcli.shards import encode_corpus
+    from embedcli.text import make_tokenizer_config
+    from embedcli.vocab import build_vocabulary, vocab_options
+
+    tok, vopts = make_tokenizer_config(), vocab_options(min_count=2)
+    counting, encoding = CorpusOptions(skip_blank=True), CorpusOptions()
+    t0 = time.perf_counter()
+    vocab, _ = build_vocabulary(CorpusReader(files, counting), tok, vopts)
+    t1 = time.perf_counter()
+    encode_corpus(CorpusReader(files, encoding), vocab)
+    rows = [("local (library)", t1 - t0, time.perf_counter() - t1)]
+    expanded = expand_inputs(files)
+    for workers in (1, 2):
+        with dask_engine.dask_client(workers=workers) as client:
+            parts, _ = dask_engine.plan(expanded, counting, client)
+            t0 = time.perf_counter()
+            dask_engine.build_vocabulary_dask(client, parts, counting, tok, vopts)
+            t1 = time.perf_counter()
+            dask_engine.encode_dask(client, parts, encoding, vocab)
+            rows.append(
+                (f"dask {workers} worker(s), running cluster", t1 - t0, time.perf_counter() - t1)
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--out", default=None, help="Append the table to this file.")
+    ap.add_argument("--library-only", action="store_true", help="Only the in-process table.")
     opts = ap.parse_args()
+    if opts.library_only:
+        with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
+            total = make_corpus(Path(tmp), opts.repeat, opts.files)
+            files = sorted(str(p) for p in Path(tmp).glob("imdb.*.txt"))
+            mb = total / 1e6
+            print(f"\ncorpus: imdb train x{opts.repeat} in {opts.files} files = {mb:,.0f} MB\n")
+            print(
+                "| in process | build-vocab s | MB/s | encode s | MB/s |\n|---|---:|---:|---:|---:|"
+            )
+            for name, sv, se in in_process(files, mb):
+                print(
+                    f"| {name} | {sv:.1f} | {mb / sv:.1f} | {se:.1f} | {mb / se:.1f} |", flush=True
+                )
+        return
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         data, out = Path(tmp) / "data", Path(tmp) / "out"
         data.mkdir()

@@ -203,7 +203,7 @@ class CorpusReader:
             fmt = self.options.fmt
             if fmt == "auto":
                 fmt = "fasttext" if path == "-" else detect_format(path)
-            with _open_binary(path) as raw:
+            with self._open(path) as raw:
                 lines = self._decoded_lines(raw, path)
                 if fmt in ("fasttext", "text"):
                     if self.options.fmt == "auto":
@@ -251,7 +251,7 @@ class CorpusReader:
         # so checking the line that starts in ``rest`` catches every one.
         block_bytes = max(1, min(block_bytes, limit))
         for path in self.paths:
-            with _open_binary(path) as raw:
+            with self._open(path) as raw:
                 rest = b""
                 line0 = 0  # lines of this file before ``data``
                 while True:
@@ -332,7 +332,7 @@ class CorpusReader:
         """
         fmt = self.options.fmt
         fmt = detect_format(path) if fmt == "auto" else fmt
-        with _open_binary(path) as raw:
+        with self._open(path) as raw:
             if start > 0:
                 raw.seek(start - 1)
                 while True:  # finish the line that began before ``start``, in bounded reads
@@ -367,6 +367,11 @@ class CorpusReader:
             readcount.publish(documents)
 
     # -- internals ---------------------------------------------------------------------------
+    def _open(self, path: str) -> open_binary:
+        """The binary stream of one of ``self.paths`` (a subclass may read it from elsewhere:
+        ``embedcli.inputs.PartitionReader`` reads a byte range of an fsspec URL)."""
+        return open_binary(path)
+
     def _watch_first_line(self, lines: Iterator[str], path: str) -> Iterator[str]:
         first = True
         for line in lines:
@@ -722,17 +727,27 @@ def _check_readable(path: str) -> None:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
 
 
-class _open_binary:
-    """Context manager giving a buffered binary stream for a path, stdin or a .gz file."""
+class open_binary:
+    """Context manager giving a buffered binary stream for a path, stdin or a .gz file; or for
+    ``stream`` (an open binary file named ``path`` in messages, decompressed if ``path`` ends in
+    ``.gz``; closed on exit). The start of the stream is checked as a file's is (``_sniff``)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, stream: IO[bytes] | None = None) -> None:
         self.path = path
         self.f: IO[bytes] | None = None
         self.keep: IO[bytes] | None = None
+        self.given = stream
 
     def __enter__(self) -> IO[bytes]:
-        if self.path == "-":
-            stream: IO[bytes] = sys.stdin.buffer
+        if self.given is not None:
+            self.keep = self.given
+            given: IO[bytes] = self.given
+            if self.path.endswith(".gz"):
+                given = gzip.GzipFile(fileobj=given, mode="rb")  # type: ignore[assignment]
+            self.f = io.BufferedReader(given, buffer_size=1 << 20)  # type: ignore[arg-type]
+            stream: IO[bytes] = self.f
+        elif self.path == "-":
+            stream = sys.stdin.buffer
             if not hasattr(stream, "peek"):  # a test harness's BytesIO: buffer it to look ahead
                 stream = io.BufferedReader(stream)  # type: ignore[arg-type]
                 self.keep = stream  # never closed: closing it would close stdin
@@ -770,3 +785,8 @@ class _open_binary:
     def __exit__(self, *exc: object) -> None:
         if self.f is not None:
             self.f.close()
+        if self.given is not None:
+            self.given.close()
+
+
+_open_binary = open_binary  # the name it had

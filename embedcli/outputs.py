@@ -51,6 +51,8 @@ SIGNATURES = (b"#embedcli-vocab\t",)
 DIR_MANIFESTS = {
     "config.json": ("embedcli-model",),
     "checkpoint.json": ("embedcli-checkpoint",),
+    "manifest.json": ("embedcli-encoded",),  # encoded shard directory (embedcli.shard_dir)
+    "job.json": ("embedcli-encoded-job",),  # ... that its job has not finished yet
 }
 _FD_PATH = re.compile(r"^/(?:dev/fd|proc/(?:self|thread-self|\d+)/fd)/(\d+)$")
 _STD_PATH = {"/dev/stdout": 1, "/dev/stderr": 2}

@@ -138,19 +138,39 @@ def subword_lengths(config: dict[str, Any]) -> tuple[int, int] | None:
     return (minn, maxn) if minn > 0 and maxn > 0 else None
 
 
+def _encoded_dir(plan: TrainPlan) -> str | None:
+    """The encoded shard directory the plan trains on (``embedcli.shard_dir``), if it does."""
+    from embedcli.shard_dir import is_encoded_dir
+
+    if not any(is_encoded_dir(p) for p in plan.train_paths):
+        return None
+    if len(plan.train_paths) != 1:
+        raise UsageError("train on one encoded shard directory, or on text files, not both")
+    if plan.vocab_path:
+        raise UsageError("an encoded shard directory carries its vocabulary: drop --vocab")
+    return plan.train_paths[0]
+
+
 def prepare_training(plan: TrainPlan) -> PreparedTraining:
     t0 = time.perf_counter()
     readers: list[CorpusReader] = []
     notes: list[str] = []
-    train_reader: Any = plan.train_docs
-    if train_reader is None:
-        train_reader = CorpusReader(plan.train_paths, plan.corpus_options)
-        readers.append(train_reader)
     # word n-grams of new models hash the token strings (fastText's scheme): keep their hashes
     hashes = int(plan.config.get("word_ngrams") or 1) > 1
     # fastText's subwords: the corpora carry the character n-grams of their unknown tokens
     sub = subword_lengths(plan.config)
-    if plan.vocab_path:
+    encoded_dir = _encoded_dir(plan)
+    train_reader: Any = plan.train_docs  # in-memory documents (the Python API), else the files
+    if encoded_dir is None and train_reader is None:
+        train_reader = CorpusReader(plan.train_paths, plan.corpus_options)
+        readers.append(train_reader)
+    if encoded_dir is not None:  # prepared by `encode --engine dask -o DIR`: memory-mapped
+        from embedcli.shard_dir import load_training_corpus
+
+        vocab, train = load_training_corpus(
+            encoded_dir, plan.corpus_options.require_labels, hashes or bool(sub)
+        )
+    elif plan.vocab_path:
         vocab = Vocabulary.load(plan.vocab_path)
         train = (
             encode_corpus(train_reader, vocab, hashes=hashes, subwords=sub)

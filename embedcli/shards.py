@@ -135,10 +135,21 @@ def plan_shards(
     total = sum(sizes)
     if total < (MIN_PARALLEL_BYTES if min_bytes is None else min_bytes):
         return None
+    return cut_ranges(list(zip(reader.paths, sizes)), workers)
+
+
+def cut_ranges(
+    files: list[tuple[str, int]], workers: int, max_bytes: int = MAX_SHARD_BYTES
+) -> list[Shard]:
+    """Byte ranges ``(path, start, end)`` covering ``(path, size)`` files: about ``workers`` equal
+    parts over all files, none larger than ``max_bytes``. Ranges end anywhere; a range's lines are
+    those that START in it (``CorpusReader.iter_byte_range``), so each line is read once. The
+    distributed engine cuts its partitions with this too (``embedcli.inputs``)."""
+    total = sum(size for _path, size in files)
     shards: list[Shard] = []
-    per = max(1, total // workers)
-    for path, size in zip(reader.paths, sizes):
-        n = max(1, round(size / per), -(-size // MAX_SHARD_BYTES))
+    per = max(1, total // max(1, workers))
+    for path, size in files:
+        n = max(1, round(size / per), -(-size // max_bytes))
         bounds = [size * i // n for i in range(n + 1)]
         shards.extend((path, bounds[i], bounds[i + 1]) for i in range(n))
     return shards

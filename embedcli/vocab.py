@@ -502,6 +502,30 @@ def build_vocabulary(
     batch_size: int = 8192,
 ) -> tuple[Vocabulary, VocabStats]:
     """Count ``Document``s in one streaming pass and build the vocabulary (see ``vocab_options``)."""
+    return vocabulary_from_counts(count_corpus(docs, tokenizer, batch_size), tokenizer, options)
+
+
+@dataclass
+class CorpusCounts:
+    """What one counting pass over a corpus (or a part of it) saw, in first-appearance order:
+    parts counted separately and merged in corpus order (``embedcli.dask_engine``) give exactly
+    the counts of one pass. ``label_positions`` (fastText's dictionary order) is None when the
+    pass did not track them."""
+
+    tokens: list[str]
+    counts: np.ndarray  # int64, one per token
+    labels: list[str]
+    label_counts: list[int]
+    n_tokens: int
+    documents: int
+    label_positions: list[int] | None = None
+
+
+def count_corpus(
+    docs: Iterable[Any], tokenizer: TokenizerConfig, batch_size: int = 8192
+) -> CorpusCounts:
+    """Token and label counts of ``Document``s in one streaming pass (the raw-bytes fast path for
+    a reader of line files, the same counts)."""
     tok = Tokenizer(tokenizer)
     if (
         hasattr(docs, "can_read_raw")
@@ -509,7 +533,7 @@ def build_vocabulary(
         and tokenizer.token_pattern is None
         and not tokenizer.eos
     ):
-        return _build_vocabulary_raw(docs, tok, options)
+        return _count_raw(docs, tok)
     counter = TokenCounter(tok)
     batch_texts: list[str] = []
     batch_labels: list[Sequence[str]] = []
@@ -521,17 +545,50 @@ def build_vocabulary(
             batch_texts, batch_labels = [], []
     if batch_texts:
         counter.add(batch_texts, batch_labels, need_lengths=False)
-    vocab = counter.vocabulary(**options)
-    return vocab, counter_stats(counter, vocab)
+    return CorpusCounts(
+        tokens=list(counter.index),
+        counts=counter.counts.copy(),
+        labels=list(counter.label_index),
+        label_counts=list(counter.label_counts),
+        n_tokens=counter.tokens,
+        documents=counter.documents,
+        label_positions=list(counter.label_positions),
+    )
+
+
+def vocabulary_from_counts(
+    counted: CorpusCounts, tokenizer: TokenizerConfig, options: dict[str, Any], top: int = 10
+) -> tuple[Vocabulary, VocabStats]:
+    """Order, filter and truncate counted tokens into a Vocabulary, with its statistics."""
+    vocab = Vocabulary.from_counts(
+        counted.tokens,
+        counted.counts,
+        labels=counted.labels,
+        label_counts=counted.label_counts,
+        label_positions=counted.label_positions,
+        tokenizer=tokenizer,
+        **options,
+    )
+    counts = np.asarray(counted.counts, dtype=np.int64)
+    n_tokens = counted.n_tokens
+    order = np.argsort(-counts, kind="stable")[:top]
+    stats = VocabStats(
+        documents=counted.documents,
+        tokens=n_tokens,
+        unique=len(counts),
+        kept=len(vocab) - (2 if vocab.oov else 1),
+        coverage=sum(vocab.counts) / n_tokens if n_tokens else 0.0,
+        top=[(counted.tokens[i], int(counts[i])) for i in order],
+        labels=list(zip(vocab.labels, vocab.label_counts)),
+    )
+    return vocab, stats
 
 
 # ASCII whitespace that str.split() honours but bytes.split() does not (FS, GS, RS, US).
 _EXTRA_WS = bytes(range(0x1C, 0x20))
 
 
-def _build_vocabulary_raw(
-    reader: Any, tok: Tokenizer, options: dict[str, Any]
-) -> tuple[Vocabulary, VocabStats]:
+def _count_raw(reader: Any, tok: Tokenizer) -> CorpusCounts:
     """Counting fast path on raw byte blocks: same tokens as ``Tokenizer.tokenize``, 2-3x faster.
 
     ASCII punctuation is deleted (or mapped to spaces) with one ``bytes.translate``; ASCII blocks are
@@ -583,27 +640,14 @@ def _build_vocabulary_raw(
     merged_labels: dict[str, int] = {}
     for name, c in zip(label_names, label_counts.values()):
         merged_labels[name] = merged_labels.get(name, 0) + c
-    vocab = Vocabulary.from_counts(
-        list(merged),
-        list(merged.values()),
+    return CorpusCounts(
+        tokens=list(merged),
+        counts=np.fromiter(merged.values(), dtype=np.int64, count=len(merged)),
         labels=list(merged_labels),
         label_counts=list(merged_labels.values()),
-        tokenizer=cfg,
-        **options,
-    )
-    count_arr = np.fromiter(merged.values(), dtype=np.int64, count=len(merged))
-    top = np.argsort(-count_arr, kind="stable")[:10]
-    keys = list(merged)
-    stats = VocabStats(
+        n_tokens=n_tokens,
         documents=reader.documents,
-        tokens=n_tokens,
-        unique=len(merged),
-        kept=len(vocab) - (2 if vocab.oov else 1),
-        coverage=sum(vocab.counts) / n_tokens if n_tokens else 0.0,
-        top=[(keys[i], int(count_arr[i])) for i in top],
-        labels=list(zip(vocab.labels, vocab.label_counts)),
     )
-    return vocab, stats
 
 
 def _normalize_line(line: bytes, cfg: TokenizerConfig) -> bytes:

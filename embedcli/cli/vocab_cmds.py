@@ -15,6 +15,16 @@ from embedcli.cli.app import (
     print_json,
 )
 from embedcli.cli.checks import INT32_MAX, INT32_MIN, start_command
+from embedcli.cli.engine import (
+    EngineOpt,
+    PartitionSizeOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    cluster,
+    local_inputs,
+    reading_summary,
+    use_dask,
+)
 from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
@@ -107,6 +117,10 @@ def build_vocab(
     text_field: TextFieldOpt = "text",
     label_field: LabelFieldOpt = "label",
     strict_utf8: StrictUtf8Opt = False,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -122,8 +136,10 @@ def build_vocab(
     start_command()
     if json_out and output == "-":
         raise UsageError("--json and '-o -' both write to stdout; choose one")
+    dask = use_dask(engine, scheduler, workers, partition_size)
+    inputs = local_inputs(corpus) if dask else corpus
     # checked, locked and cleaned before any work; released when the command ends
-    ctx.with_resource(claim_outputs([Output(output)], corpus, force=force))
+    ctx.with_resource(claim_outputs([Output(output)], inputs, force=force))
     tok_cfg = make_tokenizer_config(
         compat,
         lower=False if no_lower else None,
@@ -138,22 +154,27 @@ def build_vocab(
         max_size=max_size,
         oov_token=oov_token,
     )
-    reader = CorpusReader(
-        corpus,
-        corpus_options(
-            fmt,
-            label_prefix,
-            text_column,
-            label_column,
-            no_header,
-            text_field,
-            label_field,
-            strict_utf8,
-            skip_blank=True,
-        ),
+    options = corpus_options(
+        fmt,
+        label_prefix,
+        text_column,
+        label_column,
+        no_header,
+        text_field,
+        label_field,
+        strict_utf8,
+        skip_blank=True,
     )
     t0 = time.perf_counter()
-    vocab, stats = build_vocabulary(reader, tok_cfg, opts)
+    if dask:
+        from embedcli.dask_engine import build_vocabulary_dask
+
+        with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
+            vocab, stats, reading = build_vocabulary_dask(client, parts, options, tok_cfg, opts)
+        reader = reading_summary(reading)
+    else:
+        reader = CorpusReader(corpus, options)
+        vocab, stats = build_vocabulary(reader, tok_cfg, opts)
     if stats.documents == 0:
         raise DataError("the corpus is empty: no documents were read")
     if stats.kept == 0:
@@ -242,10 +263,17 @@ def encode(
     text_field: TextFieldOpt = "text",
     label_field: LabelFieldOpt = "label",
     strict_utf8: StrictUtf8Opt = False,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Integer-encode and pad/truncate documents with Keras pad_sequences semantics.
+
+    With --engine dask, -o DIR (no .npy/.npz/.txt suffix) writes an encoded shard directory
+    (unpadded int32 ids per input partition, resumable) that train reads as its corpus.
 
     Example: embedcli encode sample_data/stdlib/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
@@ -258,28 +286,49 @@ def encode(
     start_command()
     if maxlen is not None and maxlen < 1:
         raise UsageError(f"--maxlen must be at least 1, not {maxlen}")
+    dask = use_dask(engine, scheduler, workers, partition_size)
     suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
-    if output != "-" and suffix not in ("npy", "npz", "txt"):
-        raise UsageError(f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r})")
-    ctx.with_resource(claim_outputs([Output(output)], [*corpus, vocab_path], force=force))
+    to_dir = dask and output != "-" and suffix not in ("npy", "npz", "txt")
+    if output != "-" and suffix not in ("npy", "npz", "txt") and not to_dir:
+        raise UsageError(
+            f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r}); "
+            "an encoded shard directory needs --engine dask"
+        )
+    if to_dir and (maxlen is not None or padding or truncating):
+        raise UsageError(
+            "an encoded shard directory keeps documents whole: drop --maxlen/--padding/--truncating"
+        )
+    inputs = [*(local_inputs(corpus) if dask else corpus), vocab_path]
+    kind = "dir" if to_dir else "file"
+    ctx.with_resource(claim_outputs([Output(output, kind=kind)], inputs, force=force))
     vocab = Vocabulary.load(vocab_path)
     padding = padding or vocab.options.get("padding", "post")
     truncating = truncating or vocab.options.get("truncating", "post")
-    reader = CorpusReader(
-        corpus,
-        corpus_options(
-            fmt,
-            label_prefix,
-            text_column,
-            label_column,
-            no_header,
-            text_field,
-            label_field,
-            strict_utf8,
-        ),
+    options = corpus_options(
+        fmt,
+        label_prefix,
+        text_column,
+        label_column,
+        no_header,
+        text_field,
+        label_field,
+        strict_utf8,
     )
     t0 = time.perf_counter()
-    enc = encode_corpus(reader, vocab)
+    if to_dir:
+        _encode_to_dir(
+            corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0
+        )
+        return
+    if dask:
+        from embedcli.dask_engine import encode_dask
+
+        with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
+            enc, reading = encode_dask(client, parts, options, vocab)
+        reader = reading_summary(reading)
+    else:
+        reader = CorpusReader(corpus, options)
+        enc = encode_corpus(reader, vocab)
     if enc.n_docs == 0:
         raise DataError("the corpus is empty: no documents were read")
     report_invalid_utf8(reader, quiet)
@@ -306,3 +355,24 @@ def encode(
             )
         )
     sys.stdout.flush()
+
+
+def _encode_to_dir(corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0):
+    """``encode --engine dask -o DIR``: the encoded shard directory (``embedcli.shard_dir``)."""
+    import os
+
+    from embedcli.dask_engine import encode_to_dir
+
+    os.makedirs(output, exist_ok=True)
+    with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
+        manifest = encode_to_dir(client, parts, options, vocab, output)
+    if manifest["documents"] == 0:
+        raise DataError("the corpus is empty: no documents were read")
+    if not quiet:
+        kept = f", {manifest['kept']} kept from an earlier run" if manifest["kept"] else ""
+        err_console.print(
+            text(
+                f"encoded {manifest['documents']:,} documents, {manifest['tokens']:,} tokens into "
+                f"{len(manifest['shards'])} shards{kept} in {time.perf_counter() - t0:.2f} s -> {output}"
+            )
+        )

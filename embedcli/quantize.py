@@ -319,6 +319,11 @@ def check_section(q: Any, spec: dict[str, Any], cfg_path: Path) -> dict[str, Any
         raise FormatError(f"{cfg_path}: quantized.ksub must be at most {KSUB} (one byte per code)")
     if q["dsub"] > int(spec.get("dim", 1)):
         raise FormatError(f"{cfg_path}: quantized.dsub is larger than model.dim")
+    source = q.get("source", {})
+    if not isinstance(source, dict) or any(
+        not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in source.values()
+    ):
+        raise FormatError(f"{cfg_path}: quantized.source must map names to counts")
     if spec.get("pool", "mean") not in ("mean", "sum"):
         raise FormatError(f"{cfg_path}: a quantized model pools with mean or sum")
     return q

@@ -154,12 +154,12 @@ def quantize_model(
         opts.dsub, opts.ksub, opts.qnorm, opts.qout, 0 if cutoff is None else int(cutoff),
         int(table.shape[0]), out_ksub,
     )  # fmt: skip
-    section["source"] = {"path": str(src), "rows": int(rows), "retrain_epochs": epochs}
+    before = sum(f.stat().st_size for f in Path(src).iterdir() if f.is_file())
+    section["source"] = {"rows": int(rows), "bytes": before, "retrain_epochs": epochs}
     path = save_quantized(
         dst, loaded.config, spec, vocab, dense, pq, kept_buckets, out_pq, section,
         params.thresholds,
     )  # fmt: skip
-    before = sum(f.stat().st_size for f in Path(src).iterdir() if f.is_file())
     after = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     return QuantizeResult(
         path, rows, int(table.shape[0]), spec.num_words, before, after,

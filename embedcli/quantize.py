@@ -334,8 +334,6 @@ def load_arrays(
 ) -> tuple[PQ, np.ndarray | None, PQ | None]:
     """Read and check ``quantized.npz`` against the config (sizes declared in the zip directory
     first, then dtypes, shapes, code ranges, finiteness, kept bucket ids)."""
-    from embedcli.modeldir import NPY_HEADER_MAX, zip_directory
-
     stored, ksub, dsub = section["stored_rows"], section["ksub"], section["dsub"]
     nsub, _ = subspaces(dim, dsub)
     out_rows, out_in = out_shape
@@ -368,7 +366,7 @@ def load_arrays(
                 k: NPY_HEADER_MAX + np.dtype(t).itemsize * math.prod(s)
                 for k, (s, t) in shapes.items()
             }
-            members = zip_directory(zf, file, limits, "for this quantized model")
+            members = _members(zf, file, limits)
         missing = [k for k in shapes if k not in members]
         if missing:
             raise FormatError(f"{file}: array '{missing[0]}' is missing")
@@ -417,6 +415,29 @@ def load_arrays(
             arrays.get("out_norm_centroids"),
         )
     return pq, kept, out_pq
+
+
+#: the largest .npy header accepted in quantized.npz (numpy's own limit is 10000 bytes)
+NPY_HEADER_MAX = 10_000 + 16
+
+
+def _members(zf: zipfile.ZipFile, file: Path, limits: dict[str, int]) -> set[str]:
+    """The array names of an .npz from its zip directory alone (nothing inflated): each member
+    ``NAME.npy`` with NAME in ``limits``, once, declaring at most ``limits[NAME]`` bytes."""
+    seen: set[str] = set()
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else ""
+        if key not in limits or key in seen:
+            raise FormatError(
+                f"{file}: unexpected member {info.filename!r} for this quantized model"
+            )
+        if info.file_size > limits[key]:
+            raise FormatError(
+                f"{file}: member {info.filename!r} declares {info.file_size:,} bytes, more than "
+                f"its array can take ({limits[key]:,} at most)"
+            )
+        seen.add(key)
+    return seen
 
 
 def check_options(

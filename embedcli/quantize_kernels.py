@@ -26,7 +26,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from embedcli.kernels import _affine, _dense_bounds, _probabilities_row
+from embedcli.kernels import affine, dense_segments, probabilities_row
 
 #: a quantized table as the prediction kernels see it: ``codes (R, nsub) uint8``, ``centroids
 #: (nsub, ksub, dsub) float32``, ``norm_codes (R,) uint8`` and ``norm_centroids (k,) float32``
@@ -190,7 +190,7 @@ def _qpredict_entry(pool, objective):
         _, _, hidden, n_out, _ = shape
         n = offsets.shape[0] - 1
         out = np.zeros((n, n_out), dtype=np.float32)
-        _, o_hb, o_W, o_b, o_end = _dense_bounds(dim, hidden, n_out)
+        _, o_hb, o_W, o_b, o_end = dense_segments(dim, hidden, n_out)
         x = np.zeros(dim, dtype=np.float32)
         act = np.zeros(max(hidden, 1), dtype=np.float32)
         z = np.zeros(n_out, dtype=np.float32)
@@ -198,12 +198,12 @@ def _qpredict_entry(pool, objective):
         for i in range(n):
             _qpool_sum(q, dim, tokens, offsets[i], offsets[i + 1], mean, x)
             if hidden > 0:
-                _affine(x, dense[0:o_hb], dense[o_hb:o_W], dim, hidden, act, relu)
-                _affine(act, dense[o_W:o_b], dense[o_b:o_end], hidden, n_out, z, linear)
+                affine(x, dense[0:o_hb], dense[o_hb:o_W], dim, hidden, act, relu)
+                affine(act, dense[o_W:o_b], dense[o_b:o_end], hidden, n_out, z, linear)
             else:
-                _affine(x, dense[o_W:o_b], dense[o_b:o_end], dim, n_out, z, linear)
+                affine(x, dense[o_W:o_b], dense[o_b:o_end], dim, n_out, z, linear)
             if probs:
-                _probabilities_row(objective, z, out[i])
+                probabilities_row(objective, z, out[i])
             else:
                 for c in range(n_out):
                     out[i, c] = z[c]

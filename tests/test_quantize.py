@@ -353,3 +353,21 @@ def test_estimate_quantized_bytes(trained, small):
     )
     assert 100_000 * 50 < big < 100_000 * 50 * 1.5
     assert estimate_quantized_bytes(10_000, 100, 4) < estimate_quantized_bytes(10_000, 100, 2)
+
+
+def test_info_and_lookup_of_a_quantized_model_never_import_numba(small):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from embedcli.cli import main\n"
+        f"for argv in (['info', {str(small)!r}], ['lookup', {str(small)!r}, 'w5']):\n"
+        "    sys.argv = ['embedcli', *argv]\n"
+        "    try:\n        main()\n    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "print('NUMBA', 'numba' in sys.modules, file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "NUMBA False" in r.stderr, r.stderr[-500:]
+    assert "Quantization" in r.stdout and "compression" in r.stdout, r.stdout[-2000:]

@@ -320,6 +320,13 @@ def _check_quantized(config: dict[str, Any], version: int, kind: str, cfg_path: 
     check_section(config.get("quantized"), config["model"], cfg_path)
 
 
+def vocab_file(config: dict[str, Any]) -> str:
+    """``vocab.tsv``, or ``vocab.tsv.gz`` for a quantized model that lists it."""
+    files = config.get("files")
+    gz = "quantized" in config and isinstance(files, dict) and "vocab.tsv.gz" in files
+    return "vocab.tsv.gz" if gz else "vocab.tsv"
+
+
 def is_quantized(config: dict[str, Any]) -> bool:
     """Whether a config read by ``read_config`` is that of a quantized model."""
     return "quantized" in config
@@ -333,7 +340,7 @@ def model_kind(config: dict[str, Any]) -> str:
 def required_files(config: dict[str, Any]) -> tuple[str, ...]:
     """The files besides config.json a model of this config must have (with their sha256)."""
     if "quantized" in config:
-        return QUANTIZED_FILES
+        return QUANTIZED_FILES[:2] + (vocab_file(config), "labels.tsv")
     if model_kind(config) != "vectors":
         return MODEL_FILES
     subwords = config["model"].get("subwords") if isinstance(config.get("model"), dict) else None
@@ -516,7 +523,7 @@ def load_model(
     files = config["files"]
     quantized = is_quantized(config)
     table_file = "quantized.npz" if quantized else "embeddings.npy"
-    names = (table_file, "vocab.tsv", "labels.tsv")
+    names = (table_file, vocab_file(config), "labels.tsv")
     for name in names + (("classifier.npz",) if classifier else ()):
         if not (path / name).is_file():
             raise FormatError(f"{path}: {name} is missing")
@@ -525,7 +532,10 @@ def load_model(
                 raise FormatError(
                     f"{path / name} is damaged: its sha256 does not match config.json"
                 )
-    vocab = Vocabulary.load(path / "vocab.tsv")
+    if vocab_file(config) == "vocab.tsv":
+        vocab = Vocabulary.load(path / "vocab.tsv")
+    else:
+        vocab = Vocabulary.load(path / "vocab.tsv.gz", config["quantized"]["vocab_bytes"])
     _check_labels(path, config, vocab)
     spec = config["model"]
     geometry = ModelSpec.from_dict(spec)

@@ -49,6 +49,8 @@ OUT_DSUB = 2
 #: format version of a quantized model directory (float models stay at version 1)
 QUANTIZED_VERSION = 2
 QUANTIZED_FILE = "quantized.npz"
+#: the largest vocabulary a quantized model's vocab.tsv.gz may inflate to (1 GiB)
+MAX_VOCAB_BYTES = 1 << 30
 #: members of quantized.npz
 QUANT_KEYS = (
     "codes",
@@ -319,6 +321,9 @@ def check_section(q: Any, spec: dict[str, Any], cfg_path: Path) -> dict[str, Any
         raise FormatError(f"{cfg_path}: quantized.ksub must be at most {KSUB} (one byte per code)")
     if q["dsub"] > int(spec.get("dim", 1)):
         raise FormatError(f"{cfg_path}: quantized.dsub is larger than model.dim")
+    vb = q.get("vocab_bytes", 1)
+    if not isinstance(vb, int) or isinstance(vb, bool) or not 1 <= vb <= MAX_VOCAB_BYTES:
+        raise FormatError(f"{cfg_path}: quantized.vocab_bytes must be 1..{MAX_VOCAB_BYTES}")
     source = q.get("source", {})
     if not isinstance(source, dict) or any(
         not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in source.values()

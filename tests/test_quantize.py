@@ -322,6 +322,14 @@ def test_damaged_quantized_files_are_refused(small, tmp_path):
     cfg["quantized"]["ksub"] = 256
     (bad / "config.json").write_text(json.dumps(cfg))
     load_model(bad)  # 256 centroids: code 255 is in range
+    assert (bad / "vocab.tsv.gz").is_file() and not (bad / "vocab.tsv").exists()
+    size = cfg["quantized"]["vocab_bytes"]
+    for wrong in (size - 1, 10):  # an inflated vocabulary is read up to its recorded size only
+        cfg["quantized"]["vocab_bytes"] = wrong
+        (bad / "config.json").write_text(json.dumps(cfg))
+        with pytest.raises(FormatError, match="bytes of vocabulary"):
+            load_model(bad)
+    cfg["quantized"]["vocab_bytes"] = size
     arrays["codes"] = arrays["codes"][:-1]
     np.savez(bad / "quantized.npz", **arrays)
     cfg["files"]["quantized.npz"] = sha256_file(bad / "quantized.npz")

@@ -77,9 +77,7 @@ def run_fasttext(name: str, work: Path, cutoff: int, qout: bool) -> dict[str, An
     m.save_model(str(work / f"{name}.bin"))
     before = m.test(test)[1]
     t = time.perf_counter()
-    m.quantize(
-        input=train, qnorm=True, retrain=True, cutoff=cutoff, dsub=2, thread=2, qout=qout
-    )
+    m.quantize(input=train, qnorm=True, retrain=True, cutoff=cutoff, dsub=2, thread=2, qout=qout)
     quant_s = time.perf_counter() - t
     m.save_model(str(work / f"{name}.ftz"))
     after = m.test(test)[1]

@@ -1470,3 +1470,7 @@ TRAIN_ROWS = {(p, o): _train_rows_entry(p, o) for p, o in _CODES if p <= 1}
 TRAIN_EXACT = {(p, o): _train_exact_entry(p, o) for p, o in _CODES}
 #: prediction kernels by (pool, objective) code
 PREDICT = {(p, o): _predict_entry(p, o) for p, o in _CODES}
+
+#: the helpers of :func:`_predict_range` the quantized prediction kernels share
+#: (``embedcli.quantize_kernels``: same arithmetic, so the same scores)
+affine, dense_segments, probabilities_row = _affine, _dense_bounds, _probabilities_row

@@ -364,10 +364,18 @@ def _run_predict(
     featurized: bool,
     hashes: Any = None,
 ):
-    emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
     dense = pack_dense(params, spec)
     shape = spec.kernel_shape()
-    predict = kernels.PREDICT[shape[0], shape[4]]
+    if getattr(params.embeddings, "quantized", False):  # rows decoded inside the kernel
+        q, qpredict = _quantized(params.embeddings, spec)
+        dim, emb = spec.dim, None
+
+        def predict(_emb, dense, tokens, offsets, shape, probs):
+            return qpredict(q, dim, dense, tokens, offsets, shape, probs)
+
+    else:
+        emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
+        predict = kernels.PREDICT[shape[0], shape[4]]
 
     def run(tokens, offsets):
         n = len(offsets) - 1
@@ -381,7 +389,27 @@ def _run_predict(
 
     if featurized:
         return run(tokens, offsets)
-    return map_featurized(run, tokens, offsets, spec, (spec.num_classes,), emb.dtype, hashes)
+    return map_featurized(run, tokens, offsets, spec, (spec.num_classes,), np.float32, hashes)
+
+
+def _quantized(table: Any, spec: ModelSpec) -> tuple[Any, Any]:
+    """``(QTable, prediction kernel)`` of a ``quantize.QuantizedTable``."""
+    from embedcli import quantize_kernels as qk
+
+    pq = table.pq
+    empty8, empty32 = np.zeros(0, np.uint8), np.zeros(0, np.float32)
+    q = qk.QTable(
+        codes=pq.codes,
+        centroids=pq.centroids,
+        norm_codes=empty8 if pq.norm_codes is None else pq.norm_codes,
+        norm_centroids=empty32 if pq.norm_centroids is None else pq.norm_centroids,
+        qnorm=pq.norm_codes is not None,
+        kept=np.zeros(0, np.int32) if table.kept is None else table.kept,
+        pruned=table.kept is not None,
+        num_words=int(table.num_words),
+    )
+    shape = spec.kernel_shape()
+    return q, qk.QPREDICT[shape[0], shape[4]]
 
 
 def map_featurized(
@@ -459,13 +487,25 @@ def pooled(
 ) -> np.ndarray:
     """Document vectors ``(n, pooled_dim)``: the pooled rows (fastText print-sentence-vectors for
     mean pooling; n-gram rows included when the model has them)."""
-    emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
     pool, maxlen = spec.kernel_shape()[:2]
+    if getattr(params.embeddings, "quantized", False):  # rows decoded inside the kernel
+        from embedcli.quantize_kernels import qpool_batch
+
+        q, _ = _quantized(params.embeddings, spec)
+
+        def pool_rows(tokens, offsets):
+            return qpool_batch(q, spec.dim, tokens, offsets, pool == 0)
+
+    else:
+        emb = np.ascontiguousarray(params.embeddings, dtype=np.float32)
+
+        def pool_rows(tokens, offsets):
+            return kernels.pool_batch(emb, tokens, offsets, pool, maxlen)[0]
 
     def run(tokens, offsets):
         n = len(offsets) - 1
         parts = run_sharded(
-            lambda lo, hi: kernels.pool_batch(emb, tokens, offsets[lo : hi + 1], pool, maxlen)[0],
+            lambda lo, hi: pool_rows(tokens, offsets[lo : hi + 1]),
             n,
             threads if threads > 1 and n >= 1000 else 1,
         )
@@ -473,7 +513,7 @@ def pooled(
 
     if featurized:
         return run(tokens, offsets)
-    return map_featurized(run, tokens, offsets, spec, (spec.pooled_dim,), emb.dtype, hashes)
+    return map_featurized(run, tokens, offsets, spec, (spec.pooled_dim,), np.float32, hashes)
 
 
 def forward_loss_and_grads(

@@ -48,6 +48,9 @@ from embedcli.vocab import Vocabulary
 
 MODEL_FORMAT = "embedcli-model"
 MODEL_VERSION = 1
+#: the format version of a quantized model (``embedcli.quantize``); float models stay at 1
+QUANTIZED_VERSION = 2
+MAX_VERSION = QUANTIZED_VERSION
 ARRAY_KEYS = ("out_W", "out_b", "hidden_W", "hidden_b", "thresholds")
 
 
@@ -249,9 +252,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     version = config.get("version")
     if not isinstance(version, int):
         raise FormatError(f"{cfg_path}: missing or bad format version")
-    if version > MODEL_VERSION:
+    if version > MAX_VERSION:
         raise FormatError(
-            f"{path}: model format version {version} is newer than this embedcli supports ({MODEL_VERSION}); upgrade embedcli"
+            f"{path}: model format version {version} is newer than this embedcli supports ({MAX_VERSION}); upgrade embedcli"
         )
     kind = config.get("kind", "classifier")
     if kind not in MODEL_KINDS:
@@ -268,6 +271,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         check_vectors_spec(config["model"], cfg_path)
     else:
         check_spec(config["model"], cfg_path)
+    if version >= QUANTIZED_VERSION or "quantized" in config:
+        _check_quantized(config, version, kind, cfg_path)
     for name, digest in config["files"].items():
         if (
             not isinstance(name, str)
@@ -290,6 +295,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 #: the files a model directory holds besides config.json (each with its sha256 in config.json)
 MODEL_FILES = ("embeddings.npy", "classifier.npz", "vocab.tsv", "labels.tsv")
+#: the files of a quantized classifier (``embedcli.quantize``)
+QUANTIZED_FILES = ("quantized.npz", "classifier.npz", "vocab.tsv", "labels.tsv")
 #: config.json "kind": a classifier (``embedcli train``; no key in models written before) or word
 #: vectors (``embedcli pretrain``: no classifier, see ``embedcli.vectors_model``)
 MODEL_KINDS = ("classifier", "vectors")
@@ -301,6 +308,30 @@ VECTOR_METHODS = ("skipgram", "cbow")
 SUBWORD_HASHES = ("fasttext-fnv1a",)
 
 
+def _check_quantized(config: dict[str, Any], version: int, kind: str, cfg_path: Path) -> None:
+    """A quantized model (``embedcli quantize``) is a classifier of format version 2 with a
+    valid "quantized" section; a float model has neither."""
+    from embedcli.quantize import check_section
+
+    if version < QUANTIZED_VERSION or kind != "classifier":
+        raise FormatError(
+            f"{cfg_path}: a 'quantized' section belongs to a version {QUANTIZED_VERSION} classifier"
+        )
+    check_section(config.get("quantized"), config["model"], cfg_path)
+
+
+def vocab_file(config: dict[str, Any]) -> str:
+    """``vocab.tsv``, or ``vocab.tsv.gz`` for a quantized model that lists it."""
+    files = config.get("files")
+    gz = "quantized" in config and isinstance(files, dict) and "vocab.tsv.gz" in files
+    return "vocab.tsv.gz" if gz else "vocab.tsv"
+
+
+def is_quantized(config: dict[str, Any]) -> bool:
+    """Whether a config read by ``read_config`` is that of a quantized model."""
+    return "quantized" in config
+
+
 def model_kind(config: dict[str, Any]) -> str:
     """``"classifier"`` or ``"vectors"`` (a config read by ``read_config``)."""
     return str(config.get("kind", "classifier"))
@@ -308,6 +339,8 @@ def model_kind(config: dict[str, Any]) -> str:
 
 def required_files(config: dict[str, Any]) -> tuple[str, ...]:
     """The files besides config.json a model of this config must have (with their sha256)."""
+    if "quantized" in config:
+        return QUANTIZED_FILES[:2] + (vocab_file(config), "labels.tsv")
     if model_kind(config) != "vectors":
         return MODEL_FILES
     subwords = config["model"].get("subwords") if isinstance(config.get("model"), dict) else None
@@ -488,7 +521,9 @@ def load_model(
     if model_kind(config) != "classifier":
         raise FormatError(not_a_classifier(path, command))
     files = config["files"]
-    names = ("embeddings.npy", "vocab.tsv", "labels.tsv")
+    quantized = is_quantized(config)
+    table_file = "quantized.npz" if quantized else "embeddings.npy"
+    names = (table_file, vocab_file(config), "labels.tsv")
     for name in names + (("classifier.npz",) if classifier else ()):
         if not (path / name).is_file():
             raise FormatError(f"{path}: {name} is missing")
@@ -497,7 +532,10 @@ def load_model(
                 raise FormatError(
                     f"{path / name} is damaged: its sha256 does not match config.json"
                 )
-    vocab = Vocabulary.load(path / "vocab.tsv")
+    if vocab_file(config) == "vocab.tsv":
+        vocab = Vocabulary.load(path / "vocab.tsv")
+    else:
+        vocab = Vocabulary.load(path / "vocab.tsv.gz", config["quantized"]["vocab_bytes"])
     _check_labels(path, config, vocab)
     spec = config["model"]
     geometry = ModelSpec.from_dict(spec)
@@ -506,6 +544,8 @@ def load_model(
         raise FormatError(
             f"{path}: vocab.tsv has {len(vocab)} entries but the model has {spec['num_words']} word rows"
         )
+    if quantized:
+        return _load_quantized(path, config, vocab, geometry, classifier, verify)
     emb = _load_npy(path / "embeddings.npy", mmap)
     if emb.dtype != np.float32 or emb.ndim != 2 or emb.shape != (rows, spec["dim"]):
         raise FormatError(
@@ -527,6 +567,43 @@ def load_model(
     if emb_absmax is not None:
         _check_magnitudes(path, spec, emb_absmax, arrays)
     return LoadedModel(path=path, config=config, vocab=vocab, embeddings=emb, classifier=arrays)
+
+
+def _load_quantized(
+    path: Path,
+    config: dict[str, Any],
+    vocab: Vocabulary,
+    geometry: ModelSpec,
+    classifier: bool,
+    verify: bool,
+) -> LoadedModel:
+    """The rest of :func:`load_model` for a quantized model: its table is a
+    ``quantize.QuantizedTable`` (decoded row by row, never whole); with ``qout`` the output
+    layer is decoded from its codes."""
+    from embedcli.quantize import QuantizedTable, load_arrays
+
+    section = config["quantized"]
+    if len(vocab.labels) != geometry.num_labels:
+        raise FormatError(
+            f"{path}: the model has {geometry.num_labels} labels but vocab.tsv lists {len(vocab.labels)}"
+        )
+    buckets = geometry.num_rows - geometry.num_words
+    out_shape = (geometry.num_classes, geometry.out_in)
+    pq, kept, out_pq = load_arrays(
+        path / "quantized.npz", section, geometry.num_words, buckets, geometry.dim, out_shape
+    )
+    table = QuantizedTable(pq, geometry.num_words, geometry.num_rows, geometry.dim, kept)
+    arrays: dict[str, np.ndarray] = {}
+    if classifier:
+        arrays = _load_classifier(
+            path / "classifier.npz", geometry, without=("out_W",) if out_pq else ()
+        )
+        if out_pq is not None:
+            out_W = out_pq.decode(np.arange(geometry.num_classes), geometry.out_in)
+            arrays["out_W"] = np.ascontiguousarray(out_W.T)
+    if verify:
+        _check_magnitudes(path, config["model"], table.absmax(), arrays)
+    return LoadedModel(path=path, config=config, vocab=vocab, embeddings=table, classifier=arrays)
 
 
 def load_model_consistent(path: str | Path, *, loader: Any = None, **kwargs: Any) -> Any:
@@ -682,12 +759,14 @@ def _load_npy(file: Path, mmap: bool) -> np.ndarray:
 NPY_HEADER_MAX = 10_000 + 16
 
 
-def _load_classifier(file: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
+def _load_classifier(
+    file: Path, spec: ModelSpec, without: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
     """The dense layers, read member by member from the zip after checking its directory: the
     member names must be the arrays of this geometry and each declared size must fit a float32
     array of the expected shape, so a hostile archive (an extra member, a 2 GiB bomb, a header
     announcing a huge shape) is refused before anything is inflated."""
-    expected = spec.classifier_shapes()
+    expected = {k: v for k, v in spec.classifier_shapes().items() if k not in without}
     optional = {"thresholds": (spec.num_classes,)}
     arrays: dict[str, np.ndarray] = {}
     try:

@@ -330,11 +330,17 @@ class Vocabulary:
             )
 
     @classmethod
-    def load(cls, path: str | Path) -> Vocabulary:
-        """Read and validate a vocabulary file; any problem is a FormatError naming the line."""
+    def load(cls, path: str | Path, max_bytes: int | None = None) -> Vocabulary:
+        """Read and validate a vocabulary file; any problem is a FormatError naming the line.
+
+        A ``.gz`` file (a quantized model's ``vocab.tsv.gz``) is read through gzip, never more
+        than ``max_bytes`` decompressed bytes (a larger one is an error: no gzip bomb)."""
         path = str(path)
+        gz = path.endswith(".gz")
+        if gz and max_bytes is None:
+            raise FormatError(f"{path}: a compressed vocabulary needs its size")
         try:
-            with open(path, "rb") as f:
+            with _open_vocab(path, gz) as f:
                 # the header first, in a bounded read: a large file that is not a vocabulary
                 # (a corpus, a model file, /dev/zero) is refused before it is read whole
                 magic = VOCAB_FORMAT.encode() + b"\t"
@@ -344,15 +350,22 @@ class Vocabulary:
                         f"{path} is not an embedcli vocabulary (its first line is not the "
                         f"'{VOCAB_FORMAT}' header)"
                     )
-                lines = (head + f.read()).decode("utf-8").split("\n")
+                rest = f.read() if max_bytes is None else f.read(max(0, max_bytes + 1 - len(head)))
+                if max_bytes is not None and len(head) + len(rest) != max_bytes:
+                    raise FormatError(
+                        f"{path}: expected {max_bytes:,} bytes of vocabulary, found "
+                        f"{'more' if len(head) + len(rest) > max_bytes else len(head) + len(rest)}"
+                    )
+                lines = (head + rest).decode("utf-8").split("\n")
         except FileNotFoundError:
             raise FormatError(f"cannot read vocabulary {path}: no such file") from None
         except IsADirectoryError:
             raise FormatError(f"cannot read vocabulary {path}: is a directory") from None
         except UnicodeDecodeError:
             raise FormatError(f"{path} is not an embedcli vocabulary (not UTF-8 text)") from None
-        except OSError as exc:
-            raise FormatError(f"cannot read vocabulary {path}: {exc.strerror}") from None
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise FormatError(f"cannot read vocabulary {path}: {why}") from None
         if lines and lines[-1] == "":
             lines.pop()
         head = lines[0].split("\t") if lines else []
@@ -434,6 +447,14 @@ class Vocabulary:
             )
         except (TypeError, UsageError, FormatError) as exc:  # settings, duplicate tokens
             raise FormatError(f"{path}: invalid vocabulary ({exc})") from None
+
+
+def _open_vocab(path: str, gz: bool) -> Any:
+    if gz:
+        import gzip
+
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 @dataclass

@@ -474,6 +474,7 @@ COMMANDS: dict[str, list[str]] = {
     "evaluate": ["evaluate", *MODEL_ARGS, "q.txt"],
     "embed": ["embed", *MODEL_ARGS, "q.txt"],
     "evaluate-vectors": ["evaluate-vectors", *MODEL_ARGS, "--analogies", "q.txt"],
+    "quantize": ["quantize", *MODEL_ARGS, "-o", "small"],
 }
 INT_HOSTILE = [BIG, "-" + BIG, "nan", "inf", "1.5"]
 FLOAT_HOSTILE = ["nan", "inf", "-inf", "1e400", "-1e400"]
@@ -539,6 +540,11 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
     ("embed", "--threads", ["0", "-1"]),
     ("evaluate-vectors", "--restrict-vocab", ["0", "-1", "2147483648"]),
     ("evaluate-vectors", "--pairs-restrict-vocab", ["0", "-1"]),
+    ("quantize", "--dsub", ["0", "-1", "10001"]),
+    ("quantize", "--centroids", ["0", "-1", "257"]),
+    ("quantize", "--cutoff", ["0", "-1", "2147483648"]),
+    ("quantize", "--threads", ["0", "-1", "1025"]),
+    ("quantize", "--seed", ["-1", str(2**32)]),
 ]
 
 

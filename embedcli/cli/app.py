@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("predict_cmds", "Accuracy, P@k, R@k, per-label P/R/F1, confusion."),
     "embed": ("predict_cmds", "One pooled vector per input line."),
     "evaluate-vectors": ("evalvec_cmd", "Score word vectors: analogies, word-pair similarity."),
+    "quantize": ("quantize_cmd", "Product-quantize a classifier into a small model."),
 }
 SUMMARY_MAX = 55
 

@@ -551,6 +551,8 @@ def info(
         "files": files,
         "versions": config.get("versions", {}),
     }
+    if "quantized" in config:
+        report["quantized"] = _quantized_info(config, files)
     if json_out:
         print_json(report)
     else:
@@ -665,6 +667,28 @@ def _render_info_sections(heading: str, summary: dict, r: dict) -> None:
     _render_info_tail(r)
 
 
+def _quantized_info(config: dict, files: list[dict]) -> dict:
+    """``info``'s Quantization section: the options, the bytes on disk and against the float
+    model the quantized one came from."""
+    q = config["quantized"]
+    size = sum(f["bytes"] or 0 for f in files)
+    source = q.get("source") if isinstance(q.get("source"), dict) else {}
+    float_bytes = source.get("bytes")
+    if not isinstance(float_bytes, int):
+        float_bytes = 4 * int(source.get("rows", q["stored_rows"])) * int(config["model"]["dim"])
+    return {
+        "dsub": q["dsub"],
+        "centroids": q["ksub"],
+        "qnorm": q["qnorm"],
+        "qout": q["qout"],
+        "cutoff": q["cutoff"] or None,
+        "stored_rows": q["stored_rows"],
+        "bytes": size,
+        "float_bytes": float_bytes,
+        "compression": round(float_bytes / max(1, size), 2),
+    }
+
+
 def _render_info_tail(r: dict) -> None:
     """Training, reading, metrics and files sections of ``info`` (both kinds of model)."""
     from rich.table import Table
@@ -707,6 +731,10 @@ def _render_info(r: dict) -> None:
     s.caption = f"Total params: {total:,} ({total * 4 / 2**20:.2f} MB float32), all trainable"
     s.caption_justify = "left"
     console.print(s)
+    if r.get("quantized"):
+        q = dict(r["quantized"])
+        q["compression"] = f"{q['compression']}x ({q['float_bytes']:,} -> {q['bytes']:,} bytes)"
+        console.print(_kv("Quantization", q))
     if r["vocab"] is not None:
         v = r["vocab"]
         console.print(

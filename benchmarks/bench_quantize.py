@@ -1,0 +1,164 @@
+"""Model size and test accuracy before/after quantization: ``embedcli quantize`` vs fastText's
+``quantize`` (.ftz), on every shared dataset, in the same run (not a timed test).
+
+Both tools train the same architecture (fastText-mirror: dim 50, word bigrams, 2M buckets,
+SGD lr 0.5, 5 epochs, 2 threads), then quantize with the same options (dsub 2, 256 centroids,
+cutoff, retrain on the training file, qnorm). Bytes are the files on disk (apparent sizes: the
+float model directory, the .bin; the quantized directory, the .ftz). Accuracy is P@1 on the
+test file (embedcli evaluate, fastText test()).
+
+    nice -n 10 .venv/bin/python benchmarks/bench_quantize.py --markdown benchmarks/results/quantize.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+DATASETS = ["sms_spam", "trec6", "sst2", "20newsgroups", "imdb"]
+TRAIN_ARGS = ["--dim", "50", "--word-ngrams", "2", "--buckets", "2000000", "--optimizer", "sgd"]
+TRAIN_ARGS += ["--lr", "0.5", "--epochs", "5", "--threads", "2", "--seed", "1"]
+FT_TRAIN = {"dim": 50, "wordNgrams": 2, "bucket": 2_000_000, "lr": 0.5, "epoch": 5, "thread": 2}
+
+
+def embedcli(*args: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, "-m", "embedcli", *args], capture_output=True, text=True, env=env
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"embedcli {' '.join(args)} failed: {r.stderr.strip()[-500:]}")
+    return json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+
+
+def run_embedcli(name: str, work: Path, cutoff: int, qout: bool) -> dict[str, Any]:
+    train, test = DATA / name / "train.txt", DATA / name / "test.txt"
+    model, small = work / f"{name}-model", work / f"{name}-small"
+    t = time.perf_counter()
+    embedcli("train", str(train), "-o", str(model), "--quiet", *TRAIN_ARGS)
+    train_s = time.perf_counter() - t
+    before = embedcli("evaluate", str(model), str(test), "--json")["accuracy"]
+    t = time.perf_counter()
+    q = ["--dsub", "2", "--cutoff", str(cutoff), "--retrain", "--input", str(train), "--qnorm"]
+    embedcli("quantize", str(model), "-o", str(small), "--quiet", "--seed", "1", *q,
+             *(["--qout"] if qout else []))  # fmt: skip
+    quant_s = time.perf_counter() - t
+    after = embedcli("evaluate", str(small), str(test), "--json")["accuracy"]
+    return {
+        "bytes_before": dir_bytes(model),
+        "bytes_after": dir_bytes(small),
+        "acc_before": before,
+        "acc_after": after,
+        "train_s": train_s,
+        "quantize_s": quant_s,
+    }
+
+
+def run_fasttext(name: str, work: Path, cutoff: int, qout: bool) -> dict[str, Any]:
+    import fasttext
+
+    train, test = str(DATA / name / "train.txt"), str(DATA / name / "test.txt")
+    t = time.perf_counter()
+    m = fasttext.train_supervised(input=train, verbose=0, **FT_TRAIN)
+    train_s = time.perf_counter() - t
+    m.save_model(str(work / f"{name}.bin"))
+    before = m.test(test)[1]
+    t = time.perf_counter()
+    m.quantize(input=train, qnorm=True, retrain=True, cutoff=cutoff, dsub=2, thread=2, qout=qout)
+    quant_s = time.perf_counter() - t
+    m.save_model(str(work / f"{name}.ftz"))
+    after = m.test(test)[1]
+    return {
+        "bytes_before": (work / f"{name}.bin").stat().st_size,
+        "bytes_after": (work / f"{name}.ftz").stat().st_size,
+        "acc_before": before,
+        "acc_after": after,
+        "train_s": train_s,
+        "quantize_s": quant_s,
+    }
+
+
+def markdown(rows: list[dict[str, Any]], cutoff: int) -> str:
+    head = (
+        f"dsub 2, 256 centroids, cutoff {cutoff:,}, retrain, qnorm; both trained dim 50, word "
+        "bigrams, 2M buckets, SGD lr 0.5, 5 epochs, 2 threads; bytes on disk, test accuracy.\n\n"
+        "| dataset | tool | float bytes | quantized bytes | reduction | acc before | acc after "
+        "| loss (points) | quantize s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for r in rows:
+        for tool in ("embedcli", "fastText"):
+            x = r[tool]
+            red = x["bytes_before"] / x["bytes_after"]
+            loss = 100 * (x["acc_before"] - x["acc_after"])
+            lines.append(
+                f"| {r['dataset']} | {tool} | {x['bytes_before']:,} | {x['bytes_after']:,} | "
+                f"{red:.0f}x | {x['acc_before']:.4f} | {x['acc_after']:.4f} | {loss:+.2f} | "
+                f"{x['quantize_s']:.1f} |"
+            )
+    verdict = []
+    for r in rows:
+        e, f = r["embedcli"], r["fastText"]
+        el = e["acc_before"] - e["acc_after"]
+        fl = f["acc_before"] - f["acc_after"]
+        ok_size = e["bytes_after"] <= f["bytes_after"]
+        ok_loss = el <= fl + 1e-9
+        verdict.append(
+            f"- {r['dataset']}: embedcli {e['bytes_after']:,} B vs .ftz {f['bytes_after']:,} B "
+            f"({'met' if ok_size else 'MISSED'}: <= .ftz), loss {100 * el:+.2f} vs "
+            f"{100 * fl:+.2f} points ({'met' if ok_loss else 'MISSED'}: <= fastText's)"
+            + (
+                f"; <= 1 point at >= 10x: "
+                f"{'met' if el <= 0.01 and e['bytes_before'] >= 10 * e['bytes_after'] else 'MISSED'}"
+                if r["dataset"] in ("imdb", "20newsgroups")
+                else ""
+            )
+        )
+    return head + "\n".join(lines) + "\n\nTargets:\n" + "\n".join(verdict) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", nargs="*", default=DATASETS)
+    ap.add_argument("--cutoff", type=int, default=100_000)
+    ap.add_argument("--qout", action="store_true")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-quantize-") as tmp:
+        for name in args.datasets:
+            work = Path(tmp)
+            row = {"dataset": name}
+            row["embedcli"] = run_embedcli(name, work, args.cutoff, args.qout)
+            row["fastText"] = run_fasttext(name, work, args.cutoff, args.qout)
+            for p in work.iterdir():  # free the disk: float models are 400 MB each
+                if p.is_dir():
+                    subprocess.run(["rm", "-rf", str(p)], check=False)
+                else:
+                    p.unlink()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    md = markdown(rows, args.cutoff)
+    if args.markdown:
+        args.markdown.write_text("# embedcli quantize vs fastText quantize\n\n" + md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

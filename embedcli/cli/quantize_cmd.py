@@ -1,0 +1,124 @@
+"""``embedcli quantize``: fastText's product quantization of a classifier (see
+``embedcli.quantize``); the library does the work (``embedcli.quantize_run``), this module parses,
+claims the output and prints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from embedcli.cli.app import app, err_console, handle_errors, print_json
+from embedcli.cli.checks import SEED_MAX, THREADS_MAX, start_command
+from embedcli.cli.options import ForceOpt, JsonOpt, ModelArg, QuietOpt
+from embedcli.cli.render import text
+
+
+@app.command("quantize")
+@handle_errors
+def quantize(
+    ctx: typer.Context,
+    model: ModelArg,
+    *,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="The quantized model directory to write.")
+    ],
+    dsub: Annotated[
+        int,
+        typer.Option(
+            "--dsub", min=1, max=10_000, help="Columns per sub-vector (one byte each; fastText: 2)."
+        ),
+    ] = 2,
+    centroids: Annotated[
+        int,
+        typer.Option("--centroids", min=1, max=256, help="k-means centroids per sub-space."),
+    ] = 256,
+    cutoff: Annotated[
+        int | None,
+        typer.Option(
+            "--cutoff",
+            min=1,
+            max=2**31 - 1,
+            help="Keep only the N rows (words and n-grams) of largest norm; cut the vocabulary.",
+        ),
+    ] = None,
+    retrain: Annotated[
+        bool,
+        typer.Option("--retrain", help="Train the cut table and classifier again (needs --input)."),
+    ] = False,
+    train_input: Annotated[
+        str | None,
+        typer.Option("--input", help="The training corpus, for --retrain (fastText's -input)."),
+    ] = None,
+    qnorm: Annotated[
+        bool, typer.Option("--qnorm", help="Store row norms apart, one byte each.")
+    ] = False,
+    qout: Annotated[
+        bool, typer.Option("--qout", help="Quantize the output layer too (dsub 2).")
+    ] = False,
+    threads: Annotated[
+        int, typer.Option("--threads", "-t", min=1, max=THREADS_MAX, help="Retraining threads.")
+    ] = 2,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=SEED_MAX, help="Seed of sampling and retraining.")
+    ] = 0,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Product-quantize a classifier into a small model, as fastText's quantize (.ftz).
+
+    Each row of the embedding table is cut into sub-vectors of --dsub columns, each stored as one
+    byte: its nearest of --centroids k-means centroids (the last sub-space is shorter when --dsub
+    does not divide dim). --cutoff N keeps the N rows of largest norm and cuts the vocabulary;
+    --retrain then trains them again on --input with the model's own settings. The result is a
+    model directory every command reads (predict decodes rows as it goes).
+
+    Example: embedcli quantize model -o model-small --cutoff 5000 --qnorm --seed 1
+    """
+    from pathlib import Path
+
+    from embedcli.outputs import Output, claim_outputs
+
+    start_command()
+    inputs = [model] + ([train_input] if train_input else [])
+    ctx.with_resource(claim_outputs([Output(output, "dir")], inputs, force=force))
+    from embedcli.quantize_run import QuantizeOptions, quantize_model
+
+    def note(message: str) -> None:
+        if not quiet:
+            err_console.print(text(message))
+
+    opts = QuantizeOptions(
+        dsub=dsub,
+        ksub=centroids,
+        cutoff=cutoff,
+        retrain=retrain,
+        qnorm=qnorm,
+        qout=qout,
+        input=train_input,
+        threads=threads,
+        seed=seed,
+    )
+    r = quantize_model(model, output, opts, note)
+    summary = {
+        "model": str(Path(output)),
+        "rows_before": r.rows_before,
+        "rows_kept": r.rows_kept,
+        "words_kept": r.words_kept,
+        "bytes_before": r.bytes_before,
+        "bytes_after": r.bytes_after,
+        "compression": round(r.bytes_before / max(1, r.bytes_after), 2),
+        "retrain_epochs": r.retrain_epochs,
+        "seconds": round(r.seconds, 2),
+    }
+    if json_out:
+        print_json(summary)
+    elif not quiet:
+        err_console.print(
+            text(
+                f"quantized {r.rows_kept:,} of {r.rows_before:,} rows: {r.bytes_before:,} -> "
+                f"{r.bytes_after:,} bytes ({summary['compression']}x smaller) in "
+                f"{r.seconds:.1f} s -> {output}"
+            )
+        )

@@ -161,7 +161,11 @@ def metric_score(
             tp, predicted, golds = int(hit.sum()), n, int(gold.sum())
         else:
             mine = top == label
-            tp, predicted, golds = int((hit & mine).sum()), int(mine.sum()), int(gold[:, label].sum())
+            tp, predicted, golds = (
+                int((hit & mine).sum()),
+                int(mine.sum()),
+                int(gold[:, label].sum()),
+            )
         return _f1(tp, predicted, golds)
     if label >= 0:
         mine = top == label
@@ -310,7 +314,9 @@ def search(
     if options.duration <= 0:
         raise UsageError("--autotune-duration must be more than 0 seconds")
     if not plan.val_path and not plan.val_split:
-        raise UsageError("autotune needs validation data: --autotune-validation FILE or --val-split")
+        raise UsageError(
+            "autotune needs validation data: --autotune-validation FILE or --val-split"
+        )
     prepare = prepare or prepare_training
     t0 = time.perf_counter()
     optimizers = ("adagrad", "sgd", "adam")
@@ -321,7 +327,9 @@ def search(
     cache: OrderedDict[tuple, Any] = OrderedDict()
     base = replace(plan, test_path=None, config=dict(plan.config))
     first = _prepared(base, {}, cache, prepare, clock)
-    label = resolve_metric_label(options.metric, first.vocab.labels, plan.corpus_options.label_prefix)
+    label = resolve_metric_label(
+        options.metric, first.vocab.labels, plan.corpus_options.label_prefix
+    )
     _check_val_labels(first)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
@@ -367,13 +375,14 @@ def search(
         stopped = "interrupted"
     if best is None:
         too_big = sum(1 for r in trials if r["state"] == "too big")
-        hint = (
-            f" ({too_big} of {len(trials)} candidates exceed --autotune-model-size)"
-            if too_big
-            else ""
-        )
+        if trials and too_big == len(trials) and options.model_size:
+            raise DataError(
+                f"no candidate fits --autotune-model-size ({too_big} of {too_big} exceed "
+                f"{options.model_size:,} bytes): allow a larger model or fix smaller options "
+                "(--dim, --buckets, --word-ngrams 1)"
+            )
         raise DataError(
-            f"autotune finished no trial in {options.duration:g} s{hint}: give it more time "
+            f"autotune finished no trial in {options.duration:g} s: give it more time "
             "(--autotune-duration) or fix more options"
         )
     skipped = sum(1 for r in trials if r["state"] == "too big")
@@ -628,9 +637,7 @@ def _run_trial(
             if step > last_step or epoch == cfg.epochs:
                 last_step = step
                 probs = val.predict(run.params, cfg.threads)
-                score = metric_score(
-                    options.metric, probs, val.label_ids, val.label_offsets, label
-                )
+                score = metric_score(options.metric, probs, val.label_ids, val.label_offsets, label)
                 rec["val_score"] = score
                 if epoch < cfg.epochs:
                     trial.report(score, step)

@@ -103,7 +103,11 @@ def _fasttext_meter(probs, gold_sets, metric: Metric, label: int) -> float:
         return 2 * p * r / (p + r) if (p + r) and not np.isnan(p + r) else 0.0
 
     if metric.kind == "f1":
-        return f1(pg_all, pred_all, gold_all) if label < 0 else f1(pg_l[label], pred_l[label], gold_l[label])
+        return (
+            f1(pg_all, pred_all, gold_all)
+            if label < 0
+            else f1(pg_l[label], pred_l[label], gold_l[label])
+        )
     v = sorted(p for c in range(C) for p in pairs[c]) if label < 0 else sorted(pairs[label])
     golds = gold_all if label < 0 else gold_l[label]
     counts: list[tuple[int, int]] = []
@@ -216,7 +220,9 @@ def test_search_is_reproducible_with_seed_and_one_thread(
     args = ("--autotune-trials", 3, "--autotune-duration", 600, "--epochs", 3)
     outs = []
     for name in ("a", "b"):
-        r = _tune(corpus, tmp_path / name, *args, "--autotune-trials-log", tmp_path / f"{name}.jsonl")
+        r = _tune(
+            corpus, tmp_path / name, *args, "--autotune-trials-log", tmp_path / f"{name}.jsonl"
+        )
         assert r.exit_code == 0, r.output
         outs.append(tmp_path / name)
     a, b = (_autotune_record(o) for o in outs)
@@ -230,8 +236,10 @@ def test_search_is_reproducible_with_seed_and_one_thread(
     # trial 0 is the run's own configuration; the best is kept as the model
     cfg = json.loads((outs[0] / "config.json").read_text())
     assert a["trials"][0]["params"]["dim"] == 100
-    assert cfg["metrics"]["val_f1"] == a["best_score"] == max(
-        t["score"] for t in a["trials"] if t["state"] == "complete"
+    assert (
+        cfg["metrics"]["val_f1"]
+        == a["best_score"]
+        == max(t["score"] for t in a["trials"] if t["state"] == "complete")
     )
     assert cfg["train"]["dim"] == a["best_params"]["dim"]
 
@@ -351,3 +359,19 @@ def test_ctrl_c_keeps_the_best_model(corpus: dict[str, Path], tmp_path: Path) ->
     assert "interrupted: keeping the best of" in err, err
     rec = _autotune_record(out)
     assert rec["stopped"] == "interrupted" and len(rec["trials"]) >= 2, rec
+
+
+def test_model_size_skips_larger_candidates(corpus: dict[str, Path], tmp_path: Path) -> None:
+    r = _tune(corpus, tmp_path / "m", "--autotune-trials", 8, "--autotune-model-size", "40k",
+              "--word-ngrams", 1)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rec = _autotune_record(tmp_path / "m")
+    states = {t["state"] for t in rec["trials"]}
+    assert "too big" in states and "complete" in states, rec["trials"]
+    for t in rec["trials"]:
+        assert (t["model_bytes"] > 40_000) == (t["state"] == "too big"), t
+    sizes = sum(f.stat().st_size for f in (tmp_path / "m").glob("*.np[yz]"))
+    assert sizes <= 40_000 + 2_000  # npy/npz headers
+    r = _tune(corpus, tmp_path / "n", "--autotune-trials", 3, "--autotune-model-size", "1k")
+    assert r.exit_code == 1 and "no candidate fits --autotune-model-size" in r.output, r.output
+    assert not (tmp_path / "n").exists()

@@ -8,6 +8,12 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.cli import STARTED
+from embedcli.cli.app import (
+    app,
+    err_console,
+    handle_errors,
+    print_json,
+)
 from embedcli.cli.autotune_cmd import (
     AutotuneArgs,
     AutotuneDurationOpt,
@@ -16,12 +22,6 @@ from embedcli.cli.autotune_cmd import (
     AutotuneTrialsLogOpt,
     AutotuneTrialsOpt,
     AutotuneValidationOpt,
-)
-from embedcli.cli.app import (
-    app,
-    err_console,
-    handle_errors,
-    print_json,
 )
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.options import (

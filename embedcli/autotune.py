@@ -12,7 +12,7 @@ test file (never read during the search) and writes it as any model directory, w
 hyperparameters and the trial history in ``config.json``.
 
 Search space (names of ``TrainConfig``): optimizer, lr (a factor of the optimizer's default lr,
-log scale), dim, epochs, word_ngrams, buckets (10k .. 4x the automatic number), dropout, min_count, subwords (minn 0/2/3 with
+log scale), dim, epochs, word_ngrams, buckets (10k .. twice the automatic number), dropout, min_count, subwords (minn 0/2/3 with
 maxn = minn + 3, as fastText). Options in ``fixed`` keep the plan's value.
 
 Metrics follow fastText's ``Meter`` with one prediction per document (``-autotune-predictions
@@ -56,7 +56,7 @@ MINN_CHOICES = (0, 2, 3)
 #: the range of ``buckets`` searched (fastText: 10k..10M); see ``bucket_range``
 MIN_BUCKETS, MAX_BUCKETS = 10_000, 2_000_000
 #: parameters plus optimizer state a trial may allocate (bytes) before it is skipped
-MEMORY_CAP = 2_000_000_000
+MEMORY_CAP = 1_000_000_000
 #: prepared corpora (one per min_count / n-gram hashing / subwords) kept between trials
 PREPARED_CACHE = 4
 #: featurized tokens per chunk of a trial's epoch: how often the budget is checked
@@ -331,7 +331,7 @@ def search(
         options.metric, first.vocab.labels, plan.corpus_options.label_prefix
     )
     _check_val_labels(first)
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=4, multivariate=True)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     max_buckets = bucket_range(first.train.n_docs, int(len(first.train.tokens)))
@@ -499,12 +499,12 @@ def _check_val_labels(prepared: Any) -> None:
 
 
 def bucket_range(n_docs: int, n_tokens: int) -> int:
-    """The most buckets the search tries: 4x what ``auto_buckets`` gives the longest n-grams
-    with subwords (2^18 for a small corpus, capped at ``MAX_BUCKETS``): more rows than n-gram
-    windows only cost memory and initialisation time."""
+    """The most buckets the search tries: twice what ``auto_buckets`` gives bigrams (2^17 for a
+    small corpus, capped at ``MAX_BUCKETS``): more rows than n-gram windows only cost memory and
+    initialisation time."""
     from embedcli.spec import auto_buckets
 
-    return min(MAX_BUCKETS, 4 * auto_buckets(n_docs, n_tokens, 4, True))
+    return max(MIN_BUCKETS, min(MAX_BUCKETS, 2 * auto_buckets(n_docs, n_tokens, 2, False)))
 
 
 def _default_params(
@@ -519,12 +519,12 @@ def _default_params(
     values = {
         "optimizer": cfg.optimizer,
         "lr_factor": 1.0,
-        "dim": min(max(cfg.dim, 8), 400),
+        "dim": min(max(cfg.dim, 8), 300),
         "epochs": min(max(cfg.epochs, 1), 100),
         "word_ngrams": min(max(cfg.word_ngrams, 1), 4),
         "buckets": min(max(cfg.buckets or 1 << 16, MIN_BUCKETS), max_buckets),
         "dropout": min(cfg.dropout, 0.7),
-        "min_count": min(max(base.min_count, 1), 5),
+        "min_count": min(max(base.min_count, 1), 3),
         "minn": cfg.minn if cfg.minn in MINN_CHOICES else 0,
     }
     names = {"lr_factor": "lr"}
@@ -544,7 +544,7 @@ def _suggest(
     if "lr" not in fixed:
         p["lr"] = DEFAULT_LR[optimizer] * trial.suggest_float("lr_factor", 0.05, 10.0, log=True)
     if "dim" not in fixed:
-        p["dim"] = trial.suggest_int("dim", 8, 400, log=True)
+        p["dim"] = trial.suggest_int("dim", 8, 300, log=True)
     if "epochs" not in fixed:
         p["epochs"] = trial.suggest_int("epochs", 1, 100, log=True)
     if "word_ngrams" not in fixed:
@@ -554,7 +554,7 @@ def _suggest(
     if "dropout" not in fixed:
         p["dropout"] = trial.suggest_float("dropout", 0.0, 0.7)
     if "min_count" not in fixed:
-        p["min_count"] = trial.suggest_int("min_count", 1, 5)
+        p["min_count"] = trial.suggest_int("min_count", 1, 3)
     if "minn" not in fixed and "maxn" not in fixed:
         minn = trial.suggest_categorical("minn", list(MINN_CHOICES))
         p["minn"], p["maxn"] = minn, (minn + 3 if minn else 0)

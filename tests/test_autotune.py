@@ -375,3 +375,13 @@ def test_model_size_skips_larger_candidates(corpus: dict[str, Path], tmp_path: P
     r = _tune(corpus, tmp_path / "n", "--autotune-trials", 3, "--autotune-model-size", "1k")
     assert r.exit_code == 1 and "no candidate fits --autotune-model-size" in r.output, r.output
     assert not (tmp_path / "n").exists()
+
+
+def test_without_optuna_one_line_says_how_to_install(
+    corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna -> ImportError
+    r = _tune(corpus, tmp_path / "m", "--autotune-trials", 2)
+    assert r.exit_code == 2, r.output
+    assert r.output.strip() == "Error: autotune needs optuna: pip install 'embedcli[autotune]'"
+    assert not (tmp_path / "m").exists()

@@ -508,6 +508,8 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
     ("train", "--max-size", ["0", "1", "-1"]),
     ("train", "--minn", ["-1", "31"]),
     ("train", "--maxn", ["-1", "31"]),
+    ("train", "--autotune-duration", ["0", "-1"]),
+    ("train", "--autotune-trials", ["-1", "1000001"]),
     ("pretrain", "--dim", ["0", "-1", "10001"]),
     ("pretrain", "--window", ["0", "-1", "1001"]),
     ("pretrain", "--negative", ["0", "-1", "1001"]),

@@ -14,6 +14,15 @@ from embedcli.cli.app import (
     handle_errors,
     print_json,
 )
+from embedcli.cli.autotune_cmd import (
+    AutotuneArgs,
+    AutotuneDurationOpt,
+    AutotuneMetricOpt,
+    AutotuneModelSizeOpt,
+    AutotuneTrialsLogOpt,
+    AutotuneTrialsOpt,
+    AutotuneValidationOpt,
+)
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.options import (
     CompatOpt,
@@ -300,6 +309,12 @@ def train(
     text_field: TextFieldOpt = "text",
     label_field: LabelFieldOpt = "label",
     strict_utf8: StrictUtf8Opt = False,
+    autotune_validation: AutotuneValidationOpt = None,
+    autotune_duration: AutotuneDurationOpt = None,
+    autotune_metric: AutotuneMetricOpt = None,
+    autotune_model_size: AutotuneModelSizeOpt = None,
+    autotune_trials_log: AutotuneTrialsLogOpt = None,
+    autotune_trials: AutotuneTrialsOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -338,6 +353,16 @@ def train(
         raise UsageError("--checkpoint needs --checkpoint-every N")
     if checkpoint:
         check_writable_dir(checkpoint)
+    tune = AutotuneArgs(
+        autotune_validation,
+        autotune_duration,
+        autotune_metric,
+        autotune_model_size,
+        autotune_trials_log,
+        autotune_trials,
+    )
+    if tune.requested and (resume or dry_run or checkpoint_every):
+        raise UsageError("--autotune-* cannot be combined with --resume, --dry-run or checkpoints")
     if not dry_run:
         _claim_outputs(
             ctx,
@@ -351,6 +376,10 @@ def train(
             force,
             checkpoint=(checkpoint or f"{output.rstrip('/')}.ckpt") if checkpoint_every else None,
         )
+        if tune.requested:
+            from embedcli.cli.autotune_cmd import claim_trials_log
+
+            claim_trials_log(ctx, tune, output, [*corpus, vocab_path, val, test, init_vectors])
     copts = corpus_options(
         fmt,
         label_prefix,
@@ -404,6 +433,10 @@ def train(
             maxn=maxn,
         ),
     )
+    if tune.requested:  # a search of many training runs instead of one (embedcli.autotune)
+        from embedcli.cli.autotune_cmd import run_autotune
+
+        return run_autotune(ctx, plan, tune, output, quiet, json_out)
     checkpoint_state = None
     if resume:
         from embedcli.checkpoint import load_checkpoint

@@ -776,7 +776,10 @@ def plot(
         ),
     ] = 100,
     method: Annotated[
-        str, typer.Option("--method", help="pca (numpy), tsne or umap (pip install 'embedcli[explore]').")
+        str,
+        typer.Option(
+            "--method", help="pca (numpy), tsne or umap (pip install 'embedcli[explore]')."
+        ),
     ] = "pca",
     title: Annotated[str | None, typer.Option("--title", help="Plot title.")] = None,
     force: ForceOpt = False,

@@ -179,7 +179,7 @@ def pretrain(
         method=method, dim=dim, window=window, negative=negative, sample=sample, epochs=epochs,
         minn=minn, maxn=maxn, buckets=buckets, threads=threads, seed=seed, **given,
     )  # fmt: skip
-    if checkpoint_every:
+    if checkpoint_every and output:
         checkpoint = checkpoint or f"{output.rstrip('/')}.ckpt"
     _claim(ctx, corpus, output, checkpoint, resume, force, dry_run)
     reading = {

@@ -385,6 +385,21 @@ def epoch_segments(first: int, epochs: int, every: int) -> list[tuple[int, int]]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
+def _thread_state(spec: PretrainSpec, t: int, resume: PretrainState | None) -> pk.ThreadState:
+    """Thread ``t``'s random state and counters (fresh from ``seed + t``, or the checkpoint's)
+    and its scratch buffers."""
+    if resume is None:
+        rng = np.array([pk.seed_state(spec.seed + t)], dtype=np.uint64)
+        counts, loss = np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.float64)
+    else:
+        rng = np.array([resume.rng[t]], dtype=np.uint64)
+        counts = np.array(resume.counts[t], dtype=np.int64)
+        loss = np.array([resume.loss[t]], dtype=np.float64)
+    line = np.zeros(pk.BLOCK, dtype=np.int32)
+    hidden, grad, acc = (np.zeros(spec.dim, dtype=np.float32) for _ in range(3))
+    return pk.ThreadState(rng, counts, loss, line, hidden, grad, acc)
+
+
 class _Run:
     """The threads of one run over ``tables``: their slices, random states and counters, the
     epochs they train (:meth:`train`), the progress records and the checkpoint state."""
@@ -412,31 +427,19 @@ class _Run:
                 )
             self.epoch, self.seconds_before = resume.epoch, resume.seconds
         self.slices = slices
-        self.states, self.opts, self.plans = [], [], []
-        for t, (lo, hi) in enumerate(slices):
-            tokens = int(offsets[hi] - offsets[lo])
-            if resume is None:
-                rng = np.array([pk.seed_state(spec.seed + t)], dtype=np.uint64)
-                counts, loss = np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.float64)
-            else:
-                rng = np.array([resume.rng[t]], dtype=np.uint64)
-                counts = np.array(resume.counts[t], dtype=np.int64)
-                loss = np.array([resume.loss[t]], dtype=np.float64)
-            self.states.append(
-                pk.ThreadState(
-                    rng,
-                    counts,
-                    loss,
-                    np.zeros(pk.BLOCK, dtype=np.int32),
-                    np.zeros(spec.dim, dtype=np.float32),
-                    np.zeros(spec.dim, dtype=np.float32),
-                    np.zeros(spec.dim, dtype=np.float32),
-                )
+        self.states = [_thread_state(spec, t, resume) for t in range(len(slices))]
+        cbow = spec.method == "cbow"
+        self.opts = [
+            pk.Opt(
+                cbow,
+                spec.window,
+                spec.negative,
+                float(spec.lr),
+                int(offsets[hi] - offsets[lo]) * spec.epochs,
             )
-            opt = pk.Opt(spec.method == "cbow", spec.window, spec.negative, float(spec.lr),
-                         tokens * spec.epochs)  # fmt: skip
-            self.opts.append(opt)
-            self.plans.append(_chunks(offsets, lo, hi))
+            for lo, hi in slices
+        ]  # the learning rate decays over the tokens each thread reads in all epochs
+        self.plans = [_chunks(offsets, lo, hi) for lo, hi in slices]
         self.total = int(offsets[-1]) * spec.epochs
         self.done_before = self._done()
         self.elapsed = 0.0  # seconds of training in this process

@@ -28,7 +28,10 @@ thread); ``stats["prepare_seconds"]`` (checks, subword hashing, tables, initiali
     >>> tv.vectors.shape, tv.stats["tokens"]
     ((2, 4), 20)
 
-Left out: hierarchical softmax, word n-grams, checkpoints inside a run (the caller splits epochs).
+Checkpoints: every ``checkpoint_every`` epochs the threads meet and the caller gets a
+``PretrainState`` to save; ``resume=`` continues one (``embedcli.pretrain_checkpoint`` stores it).
+
+Left out: hierarchical softmax, word n-grams.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import pretrain_kernels as pk
-from .errors import DataError, UsageError
+from .errors import DataError, FormatError, UsageError
 from .resources import available_cores
 from .sequences import word_ngram_hashes
 from .subwords import SubwordSpec, ragged_subword_buckets
@@ -315,142 +318,279 @@ def init_params(nrows: int, nwords: int, dim: int, seed: int) -> pk.Params:
     return pk.Params(win, wout)
 
 
-def train_vectors(
-    corpus: PretrainCorpus,
-    spec: PretrainSpec,
-    *,
-    progress: Callable[[dict], None] | None = None,
-) -> TrainedVectors:
-    """Train word vectors on ``corpus`` (see the module docstring). ``progress`` is called with
-    ``{"epoch", "progress", "words_per_second", "loss", "lr", "eta"}`` about 4 times a second
-    at most from the calling thread, and once at the end; an exception it raises stops the
-    threads after their current chunk and propagates."""
-    spec.validate()
-    t0 = time.perf_counter()
+@dataclass
+class PretrainState:
+    """What a run needs to continue after ``epoch`` epochs exactly where it was (a checkpoint):
+    the tables ``win``/``wout`` and, per thread (one row each), its xorshift state ``rng``
+    (uint64), its counters ``counts`` (int64: tokens read, updates made) and its loss sum
+    ``loss`` (float64); ``seconds`` of training so far. A resumed run with ``threads=1`` reaches
+    the uninterrupted run's tables bit for bit."""
+
+    epoch: int
+    win: np.ndarray
+    wout: np.ndarray
+    rng: np.ndarray
+    counts: np.ndarray
+    loss: np.ndarray
+    seconds: float = 0.0
+
+    def check(self, nrows: int, nwords: int, dim: int, epochs: int) -> None:
+        """``FormatError`` unless the state fits a run of these tables and epochs."""
+        want = {"win": (nrows, dim), "wout": (nwords, dim)}
+        threads = len(self.rng)
+        want.update(rng=(threads,), counts=(threads, 2), loss=(threads,))
+        for name, shape in want.items():
+            found = tuple(getattr(self, name).shape)
+            if found != shape:
+                raise FormatError(f"checkpoint array {name!r} has shape {found}, not {shape}")
+        if not 0 <= self.epoch <= epochs or threads < 1:
+            raise FormatError(f"checkpoint epoch {self.epoch} is outside 0..{epochs}")
+
+
+@dataclass
+class _Tables:
+    """The corpus and the derived tables a run reads (built by :func:`build_tables`)."""
+
+    words: list[str]
+    counts: np.ndarray
+    offsets: np.ndarray
+    data: pk.Corpus
+    inputs: np.ndarray
+    input_offsets: np.ndarray
+    buckets: np.ndarray
+
+
+def build_tables(corpus: PretrainCorpus, spec: PretrainSpec) -> _Tables:
+    """Check the corpus; the per-word input rows, subsampling and noise tables."""
     ids, offsets, counts = check_corpus(corpus)
     offsets = piece_offsets(offsets)
     words = list(corpus.words)
-    nwords = len(words)
-    sub = spec.subwords
-    inputs, input_offsets, share, buckets = input_rows(words, sub)
+    inputs, input_offsets, share, buckets = input_rows(words, spec.subwords)
     keep = keep_probabilities(counts, spec.sample)
     alias_prob, alias_idx = noise_table(counts)
     noise = pk.Noise(alias_prob, alias_idx, *pk.sigmoid_tables())
     data = pk.Corpus(ids, offsets, inputs, input_offsets, share, keep, noise)
-    params = init_params(nwords + len(buckets), nwords, spec.dim, spec.seed)
-    lr0 = float(spec.lr)
+    return _Tables(words, counts, offsets, data, inputs, input_offsets, buckets)
 
-    threads = spec.threads or available_cores()
-    slices = thread_slices(offsets, threads)
-    states, opts, plans = [], [], []
-    for t, (lo, hi) in enumerate(slices):
-        tokens = int(offsets[hi] - offsets[lo])
+
+def epoch_segments(first: int, epochs: int, every: int) -> list[tuple[int, int]]:
+    """Epoch ranges ``[a, b)`` from ``first`` to ``epochs``, cut after every multiple of
+    ``every`` (no cut when it is 0): the threads meet only where a checkpoint is written.
+
+        >>> epoch_segments(1, 5, 2)
+        [(1, 2), (2, 4), (4, 5)]
+    """
+    cuts = [e for e in range(first + 1, epochs) if every > 0 and e % every == 0]
+    bounds = [first, *cuts, epochs]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def _thread_state(spec: PretrainSpec, t: int, resume: PretrainState | None) -> pk.ThreadState:
+    """Thread ``t``'s random state and counters (fresh from ``seed + t``, or the checkpoint's)
+    and its scratch buffers."""
+    if resume is None:
         rng = np.array([pk.seed_state(spec.seed + t)], dtype=np.uint64)
-        states.append(
-            pk.ThreadState(
-                rng,
-                np.zeros(2, dtype=np.int64),
-                np.zeros(1, dtype=np.float64),
-                np.zeros(pk.BLOCK, dtype=np.int32),
-                np.zeros(spec.dim, dtype=np.float32),
-                np.zeros(spec.dim, dtype=np.float32),
-                np.zeros(spec.dim, dtype=np.float32),
-            )
-        )
-        opts.append(
-            pk.Opt(spec.method == "cbow", spec.window, spec.negative, lr0, tokens * spec.epochs)
-        )
-        plans.append(_chunks(offsets, lo, hi))
-    total = int(offsets[-1]) * spec.epochs
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def run(t: int) -> None:
-        try:
-            for _ in range(spec.epochs):
-                for lo, hi in plans[t]:
-                    if stop.is_set():
-                        return
-                    pk.train_docs(params, data, opts[t], states[t], lo, hi)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            errors.append(exc)
-            stop.set()
-
-    def snapshot(elapsed: float) -> dict:
-        done = sum(int(s.counts[0]) for s in states)
-        updates = sum(int(s.counts[1]) for s in states)
-        loss = sum(float(s.loss[0]) for s in states) / max(updates, 1)
-        frac = min(1.0, done / max(total, 1))
-        wps = done / elapsed if elapsed > 0 else 0.0
-        return {
-            "epoch": min(spec.epochs, int(frac * spec.epochs) + 1),
-            "progress": frac,
-            "words_per_second": wps,
-            "loss": loss,
-            "lr": lr0 * (1.0 - frac),
-            "eta": (total - done) / wps if wps > 0 else float("inf"),
-            "tokens": done,
-            "updates": updates,
-        }
-
-    start = time.perf_counter()
-    prepare_seconds = start - t0
-    if len(slices) == 1 and progress is None:
-        run(0)
+        counts, loss = np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.float64)
     else:
-        workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(len(slices))]
+        rng = np.array([resume.rng[t]], dtype=np.uint64)
+        counts = np.array(resume.counts[t], dtype=np.int64)
+        loss = np.array([resume.loss[t]], dtype=np.float64)
+    line = np.zeros(pk.BLOCK, dtype=np.int32)
+    hidden, grad, acc = (np.zeros(spec.dim, dtype=np.float32) for _ in range(3))
+    return pk.ThreadState(rng, counts, loss, line, hidden, grad, acc)
+
+
+class _Run:
+    """The threads of one run over ``tables``: their slices, random states and counters, the
+    epochs they train (:meth:`train`), the progress records and the checkpoint state."""
+
+    def __init__(self, tables: _Tables, spec: PretrainSpec, resume: PretrainState | None) -> None:
+        self.spec = spec
+        self.tables = tables
+        nwords, nrows = len(tables.words), len(tables.words) + len(tables.buckets)
+        offsets = tables.offsets
+        if resume is None:
+            self.params = init_params(nrows, nwords, spec.dim, spec.seed)
+            slices = thread_slices(offsets, spec.threads or available_cores())
+            self.epoch, self.seconds_before = 0, 0.0
+        else:
+            resume.check(nrows, nwords, spec.dim, spec.epochs)
+            self.params = pk.Params(
+                np.require(resume.win, np.float32, ["C", "W"]),
+                np.require(resume.wout, np.float32, ["C", "W"]),
+            )
+            slices = thread_slices(offsets, len(resume.rng))
+            if len(slices) != len(resume.rng):
+                raise FormatError(
+                    f"the checkpoint has {len(resume.rng)} threads; this corpus splits into "
+                    f"{len(slices)}"
+                )
+            self.epoch, self.seconds_before = resume.epoch, resume.seconds
+        self.slices = slices
+        self.states = [_thread_state(spec, t, resume) for t in range(len(slices))]
+        cbow = spec.method == "cbow"
+        self.opts = [
+            pk.Opt(
+                cbow,
+                spec.window,
+                spec.negative,
+                float(spec.lr),
+                int(offsets[hi] - offsets[lo]) * spec.epochs,
+            )
+            for lo, hi in slices
+        ]  # the learning rate decays over the tokens each thread reads in all epochs
+        self.plans = [_chunks(offsets, lo, hi) for lo, hi in slices]
+        self.total = int(offsets[-1]) * spec.epochs
+        self.done_before = self._done()
+        self.elapsed = 0.0  # seconds of training in this process
+
+    def _done(self) -> int:
+        return sum(int(s.counts[0]) for s in self.states)
+
+    def train(self, epochs: int, progress: Callable[[dict], None] | None) -> None:
+        """Train ``epochs`` more epochs on every thread (Hogwild); the calling thread reports
+        progress. An exception (a worker's, the callback's, Ctrl-C) stops the workers after
+        their current chunk and propagates."""
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        params, data = self.params, self.tables.data
+
+        def work(t: int) -> None:
+            try:
+                for _ in range(epochs):
+                    for lo, hi in self.plans[t]:
+                        if stop.is_set():
+                            return
+                        pk.train_docs(params, data, self.opts[t], self.states[t], lo, hi)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                errors.append(exc)
+                stop.set()
+
+        start = time.perf_counter()
+        try:
+            if len(self.slices) == 1 and progress is None:
+                work(0)
+            else:
+                self._supervise(work, stop, start, progress)
+        finally:
+            self.elapsed += time.perf_counter() - start
+        if errors:
+            raise errors[0]
+        self.epoch += epochs
+
+    def _supervise(self, work: Callable[[int], None], stop: threading.Event, start: float,
+                   progress: Callable[[dict], None] | None) -> None:  # fmt: skip
+        workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(len(self.slices))]  # fmt: skip
         for w in workers:
             w.start()
         last = start
         try:
-            while True:
-                alive = [w for w in workers if w.is_alive()]
-                if not alive:
-                    break
+            while alive := [w for w in workers if w.is_alive()]:
                 alive[0].join(timeout=0.25)
                 now = time.perf_counter()
                 if progress is not None and not stop.is_set() and now - last >= 0.25:
                     last = now
-                    progress(snapshot(now - start))
+                    progress(self.snapshot(self.elapsed + now - start))
         except BaseException:
             stop.set()
             for w in workers:
                 w.join()
             raise
-    if errors:
-        raise errors[0]
-    seconds = time.perf_counter() - start
-    final = snapshot(seconds)
+
+    def snapshot(self, elapsed: float) -> dict:
+        """The progress record after ``elapsed`` seconds of training in this process."""
+        done = self._done()
+        updates = sum(int(s.counts[1]) for s in self.states)
+        loss = sum(float(s.loss[0]) for s in self.states) / max(updates, 1)
+        frac = min(1.0, done / max(self.total, 1))
+        wps = (done - self.done_before) / elapsed if elapsed > 0 else 0.0
+        return {
+            "epoch": min(self.spec.epochs, int(frac * self.spec.epochs) + 1),
+            "progress": frac,
+            "words_per_second": wps,
+            "loss": loss,
+            "lr": float(self.spec.lr) * (1.0 - frac),
+            "eta": (self.total - done) / wps if wps > 0 else float("inf"),
+            "tokens": done,
+            "updates": updates,
+        }
+
+    def state(self) -> PretrainState:
+        """The checkpoint state now (views of the live tables: write it before training on)."""
+        return PretrainState(
+            epoch=self.epoch,
+            win=self.params.win,
+            wout=self.params.wout,
+            rng=np.array([s.rng[0] for s in self.states], dtype=np.uint64),
+            counts=np.stack([s.counts for s in self.states]),
+            loss=np.array([s.loss[0] for s in self.states], dtype=np.float64),
+            seconds=self.seconds_before + self.elapsed,
+        )
+
+
+def compose(tables: _Tables, spec: PretrainSpec, params: pk.Params) -> np.ndarray:
+    """The final word vectors: the mean of each word's input rows (with subwords), else the
+    word rows themselves (no copy)."""
+    nwords = len(tables.words)
+    if not spec.subwords.enabled:
+        return params.win[:nwords]
+    vectors = np.empty((nwords, spec.dim), dtype=np.float32)
+    pk.compose_rows(params.win, tables.inputs, tables.input_offsets, vectors)
+    return vectors
+
+
+def train_vectors(
+    corpus: PretrainCorpus,
+    spec: PretrainSpec,
+    *,
+    progress: Callable[[dict], None] | None = None,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[PretrainState], None] | None = None,
+    resume: PretrainState | None = None,
+) -> TrainedVectors:
+    """Train word vectors on ``corpus`` (see the module docstring). ``progress`` is called with
+    ``{"epoch", "progress", "words_per_second", "loss", "lr", "eta"}`` about 4 times a second
+    at most from the calling thread, and once at the end; an exception it raises stops the
+    threads after their current chunk and propagates. Every ``checkpoint_every`` epochs the
+    threads meet and ``on_checkpoint(state)`` gets the :class:`PretrainState` (views of the live
+    tables); ``resume`` continues such a state (``FormatError`` when it does not fit)."""
+    spec.validate()
+    t0 = time.perf_counter()
+    tables = build_tables(corpus, spec)
+    run = _Run(tables, spec, resume)
+    prepare_seconds = time.perf_counter() - t0
+    for first, last in epoch_segments(run.epoch, spec.epochs, checkpoint_every):
+        run.train(last - first, progress)
+        if on_checkpoint is not None and checkpoint_every > 0 and last % checkpoint_every == 0:
+            on_checkpoint(run.state())
+    final = run.snapshot(run.elapsed)
     if progress is not None:
         progress(final)
-
-    win = params.win
-    if sub.enabled:
-        vectors = np.empty((nwords, spec.dim), dtype=np.float32)
-        pk.compose_rows(win, inputs, input_offsets, vectors)
-    else:
-        vectors = win[:nwords]  # a word's only row: no copy
+    t1 = time.perf_counter()
+    vectors = compose(tables, spec, run.params)
+    nwords, win = len(tables.words), run.params.win
     stats = {
-        "seconds": seconds,
+        "seconds": run.seconds_before + run.elapsed,
         "prepare_seconds": prepare_seconds,
-        "compose_seconds": time.perf_counter() - start - seconds,
+        "compose_seconds": time.perf_counter() - t1,
         "words_per_second": final["words_per_second"],
         "tokens": final["tokens"],
         "updates": final["updates"],
         "loss": final["loss"],
         "epochs": spec.epochs,
-        "threads": len(slices),
-        "lr": lr0,
+        "resumed_from_epoch": resume.epoch if resume is not None else 0,
+        "threads": len(run.slices),
+        "lr": float(spec.lr),
         "input_rows": int(win.shape[0]),
-        "subword_rows": len(buckets),
+        "subword_rows": len(tables.buckets),
     }
     return TrainedVectors(
-        words=words,
-        counts=counts,
+        words=tables.words,
+        counts=tables.counts,
         vectors=vectors,
         word_rows=win[:nwords],
-        subwords=sub,
-        subword_buckets=buckets,
+        subwords=spec.subwords,
+        subword_buckets=tables.buckets,
         subword_rows=win[nwords:],
         stats=stats,
     )

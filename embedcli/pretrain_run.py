@@ -10,8 +10,12 @@ sees), so no second copy of the corpus is made. ``plan_summary`` is ``--dry-run`
 ``run_pretrain`` trains (``embedcli.pretrain.train_vectors``) and writes the model atomically
 (``embedcli.vectors_model.save_vectors_model``). Nothing here prints.
 
+Checkpoints: ``run_pretrain(..., checkpoint_every=N)`` writes one every N epochs
+(``embedcli.pretrain_checkpoint``, default ``OUTPUT.ckpt``); ``resume_plan`` turns a loaded
+checkpoint into the plan that reads the corpus the same way, and ``run_pretrain(...,
+resume=...)`` continues it once the corpus is seen to be the checkpoint's.
+
 Labels in the input (fastText ``__label__`` tokens, label columns) are read and ignored.
-Left out: checkpoints and resume of a pretraining run.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from embedcli.corpus import CorpusOptions, CorpusReader
-from embedcli.errors import DataError, UsageError
+from embedcli.errors import DataError, FormatError, UsageError
 from embedcli.modeldir import VECTOR_METHODS
 from embedcli.pretrain import PretrainCorpus, PretrainSpec
 from embedcli.sequences import memory_limit
@@ -246,15 +250,72 @@ def compact_ids(
     return tokens[:kept], new_offsets
 
 
-def run_pretrain(prepared: PreparedPretrain, output: str, progress: Any = None) -> dict[str, Any]:
-    """Train and save; return the summary (what ``pretrain --json`` prints)."""
+def checkpoint_plan(plan: PretrainPlan) -> dict[str, Any]:
+    """What a checkpoint records of the run besides its state: how to read the corpus again
+    (JSON; the spec is saved apart)."""
+    return {
+        "paths": list(plan.paths),
+        "corpus_options": dict(plan.corpus_options.__dict__),
+        "compat": plan.compat,
+        "lower": plan.lower,
+        "keep_punctuation": plan.keep_punctuation,
+        "token_pattern": plan.token_pattern,
+        "min_count": plan.min_count,
+        "max_size": plan.max_size,
+    }
+
+
+def resume_plan(checkpoint: Any, paths: list[str]) -> PretrainPlan:
+    """The plan that continues ``checkpoint`` (an ``embedcli.pretrain_checkpoint``
+    ``PretrainCheckpoint``) on ``paths``: its spec, corpus options, tokenizer and vocabulary
+    limits (``FormatError`` when the recorded plan is damaged)."""
+    saved = checkpoint.plan
+    try:
+        return PretrainPlan(
+            paths=list(paths),
+            corpus_options=CorpusOptions(**saved["corpus_options"]),
+            # the same thread slices: the saved random states are theirs
+            spec=dataclasses.replace(checkpoint.spec, threads=len(checkpoint.state.rng)),
+            compat=str(saved["compat"]),
+            lower=saved["lower"],
+            keep_punctuation=bool(saved["keep_punctuation"]),
+            token_pattern=saved["token_pattern"],
+            min_count=int(saved["min_count"]),
+            max_size=saved["max_size"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormatError(f"{checkpoint.path} is damaged: its plan has {exc!r}") from None
+
+
+def run_pretrain(
+    prepared: PreparedPretrain,
+    output: str,
+    progress: Any = None,
+    *,
+    checkpoint_every: int = 0,
+    checkpoint_path: str | None = None,
+    resume: Any = None,
+) -> dict[str, Any]:
+    """Train and save; return the summary (what ``pretrain --json`` prints). ``checkpoint_every``
+    N > 0 writes a checkpoint directory (``checkpoint_path``, default ``OUTPUT.ckpt``) every N
+    epochs; ``resume`` (a ``PretrainCheckpoint``) continues one: the corpus must read as its
+    vocabulary and sizes (else ``DataError``)."""
     from embedcli.pretrain import train_vectors
     from embedcli.vectors_model import save_vectors_model
 
     spec = prepared.plan.spec
     timings = dict(prepared.timings)
+    kwargs: dict[str, Any] = {}
+    if resume is not None:
+        resume.check_corpus(prepared.vocab, prepared.documents, int(len(prepared.corpus.ids)))
+        kwargs["resume"] = resume.state
+    if checkpoint_every > 0:
+        kwargs["checkpoint_every"] = checkpoint_every
+        kwargs["on_checkpoint"] = _checkpoint_writer(
+            prepared, checkpoint_path or f"{output.rstrip('/')}.ckpt"
+        )
     t0 = time.perf_counter()
-    trained = train_vectors(prepared.corpus, spec, progress=progress)
+    trained = train_vectors(prepared.corpus, spec, progress=progress, **kwargs)
     timings["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     extra = vectors_config(prepared, trained)
@@ -306,6 +367,21 @@ def vectors_config(prepared: PreparedPretrain, trained: Any) -> dict[str, Any]:
             "tokens": int(len(prepared.corpus.ids)),
         },
     }
+
+
+def _checkpoint_writer(prepared: PreparedPretrain, path: str) -> Any:
+    """``on_checkpoint(state)``: the state written as a checkpoint directory at ``path``."""
+    from embedcli.pretrain_checkpoint import save_pretrain_checkpoint
+
+    plan = checkpoint_plan(prepared.plan)
+    tokens = int(len(prepared.corpus.ids))
+
+    def write(state: Any) -> None:
+        save_pretrain_checkpoint(
+            path, state, prepared.plan.spec, prepared.vocab, plan, prepared.documents, tokens
+        )
+
+    return write
 
 
 def _plain(value: Any) -> bool:

@@ -520,6 +520,7 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
     ("pretrain", "--maxn", ["-1", "101"]),
     ("pretrain", "--buckets", ["-1", str(2**31)]),
     ("pretrain", "--threads", ["-1", "1025"]),
+    ("pretrain", "--checkpoint-every", ["-1", "10001"]),
     ("pretrain", "--seed", ["-1", str(2**32)]),
     ("pretrain", "--min-count", ["0", "-1"]),
     ("pretrain", "--max-size", ["0", "1", "-1"]),

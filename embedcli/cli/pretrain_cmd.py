@@ -120,6 +120,26 @@ def pretrain(
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed, 0..2^32-1.")
     ] = 0,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(
+            "--checkpoint-every",
+            min=0,
+            max=10_000,
+            help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
+        ),
+    ] = 0,
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="Checkpoint directory to write.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run saved in this checkpoint on the same corpus (its options, "
+            "vocabulary and corpus format are used; the command line's are ignored).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -149,67 +169,33 @@ def pretrain(
 
     Example: embedcli pretrain sample_data/stdlib/train.txt -o vectors --min-count 2 --dim 32 --epochs 2 --seed 1
     """
-    from embedcli.atomic import check_writable_dir
-    from embedcli.pretrain import PretrainSpec
-    from embedcli.pretrain_run import PretrainPlan, check_spec, prepare_pretrain
-
     start_command()
     if not output and not dry_run:
         raise UsageError("missing --output/-o MODEL_DIR")
+    if checkpoint and not checkpoint_every:
+        raise UsageError("--checkpoint needs --checkpoint-every N")
     given = {"lr": lr} if lr is not None else {}
-    spec = PretrainSpec(
-        method=method,
-        dim=dim,
-        window=window,
-        negative=negative,
-        sample=sample,
-        epochs=epochs,
-        minn=minn,
-        maxn=maxn,
-        buckets=buckets,
-        threads=threads,
-        seed=seed,
-        **given,
-    )
-    check_spec(spec)
-    if output:
-        check_writable_dir(output)
-    if not dry_run:
-        from embedcli.outputs import Output, claim_outputs
-
-        ctx.with_resource(claim_outputs([Output(output, "dir")], corpus, force=force))
-    plan = PretrainPlan(
-        paths=corpus,
-        corpus_options=corpus_options(
-            fmt,
-            label_prefix,
-            text_column,
-            None,
-            no_header,
-            text_field,
-            "label",
-            strict_utf8,
+    spec = _spec(
+        method=method, dim=dim, window=window, negative=negative, sample=sample, epochs=epochs,
+        minn=minn, maxn=maxn, buckets=buckets, threads=threads, seed=seed, **given,
+    )  # fmt: skip
+    if checkpoint_every and output:
+        checkpoint = checkpoint or f"{output.rstrip('/')}.ckpt"
+    _claim(ctx, corpus, output, checkpoint, resume, force, dry_run)
+    reading = {
+        "corpus_options": corpus_options(
+            fmt, label_prefix, text_column, None, no_header, text_field, "label", strict_utf8,
             skip_blank=True,
         ),
-        spec=spec,
-        compat=compat,
-        lower=False if no_lower else None,
-        keep_punctuation=keep_punctuation,
-        token_pattern=token_pattern,
-        min_count=min_count,
-        max_size=max_size,
-    )
-    if not quiet:
-        _stage(f"reading {', '.join(corpus)} …")
-    prepared = prepare_pretrain(plan)
-    for reader in prepared.readers:
-        report_invalid_utf8(reader, quiet)
-    if not quiet:
-        _stage(
-            f"read {prepared.documents:,} documents, {prepared.tokens_read:,} tokens; "
-            f"{len(prepared.corpus.words):,} words seen --min-count {min_count} times or more "
-            f"({len(prepared.corpus.ids):,} tokens to train on)"
-        )
+        "compat": compat,
+        "lower": False if no_lower else None,
+        "keep_punctuation": keep_punctuation,
+        "token_pattern": token_pattern,
+        "min_count": min_count,
+        "max_size": max_size,
+    }  # fmt: skip
+    plan, saved = _plan(ctx, corpus, spec, reading, resume)
+    prepared = _prepare(plan, quiet)
     if dry_run:
         summary = prepared.plan_summary()
         if json_out:
@@ -219,29 +205,111 @@ def pretrain(
         return
     from embedcli.pretrain_run import run_pretrain
 
-    with _Progress(quiet, spec.epochs) as progress:
-        result = run_pretrain(prepared, output, progress=progress)
+    with _Progress(quiet, plan.spec.epochs) as progress:
+        result = run_pretrain(
+            prepared, output, progress=progress, checkpoint_every=checkpoint_every,
+            checkpoint_path=checkpoint, resume=saved,
+        )  # fmt: skip
     result["seconds_total"] = round(time.perf_counter() - STARTED, 3)
+    _report(result, output, quiet, json_out)
+
+
+#: ``pretrain`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
+_USED_ON_RESUME = {
+    "ctx", "corpus", "output", "dry_run", "checkpoint_every", "checkpoint", "resume", "quiet",
+    "json_out", "force",
+}  # fmt: skip
+
+
+def _spec(**options: Any) -> Any:
+    """The training spec of the options, refused in one line when no run can use it."""
+    from embedcli.pretrain import PretrainSpec
+    from embedcli.pretrain_run import check_spec
+
+    spec = PretrainSpec(**options)
+    check_spec(spec)
+    return spec
+
+
+def _claim(
+    ctx: typer.Context,
+    corpus: list[str],
+    output: str,
+    checkpoint: str | None,
+    resume: str | None,
+    force: bool,
+    dry_run: bool,
+) -> None:
+    """Check and lock the model (and checkpoint) directory before any work; released when the
+    command ends. The checkpoint may be the one --resume continues (read whole before the first
+    checkpoint is written); the model directory may not."""
+    from embedcli.atomic import check_writable_dir
+    from embedcli.outputs import Output, claim_outputs, guard_outputs
+
+    if output:
+        check_writable_dir(output)
+    if checkpoint:
+        check_writable_dir(checkpoint)
+    if dry_run:
+        return
+    model_out = Output(output, "dir")
+    outputs = [model_out] + ([Output(checkpoint, "dir", "--checkpoint")] if checkpoint else [])
+    guard_outputs([model_out], [resume])
+    ctx.with_resource(claim_outputs(outputs, corpus, force=force))
+
+
+def _plan(
+    ctx: typer.Context, corpus: list[str], spec: Any, reading: dict[str, Any], resume: str | None
+) -> tuple[Any, Any]:
+    """``(plan, checkpoint)``: the run the options describe, or with --resume the checkpoint's
+    run on ``corpus`` (a warning names the options it ignores) and the loaded checkpoint."""
+    from embedcli.pretrain_run import PretrainPlan, resume_plan
+
+    if not resume:
+        return PretrainPlan(paths=corpus, spec=spec, **reading), None
+    from embedcli.pretrain_checkpoint import load_pretrain_checkpoint
+
+    saved = load_pretrain_checkpoint(resume)
+    plan = resume_plan(saved, corpus)
+    ignored = [
+        max(p.opts, key=len)
+        for p in ctx.command.params
+        if p.name not in _USED_ON_RESUME
+        and getattr(ctx.get_parameter_source(p.name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")
+    ]
+    if ignored:
+        _stage(
+            "warning: --resume continues with the checkpoint's settings; ignoring "
+            + ", ".join(ignored)
+        )
+    return plan, saved
+
+
+def _prepare(plan: Any, quiet: bool) -> Any:
+    """Read and encode the corpus, saying what was read."""
+    from embedcli.pretrain_run import prepare_pretrain
+
+    if not quiet:
+        _stage(f"reading {', '.join(plan.paths)} …")
+    prepared = prepare_pretrain(plan)
+    for reader in prepared.readers:
+        report_invalid_utf8(reader, quiet)
+    if not quiet:
+        _stage(
+            f"read {prepared.documents:,} documents, {prepared.tokens_read:,} tokens; "
+            f"{len(prepared.corpus.words):,} words seen --min-count {plan.min_count} times or "
+            f"more ({len(prepared.corpus.ids):,} tokens to train on)"
+        )
+    return prepared
+
+
+def _report(result: dict[str, Any], output: str, quiet: bool, json_out: bool) -> None:
     if json_out:
         print_json(result)
     elif not quiet:
-        _render(
-            {
-                k: result[k]
-                for k in (
-                    "documents",
-                    "tokens",
-                    "words",
-                    "subword_rows",
-                    "loss",
-                    "words_per_second",
-                    "seconds",
-                    "seconds_total",
-                )
-                if k in result
-            },
-            f"Word vectors written to {output}",
-        )
+        keys = ("documents", "tokens", "words", "subword_rows", "loss", "words_per_second",
+                "seconds", "seconds_total")  # fmt: skip
+        _render({k: result[k] for k in keys if k in result}, f"Word vectors written to {output}")
 
 
 def _stage(message: str) -> None:

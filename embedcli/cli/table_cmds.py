@@ -32,7 +32,6 @@ from embedcli.cli.model_common import (
     query_words,
     show_token,
     stdin_lines,
-    word_id,
 )
 from embedcli.cli.options import (
     ForceOpt,
@@ -40,6 +39,7 @@ from embedcli.cli.options import (
     ModelArg,
 )
 from embedcli.cli.render import data_field, out_console, table_title, text
+from embedcli.cli.vector_tables import SUBWORD_ID, subword_query, vectors_info, word_list_rows
 from embedcli.errors import DataError, UsageError
 from embedcli.modeldir import file_report, layer_summary
 
@@ -126,10 +126,6 @@ def lookup(
                 f"id {SUBWORD_ID} in the output)"
             )
     _render_lookup(fmt, pairs, vectors, sentence)
-
-
-#: the id ``lookup`` shows for an out-of-vocabulary word whose vector comes from its n-grams
-SUBWORD_ID = -1
 
 
 def _tokens_of(vocab: Any, word: str) -> list[str]:
@@ -269,7 +265,7 @@ def nearest(
     found: list[tuple[str, int | Any]] = []  # (query, row id or its composed vector)
     for w in queries:
         i = table.word_id(w)
-        vector = _subword_query(table, w) if i is None and subwords else None
+        vector = subword_query(table, w) if i is None and subwords else None
         if i is not None:
             found.append((w, i))
         elif vector is not None:
@@ -294,20 +290,6 @@ def nearest(
         for j, r in zip(composed, index.top_k(queries_, k), strict=True):
             results[j] = r
     _render_neighbors(fmt, [w for w, _ in found], results, table.vocab.tokens)
-
-
-def _subword_query(table: Any, word: str) -> Any:
-    """The unit vector of an out-of-vocabulary query from its character n-grams (with a note),
-    or None when the word has no n-gram with a stored row."""
-    vector = table.subword_query(word)
-    if vector is None:
-        return None
-    found, total = table.ngrams_found(table.tokens_of(word)[0])
-    print_note(
-        f"{word!r} is not in the vocabulary; querying with the mean of {found} of its {total} "
-        "character n-grams (from subwords)"
-    )
-    return vector
 
 
 @app.command("analogy")
@@ -446,7 +428,7 @@ def export(
     table = open_table(model, verify=True)
     vocab = table.vocab
     if words_file is not None:
-        embeddings, rows = _word_list_rows(table, model, words_file)
+        embeddings, rows = word_list_rows(table, model, words_file)
     else:
         embeddings = table.embeddings
         rows = select_rows(
@@ -464,33 +446,6 @@ def export(
                 f"-> {', '.join(paths)}"
             )
         )
-
-
-def _word_list_rows(table: Any, model: str, words_file: str) -> tuple[Any, Any]:
-    """The vectors and row names of ``export --words``: every whitespace-separated word of the
-    file in its order (repeats kept), its vector the mean of its standardized tokens' vectors
-    (an unknown token's from its character n-grams; zeros when nothing is known), as fastText's
-    print-word-vectors."""
-    from embedcli.corpus import CorpusOptions, CorpusReader
-    from embedcli.exporters import RowSet
-
-    if not hasattr(table, "mean_vectors"):
-        raise UsageError(
-            f"--words needs a word-vector model (embedcli pretrain); {model} is a classifier "
-            "(export its table without --words)"
-        )
-    if words_file == "-":
-        words = [w for line in stdin_lines() for w in line.split()]
-    else:
-        reader = CorpusReader([words_file], CorpusOptions(fmt="text", skip_blank=True))
-        words = [w for doc in reader for w in doc.text.split()]
-    if not words:
-        raise DataError(f"--words {words_file} holds no word")
-    vectors = table.mean_vectors([query_tokens(table.vocab, w) for w in words])
-    counts = [
-        table.vocab.counts[i] if (i := word_id(table.vocab, w)) is not None else 0 for w in words
-    ]
-    return vectors, RowSet(0, len(words), words, counts)
 
 
 # -- info -------------------------------------------------------------------------------------------
@@ -514,7 +469,15 @@ def info(
     bad = [f["file"] for f in files if f["status"] != "ok"]
     spec = config["model"]
     if model_kind(config) == "vectors":
-        _vectors_info(model, config, files, bad, json_out)
+        report, summary = vectors_info(model, config, files, bad)
+        if json_out:
+            print_json(report)
+        else:
+            _render_info_sections(f"Word vectors: {model}", summary, report)
+        if bad:
+            raise DataError(
+                f"{model}: {', '.join(bad)} missing or damaged (sha256 differs from config.json)"
+            )
         return
     layers = layer_summary(spec)
     total = sum(layer["params"] for layer in layers)
@@ -557,70 +520,6 @@ def info(
         print_json(report)
     else:
         _render_info(report)
-    if bad:
-        raise DataError(
-            f"{model}: {', '.join(bad)} missing or damaged (sha256 differs from config.json)"
-        )
-
-
-def _vectors_info(model: str, config: dict, files: list, bad: list, json_out: bool) -> None:
-    """``info`` on a word-vector model (embedcli pretrain): kind, method, dimension, words,
-    subwords, training, reading, files."""
-    from embedcli.vectors_model import describe_subwords
-
-    table = None if bad else open_table(model, verify=True)
-    spec = config["model"]
-    report = {
-        "path": model,
-        "format": config.get("format"),
-        "version": config.get("version"),
-        "kind": "vectors",
-        "created": config.get("created"),
-        "model": spec,
-        "words": None if table is None else len(table.words),
-        "subword_rows": None if table is None else len(table.subword_buckets),
-        "total_params": None
-        if table is None
-        else (len(table.words) + len(table.subword_buckets)) * table.dim,
-        "vocab": None
-        if table is None
-        else {
-            "size": len(table.vocab),
-            "oov": table.vocab.unk_id is not None,
-            "tokenizer": config.get("tokenizer"),
-        },
-        "train": config.get("train", {}),
-        "corpus": config.get("corpus") or {},
-        "metrics": config.get("metrics", {}),
-        "files": files,
-        "versions": config.get("versions", {}),
-    }
-    if json_out:
-        print_json(report)
-    else:
-        summary = {
-            "kind": "word vectors (embedcli pretrain; no classifier)",
-            "method": spec.get("method"),
-            "dimension": spec.get("dim"),
-        }
-        if table is not None:
-            top = ", ".join(
-                f"{w} ({c:,})" for w, c in zip(table.words[:8], table.counts[:8].tolist())
-            )
-            summary.update(
-                {
-                    "words": f"{len(table.words):,}",
-                    "subwords": describe_subwords(table),
-                    "parameters": f"{report['total_params']:,} "
-                    f"({report['total_params'] * 4 / 2**20:.2f} MB float32)",
-                    "most frequent": top,
-                    "tokenizer": config.get("tokenizer"),
-                }
-            )
-        for key in ("window", "negative", "sample", "epochs", "lr"):
-            if key in spec:
-                summary[key] = spec[key]
-        _render_info_sections(f"Word vectors: {model}", summary, report)
     if bad:
         raise DataError(
             f"{model}: {', '.join(bad)} missing or damaged (sha256 differs from config.json)"

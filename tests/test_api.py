@@ -309,6 +309,13 @@ CLI_ONLY = {
     "force",
     "quiet",
     "json_out",
+    # the search of many runs is the command's only (README, Python API: "Left out")
+    "autotune_validation",
+    "autotune_duration",
+    "autotune_metric",
+    "autotune_model_size",
+    "autotune_trials_log",
+    "autotune_trials",
 }
 
 

@@ -52,9 +52,7 @@ def _third_party(modules: set[str]) -> set[str]:
 
 def test_root_help_imports_typer_and_the_light_cli_modules_only() -> None:
     modules = _modules(["--help"])
-    assert _third_party(modules) <= {"typer", "shellingham", "annotated_doc"}, _third_party(
-        modules
-    )
+    assert _third_party(modules) <= {"typer", "shellingham", "annotated_doc"}, _third_party(modules)
     ours = {m for m in modules if m.startswith("embedcli")}
     assert ours == {
         "embedcli",
@@ -72,9 +70,7 @@ def test_root_help_imports_typer_and_the_light_cli_modules_only() -> None:
 
 def test_train_help_imports_neither_rich_nor_the_corpus_reader() -> None:
     modules = _modules(["train", "--help"])
-    assert _third_party(modules) <= {"typer", "shellingham", "annotated_doc"}, _third_party(
-        modules
-    )
+    assert _third_party(modules) <= {"typer", "shellingham", "annotated_doc"}, _third_party(modules)
     ours = {m for m in modules if m.startswith("embedcli")}
     assert ours == {
         "embedcli",

@@ -68,12 +68,18 @@ CompatOpt = Annotated[
     ),
 ]
 NoLowerOpt = Annotated[bool, typer.Option("--no-lower", help="Keep the case of the text.")]
-KeepPunctOpt = Annotated[bool, typer.Option("--keep-punctuation", help="Do not strip punctuation.")]
+KeepPunctOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-punctuation",
+        help="Do not strip punctuation (--compat textvectorization/tokenizer; the default keeps it).",
+    ),
+]
 TokenPatternOpt = Annotated[
     str | None,
     typer.Option(
         "--token-pattern",
-        help="Regex whose matches are the tokens (instead of a whitespace split).",
+        help="Regex whose matches are the tokens (default: words, and runs of punctuation).",
     ),
 ]
 MinCountOpt = Annotated[

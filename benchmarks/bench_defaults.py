@@ -24,8 +24,13 @@ grid means the same before and after a change of defaults):
   (``don't``, ``it's``).
 - ``punct-runs``: ``\\w+(?:'\\w+)*|[^\\w\\s]+``: contractions whole, and a run of punctuation
   (``!!``, ``?!``, ``>>>``, ``-----``) is one token.
+- ``ascii-runs``: a word is a run of anything but whitespace and ASCII punctuation (combining
+  marks, CJK and ``£`` stay in their word), contractions whole, a run of ASCII punctuation one
+  token: **the default since 2026-12-01** (``embedcli.text.DEFAULT_TOKEN_PATTERN``; it meets best
+  peer - 0.5 on all five datasets, results in ``benchmarks/results/defaults.md``).
 - ``punct-ng1`` / ``punct-ng3``: ``punct`` with ``--word-ngrams 1`` / ``3`` (the default is 2).
-- ``default``: no options, whatever this checkout's defaults are.
+- ``default``: no options, whatever this checkout's defaults are (``ascii-runs`` since 2026-12-01;
+  ``strip`` before).
 
 Outcome (2026-11-30, all figures in ``benchmarks/results/defaults.md``) and why ``punct-runs`` was
 proposed as the tokenizer of ``--compat embedcli`` (not adopted yet: see the status note there):
@@ -78,12 +83,18 @@ FASTTEXT_DEFAULTS = {
 }
 TARGET_POINTS = 0.5
 
+# a word is a run of anything but whitespace and ASCII punctuation (so combining marks, CJK and
+# symbols such as "£" stay in their word, as in the old default); contractions stay whole; a run
+# of ASCII punctuation is one token
+_P = r"""!"#$%&'()*+,\-./:;<=>?@\[\\\]\^_`{|}~"""
+ASCII_RUNS = rf"[^\s{_P}]+(?:'[^\s{_P}]+)*|[{_P}]+"
 PUNCT = ["--token-pattern", r"\w+|[^\w\s]", "--keep-punctuation"]
 CANDIDATES: dict[str, list[str]] = {
     "strip": ["--compat", "textvectorization"],
     "punct": PUNCT,
     "punct-apos": ["--token-pattern", r"\w+(?:'\w+)*|[^\w\s]", "--keep-punctuation"],
     "punct-runs": ["--token-pattern", r"\w+(?:'\w+)*|[^\w\s]+", "--keep-punctuation"],
+    "ascii-runs": ["--token-pattern", ASCII_RUNS, "--keep-punctuation"],
     "punct-ng1": [*PUNCT, "--word-ngrams", "1"],
     "punct-ng3": [*PUNCT, "--word-ngrams", "3"],
     "default": [],  # whatever this checkout's defaults are

@@ -800,22 +800,12 @@ def hash_string_ngrams(tokens, offsets, hashes, hash_offsets, n, num_words, buck
     no such word). Returns ``(tokens2 int32, offsets2 int64)``: each document's word ids, then the
     ``eos_row``, then its n-gram rows (start-major, then length)."""
     ndocs = offsets.shape[0] - 1
+    # the lengths by arithmetic (string_featurized_lengths), not by a hashing pass that counts:
+    # one inlined copy of _doc_string_ngrams fewer to compile
+    lengths = string_featurized_lengths(offsets, hash_offsets, n, eos_row)
     new_off = np.zeros(ndocs + 1, dtype=np.int64)
-    dummy = np.empty(0, dtype=np.int32)
     for d in range(ndocs):
-        extra = _doc_string_ngrams(
-            hashes,
-            hash_offsets[d],
-            hash_offsets[d + 1],
-            n,
-            num_words,
-            buckets,
-            eos_row,
-            dummy,
-            0,
-            False,
-        )
-        new_off[d + 1] = new_off[d] + (offsets[d + 1] - offsets[d]) + extra
+        new_off[d + 1] = new_off[d] + lengths[d]
     out = np.empty(new_off[ndocs], dtype=np.int32)
     for d in range(ndocs):
         k = new_off[d]

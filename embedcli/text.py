@@ -1,13 +1,20 @@
 """Standardize and tokenize text, the same way in every command.
 
-The default follows Keras ``TextVectorization(standardize="lower_and_strip_punctuation",
+The default (``--compat embedcli``) lowercases every letter, then takes as tokens the runs of
+characters that are neither whitespace nor ASCII punctuation (letters, digits, combining marks,
+CJK, ``£``...), keeping contractions whole (``don't``), and each run of ASCII punctuation
+(``!``, ``?!``, ``>>>``, ``-----``) as one token (``DEFAULT_TOKEN_PATTERN``; chosen by measurement
+on five datasets: ``benchmarks/results/defaults.md``). ``TokenizerConfig()`` itself, and ``--compat
+textvectorization``, is Keras ``TextVectorization(standardize="lower_and_strip_punctuation",
 split="whitespace")``: lowercase, delete ASCII punctuation (``string.punctuation``, apostrophe
-included), split on whitespace; but it lowercases every letter and splits on every Unicode space,
-where TensorFlow lowercases A-Z only and splits on ASCII whitespace only (``--compat
+included), split on whitespace; ``TokenizerConfig()`` lowercases every letter and splits on every
+Unicode space, where TensorFlow lowercases A-Z only and splits on ASCII whitespace only (``--compat
 textvectorization`` does exactly that).
 
     >>> Tokenizer().tokenize("Hope to see you soon!")
     ['hope', 'to', 'see', 'you', 'soon']
+    >>> Tokenizer(get_preset("embedcli").tokenizer).tokenize("Don't stop!!")
+    ["don't", 'stop', '!!']
 
 Presets (``COMPAT_PRESETS``) reproduce other tools exactly: the legacy Keras ``Tokenizer`` replaces
 its filter characters (punctuation without ``'``) by spaces, fastText splits on whitespace only.
@@ -31,6 +38,15 @@ from embedcli.errors import FormatError, UsageError
 
 #: Keras TextVectorization DEFAULT_STRIP_REGEX == string.punctuation (apostrophe included).
 KERAS_PUNCTUATION = string.punctuation
+_ASCII_PUNCT_CLASS = "".join("\\" + c if c in "\\]^-[" else c for c in string.punctuation)
+#: the default tokenizer's pattern: a word is a run of anything but whitespace and ASCII punctuation
+#: (so combining marks, CJK and symbols such as ``£`` stay in their word), with inner apostrophes
+#: (``don't``, ``n't``); a run of ASCII punctuation is one token (``!!``, ``>>>``: one token, not a
+#: run of identical ones that would drown the words of a mean-pooled e-mail). Chosen by measurement
+#: (``benchmarks/bench_defaults.py``): deleting punctuation loses 0.7-0.9 points on short texts.
+DEFAULT_TOKEN_PATTERN = (
+    f"[^\\s{_ASCII_PUNCT_CLASS}]+(?:'[^\\s{_ASCII_PUNCT_CLASS}]+)*|[{_ASCII_PUNCT_CLASS}]+"
+)
 #: Keras legacy Tokenizer default ``filters``: punctuation without the apostrophe, plus tab/newline.
 TOKENIZER_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
@@ -207,8 +223,16 @@ class CompatPreset:
 
 
 COMPAT_PRESETS: dict[str, CompatPreset] = {
-    # embedcli's own defaults: TextVectorization text handling, Tokenizer-style stable tie order.
-    "embedcli": CompatPreset(TokenizerConfig(), True, "frequency", "appearance", "post", "post"),
+    # embedcli's own defaults: words and punctuation runs as tokens (DEFAULT_TOKEN_PATTERN),
+    # Tokenizer-style stable tie order.
+    "embedcli": CompatPreset(
+        TokenizerConfig(punctuation="", token_pattern=DEFAULT_TOKEN_PATTERN),
+        True,
+        "frequency",
+        "appearance",
+        "post",
+        "post",
+    ),
     # TextVectorization: '' and [UNK] reserved; ties broken reverse-lexicographically; output
     # keeps the first N tokens and pads at the end.
     # TensorFlow lowercases A-Z only and splits on ASCII whitespace only.

@@ -134,7 +134,7 @@ def test_build_vocab_json_summary_and_labels(labelled: Path, tmp_path: Path) -> 
     r = ok("build-vocab", labelled, "-o", tmp_path / "v.tsv", "--json")
     s = json.loads(r.stdout)
     assert s["documents"] == 4
-    assert s["tokens"] == 15
+    assert s["tokens"] == 17  # 15 words, and "," and ";" (the default keeps punctuation)
     assert s["coverage"] == 1.0
     assert s["vocab_size"] == len(Vocabulary.load(tmp_path / "v.tsv"))
     assert s["labels"] == [["pos", 2], ["neg", 2]]
@@ -181,7 +181,20 @@ def test_no_lower_keep_punctuation_token_pattern(labelled: Path, tmp_path: Path)
     v = tmp_path / "v.tsv"
     ok("build-vocab", labelled, "-o", v, "--no-lower", "-q")
     assert "GREAT" in Vocabulary.load(v).token_to_id
-    ok("build-vocab", labelled, "-o", v, "--keep-punctuation", "-q")
+    ok("build-vocab", labelled, "-o", v, "-q")
+    assert {",", ";"} <= set(Vocabulary.load(v).tokens)  # the default: tokens of their own
+    ok("build-vocab", labelled, "-o", v, "--compat", "textvectorization", "-q")
+    assert not {",", ";", "fun,", "dull;"} & set(Vocabulary.load(v).tokens)
+    ok(
+        "build-vocab",
+        labelled,
+        "-o",
+        v,
+        "--compat",
+        "textvectorization",
+        "--keep-punctuation",
+        "-q",
+    )
     assert {"fun,", "dull;"} <= set(Vocabulary.load(v).tokens)
     ok("build-vocab", labelled, "-o", v, "--token-pattern", "[a-z]{4,}", "-q")
     assert set(Vocabulary.load(v).tokens[2:]) == {"great", "film", "dull", "really", "long"}
@@ -208,7 +221,7 @@ def test_custom_label_prefix_and_formats(tmp_path: Path) -> None:
         "-q",
     )
     s = json.loads(r.stdout)
-    assert s["labels"] == [["spam", 1], ["ham", 1]] and s["tokens"] == 3
+    assert s["labels"] == [["spam", 1], ["ham", 1]] and s["tokens"] == 4  # win , now hi
     j = tmp_path / "d.jsonl"
     j.write_text('{"t": "a b", "l": ["x", "y"]}\n{"t": "c", "l": 1}\n', encoding="utf-8")
     r = ok(

@@ -178,8 +178,14 @@ def test_backtracking_pattern_elsewhere(workspace: Path, tmp_path: Path, pattern
     assert not (tmp_path / "v.tsv").exists()
     vocab = tmp_path / "v2.tsv"
     text = (workspace / "vocab.tsv").read_text(encoding="utf-8")
-    text = text.replace('"token_pattern": null', f'"token_pattern": {json.dumps(pattern)}')
-    vocab.write_text(text, encoding="utf-8")
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("#tokenizer\t"):  # the default tokenizer's own pattern replaced
+            settings = json.loads(line.split("\t", 1)[1])
+            settings["token_pattern"] = pattern
+            lines[i] = "#tokenizer\t" + json.dumps(settings)
+    assert json.dumps(pattern) in "\n".join(lines)
+    vocab.write_text("\n".join(lines), encoding="utf-8")
     r = run("encode", corpus, "--vocab", vocab, "-o", tmp_path / "ids.npy", "-q")
     expect_refusal(r, "token-pattern", str(vocab))
 

@@ -23,7 +23,7 @@ from embedcli.cli import app
 from embedcli.corpus import CorpusOptions
 from embedcli.pretrain import PretrainSpec
 from embedcli.pretrain_run import PretrainPlan, compact_ids, prepare_pretrain
-from embedcli.text import Tokenizer, TokenizerConfig
+from embedcli.text import Tokenizer, get_preset
 
 sys.path.insert(0, str(Path(__file__).parent))
 from vectors_fixtures import standin_train_vectors  # noqa: E402
@@ -98,7 +98,7 @@ def plan(paths: list[Path], **kw) -> PretrainPlan:
 
 def expected_corpus(path: Path, min_count: int) -> tuple[list[list[str]], dict[str, int]]:
     """Each line's tokens (labels left out) and the corpus counts, in plain Python."""
-    tok = Tokenizer(TokenizerConfig())
+    tok = Tokenizer(get_preset("embedcli").tokenizer)
     docs = []
     for line in path.read_text(encoding="utf-8").splitlines():
         words = [w for w in line.split() if not w.startswith("__label__")]
@@ -214,7 +214,6 @@ def test_subwords_off_accepts_zero_buckets(standin: list, tmp_path: Path) -> Non
         ("\n\n  \n", "the corpus is empty"),
         ("__label__a\n__label__b\n", "the corpus has no tokens"),
         ("one two three\nfour five\n", "no word is seen --min-count 5 times"),
-        (".. ,, !!\n", "the corpus has no tokens"),
     ],
 )
 def test_empty_corpora_are_one_line(standin: list, tmp_path: Path, text: str, message: str) -> None:
@@ -223,6 +222,15 @@ def test_empty_corpora_are_one_line(standin: list, tmp_path: Path, text: str, me
     r = invoke("pretrain", src, "-o", tmp_path / "vec")
     assert r.exit_code == 1, r.output
     assert message in one_error_line(r)
+    assert not (tmp_path / "vec").exists()
+
+
+def test_a_corpus_of_stripped_punctuation_has_no_tokens(standin: list, tmp_path: Path) -> None:
+    src = tmp_path / "c.txt"
+    src.write_text(".. ,, !!\n")
+    r = invoke("pretrain", src, "-o", tmp_path / "vec", "--compat", "textvectorization")
+    assert r.exit_code == 1, r.output
+    assert "the corpus has no tokens" in one_error_line(r)
     assert not (tmp_path / "vec").exists()
 
 

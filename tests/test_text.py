@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from embedcli.errors import FormatError, UsageError
 from embedcli.text import (
     COMPAT_PRESETS,
+    DEFAULT_TOKEN_PATTERN,
     Tokenizer,
     TokenizerConfig,
     get_preset,
@@ -22,9 +23,60 @@ def tok(compat: str = "embedcli", **kw) -> Tokenizer:
     return Tokenizer(make_tokenizer_config(compat, **kw))
 
 
-# -- Keras TextVectorization (the default) ------------------------------------------------------
-def test_default_lowercases_and_deletes_ascii_punctuation() -> None:
-    assert tok().tokenize("Hope to see you soon!") == ["hope", "to", "see", "you", "soon"]
+# -- the default: words and punctuation runs (issue #8, section 3) ---------------------------------
+def test_default_keeps_punctuation_runs_and_contractions_as_tokens() -> None:
+    assert tok().tokenize("Hope to see you soon!") == ["hope", "to", "see", "you", "soon", "!"]
+    assert tok().tokenize("Don't STOP?! >>> quoted ----- it is n't") == [
+        "don't",
+        "stop",
+        "?!",
+        ">>>",
+        "quoted",
+        "-----",
+        "it",
+        "is",
+        "n't",
+    ]
+    assert tok().tokenize("e-mail: a@b.c 'tis a''b") == [
+        "e",
+        "-",
+        "mail",
+        ":",
+        "a",
+        "@",
+        "b",
+        ".",
+        "c",
+        "'",
+        "tis",
+        "a",
+        "''",
+        "b",
+    ]
+
+
+def test_default_keeps_combining_marks_and_symbols_in_their_word() -> None:
+    # Python's \w excludes combining marks (category M): a \w pattern would cut these words
+    assert tok().tokenize("नमस्ते cafe\u0301 £5 50% 日本語!") == [
+        "नमस्ते",
+        "cafe\u0301",
+        "£5",
+        "50",
+        "%",
+        "日本語",
+        "!",
+    ]
+
+
+# -- Keras TextVectorization ---------------------------------------------------------------------
+def test_textvectorization_lowercases_and_deletes_ascii_punctuation() -> None:
+    assert tok("textvectorization").tokenize("Hope to see you soon!") == [
+        "hope",
+        "to",
+        "see",
+        "you",
+        "soon",
+    ]
     assert tok("textvectorization").tokenize("Hello, World... (again)") == [
         "hello",
         "world",
@@ -32,21 +84,28 @@ def test_default_lowercases_and_deletes_ascii_punctuation() -> None:
     ]
 
 
-@pytest.mark.parametrize("compat", ["embedcli", "textvectorization"])
-def test_textvectorization_strips_apostrophe_and_hyphen(compat: str) -> None:
-    t = tok(compat)
+def test_textvectorization_strips_apostrophe_and_hyphen() -> None:
+    t = tok("textvectorization")
     assert t.tokenize("don't") == ["dont"]
     assert t.tokenize("foo-bar") == ["foobar"]
     assert t.tokenize("e-mail: a@b.c") == ["email", "abc"]
 
 
 def test_every_ascii_punctuation_character_is_deleted() -> None:
-    assert tok().tokenize(f"a{string.punctuation}b") == ["ab"]
+    assert tok("textvectorization").tokenize(f"a{string.punctuation}b") == ["ab"]
+    assert tok().tokenize(f"a{string.punctuation}b") == ["a", string.punctuation, "b"]
 
 
 def test_unicode_punctuation_is_kept_like_keras() -> None:
-    # Keras strips ASCII punctuation only (DEFAULT_STRIP_REGEX is string.punctuation)
-    assert tok().tokenize("«Bonjour» ¿qué? — fin") == ["«bonjour»", "¿qué", "—", "fin"]
+    # Keras strips ASCII punctuation only (DEFAULT_STRIP_REGEX is string.punctuation); the default
+    # separates ASCII punctuation only
+    assert tok("textvectorization").tokenize("«Bonjour» ¿qué? — fin") == [
+        "«bonjour»",
+        "¿qué",
+        "—",
+        "fin",
+    ]
+    assert tok().tokenize("«Bonjour» ¿qué? — fin") == ["«bonjour»", "¿qué", "?", "—", "fin"]
 
 
 # -- legacy Keras Tokenizer -------------------------------------------------------------------------
@@ -91,7 +150,7 @@ def test_fasttext_preset_keeps_case_and_punctuation() -> None:
     ("text", "expected"),
     [
         ("Café CRÈME brûlée", ["café", "crème", "brûlée"]),
-        ("Привет, Мир!", ["привет", "мир"]),
+        ("Привет, Мир!", ["привет", ",", "мир", "!"]),
         ("日本語 テキスト 中文", ["日本語", "テキスト", "中文"]),
         ("ΟΔΟΣ ΣΟΦΟΣ", ["οδος", "σοφος"]),  # final sigma
         ("naïve\u00a0coöperation", ["naïve", "coöperation"]),  # NBSP is whitespace
@@ -105,8 +164,12 @@ def test_unicode_letters_survive(text: str, expected: list[str]) -> None:
 
 
 def test_no_lower_and_keep_punctuation_overrides() -> None:
-    assert tok(lower=False).tokenize("Café, OK") == ["Café", "OK"]
-    assert tok(keep_punctuation=True).tokenize("Don't-stop!") == ["don't-stop!"]
+    assert tok(lower=False).tokenize("Café, OK") == ["Café", ",", "OK"]
+    assert tok("textvectorization", lower=False).tokenize("Café, OK") == ["Café", "OK"]
+    assert tok("textvectorization", keep_punctuation=True).tokenize("Don't-stop!") == [
+        "don't-stop!"
+    ]
+    assert tok(keep_punctuation=True).tokenize("Don't-stop!") == ["don't", "-", "stop", "!"]
 
 
 def test_token_pattern_replaces_the_split() -> None:
@@ -144,9 +207,39 @@ _REFERENCE_SEPARATORS = {
 }
 
 
+def _reference_default(text: str) -> list[str]:
+    """Plain-Python twin of ``DEFAULT_TOKEN_PATTERN``: runs of word characters (neither
+    whitespace nor ASCII punctuation) joined over single inner apostrophes, and runs of ASCII
+    punctuation."""
+
+    def kind(c: str) -> str:
+        return "s" if c.isspace() else "p" if c in string.punctuation else "w"
+
+    tokens, i, n = [], 0, len(text)
+    while i < n:
+        k = kind(text[i])
+        if k == "s":
+            i += 1
+            continue
+        j = i + 1
+        while j < n:
+            if kind(text[j]) == k:
+                j += 1
+            elif k == "w" and text[j] == "'" and j + 1 < n and kind(text[j + 1]) == "w":
+                j += 2
+            else:
+                break
+        tokens.append(text[i:j])
+        i = j
+    return tokens
+
+
 def _reference_tokenize(text: str, cfg: TokenizerConfig) -> list[str]:
     """Plain-Python twin: lower (every character, or A-Z only), then delete/space each
-    punctuation character, then split character by character on the configured separators."""
+    punctuation character, then split character by character on the configured separators
+    (the default's pattern: ``_reference_default``)."""
+    if cfg.token_pattern == DEFAULT_TOKEN_PATTERN:
+        return _reference_default(text.lower() if cfg.lower else text)
     if cfg.lower:
         if cfg.lowercase == "ascii":
             text = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)

@@ -25,7 +25,7 @@ from typer.core import TyperCommand, TyperGroup
 from embedcli import __version__
 from embedcli.cli import interrupts
 from embedcli.cli.checks import safe_stdio
-from embedcli.cli.render import Console, labelled
+from embedcli.cli.render import LazyConsole, labelled
 from embedcli.cli.stdio import STDOUT, silence_stdout
 from embedcli.errors import EmbedcliError
 from embedcli.phases import reached
@@ -177,7 +177,7 @@ app = typer.Typer(
     context_settings={"help_option_names": HELP_OPTIONS},
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True, highlight=False, emoji=False)
+err_console = LazyConsole(stderr=True, highlight=False, emoji=False)
 
 _state = {"debug": bool(os.environ.get("EMBEDCLI_DEBUG")), "stdout_streamed": False}
 

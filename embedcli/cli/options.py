@@ -5,14 +5,16 @@ Command modules import their shared options from here, never from each other.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from embedcli.cli.app import err_console
 from embedcli.cli.checks import COUNT_MAX, THREADS_MAX
 from embedcli.cli.render import labelled
-from embedcli.corpus import CorpusOptions, CorpusReader
+
+if TYPE_CHECKING:  # the reader is imported when a corpus is read, not for --help
+    from embedcli.corpus import CorpusOptions, CorpusReader
 
 # -- options shared by the commands that read a corpus ----------------------------------------------
 FormatOpt = Annotated[
@@ -66,12 +68,18 @@ CompatOpt = Annotated[
     ),
 ]
 NoLowerOpt = Annotated[bool, typer.Option("--no-lower", help="Keep the case of the text.")]
-KeepPunctOpt = Annotated[bool, typer.Option("--keep-punctuation", help="Do not strip punctuation.")]
+KeepPunctOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-punctuation",
+        help="Do not strip punctuation (--compat textvectorization/tokenizer; the default keeps it).",
+    ),
+]
 TokenPatternOpt = Annotated[
     str | None,
     typer.Option(
         "--token-pattern",
-        help="Regex whose matches are the tokens (instead of a whitespace split).",
+        help="Regex whose matches are the tokens (default: words, and runs of punctuation).",
     ),
 ]
 MinCountOpt = Annotated[
@@ -130,6 +138,8 @@ def corpus_options(
     strict_utf8: bool,
     **extra: bool,
 ) -> CorpusOptions:
+    from embedcli.corpus import CorpusOptions
+
     return CorpusOptions(
         fmt=fmt,
         label_prefix=label_prefix,

@@ -15,7 +15,7 @@ model files. Everything the CLI shows goes through one of these helpers:
   characters that would break one record per line (line breaks, tabs, other C0/C1 controls) are
   escaped; a label or token without them is written byte for byte.
 
-``Console`` is a ``rich.console.Console`` that never wraps or truncates when its file is not a
+``Console`` (in ``consoles``) is a ``rich.console.Console`` that never wraps or truncates when its file is not a
 terminal (a file or a pipe): long lines stay one line and tables keep every column whole. On a
 terminal it behaves as Rich does.
 
@@ -26,11 +26,12 @@ look alike on screen (the display is for people; ``--json`` is the exact form).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console as _RichConsole
-from rich.console import ConsoleDimensions, ConsoleOptions, RenderResult
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from embedcli.cli.consoles import Console
 
 #: width used for a file or a pipe: wide enough that no line is wrapped and no column is cut
 UNBOUNDED_WIDTH = 1 << 20
@@ -62,52 +63,68 @@ def data_field(value: object) -> str:
 
 def text(value: object, style: str = "") -> Text:
     """User text as a Rich ``Text``: shown literally (no markup, no emoji codes), controls escaped."""
+    from rich.text import Text
+
     return Text(visible(value), style=style)
-
-
-class _Title(Text):
-    """A table title: wrapped to the table's width on a terminal, one whole line otherwise."""
-
-    def __rich_console__(self, console: _RichConsole, options: ConsoleOptions) -> RenderResult:
-        if options.size.width >= UNBOUNDED_WIDTH:  # a file or a pipe (see Console)
-            options = options.update(no_wrap=True, overflow="ignore")
-        yield from super().__rich_console__(console, options)
 
 
 def table_title(value: object, style: str = "") -> Text:
     """User text for a ``Table(title=...)``: as ``text``, and never wrapped in a file or a pipe."""
-    return _Title(visible(value), style=style)
+    from embedcli.cli.consoles import Title
+
+    return Title(visible(value), style=style)
 
 
 def labelled(tag: str, style: str, message: object) -> Text:
     """``tag`` in ``style``, a space, then ``message`` as user text (e.g. ``Error: <message>``)."""
+    from rich.text import Text
+
     return Text.assemble((tag, style), " ", visible(message))
 
 
-def _isatty(file: Any) -> bool:
-    try:
-        return bool(file.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
+class LazyConsole:
+    """A ``Console(**settings)`` made at its first use, so importing the CLI (``--help``, a
+    command's help) never imports Rich. Attribute reads and writes and ``with`` go to the console."""
+
+    def __init__(self, **settings: Any) -> None:
+        object.__setattr__(self, "_settings", settings)
+        object.__setattr__(self, "_console", None)
+
+    @property
+    def console(self) -> Console:
+        """The Rich console itself (created now if it was not yet)."""
+        if self._console is None:
+            from embedcli.cli.consoles import Console
+
+            object.__setattr__(self, "_console", Console(**self._settings))
+        return self._console  # type: ignore[return-value]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.console, name, value)
+
+    def __enter__(self) -> Console:
+        return self.console.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.console.__exit__(*exc)
 
 
-class Console(_RichConsole):
-    """A Rich console that does not wrap or truncate when its file is not a terminal."""
+def __getattr__(name: str) -> Any:
+    """``render.Console``: imported from ``consoles`` (and Rich with it) only when asked for."""
+    if name == "Console":
+        from embedcli.cli.consoles import Console
 
-    @property  # type: ignore[override]
-    def size(self) -> ConsoleDimensions:
-        size = _RichConsole.size.fget(self)  # type: ignore[attr-defined]
-        if self._width is None and not _isatty(self.file):
-            return ConsoleDimensions(UNBOUNDED_WIDTH, size.height)
-        return size
-
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        _RichConsole.size.fset(self, new_size)  # type: ignore[attr-defined]
+        return Console
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def out_console() -> Console:
     """The console for tables on stdout (created per command: stdout may have been replaced)."""
+    from embedcli.cli.consoles import Console
+
     return Console(emoji=False)
 
 

@@ -18,8 +18,8 @@ reader yields, so a command and the API compute the same numbers.
     (2, 4)
     >>> m.embed(["a socket", "a thread"]).shape
     (2, 32)
-    >>> [w for w, _ in m.nearest("socket", k=3)]
-    ['associated', 'host', 'address']
+    >>> [w for w, _ in m.nearest("parse", k=3)]
+    ['parsing', 'parser', 'path']
 
 Left out: training more epochs on a loaded model (``embedcli train --resume`` does it).
 """

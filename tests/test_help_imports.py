@@ -78,6 +78,7 @@ def test_train_help_imports_neither_rich_nor_the_corpus_reader() -> None:
         "embedcli.cli.app",
         "embedcli.cli.checks",
         "embedcli.cli.interrupts",
+        "embedcli.cli.autotune_cmd",
         "embedcli.cli.options",
         "embedcli.cli.render",
         "embedcli.cli.stdio",

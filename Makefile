@@ -41,10 +41,14 @@ test-nojit: venv
 test-fuzz: $(VENV)/.stamp-test
 	EMBEDCLI_FUZZ=full $(PY) -m pytest tests/test_fuzz.py
 
-# The real TensorFlow/Keras, keras-preprocessing and fastText, in a venv of their own (about
-# 1 GB; never in the test extra): tests/test_compat_real.py checks every --compat claim on them.
+# The real TensorFlow/Keras, keras-preprocessing, fastText, PyTorch and TensorBoard, in a venv of
+# their own (never in the test extra): tests/test_compat_real.py checks every --compat claim on
+# them, tests/test_interop_real.py the exports (EmbeddingBag, Keras, the projector's parser).
+# torch==2.13.0 is the CPU build this machine kind keeps in pip's find-links (/opt/wheels, 183 MB);
+# PyPI alone has only the CUDA build of torch for x86_64 Linux (several GB with its nvidia-* wheels).
 IVENV := .venv-interop
-INTEROP := tensorflow-cpu==2.21.0 keras-preprocessing==1.1.2 fasttext-wheel==0.9.2
+INTEROP := tensorflow-cpu==2.21.0 keras-preprocessing==1.1.2 fasttext-wheel==0.9.2 \
+	torch==2.13.0 tensorboard==2.21.0
 
 $(IVENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(IVENV)
@@ -55,7 +59,7 @@ $(IVENV)/.stamp: pyproject.toml
 	touch $@
 
 test-interop: $(IVENV)/.stamp
-	$(IVENV)/bin/python -m pytest tests/test_compat_real.py
+	$(IVENV)/bin/python -m pytest tests/test_compat_real.py tests/test_interop_real.py
 
 lint: venv
 	$(VENV)/bin/ruff check embedcli tests benchmarks

@@ -595,7 +595,7 @@ def embed(
 
     from embedcli import model as engine
     from embedcli.atomic import atomic_write
-    from embedcli.exporters import float_strings
+    from embedcli.exporters import format_rows
     from embedcli.modeldir import peek_kind
     from embedcli.outputs import Output, claim_outputs
     from embedcli.sequences import encode_corpus
@@ -636,7 +636,7 @@ def embed(
     else:
         with atomic_write(output, "w") as f:
             for vecs in vectors():
-                f.write("".join("\t".join(float_strings(v)) + "\n" for v in vecs))
+                f.write("".join(format_rows(np.asarray(vecs, dtype=np.float32), "\t")))
 
 
 #: ``embed -o`` formats by extension

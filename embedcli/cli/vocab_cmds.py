@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -201,7 +201,9 @@ def _render_vocab_summary(s: dict) -> None:
 def encode(
     ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
-    vocab_path: Annotated[str, typer.Option("--vocab", help="Vocabulary TSV from build-vocab.")],
+    vocab_path: Annotated[
+        str | None, typer.Option("--vocab", help="Vocabulary TSV from build-vocab.")
+    ] = None,
     output: Annotated[
         str,
         typer.Option(
@@ -242,10 +244,23 @@ def encode(
     text_field: TextFieldOpt = "text",
     label_field: LabelFieldOpt = "label",
     strict_utf8: StrictUtf8Opt = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Instead of --vocab: the rows a classifier pools for each document (its "
+            "words, then </s>, word n-gram and subword rows), for EmbeddingBag/Keras.",
+        ),
+    ] = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Integer-encode and pad/truncate documents with Keras pad_sequences semantics.
+
+    --model MODEL_DIR writes the embedding rows the model averages for each document (the
+    words, then its hashed n-gram and subword rows, as predict and embed do): with
+    'export --format npy' they give embed's vectors in torch.nn.EmbeddingBag (padding_idx=0)
+    or a Keras Embedding(mask_zero=True) + GlobalAveragePooling1D.
 
     Example: embedcli encode sample_data/stdlib/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
@@ -261,8 +276,18 @@ def encode(
     suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
     if output != "-" and suffix not in ("npy", "npz", "txt"):
         raise UsageError(f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r})")
-    ctx.with_resource(claim_outputs([Output(output)], [*corpus, vocab_path], force=force))
-    vocab = Vocabulary.load(vocab_path)
+    if (vocab_path is None) == (model is None):
+        raise UsageError("give --vocab VOCAB_TSV or --model MODEL_DIR (one of them)")
+    source = vocab_path if model is None else model
+    ctx.with_resource(claim_outputs([Output(output)], [*corpus, source], force=force))
+    loaded = None
+    if model is not None:
+        from embedcli.cli.model_common import LoadedModel
+
+        loaded = LoadedModel(model, command="encode --model")
+        vocab = loaded.vocab
+    else:
+        vocab = Vocabulary.load(vocab_path)
     padding = padding or vocab.options.get("padding", "post")
     truncating = truncating or vocab.options.get("truncating", "post")
     reader = CorpusReader(
@@ -279,7 +304,10 @@ def encode(
         ),
     )
     t0 = time.perf_counter()
-    enc = encode_corpus(reader, vocab)
+    if loaded is None:
+        enc = encode_corpus(reader, vocab)
+    else:
+        enc = _model_rows(reader, loaded, encode_corpus)
     if enc.n_docs == 0:
         raise DataError("the corpus is empty: no documents were read")
     report_invalid_utf8(reader, quiet)
@@ -306,3 +334,16 @@ def encode(
             )
         )
     sys.stdout.flush()
+
+
+def _model_rows(reader: CorpusReader, m: Any, encode_corpus: Any) -> Any:
+    """The corpus encoded as ``m`` pools it: ``model.featurize`` of its word ids (``</s>``, word
+    n-gram and subword rows appended), labels kept."""
+    import dataclasses
+
+    from embedcli import model as engine
+    from embedcli.cli.model_common import encode_for_model
+
+    enc = encode_for_model(encode_corpus, reader, m)
+    tokens, offsets = engine.featurize(enc.tokens, enc.offsets, m.spec, enc.hashes)
+    return dataclasses.replace(enc, tokens=tokens, offsets=offsets, hashes=None)

@@ -227,7 +227,7 @@ def test_max_pooling_is_not_plain_keras(work):
     emb.set_weights([b["embeddings"]])
     got = model.predict(b["ids"], batch_size=512, verbose=0)
     negative = (b["vectors"] < 0) & (b["ids"] == 0).any(axis=1, keepdims=True)
-    assert negative.sum() > 1000
+    assert negative.sum() > 20
     np.testing.assert_array_equal(got[negative], 0.0)  # padding's 0 beat every true maximum
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = " ".join(readme.split("### Interop", 1)[1].split("\n## ", 1)[0].split())

@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test test-fuzz test-nojit test-interop lint format bench clean venv
+.PHONY: demo test test-slow test-fuzz test-nojit test-interop lint format bench clean venv
 
 # what the demo needs: embedcli and its runtime dependencies only
 $(VENV)/.stamp-run: pyproject.toml
@@ -27,9 +27,13 @@ venv: $(VENV)/.stamp-test
 demo: $(VENV)/.stamp-run
 	bash sample_data/demo.sh
 
-# every test, the fuzz properties with a fifth of their budget (tests/strategies.py:fuzz_budget)
+# the fast tests (tests/conftest.py SLOW_FILES/SLOW_TESTS and @pytest.mark.slow go to test-slow)
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not slow"
+
+# the heavy tests (CI runs them after `make test`); test_fuzz.py is make test-fuzz's
+test-slow: $(VENV)/.stamp-test
+	$(PY) -m pytest tests -m slow --ignore=tests/test_fuzz.py
 
 # The kernel tests as plain Python (numba off): tracebacks and line coverage reach inside kernels.py
 test-nojit: venv

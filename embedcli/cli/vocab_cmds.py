@@ -277,7 +277,9 @@ def encode(
     if output != "-" and suffix not in ("npy", "npz", "txt"):
         raise UsageError(f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r})")
     if (vocab_path is None) == (model is None):
-        raise UsageError("give --vocab VOCAB_TSV or --model MODEL_DIR (one of them)")
+        raise UsageError(
+            "give --vocab VOCAB_TSV or --model MODEL_DIR, one of them (see embedcli encode --help)"
+        )
     source = vocab_path if model is None else model
     ctx.with_resource(claim_outputs([Output(output)], [*corpus, source], force=force))
     loaded = None

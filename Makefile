@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test test-fuzz test-nojit test-interop lint format bench clean venv
+.PHONY: demo test test-slow test-fuzz test-nojit test-interop lint format bench clean venv
 
 # what the demo needs: embedcli and its runtime dependencies only
 $(VENV)/.stamp-run: pyproject.toml
@@ -27,9 +27,13 @@ venv: $(VENV)/.stamp-test
 demo: $(VENV)/.stamp-run
 	bash sample_data/demo.sh
 
-# every test, the fuzz properties with a fifth of their budget (tests/strategies.py:fuzz_budget)
+# the fast tests (tests/conftest.py SLOW_FILES/SLOW_TESTS and @pytest.mark.slow go to test-slow)
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not slow"
+
+# the heavy tests (CI runs them after `make test`); test_fuzz.py is make test-fuzz's
+test-slow: $(VENV)/.stamp-test
+	$(PY) -m pytest tests -m slow --ignore=tests/test_fuzz.py
 
 # The kernel tests as plain Python (numba off): tracebacks and line coverage reach inside kernels.py
 test-nojit: venv
@@ -41,10 +45,14 @@ test-nojit: venv
 test-fuzz: $(VENV)/.stamp-test
 	EMBEDCLI_FUZZ=full $(PY) -m pytest tests/test_fuzz.py
 
-# The real TensorFlow/Keras, keras-preprocessing and fastText, in a venv of their own (about
-# 1 GB; never in the test extra): tests/test_compat_real.py checks every --compat claim on them.
+# The real TensorFlow/Keras, keras-preprocessing, fastText, PyTorch and TensorBoard, in a venv of
+# their own (never in the test extra): tests/test_compat_real.py checks every --compat claim on
+# them, tests/test_interop_real.py the exports (EmbeddingBag, Keras, the projector's parser).
+# torch==2.13.0 is the CPU build this machine kind keeps in pip's find-links (/opt/wheels, 183 MB);
+# PyPI alone has only the CUDA build of torch for x86_64 Linux (several GB with its nvidia-* wheels).
 IVENV := .venv-interop
-INTEROP := tensorflow-cpu==2.21.0 keras-preprocessing==1.1.2 fasttext-wheel==0.9.2
+INTEROP := tensorflow-cpu==2.21.0 keras-preprocessing==1.1.2 fasttext-wheel==0.9.2 \
+	torch==2.13.0 tensorboard==2.21.0
 
 $(IVENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(IVENV)
@@ -55,7 +63,7 @@ $(IVENV)/.stamp: pyproject.toml
 	touch $@
 
 test-interop: $(IVENV)/.stamp
-	$(IVENV)/bin/python -m pytest tests/test_compat_real.py
+	$(IVENV)/bin/python -m pytest tests/test_compat_real.py tests/test_interop_real.py
 
 lint: venv
 	$(VENV)/bin/ruff check embedcli tests benchmarks

@@ -11,12 +11,19 @@ until no name of a padding or bucket row is a token (``reserved_names``). Floats
 that reads back to the same float32 (``str(np.float32(x))``), so text exports lose nothing.
 
 - ``npy``: the float32 matrix (``.npy`` 1.0, written block by block; ``np.load`` reads it).
+- ``npz``: ``embeddings`` (the rows, as npy) and, for a classifier, the layers after the pooling
+  as Keras ``Dense`` holds them: ``out_W`` (inputs x outputs), ``out_b``, with ``--hidden``
+  ``hidden_W``, ``hidden_b`` (ReLU), and the strings ``pool``, ``objective`` (softmax: a softmax
+  Dense; binary: one sigmoid unit = P(second label); multilabel: sigmoids) and ``labels``;
+  ``maxlen`` (flatten pooling). ``np.load(path)`` reads it without pickle.
 - ``csv``: header ``token,d0,d1,...``, one row per token.
 - ``word2vec`` / ``word2vec-binary``: the formats of the original word2vec tool, read by gensim
   ``KeyedVectors.load_word2vec_format(path, binary=...)``.
 - ``projector``: ``vectors.tsv`` + ``metadata.tsv`` for the TensorBoard Embedding Projector
   (projector.tensorflow.org "Load"). PATH is a directory (created if missing) unless its name ends
   with ``_``, ``-`` or ``.``, in which case it is a prefix: ``out/words_`` -> ``out/words_vectors.tsv``.
+  A directory also gets ``projector_config.pbtxt`` naming the two files, so ``tensorboard
+  --logdir PATH`` shows the embedding in its Projector tab.
 
 Every file goes through ``atomic_write``: an error leaves no partial file behind.
 
@@ -42,10 +49,13 @@ from embedcli.atomic import atomic_dir, atomic_write
 from embedcli.errors import DataError, UsageError
 from embedcli.outputs import Output
 
-EXPORT_FORMATS = ("npy", "csv", "word2vec", "word2vec-binary", "projector")
+EXPORT_FORMATS = ("npy", "npz", "csv", "word2vec", "word2vec-binary", "projector")
 PAD_NAME = "<pad>"
 #: rows formatted per write call: bounds memory on a million-row table
 CHUNK_ROWS = 4096
+#: blocks of at least this many values are formatted by the compiled kernel
+#: (``embedcli.float_text``, 3-4x faster); smaller ones here, without importing numba
+KERNEL_MIN_VALUES = 50_000
 
 
 def float_strings(values: np.ndarray) -> list[str]:
@@ -184,15 +194,21 @@ def _positional_bytes(
 def format_rows(block: np.ndarray, sep: str) -> list[str]:
     """The float32 rows of ``block`` as text lines: every value as ``str(np.float32(x))``
     writes it (the shortest string that reads back to the same float32), joined by ``sep``,
-    each line ending in a newline. Vectorised: values between 1e-4 and 1024 in magnitude are
-    formatted by whole-array arithmetic, the rest one by one, so the text is the same byte
-    for byte (tests/test_small_defects.py checks both paths against ``str``)."""
+    each line ending in a newline. A block of ``KERNEL_MIN_VALUES`` or more goes to the compiled
+    kernel of ``embedcli.float_text``; a smaller one is vectorised here: values between 1e-4 and
+    1024 in magnitude are formatted by whole-array arithmetic, the rest one by one. The text is
+    the same byte for byte (tests/test_small_defects.py and tests/test_float_text.py check
+    every path against ``str``)."""
     block = np.asarray(block, dtype=np.float32)
     n, dim = block.shape
     if n == 0:
         return []
     if dim == 0:
         return ["\n"] * n
+    if block.size >= KERNEL_MIN_VALUES:
+        from embedcli.float_text import format_rows_compiled
+
+        return format_rows_compiled(block, sep)
     flat = block.ravel()
     slots = np.zeros((flat.size, _SLOT + 1), np.uint8)
     mag = np.abs(flat)
@@ -296,9 +312,14 @@ def select_rows(
 
 
 def export_embeddings(
-    embeddings: np.ndarray, rows: RowSet, fmt: str, path: str | Path
+    embeddings: np.ndarray,
+    rows: RowSet,
+    fmt: str,
+    path: str | Path,
+    layers: dict[str, np.ndarray] | None = None,
 ) -> list[str]:
-    """Write rows ``rows.start .. rows.stop-1`` of ``embeddings`` in format ``fmt`` to ``path``; returns the paths written."""
+    """Write rows ``rows.start .. rows.stop-1`` of ``embeddings`` in format ``fmt`` to ``path``;
+    returns the paths written. ``layers``: the extra arrays of an ``npz`` export."""
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
     if embeddings.ndim != 2:
@@ -307,6 +328,13 @@ def export_embeddings(
     if fmt == "npy":
         with atomic_write(path, "wb") as f:
             _write_npy(f, embeddings, rows)
+        return [path]
+    if fmt == "npz":
+        with atomic_write(path, "wb") as f:
+            table = np.empty((len(rows), embeddings.shape[1]), np.float32)
+            for s, block in _chunks(embeddings, rows):
+                table[s : s + len(block)] = block
+            np.savez(f, embeddings=table, **(layers or {}))
         return [path]
     if fmt == "csv":
         with atomic_write(path, "w") as f:
@@ -393,6 +421,21 @@ def _write_w2v_binary(f, embeddings: np.ndarray, rows: RowSet, names: list[str])
         )
 
 
+#: TensorBoard's projector plugin reads this file in a log directory (a ProjectorConfig message)
+PROJECTOR_CONFIG = "projector_config.pbtxt"
+
+
+def projector_config(vectors: str, metadata: str) -> str:
+    """The ``projector_config.pbtxt`` text (protobuf text format) naming the two TSV files."""
+    return (
+        "embeddings {\n"
+        '  tensor_name: "embedcli"\n'
+        f'  tensor_path: "{vectors}"\n'
+        f'  metadata_path: "{metadata}"\n'
+        "}\n"
+    )
+
+
 def projector_paths(path: str) -> tuple[Path, Path, bool]:
     """``(vectors.tsv, metadata.tsv, is_directory)`` for a projector export PATH."""
     if path.endswith(("_", "-", ".")):
@@ -409,7 +452,8 @@ def export_outputs(fmt: str, path: str) -> list[Output]:
     vec, meta, is_dir = projector_paths(path)
     if is_dir and not os.path.isdir(path):
         return [Output(path, "dir")]
-    return [Output(str(vec)), Output(str(meta))]
+    config = [Output(str(Path(path) / PROJECTOR_CONFIG))] if is_dir else []
+    return [Output(str(vec)), Output(str(meta)), *config]
 
 
 def _write_projector(embeddings: np.ndarray, rows: RowSet, path: str) -> list[str]:
@@ -425,18 +469,22 @@ def _write_projector(embeddings: np.ndarray, rows: RowSet, path: str) -> list[st
                 f"token {n!r} contains a tab or newline, which metadata.tsv cannot hold"
             )
 
-    def write(vec: Path, meta: Path) -> None:
+    def write(vec: Path, meta: Path, config: Path | None) -> None:
         with atomic_write(vec, "w") as fv, atomic_write(meta, "w") as fm:
             for _, block in _chunks(embeddings, rows):
                 fv.write("".join(format_rows(block, "\t")))
             # Two columns, so the projector reads the first line as column names.
             fm.write("word\tcount\n")
             fm.write("".join(f"{n}\t{c}\n" for n, c in zip(names, rows.counts, strict=True)))
+        if config is not None:
+            with atomic_write(config, "w") as fc:
+                fc.write(projector_config(vec.name, meta.name))
 
     if is_dir and not os.path.isdir(path):
         # A new directory appears complete or not at all.
         with atomic_dir(path) as tmp:
-            write(tmp / vec_path.name, tmp / meta_path.name)
+            write(tmp / vec_path.name, tmp / meta_path.name, tmp / PROJECTOR_CONFIG)
     else:
-        write(vec_path, meta_path)
-    return [str(vec_path), str(meta_path)]
+        write(vec_path, meta_path, Path(path) / PROJECTOR_CONFIG if is_dir else None)
+    written = [str(vec_path), str(meta_path)]
+    return written + ([str(Path(path) / PROJECTOR_CONFIG)] if is_dir else [])

@@ -22,6 +22,91 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 SAMPLE_DATA = REPO / "sample_data"
 
 
+# -- make test / make test-slow ------------------------------------------------------------------
+#: Tests `make test` leaves to `make test-slow` (CI runs both, then `make test-fuzz`): whole files,
+#: or file::test (every parametrisation). Chosen by CPU seconds per test measured with the whole
+#: suite (README "Development"): cold compiles, real-data training runs, many subprocesses. A
+#: test marked ``@pytest.mark.slow`` in its file goes the same way; new files stay in `make test`
+#: unless listed here or marked.
+SLOW_FILES = {
+    "test_fuzz.py",  # make test-fuzz runs it with its whole budget
+    "test_first_run.py",  # cold compiles in fresh caches
+}
+#: every test function of 0.8 CPU s or more (one parametrisation) or 2.4 s in all, measured
+SLOW_TESTS = {
+    "test_bit_identical.py::test_model_checksums_unchanged",  # 4.6 s cpu
+    "test_bit_identical.py::test_resumed_run_checksums_unchanged",  # 1.5 s cpu
+    "test_cli_train.py::test_train_from_stdin_subprocess",  # 2.4 s cpu
+    "test_cold_compile.py::test_a_cold_default_run_compiles_its_own_kernels_once_each",  # 10.1 s cpu
+    "test_compat.py::test_word2vec_export_keeps_every_real_token",  # 1.6 s cpu
+    "test_damaged_files.py::test_damaged_classifier",  # 4.3 s cpu
+    "test_damaged_files.py::test_damaged_config",  # 3.8 s cpu
+    "test_damaged_files.py::test_damaged_embeddings",  # 9.8 s cpu
+    "test_disk_full.py::test_train_and_encode_on_a_full_disk",  # 4.0 s cpu
+    "test_faults.py::test_a_closed_standard_stream",  # 4.3 s cpu
+    "test_faults.py::test_a_full_stdout_gives_one_line_and_exit_1",  # 2.6 s cpu
+    "test_faults.py::test_a_full_tmpdir_fails_in_one_line_naming_it",  # 5.1 s cpu
+    "test_faults.py::test_a_reader_that_went_away_gives_a_quiet_exit_0",  # 3.6 s cpu
+    "test_faults.py::test_a_signal_at_any_phase_gives_one_line_and_its_exit_code",  # 7.3 s cpu
+    "test_faults.py::test_interrupted_predict_on_stdout_says_the_output_is_incomplete",  # 1.7 s cpu
+    "test_hostile_inputs.py::test_a_200_mb_line_on_stdin_stops_at_the_line_limit",  # 2.7 s cpu
+    "test_hostile_inputs.py::test_gzip_bomb_of_one_endless_line",  # 3.5 s cpu
+    "test_markup.py::test_control_characters_never_reach_the_screen_raw",  # 6.1 s cpu
+    "test_markup.py::test_epoch_lines_are_whole_in_a_file",  # 2.0 s cpu
+    "test_markup.py::test_markup_like_labels_and_tokens_are_shown_as_they_are",  # 8.7 s cpu
+    "test_markup.py::test_missing_file_is_named_in_one_error_line",  # 2.8 s cpu
+    "test_model_cmds.py::test_plot_png_and_svg",  # 1.3 s cpu
+    "test_model_cmds.py::test_shell_pipeline",  # 1.5 s cpu
+    "test_output_safety.py::test_file_output_refuses_a_foreign_file_and_force_replaces_it",  # 2.7 s cpu
+    "test_output_safety.py::test_file_size_limit_names_the_output",  # 4.8 s cpu
+    "test_output_safety.py::test_output_paths_fuzz",  # 4.4 s cpu
+    "test_output_safety.py::test_second_writer_refuses_while_the_first_holds_the_lock",  # 1.9 s cpu
+    "test_output_safety.py::test_two_concurrent_train_runs_on_one_output",  # 2.5 s cpu
+    "test_pipelines.py::test_build_vocab_stdout_pipes_into_encode",  # 1.2 s cpu
+    "test_pipelines.py::test_encode_into_head_exits_cleanly",  # 1.4 s cpu
+    "test_pipelines.py::test_sst2_build_vocab_and_encode",  # 1.1 s cpu
+    "test_pretrain_learning.py::test_analogies_of_a_generated_language",  # 12.9 s cpu
+    "test_pretrain_learning.py::test_nearest_neighbours_on_real_sentences_beat_chance",  # 0.9 s cpu
+    "test_resume.py::test_sigint_after_first_checkpoint_then_resume",  # 9.8 s cpu
+    "test_scale.py::test_spilled_build_and_encode_is_identical",  # 3.8 s cpu
+    "test_scale.py::test_spilled_encode_is_identical",  # 1.7 s cpu
+    "test_signals.py::test_encode_interrupted_writes_no_partial_npy",  # 2.0 s cpu
+    "test_signals.py::test_train_interrupted_keeps_the_earlier_model",  # 28.0 s cpu
+    "test_similarity.py::test_nearest_agrees_with_gensim",  # 1.6 s cpu
+    "test_small_defects.py::test_format_rows_matches_str_on_any_float32",  # 1.2 s cpu
+    "test_small_defects.py::test_gzipped_stdin_is_decompressed",  # 2.4 s cpu
+    "test_train.py::test_binary_objective_returns_two_columns",  # 1.9 s cpu
+    "test_train.py::test_other_configs_learn",  # 6.0 s cpu
+    "test_train.py::test_sms_spam_well_above_majority",  # 0.8 s cpu
+    "test_train_memory.py::test_chunked_featurizing_is_bit_identical",  # 9.3 s cpu
+    "test_train_memory.py::test_chunked_prediction_is_identical",  # 2.9 s cpu
+    "test_train_options.py::test_each_model_option_learns",  # 9.3 s cpu
+    "test_train_options.py::test_init_vectors_formats",  # 2.3 s cpu
+    "test_train_options.py::test_multilabel_stores_thresholds",  # 1.9 s cpu
+    "test_train_subwords.py::test_the_ngram_hash_kernel_equals_the_python_reference",  # 2.5 s cpu
+    "test_training_core.py::test_feature_source_whole_and_chunked_give_the_same_rows",  # 1.0 s cpu
+    "test_training_core.py::test_kernel_records_load_from_the_numba_cache",  # 3.4 s cpu
+    "test_vectors_model.py::test_analogy_and_plot_work",  # 1.1 s cpu
+    "test_vectors_model.py::test_export_words_refuses_a_classifier_model",  # 0.9 s cpu
+    "test_vectors_model.py::test_export_words_writes_any_word_like_print_word_vectors",  # 2.1 s cpu
+    "test_vocab.py::test_raw_counting_path_equals_document_path",  # 1.7 s cpu
+    "test_vocab.py::test_raw_counting_path_equals_document_path_leading_labels",  # 2.6 s cpu
+    "test_vocab.py::test_raw_path_large_blocks_spanning_lines",  # 3.0 s cpu
+    "test_vocab.py::test_vocabulary_file_round_trip",  # 1.0 s cpu
+    "test_wordeval.py::test_correlations_equal_scipy_with_ties",  # 1.3 s cpu
+    "test_wordeval.py::test_exported_files_read_back_to_the_same_figures",  # 4.1 s cpu
+    "test_wordeval.py::test_real_model_equals_gensim",  # 4.3 s cpu
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath))
+        name = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+        if path.name in SLOW_FILES or f"{path.name}::{name}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The shared datasets folder; the test is skipped when it is missing."""

@@ -97,8 +97,12 @@ def test_word2vec_refuses_tokens_with_whitespace(tmp_path, table):
 @pytest.mark.parametrize("target", ["proj", "proj/", "pre_"])
 def test_projector_directory_or_prefix(tmp_path, table, target):
     paths = ex.export_embeddings(table, rows(words_only=True), "projector", str(tmp_path / target))
-    vec, meta = paths
+    vec, meta = paths[:2]
     assert vec.endswith("vectors.tsv") and meta.endswith("metadata.tsv")
+    # a directory also gets the config TensorBoard's projector plugin reads; a prefix does not
+    assert [os.path.basename(p) for p in paths[2:]] == (
+        [] if target == "pre_" else ["projector_config.pbtxt"]
+    )
     vectors = np.loadtxt(vec, delimiter="\t", dtype=np.float32)
     np.testing.assert_array_equal(vectors, table[2:5])
     with open(meta, encoding="utf-8") as f:
@@ -108,7 +112,12 @@ def test_projector_directory_or_prefix(tmp_path, table, target):
 def test_projector_into_existing_directory_keeps_other_files(tmp_path, table):
     (tmp_path / "keep.txt").write_text("x")
     ex.export_embeddings(table, rows(), "projector", str(tmp_path))
-    assert sorted(os.listdir(tmp_path)) == ["keep.txt", "metadata.tsv", "vectors.tsv"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "keep.txt",
+        "metadata.tsv",
+        "projector_config.pbtxt",
+        "vectors.tsv",
+    ]
     with open(tmp_path / "metadata.tsv", encoding="utf-8") as f:
         assert f.read().splitlines()[1] == "<pad>\t0"
 

@@ -182,7 +182,7 @@ USAGE_ERRORS = [
     (["train", "sample_data/stdlib/train.txt", "--dim", "abc"], "'--dim'"),
     (["nearest"], "Missing argument 'MODEL'"),
     (["traim"], "No such command 'traim'"),
-    (["encode", "sample_data/stdlib/test.txt"], "Missing option '--vocab'"),
+    (["encode", "sample_data/stdlib/test.txt"], "give --vocab VOCAB_TSV or --model MODEL_DIR"),
     (["--bogus"], "No such option: --bogus"),
 ]
 

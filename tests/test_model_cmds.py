@@ -448,7 +448,7 @@ def test_embed_tsv_and_npy(trained, tmp_path):
 
 
 # -- export -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fmt", ["npy", "csv", "word2vec", "word2vec-binary", "projector"])
+@pytest.mark.parametrize("fmt", ["npy", "npz", "csv", "word2vec", "word2vec-binary", "projector"])
 def test_export_every_format(trained, tmp_path, fmt):
     model, _ = trained
     out = tmp_path / ("proj" if fmt == "projector" else f"e.{fmt}")
@@ -457,6 +457,14 @@ def test_export_every_format(trained, tmp_path, fmt):
     table = np.load(Path(model) / "embeddings.npy")
     if fmt == "npy":
         np.testing.assert_array_equal(np.load(out), table)
+    elif fmt == "npz":  # the table and the classifier's layers (Keras Dense layout)
+        z = np.load(out, allow_pickle=False)
+        clf = np.load(Path(model) / "classifier.npz")
+        np.testing.assert_array_equal(z["embeddings"], table)
+        np.testing.assert_array_equal(z["out_W"], clf["out_W"])
+        np.testing.assert_array_equal(z["out_b"], clf["out_b"])
+        assert (str(z["pool"]), str(z["objective"]), int(z["maxlen"])) == ("mean", "softmax", 0)
+        assert list(z["labels"]) == Vocabulary.load(Path(model) / "vocab.tsv").labels
     elif fmt == "csv":
         rows = list(csv.reader(open(out, newline="", encoding="utf-8")))
         assert rows[1][0] == "" and rows[2][0] == "[UNK]" and len(rows) == len(table) + 1
@@ -467,7 +475,7 @@ def test_export_every_format(trained, tmp_path, fmt):
         np.testing.assert_array_equal(kv.vectors, table)
         assert kv.index_to_key[0] == "<pad>"
     else:
-        assert sorted(os.listdir(out)) == ["metadata.tsv", "vectors.tsv"]
+        assert sorted(os.listdir(out)) == ["metadata.tsv", "projector_config.pbtxt", "vectors.tsv"]
 
 
 def test_export_words_only_and_stdout(trained, tmp_path):

@@ -451,7 +451,7 @@ def embed(
 
     from embedcli.api_model import Model
     from embedcli.atomic import atomic_write
-    from embedcli.exporters import float_strings
+    from embedcli.exporters import format_rows
     from embedcli.outputs import Output, claim_outputs
 
     kind = _embed_format(output)
@@ -476,7 +476,7 @@ def embed(
     else:
         with atomic_write(output, "w") as f:
             for vecs in vectors():
-                f.write("".join("\t".join(float_strings(v)) + "\n" for v in vecs))
+                f.write("".join(format_rows(np.asarray(vecs, dtype=np.float32), "\t")))
 
 
 #: ``embed -o`` formats by extension

@@ -378,7 +378,9 @@ def export(
     *,
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="npy, csv, word2vec, word2vec-binary or projector."),
+        typer.Option(
+            "--format", "-f", help="npy, npz, csv, word2vec, word2vec-binary or projector."
+        ),
     ],
     output: Annotated[
         str,
@@ -404,7 +406,10 @@ def export(
 
     word2vec files name the padding row '<pad>' (csv: empty token) and n-gram rows '<bucket_N>',
     with more angle brackets when the vocabulary holds such a token.
-    projector writes vectors.tsv + metadata.tsv into a directory, or after a prefix ending in _ - .
+    projector writes vectors.tsv + metadata.tsv into a directory (with the
+    projector_config.pbtxt TensorBoard reads), or after a prefix ending in _ - .
+    npz holds the table and a classifier's Dense layers (out_W, out_b, hidden_W, hidden_b:
+    Keras kernel layout) with its pool and objective, for a Keras or PyTorch copy of the model.
     --words FILE (word-vector models) writes the vectors of the file's words instead, known or
     not, as fastText's print-word-vectors: word2vec text is its 'word v1 v2 ...' lines after
     a 'count dim' header.
@@ -418,15 +423,18 @@ def export(
     if words_file is not None:
         if words_only:
             raise UsageError("--words exports the words of a file: drop --words-only")
-        if fmt == "npy":
+        if fmt in ("npy", "npz"):
             raise UsageError(
                 "--words writes each word with its vector: use --format word2vec, "
                 "word2vec-binary, csv or projector (an npy matrix holds no words)"
             )
+    if fmt == "npz" and words_only:
+        raise UsageError("npz holds the whole model (row i = id i): drop --words-only")
     inputs = [model] + ([words_file] if words_file not in (None, "-") else [])
     ctx.with_resource(claim_outputs(export_outputs(fmt, output), inputs, force=force))
-    table = open_table(model, verify=True)
+    table = open_table(model, verify=True, classifier=fmt == "npz")
     vocab = table.vocab
+    layers = _layers(table) if fmt == "npz" else None
     if words_file is not None:
         embeddings, rows = word_list_rows(table, model, words_file)
     else:
@@ -438,7 +446,7 @@ def export(
             counts=vocab.counts,
             words_only=words_only,
         )
-    paths = export_embeddings(embeddings, rows, fmt, output)
+    paths = export_embeddings(embeddings, rows, fmt, output, layers)
     if not quiet and output != "-":
         err_console.print(
             text(
@@ -446,6 +454,23 @@ def export(
                 f"-> {', '.join(paths)}"
             )
         )
+
+
+def _layers(table: Any) -> dict[str, Any]:
+    """A classifier's arrays after the pooling for ``export --format npz`` (none for word
+    vectors): Dense kernels (inputs x outputs) and biases, and what a copy needs to know."""
+    import numpy as np
+
+    if not getattr(table, "classifier", None):
+        return {}
+    spec = table.spec
+    keys = ("out_W", "out_b", "hidden_W", "hidden_b")
+    layers = {k: np.asarray(table.classifier[k]) for k in keys if k in table.classifier}
+    layers["pool"] = np.array(spec.pool)
+    layers["objective"] = np.array(spec.objective)
+    layers["maxlen"] = np.array(int(spec.maxlen))
+    layers["labels"] = np.array(list(table.vocab.labels), dtype=np.str_)
+    return layers
 
 
 # -- info -------------------------------------------------------------------------------------------

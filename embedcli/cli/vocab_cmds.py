@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -222,7 +222,9 @@ def _render_vocab_summary(s: dict) -> None:
 def encode(
     ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
-    vocab_path: Annotated[str, typer.Option("--vocab", help="Vocabulary TSV from build-vocab.")],
+    vocab_path: Annotated[
+        str | None, typer.Option("--vocab", help="Vocabulary TSV from build-vocab.")
+    ] = None,
     output: Annotated[
         str,
         typer.Option(
@@ -267,6 +269,14 @@ def encode(
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     partition_size: PartitionSizeOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Instead of --vocab: the rows a classifier pools for each document (its "
+            "words, then </s>, word n-gram and subword rows), for EmbeddingBag/Keras.",
+        ),
+    ] = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -274,6 +284,11 @@ def encode(
 
     With --engine dask, -o DIR (no .npy/.npz/.txt suffix) writes an encoded shard directory
     (unpadded int32 ids per input partition, resumable) that train reads as its corpus.
+
+    --model MODEL_DIR writes the embedding rows the model averages for each document (the
+    words, then its hashed n-gram and subword rows, as predict and embed do): with
+    'export --format npy' they give embed's vectors in torch.nn.EmbeddingBag (padding_idx=0)
+    or a Keras Embedding(mask_zero=True) + GlobalAveragePooling1D.
 
     Example: embedcli encode sample_data/stdlib/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
@@ -298,10 +313,24 @@ def encode(
         raise UsageError(
             "an encoded shard directory keeps documents whole: drop --maxlen/--padding/--truncating"
         )
-    inputs = [*(local_inputs(corpus) if dask else corpus), vocab_path]
+    if (vocab_path is None) == (model is None):
+        raise UsageError(
+            "give --vocab VOCAB_TSV or --model MODEL_DIR, one of them (see embedcli encode --help)"
+        )
+    if model is not None and dask:
+        raise UsageError("encode --model runs on the local engine: drop --engine dask")
+    source = vocab_path if model is None else model
+    inputs = [*(local_inputs(corpus) if dask else corpus), source]
     kind = "dir" if to_dir else "file"
     ctx.with_resource(claim_outputs([Output(output, kind=kind)], inputs, force=force))
-    vocab = Vocabulary.load(vocab_path)
+    loaded = None
+    if model is not None:
+        from embedcli.cli.model_common import LoadedModel
+
+        loaded = LoadedModel(model, command="encode --model")
+        vocab = loaded.vocab
+    else:
+        vocab = Vocabulary.load(vocab_path)
     padding = padding or vocab.options.get("padding", "post")
     truncating = truncating or vocab.options.get("truncating", "post")
     options = corpus_options(
@@ -328,7 +357,10 @@ def encode(
         reader = reading_summary(reading)
     else:
         reader = CorpusReader(corpus, options)
-        enc = encode_corpus(reader, vocab)
+        if loaded is None:
+            enc = encode_corpus(reader, vocab)
+        else:
+            enc = _model_rows(reader, loaded, encode_corpus)
     if enc.n_docs == 0:
         raise DataError("the corpus is empty: no documents were read")
     report_invalid_utf8(reader, quiet)
@@ -376,3 +408,16 @@ def _encode_to_dir(corpus, options, vocab, output, scheduler, workers, partition
                 f"{len(manifest['shards'])} shards{kept} in {time.perf_counter() - t0:.2f} s -> {output}"
             )
         )
+
+
+def _model_rows(reader: CorpusReader, m: Any, encode_corpus: Any) -> Any:
+    """The corpus encoded as ``m`` pools it: ``model.featurize`` of its word ids (``</s>``, word
+    n-gram and subword rows appended), labels kept."""
+    import dataclasses
+
+    from embedcli import model as engine
+    from embedcli.cli.model_common import encode_for_model
+
+    enc = encode_for_model(encode_corpus, reader, m)
+    tokens, offsets = engine.featurize(enc.tokens, enc.offsets, m.spec, enc.hashes)
+    return dataclasses.replace(enc, tokens=tokens, offsets=offsets, hashes=None)

@@ -367,8 +367,11 @@ def test_the_train_and_pretrain_modules_stay_importable() -> None:
 
 # -- the documentation runs -----------------------------------------------------------------------
 def readme_python_blocks() -> list[str]:
+    """The ``python`` blocks of the README's "Python API" section (the interop section's block
+    needs torch and Keras: tests/test_interop_real.py runs it)."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
 def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch) -> None:

@@ -261,3 +261,31 @@ def test_projector_export_parses_as_tensorboard_does(work):
     tokens = Vocabulary.load(b["model"] / "vocab.tsv").tokens
     assert rows[0][0] == "<pad>" and [r[0] for r in rows[1 : len(tokens)]] == tokens[1:]
     assert rows[len(tokens)][0] == "<bucket_0>"
+
+
+def test_the_readme_interop_block_runs_and_gives_embed_and_predict(work, monkeypatch):
+    """The README's PyTorch/Keras block, executed as written on sst2's files."""
+    torch = pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    import re
+    import shutil
+
+    b = built(work, "sst2")
+    run = work / "readme-block"
+    run.mkdir(exist_ok=True)
+    shutil.copy(work / "sst2.npz", run / "model.npz")
+    shutil.copy(work / "sst2.ids.npy", run / "ids.npy")
+    monkeypatch.chdir(run)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Interop", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    lines = block.splitlines()
+    # the two result lines become assertions on what they compute
+    bag_line = next(i for i, line in enumerate(lines) if line.startswith("bag(torch"))
+    lines[bag_line] = "bag_vectors = " + lines[bag_line].split("#")[0]
+    keras_line = next(i for i, line in enumerate(lines) if line.startswith("model.predict(ids)"))
+    lines[keras_line] = "keras_proba = model.predict(ids, verbose=0)"
+    namespace = {"np": np, "torch": torch, "keras": keras}
+    exec(compile("\n".join(lines), "README.md", "exec"), namespace)  # noqa: S102
+    np.testing.assert_allclose(namespace["bag_vectors"].detach().numpy(), b["vectors"], atol=1e-5)
+    np.testing.assert_allclose(namespace["keras_proba"], predicted_proba(b), atol=1e-5)

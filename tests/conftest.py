@@ -16,6 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 # would follow each subprocess's cwd, so make it absolute.
 if os.environ.get("NUMBA_CACHE_DIR"):
     os.environ["NUMBA_CACHE_DIR"] = str(Path(os.environ["NUMBA_CACHE_DIR"]).resolve())
+# No terminal width: the CLI's consoles never wrap in a file or a pipe unless COLUMNS says so
+# (render.py), and the tests check that. pytest imports readline (capture.py), and GNU readline
+# exports COLUMNS=80 LINES=24 into the C environment when stdin is not a terminal: os.environ
+# does not show them, but every subprocess inherits them, pytest-xdist's workers included, whose
+# in-process CliRunner runs then wrapped long tmp paths at 80 columns. Unset them at C level too.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+    os.unsetenv(_name)
 
 #: ../shared/data next to the repository: real benchmark corpora, absent on some machines
 SHARED_DATA = REPO.parent / "shared" / "data"

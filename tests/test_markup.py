@@ -380,6 +380,16 @@ def test_control_characters_in_a_file_name_are_escaped(tmp_path: Path) -> None:
 
 
 # -- no wrapping or truncation in a file or a pipe ----------------------------------------------------
+def test_the_test_run_exports_no_terminal_size() -> None:
+    """pytest imports readline, which exports COLUMNS=80 LINES=24 at C level (not in os.environ):
+    pytest-xdist's workers and every subprocess inherited them, and the in-process runs of this
+    file then wrapped long paths at 80 columns under ``-n 2``. conftest.py unsets them."""
+    code = "import os; print(os.environ.get('COLUMNS'), os.environ.get('LINES'))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stdout.split() == ["None", "None"], p.stdout
+    assert "COLUMNS" not in os.environ and "LINES" not in os.environ
+
+
 def _cli(*args: object, **kwargs: object) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR")}
     env["PYTHONPATH"] = str(REPO)

@@ -17,7 +17,7 @@ $(VENV)/.stamp-run: pyproject.toml
 	$(PIP) -e .
 	touch $@
 
-# + pytest, hypothesis, ruff, gensim, matplotlib
+# + pytest, pytest-xdist, hypothesis, ruff, gensim, matplotlib
 $(VENV)/.stamp-test: $(VENV)/.stamp-run
 	$(PIP) -e '.[test]'
 	touch $@
@@ -27,9 +27,11 @@ venv: $(VENV)/.stamp-test
 demo: $(VENV)/.stamp-run
 	bash sample_data/demo.sh
 
-# the fast tests (tests/conftest.py SLOW_FILES/SLOW_TESTS and @pytest.mark.slow go to test-slow)
+# the fast tests (tests/conftest.py SLOW_FILES/SLOW_TESTS and @pytest.mark.slow go to test-slow),
+# in pytest-xdist workers: one per core (`make test TEST_WORKERS=0` runs them in one process)
+TEST_WORKERS ?= auto
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS)
 
 # the heavy tests (CI runs them after `make test`); test_fuzz.py is make test-fuzz's
 test-slow: $(VENV)/.stamp-test

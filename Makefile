@@ -18,8 +18,9 @@ $(VENV)/.stamp-run: pyproject.toml
 	touch $@
 
 # + pytest, pytest-xdist, hypothesis, ruff, gensim, matplotlib
-$(VENV)/.stamp-test: $(VENV)/.stamp-run
-	$(PIP) -e '.[test]'
+# (.ci/test-constraints.txt: the boto3/botocore/aiobotocore set, else pip backtracks for minutes)
+$(VENV)/.stamp-test: $(VENV)/.stamp-run .ci/test-constraints.txt
+	$(PIP) -e '.[test]' -c .ci/test-constraints.txt
 	touch $@
 
 venv: $(VENV)/.stamp-test

@@ -139,13 +139,15 @@ def plan_shards(
 
 
 def cut_ranges(
-    files: list[tuple[str, int]], workers: int, max_bytes: int = MAX_SHARD_BYTES
+    files: list[tuple[str, int]], workers: int, max_bytes: int | None = None
 ) -> list[Shard]:
     """Byte ranges ``(path, start, end)`` covering ``(path, size)`` files: about ``workers`` equal
     parts over all files, none larger than ``max_bytes``. Ranges end anywhere; a range's lines are
     those that START in it (``CorpusReader.iter_byte_range``), so each line is read once. The
     distributed engine cuts its partitions with this too (``embedcli.inputs``)."""
     total = sum(size for _path, size in files)
+    if max_bytes is None:  # read at call time: the module's setting, not the one at import
+        max_bytes = MAX_SHARD_BYTES
     shards: list[Shard] = []
     per = max(1, total // max(1, workers))
     for path, size in files:

@@ -15,7 +15,7 @@ that reads back to the same float32 (``str(np.float32(x))``), so text exports lo
   as Keras ``Dense`` holds them: ``out_W`` (inputs x outputs), ``out_b``, with ``--hidden``
   ``hidden_W``, ``hidden_b`` (ReLU), and the strings ``pool``, ``objective`` (softmax: a softmax
   Dense; binary: one sigmoid unit = P(second label); multilabel: sigmoids) and ``labels``;
-  ``maxlen`` (flatten pooling). ``np.load(path)`` reads it without pickle.
+  ``maxlen`` (flatten pooling). ``np.load(path)`` reads it with allow_pickle left False.
 - ``csv``: header ``token,d0,d1,...``, one row per token.
 - ``word2vec`` / ``word2vec-binary``: the formats of the original word2vec tool, read by gensim
   ``KeyedVectors.load_word2vec_format(path, binary=...)``.

@@ -17,11 +17,21 @@ A word's full-space vector is its row; on a classifier trained with subwords (``
 it is fastText's word vector, the mean of its row and its character n-gram bucket rows (a
 word-vector model from ``pretrain`` stores that mean already).
 
-The page ships no vectors, so its size does not grow with ``dim``: the neighbour lists are
-precomputed. The cost is that the search box knows only the mapped words and the ``--words``
-list; a word outside both gets a message saying to rebuild with ``--words``. Hashing n-grams in
-the browser was rejected: an out-of-vocabulary word may touch any of the model's bucket rows
-(millions of ``dim``-wide rows), far more than a page should carry.
+The page also carries what it needs to search ANY typed word (``SearchTable``): the full-space
+vectors of the ``search_words`` most frequent vocabulary words (the mapped ones first), packed as
+int8 with a per-row scale (``--precision int8``, the default) or float16, and, on a model with
+subwords, the character n-gram bucket rows of the ``ngram_words`` most frequent words' n-grams.
+The page's script tokenizes a typed word as the model does (its tokenizer settings are in the
+page), looks it up among the carried words, else hashes its n-grams (fastText's FNV-1a over the
+sign-extended UTF-8 bytes of each n-gram of ``<word>``, as ``embedcli.subwords``) and averages
+the carried bucket rows; it then ranks the mapped words by cosine in the full space.
+``page_search`` is that algorithm in Python over the page's own data, operation for operation
+(float64, sums taken left to right over the dimensions, as the script takes them), so its
+results are the page's bit for bit. When an n-gram's row is not on the page, the result says so
+("approximate: 7 of 9 n-grams on this page") instead of silently differing from embedcli.
+
+An int8 row keeps no scale for a word (a positive per-row factor cancels in the cosine), a
+bucket row keeps its float32 scale (rows are summed before the cosine).
 
 Escaping: the data goes into ``<script type="application/json">`` as ASCII JSON with ``<``,
 ``>``, ``&`` escaped as ``\\u003c``..., so no word can close the script element; the page's
@@ -80,11 +90,10 @@ class ExplorerData:
     ids: np.ndarray
     counts: np.ndarray | None
     xy: np.ndarray
-    #: ``(len(words) + len(extra), k)`` indices into ``words`` and their cosines
-    neighbours: np.ndarray
-    scores: np.ndarray
-    extra: list[str] = field(default_factory=list)
-    extra_notes: list[str] = field(default_factory=list)
+    #: neighbours listed per search
+    k: int
+    #: the vectors the page searches (its first ``len(words)`` words are ``words``)
+    search: SearchTable
     docs: list[ExplorerDoc] = field(default_factory=list)
     doc_xy: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
@@ -203,6 +212,236 @@ def cosine_neighbours(
     return idx, sims
 
 
+# -- searching any word: the data the page carries and its algorithm in Python ------------------------
+#: how the page packs vectors (bytes per value: 1, 2)
+PRECISIONS = ("int8", "float16")
+#: default number of vocabulary words the page can search by their own vector
+SEARCH_WORDS = 20_000
+
+
+def pack_rows(x: np.ndarray, precision: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, scale)``: each row divided by a float32 per-row scale and stored as int8
+    (``rint``, scale = max|row| / 127) or float16 (scale = max|row|); a zero row has scale 0.
+    The decoded row is ``values * scale`` (exact in float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    peak = np.abs(x).max(axis=1) if x.size else np.zeros(len(x))
+    if precision == "int8":
+        scale = (peak / 127).astype(np.float32)
+    elif precision == "float16":
+        scale = peak.astype(np.float32)
+    else:
+        raise ValueError(f"unknown precision {precision!r}")
+    safe = np.where(scale > 0, scale, 1).astype(np.float64)[:, None]
+    if precision == "int8":
+        return np.clip(np.rint(x / safe), -127, 127).astype(np.int8), scale
+    return np.clip(x / safe, -1, 1).astype("<f2"), scale
+
+
+def unpack_rows(values: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """float64 rows from ``pack_rows`` (``scale=None``: the values alone, a word's cosine row)."""
+    out = np.asarray(values, dtype=np.float64)
+    if out.ndim == 1:
+        out = out.reshape(len(scale) if scale is not None else 1, -1)
+    return out if scale is None else out * np.asarray(scale, np.float64)[:, None]
+
+
+@dataclass
+class SearchTable:
+    """What the page needs to search any typed word (see the module's docstring)."""
+
+    precision: str
+    #: the carried words: ``vocab_words`` vocabulary words by frequency (the mapped ones
+    #: first), then the ``--words`` entries outside them
+    words: list[str]
+    #: ``pack_rows(...)[0]`` of their full-space vectors (the scale is left out: it cancels)
+    rows: np.ndarray
+    vocab_words: int
+    #: words of the model's vocabulary (more than ``vocab_words`` when the page carries a part)
+    vocab_size: int
+    extra_notes: list[str]
+    #: the model's tokenizer settings (``dataclasses.asdict`` of its config) and split characters
+    tokenizer: dict
+    #: ``{"minn", "maxn", "buckets", "rule"}``: rule "vectors" (an n-gram without a row in the
+    #: model is left out of the mean) or "classifier" (every n-gram has a row); None: no subwords
+    subwords: dict | None = None
+    bucket_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    bucket_rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
+    bucket_scale: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    #: the page holds every bucket row the model could use for any word (exact for every word)
+    buckets_complete: bool = False
+    ngram_words: int = 0
+
+
+def search_table(
+    table: Any,
+    *,
+    search_words: int,
+    ngram_words: int,
+    precision: str,
+    extra: list[str] | None = None,
+    extra_vectors: np.ndarray | None = None,
+    extra_notes: list[str] | None = None,
+) -> SearchTable:
+    """The ``SearchTable`` of a model: the vectors of its ``search_words`` most frequent words
+    (``top_word_ids`` order, so the mapped words are a prefix), the ``extra`` words' vectors,
+    and the n-gram rows of its ``ngram_words`` most frequent words (0: none)."""
+    from dataclasses import asdict
+
+    from embedcli.subwords import subword_buckets
+    from embedcli.text import _UNICODE_SPACE, SPLITS
+
+    ids, _ = top_word_ids(table, search_words)
+    vocab = table.vocab
+    words = [vocab.tokens[int(i)] for i in ids]
+    vectors = word_vectors(table, ids)
+    extra = list(extra or [])
+    if extra:
+        vectors = np.vstack([vectors, np.asarray(extra_vectors, dtype=np.float64)])
+    rows, _ = pack_rows(vectors, precision)
+    first = 1 if vocab.unk_id is None else vocab.unk_id + 1
+    tok = asdict(vocab.tokenizer.config)
+    seps = SPLITS[tok["split"]]
+    tok["separators"] = _UNICODE_SPACE if seps is None else seps
+    out = SearchTable(
+        precision=precision,
+        words=words + extra,
+        rows=rows,
+        vocab_words=len(words),
+        vocab_size=len(vocab.tokens) - first,
+        extra_notes=list(extra_notes or []),
+        tokenizer=tok,
+    )
+    spec = getattr(table, "subwords", None)
+    rule = "vectors"
+    if spec is None:
+        spec, rule = _classifier_subwords(table), "classifier"
+    if spec is None or not spec.enabled:
+        return out
+    out.subwords = {"minn": spec.minn, "maxn": spec.maxn, "buckets": spec.buckets, "rule": rule}
+    gram_ids, _ = top_word_ids(table, max(ngram_words, 1))
+    gram_ids = gram_ids[:ngram_words]
+    out.ngram_words = len(gram_ids)
+    used = subword_buckets([vocab.tokens[int(i)] for i in gram_ids], spec)
+    buckets = np.unique(np.concatenate(used)) if used else np.zeros(0, np.int64)
+    if rule == "vectors":
+        stored = np.asarray(table.subword_buckets, dtype=np.int64)
+        pos = np.searchsorted(stored, buckets)
+        have = pos < len(stored)
+        have[have] = stored[pos[have]] == buckets[have]
+        buckets, pos = buckets[have], pos[have]
+        bucket_vectors = np.asarray(table.subword_rows[pos], dtype=np.float64)
+        out.buckets_complete = len(buckets) == len(stored)
+    else:
+        bucket_vectors = np.asarray(table.embeddings[table.num_words + buckets], dtype=np.float64)
+        out.buckets_complete = len(buckets) == spec.buckets
+    out.bucket_ids = buckets.astype(np.uint32)
+    out.bucket_rows, out.bucket_scale = pack_rows(
+        bucket_vectors.reshape(len(buckets), -1), precision
+    )
+    return out
+
+
+@dataclass
+class PageResult:
+    """What the page shows for a typed word (``page_search``)."""
+
+    token: str | None
+    #: indices into the mapped words, best first, and their cosines
+    neighbours: list[int]
+    cosines: list[float]
+    #: "mapped", "vocabulary", "extra", "ngrams" or an error ("tokens", "unknown", "no-vector")
+    source: str
+    known: int = 0
+    total: int = 0
+    exact: bool = True
+    vector: np.ndarray | None = None
+
+
+def decode_search(data: dict) -> dict:
+    """The packed search arrays of a page's JSON (``page_json``) as numpy arrays."""
+    s = data["search"]
+    dim = data["dim"]
+    dtype = "<i1" if s["precision"] == "int8" else "<f2"
+    out = {"rows": np.frombuffer(base64.b64decode(s["rows"]), dtype).reshape(-1, dim)}
+    sub = s.get("sub")
+    if sub:
+        out["ids"] = np.frombuffer(base64.b64decode(sub["ids"]), "<u4").astype(np.int64)
+        out["brows"] = np.frombuffer(base64.b64decode(sub["rows"]), dtype).reshape(-1, dim)
+        out["bscale"] = np.frombuffer(base64.b64decode(sub["scale"]), "<f4")
+    return out
+
+
+def page_search(data: dict, text: str, k: int | None = None) -> PageResult:
+    """The page's search in Python over the page's own data (``json.loads`` of its data
+    element): tokenize ``text`` with the model's tokenizer, take the carried word's vector or
+    average the carried n-gram rows, and rank the mapped words by cosine with the same float64
+    operations in the same order as the script, so the result is the page's bit for bit."""
+    from embedcli.subwords import SubwordSpec, subword_buckets
+    from embedcli.text import EOS_TOKEN, Tokenizer, TokenizerConfig
+
+    s = data["search"]
+    arrays = decode_search(data)
+    n = data["n"]
+    k = data["k"] if k is None else k
+    tok = dict(s["tok"])
+    tok.pop("separators")
+    words = data["words"]
+    where = {w: i for i, w in reversed(list(enumerate(words)))}
+    word = text = text.strip()
+    if word not in where:  # a carried word's exact spelling first, else the model's tokens
+        toks = Tokenizer(TokenizerConfig(**tok)).tokenize(text)
+        if tok.get("eos") and toks and toks[-1] == EOS_TOKEN:
+            toks.pop()
+        if len(toks) != 1:
+            return PageResult(None, [], [], "tokens")
+        word = toks[0]
+    me = -1
+    known = total = 0
+    exact = True
+    if word in where:
+        at = where[word]
+        vec = arrays["rows"][at].astype(np.float64)
+        source = "mapped" if at < n else "vocabulary" if at < s["nv"] else "extra"
+        me = at if at < n else -1
+    elif s.get("sub"):
+        sub = s["sub"]
+        spec = SubwordSpec(sub["minn"], sub["maxn"], sub["buckets"])
+        buckets = subword_buckets([word], spec)[0]
+        total = len(buckets)
+        ids = arrays["ids"]
+        acc = np.zeros(data["dim"], dtype=np.float64)
+        for b in buckets:
+            p = int(np.searchsorted(ids, b))
+            if p < len(ids) and ids[p] == b:
+                acc = acc + arrays["brows"][p].astype(np.float64) * float(arrays["bscale"][p])
+                known += 1
+        source = "ngrams"
+        exact = known == total or (sub["rule"] == "vectors" and sub["complete"])
+        exact = exact and s["nv"] == s["vocabSize"]
+        if known == 0:
+            return PageResult(word, [], [], "no-vector", known, total, exact)
+        vec = acc / known
+    else:
+        return PageResult(word, [], [], "unknown")
+    rows = arrays["rows"][:n].astype(np.float64)
+    vnorm = 0.0
+    for d in range(len(vec)):
+        vnorm = vnorm + vec[d] * vec[d]
+    vnorm = float(np.sqrt(vnorm))
+    if vnorm == 0:
+        return PageResult(word, [], [], "no-vector", known, total, exact)
+    dots = np.zeros(n)
+    norms = np.zeros(n)
+    for d in range(rows.shape[1]):
+        dots = dots + vec[d] * rows[:, d]
+        norms = norms + rows[:, d] * rows[:, d]
+    norms = np.sqrt(norms)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(norms > 0, dots / (vnorm * norms), 0.0)
+    order = [int(i) for i in np.lexsort((np.arange(n), -cos)) if i != me][:k]
+    return PageResult(word, order, [float(cos[i]) for i in order], source, known, total, exact, vec)
+
+
 # -- the page ---------------------------------------------------------------------------------------
 def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
@@ -211,23 +450,39 @@ def _b64(array: np.ndarray, dtype: str) -> str:
 def page_json(data: ExplorerData) -> str:
     """The page's data as ASCII JSON that cannot end a ``<script>`` element."""
     n = len(data.words)
-    wide = n > 65535
+    st = data.search
+    if st.words[:n] != data.words:
+        raise AssertionError("the search table must start with the mapped words")
+    search: dict[str, Any] = {
+        "precision": st.precision,
+        "rows": _b64(st.rows, st.rows.dtype.newbyteorder("<").str),
+        "nv": st.vocab_words,
+        "vocabSize": st.vocab_size,
+        "tok": st.tokenizer,
+        "sub": None,
+    }
+    if st.subwords is not None:
+        search["sub"] = {
+            **st.subwords,
+            "complete": st.buckets_complete,
+            "ngramWords": st.ngram_words,
+            "ids": _b64(st.bucket_ids, "<u4"),
+            "rows": _b64(st.bucket_rows, st.bucket_rows.dtype.newbyteorder("<").str),
+            "scale": _b64(st.bucket_scale, "<f4"),
+        }
     payload: dict[str, Any] = {
         "title": data.title,
         "kind": data.kind,
         "method": data.method,
         "dim": data.dim,
         "n": n,
-        "k": int(data.neighbours.shape[1]) if data.neighbours.ndim == 2 else 0,
-        "words": data.words,
+        "k": data.k,
+        "words": st.words,
         "ids": _b64(data.ids, "<u4"),
         "counts": None if data.counts is None else _b64(data.counts, "<f8"),
         "xy": _b64(data.xy, "<f4"),
-        "nbrWide": wide,
-        "nbr": _b64(data.neighbours, "<u4" if wide else "<u2"),
-        "sim": _b64(np.rint(np.clip(data.scores, -1, 1) * 10000), "<i2"),
-        "extra": data.extra,
-        "extraNotes": data.extra_notes,
+        "extraNotes": st.extra_notes,
+        "search": search,
         "docs": [
             {
                 "text": d.text[:DOC_CHARS] + ("…" if len(d.text) > DOC_CHARS else ""),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedcli.explorer import decode_search, unpack_rows
 from embedcli.modeldir import save_model
 from embedcli.pretrain import PretrainCorpus, PretrainSpec
 from embedcli.vectors_model import save_vectors_model
@@ -132,17 +133,20 @@ def page_data(html: str) -> dict:
     m = re.search(r'<script id="explorer-data" type="application/json">(.*?)</script>', html, re.S)
     assert m, "no data element"
     data = json.loads(m.group(1))
-    n, k = data["n"], data["k"]
+    n = data["n"]
 
     def arr(key: str, dtype: str) -> np.ndarray:
         return np.frombuffer(base64.b64decode(data[key]), dtype=dtype)
 
     data["ids_"] = arr("ids", "<u4")
     data["xy_"] = arr("xy", "<f4").reshape(n, 2)
-    nbr = arr("nbr", "<u4" if data["nbrWide"] else "<u2")
-    data["nbr_"] = nbr.reshape(-1, k).astype(np.int64)
-    data["sim_"] = arr("sim", "<i2").reshape(-1, k) / 10000
     data["counts_"] = None if data["counts"] is None else arr("counts", "<f8")
+    packed = decode_search(data)
+    #: the carried words' vectors as the page decodes them (int8: the values, scale left out)
+    data["rows_"] = packed["rows"].astype(np.float64)
+    if "ids" in packed:
+        data["bucket_ids_"] = packed["ids"]
+        data["bucket_rows_"] = unpack_rows(packed["brows"], packed["bscale"])
     return data
 
 

@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from embedcli.cli import app
-from embedcli.explorer import cosine_neighbours, unit_rows
+from embedcli.explorer import cosine_neighbours, page_search, unit_rows
 from embedcli.projection import pca, project
 from embedcli.subwords import SubwordSpec, subword_buckets
-from embedcli.vectors_model import load_vectors_model
+from embedcli.vectors_model import compose_subword_vectors, load_vectors_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from explorer_fixtures import (  # noqa: E402
@@ -81,49 +81,108 @@ def test_cosine_neighbours_are_the_plain_numpy_search():
 
 
 # -- the page ---------------------------------------------------------------------------------------
-def test_vectors_model_page_holds_the_full_space_neighbours(vec_model, tmp_path):
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def numpy_top(rows: np.ndarray, query: np.ndarray, k: int, skip: int | None) -> list[int]:
+    """numpy's full-space cosine top-k (a BLAS product), ties by the lower index."""
+    return expected_neighbours(rows, query, k, skip)
+
+
+def test_vectors_model_page_carries_the_full_space_vectors(vec_model, tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("zzqqx\nwaa\n", encoding="utf-8")  # an OOV word, a mapped one
     out = tmp_path / "e.html"
     r = ok("explore", vec_model, "-o", out, "--top", "200", "-k", "7", "--words", words)
     size = out.stat().st_size
     assert f"{size:,} bytes" in r.stderr
-    html = out.read_text(encoding="utf-8")
-    data = page_data(html)
+    data = page_data(out.read_text(encoding="utf-8"))
     m = load_vectors_model(vec_model)
     assert data["n"] == 200 and data["k"] == 7 and data["kind"] == "vectors"
-    # the most frequent words, with their ids and counts
-    assert data["words"] == m.words[:200]
+    # the most frequent words first, with their ids and counts; then the other 100 vocabulary
+    # words (searchable, not mapped), then the --words entry
+    assert data["words"] == m.words[:300] + ["zzqqx"]
+    assert data["search"]["nv"] == data["search"]["vocabSize"] == 300
     assert data["ids_"].tolist() == list(range(m.first, m.first + 200))
     assert data["counts_"].tolist() == m.counts[:200].tolist()
-    table = np.asarray(m.embeddings[m.first : m.first + 200], np.float64)
-    for i in (0, 17, 199):
-        assert data["nbr_"][i].tolist() == expected_neighbours(table, table[i], 7, skip=i)
-    # the coordinates are the PCA of the unit vectors
-    assert np.allclose(data["xy_"], pca(unit_rows(table)), atol=1e-5)
-    # the OOV word of --words: the mean of its n-gram rows, searched in the full space
-    assert data["extra"] == ["zzqqx"]
+    table = np.asarray(m.embeddings[m.first : m.first + 300], np.float64)
+    # int8 rows: the same directions (per-row scale left out: it cancels in the cosine)
+    rows = data["rows_"]
+    cos = np.sum(unit_rows(rows[:300]) * unit_rows(table), axis=1)
+    assert cos.min() > 0.999
+    assert np.allclose(data["xy_"], pca(unit_rows(table[:200])), atol=1e-5)
+    mapped = rows[:200]
+    for i in (0, 17, 199, 250):  # mapped words leave themselves out; word 250 is not mapped
+        res = page_search(data, m.words[i])
+        assert res.source == ("mapped" if i < 200 else "vocabulary") and res.exact
+        assert res.neighbours == numpy_top(mapped, rows[i], 7, i if i < 200 else None)
+    # the OOV word of --words: embedcli's own vector, packed with the others
+    res = page_search(data, "zzqqx")
+    assert res.source == "extra"
+    oov = np.asarray(m.oov_vectors(["zzqqx"])[0], np.float64)
+    assert cosine(rows[300], oov) > 0.999
+    assert res.neighbours == numpy_top(mapped, rows[300], 7, None)
+
+
+def test_unknown_words_are_composed_from_the_pages_ngram_rows(vec_model, tmp_path):
+    out = tmp_path / "e.html"
+    ok("explore", vec_model, "-o", out, "--top", "200", "-k", "6", "--ngram-words", "300")
+    data = page_data(out.read_text(encoding="utf-8"))
+    m = load_vectors_model(vec_model)
+    sub = data["search"]["sub"]
+    assert sub["complete"] and sub["rule"] == "vectors"  # every stored row is on the page
+    assert data["bucket_ids_"].tolist() == m.subword_buckets.tolist()
     spec = SubwordSpec(3, 5, 1000)
-    rows = [
-        m.subword_rows[np.searchsorted(m.subword_buckets, b)]
-        for b in subword_buckets(["zzqqx"], spec)[0]
-        if b in set(m.subword_buckets.tolist())
-    ]
-    oov = np.mean(rows, axis=0)
-    assert data["nbr_"][200].tolist() == expected_neighbours(table, oov, 7, None)
-    assert np.allclose(
-        data["sim_"][200, 0],
-        unit_rows(table[[data["nbr_"][200, 0]]]) @ (oov / np.linalg.norm(oov)),
-        atol=1e-4,
-    )
+    mapped = data["rows_"][:200]
+    for word in ("wzzqq", "naïveté", "東京", "wáb"):
+        res = page_search(data, word)
+        assert res.source == "ngrams" and res.exact
+        buckets = subword_buckets([word], spec)[0]
+        assert res.total == len(buckets)
+        assert res.known == int(np.isin(buckets, m.subword_buckets).sum())
+        # embedcli's composition (vectors_model.compose_subword_vectors) over the decoded rows
+        want = compose_subword_vectors(
+            [word], spec, m.subword_buckets, data["bucket_rows_"].astype(np.float32)
+        )[0]
+        assert np.allclose(res.vector, want, atol=1e-6)
+        # and within the int8 error of the model's own float32 vector
+        full = m.oov_vectors([word])[0]
+        assert cosine(res.vector, full) > 0.999
+        assert res.neighbours == numpy_top(mapped, res.vector, 6, None)
+
+
+def test_a_word_with_ngrams_off_the_page_is_marked_approximate(vec_model, tmp_path):
+    out = tmp_path / "e.html"
+    ok("explore", vec_model, "-o", out, "--top", "50", "--ngram-words", "5")
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert not data["search"]["sub"]["complete"]
+    res = page_search(data, "wzzqq")
+    assert res.known < res.total and not res.exact
+    assert any("n-gram rows of the 5 most frequent" in note for note in data["notes"])
+    # --search-words below the vocabulary: the page says an unknown word may be a model word
+    ok("explore", vec_model, "-o", out, "--top", "50", "--search-words", "60", "--force")
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert data["search"]["nv"] == 60 and data["search"]["vocabSize"] == 300
+    assert page_search(data, "wzzqq").exact is False
+
+
+def test_float16_pages_rank_like_float64(vec_model, tmp_path):
+    out = tmp_path / "e.html"
+    ok("explore", vec_model, "-o", out, "--top", "300", "--precision", "float16", "-k", "5")
+    data = page_data(out.read_text(encoding="utf-8"))
+    m = load_vectors_model(vec_model)
+    table = np.asarray(m.embeddings[m.first : m.first + 300], np.float64)
+    assert data["search"]["precision"] == "float16"
+    for i in (3, 100, 299):
+        assert page_search(data, m.words[i]).neighbours == numpy_top(table, table[i], 5, i)
 
 
 def test_classifier_with_subwords_uses_fasttext_word_vectors(tmp_path):
     words = word_list(60)
     model = classifier_model(tmp_path / "c", words, minn=3, maxn=4, buckets=40)
     out = tmp_path / "c.html"
-    (tmp_path / "w.txt").write_text("qqqzz\n", encoding="utf-8")
-    ok("explore", model, "-o", out, "-k", "5", "--words", tmp_path / "w.txt")
+    ok("explore", model, "-o", out, "-k", "5", "--precision", "float16")
     data = page_data(out.read_text(encoding="utf-8"))
     emb = np.load(model / "embeddings.npy").astype(np.float64)
     nwords = len(words) + 2
@@ -133,12 +192,16 @@ def test_classifier_with_subwords_uses_fasttext_word_vectors(tmp_path):
         rows = [emb[i]] + [emb[nwords + b] for b in subword_buckets([w], spec)[0]]
         vecs.append(np.mean(rows, axis=0))
     vecs = np.array(vecs)
-    assert data["words"] == words
+    assert data["words"] == words and data["search"]["sub"]["rule"] == "classifier"
+    assert np.sum(unit_rows(data["rows_"]) * unit_rows(vecs), axis=1).min() > 0.9999
     for i in (0, 30):
-        assert data["nbr_"][i].tolist() == expected_neighbours(vecs, vecs[i], 5, skip=i)
+        assert page_search(data, words[i]).neighbours == numpy_top(vecs, vecs[i], 5, i)
+    # an OOV word: the mean of all its n-gram rows (every one of the 40 buckets is on the page)
+    res = page_search(data, "qqqzz")
     oov = np.mean([emb[nwords + b] for b in subword_buckets(["qqqzz"], spec)[0]], axis=0)
-    assert data["extra"] == ["qqqzz"]
-    assert data["nbr_"][len(words)].tolist() == expected_neighbours(vecs, oov, 5, None)
+    assert res.exact and res.known == res.total
+    assert cosine(res.vector, oov) > 0.9999
+    assert res.neighbours == numpy_top(data["rows_"], res.vector, 5, None)
 
 
 def test_without_subwords_an_unknown_search_word_is_skipped_with_a_note(tmp_path):
@@ -147,9 +210,11 @@ def test_without_subwords_an_unknown_search_word_is_skipped_with_a_note(tmp_path
     r = ok("explore", model, "-o", tmp_path / "p.html", "--words", tmp_path / "w.txt")
     assert "'unknownword' is not in the vocabulary; skipped" in " ".join(r.stderr.split())
     data = page_data((tmp_path / "p.html").read_text(encoding="utf-8"))
-    assert data["extra"] == [] and data["counts_"] is None  # no counts: the page says so
+    assert data["words"] == word_list(30) and data["extraNotes"] == []
+    assert data["counts_"] is None  # no counts: the page says so
     assert any("no word counts" in note for note in data["notes"])
     assert any("no subwords" in note for note in data["notes"])
+    assert page_search(data, "unknownword").source == "unknown"
 
 
 def test_hostile_words_are_escaped(hostile_model, tmp_path):

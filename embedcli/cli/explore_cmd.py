@@ -84,6 +84,29 @@ def explore(
             "--max-docs", min=1, max=DOCS_MAX, help="Read at most this many documents of --docs."
         ),
     ] = 1000,
+    search_words: Annotated[
+        int,
+        typer.Option(
+            "--search-words",
+            min=0,
+            max=COUNT_MAX,
+            help="Most frequent words the search box knows by their own vector (at least --top).",
+        ),
+    ] = 20_000,
+    ngram_words: Annotated[
+        int | None,
+        typer.Option(
+            "--ngram-words",
+            min=0,
+            max=COUNT_MAX,
+            help="Carry the n-gram rows of this many most frequent words, for unknown words "
+            "(default: --top; larger: exact for more words, bigger page).",
+        ),
+    ] = None,
+    precision: Annotated[
+        str,
+        typer.Option("--precision", help="int8 or float16: how the page packs the vectors."),
+    ] = "int8",
     title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
     seed: Annotated[
         int,
@@ -105,6 +128,7 @@ def explore(
     from embedcli.projection import METHODS, project
 
     check_choice(method, METHODS, "--method")
+    check_choice(precision, ex.PRECISIONS, "--precision")
     ctx.with_resource(
         claim_outputs([Output(output)], [p for p in (model, words, docs) if p], force=force)
     )
@@ -115,12 +139,35 @@ def explore(
     vocab = table.vocab
     page_words = [vocab.tokens[int(i)] for i in ids]
     unit = ex.unit_rows(ex.word_vectors(table, ids))
-    extra, extra_notes, extra_unit = _extra_words(table, words, set(page_words))
+    search_ids, _ = ex.top_word_ids(table, max(top, search_words))
+    carried = {vocab.tokens[int(i)] for i in search_ids}
+    extra, extra_notes, extra_vectors = _extra_words(table, words, carried)
+    search = ex.search_table(
+        table,
+        search_words=len(search_ids),
+        ngram_words=top if ngram_words is None else ngram_words,
+        precision=precision,
+        extra=extra,
+        extra_vectors=extra_vectors,
+        extra_notes=extra_notes,
+    )
     notes = []
     if counts is None:
         notes.append("This model records no word counts: words are mapped in vocabulary order.")
     if not ex.has_subwords(table):
-        notes.append("This model has no subwords: --words can add only vocabulary words.")
+        notes.append(
+            "This model has no subwords: the search box knows only the words on this page."
+        )
+    elif search.subwords is not None and not search.buckets_complete:
+        notes.append(
+            f"Unknown words: this page carries the n-gram rows of the {search.ngram_words:,} most"
+            " frequent words; a word with other n-grams gets an approximate vector (it says so)."
+        )
+    if search.vocab_words < search.vocab_size:
+        notes.append(
+            f"The search box knows the {search.vocab_words:,} most frequent of the model's"
+            f" {search.vocab_size:,} words by their own vector (--search-words)."
+        )
     documents: list[Any] = []
     doc_unit = None
     if docs is not None:
@@ -132,10 +179,6 @@ def explore(
             )
         doc_unit = ex.unit_rows(doc_vectors)
     points = project(unit if doc_unit is None else np.vstack([unit, doc_unit]), method, seed)
-    nbr, sims = ex.cosine_neighbours(unit, None, k)
-    if len(extra):
-        xn, xs = ex.cosine_neighbours(unit, extra_unit, k)
-        nbr, sims = np.vstack([nbr, xn]), np.vstack([sims, xs])
     spec = table.config["model"]
     data = ex.ExplorerData(
         title=title
@@ -147,10 +190,8 @@ def explore(
         ids=ids,
         counts=counts,
         xy=points[: len(ids)],
-        neighbours=nbr,
-        scores=sims,
-        extra=extra,
-        extra_notes=extra_notes,
+        k=k,
+        search=search,
         docs=documents,
         doc_xy=None if doc_unit is None else points[len(ids) :],
         notes=notes,
@@ -168,13 +209,15 @@ def explore(
             f"wrote {where}: {size:,} bytes ({size / 1e6:.2f} MB), {len(ids)} words"
             + (f", {len(extra)} extra search words" if extra else "")
             + (f", {len(documents)} documents" if documents else "")
-            + f"; built in {secs:.2f} s ({method})"
+            + f", {search.vocab_words:,} searchable words"
+            + (f", {len(search.bucket_ids):,} n-gram rows" if search.subwords else "")
+            + f"; built in {secs:.2f} s ({method}, {precision})"
         )
     )
 
 
-def _extra_words(table: Any, path: str | None, mapped: set[str]) -> tuple[list, list, Any]:
-    """The ``--words`` entries not already mapped: (words, notes, unit vectors)."""
+def _extra_words(table: Any, path: str | None, carried: set[str]) -> tuple[list, list, Any]:
+    """The ``--words`` entries the page does not carry already: (words, notes, vectors)."""
     from embedcli import explorer as ex
 
     if path is None:
@@ -187,7 +230,7 @@ def _extra_words(table: Any, path: str | None, mapped: set[str]) -> tuple[list, 
             print_note(f"--words: {raw!r} is not one token for this model; skipped")
             continue
         tok = toks[0]
-        if tok in mapped or tok in seen:
+        if tok in carried or tok in seen:
             continue
         i = word_id(table.vocab, raw)
         if i is not None:
@@ -208,8 +251,8 @@ def _extra_words(table: Any, path: str | None, mapped: set[str]) -> tuple[list, 
         vectors.append(vec)
         if len(words) > DOCS_MAX:
             raise UsageError(f"--words: more than {DOCS_MAX:,} words")
-    unit = ex.unit_rows(np.array(vectors)) if vectors else np.zeros((0, table.embeddings.shape[1]))
-    return words, notes, unit
+    dim = table.embeddings.shape[1]
+    return words, notes, np.array(vectors) if vectors else np.zeros((0, dim))
 
 
 def _lines(path: str) -> list[str]:

@@ -30,39 +30,152 @@
     for (var i = 0; i < out.length; i++) out[i] = v.getUint16(2 * i, true);
     return out;
   }
-  function i16(b64) {
-    var v = bytes(b64), out = new Float32Array(v.byteLength / 2);
-    for (var i = 0; i < out.length; i++) out[i] = v.getInt16(2 * i, true) / 10000;
+  function f16(bits) {  // an IEEE half as a number (exact)
+    var sign = bits & 0x8000 ? -1 : 1, e = (bits >> 10) & 0x1f, m = bits & 0x3ff;
+    if (e === 0) return sign * m * Math.pow(2, -24);
+    if (e === 31) return m ? NaN : sign * Infinity;
+    return sign * (1024 + m) * Math.pow(2, e - 25);
+  }
+  function packed(b64, precision) {  // int8 or float16 values as a Float64Array
+    var v = bytes(b64), len = precision === "int8" ? v.byteLength : v.byteLength / 2;
+    var out = new Float64Array(len);
+    for (var i = 0; i < len; i++) out[i] = precision === "int8" ? v.getInt8(i) : f16(v.getUint16(2 * i, true));
     return out;
   }
 
-  var n = D.n, k = D.k, words = D.words, extra = D.extra || [];
+  var n = D.n, k = D.k, dim = D.dim, words = D.words, S = D.search;
   var ids = u32(D.ids), counts = D.counts ? f64(D.counts) : null;
-  var xy = f32(D.xy), nbr = D.nbrWide ? u32(D.nbr) : u16(D.nbr), sim = i16(D.sim);
+  var xy = f32(D.xy);
   var docs = D.docs || [], docXy = D.docXy ? f32(D.docXy) : new Float32Array(0);
 
-  // extra query words are drawn at the mean position of their three nearest mapped words
-  var extraXy = new Float32Array(2 * extra.length);
-  for (var e = 0; e < extra.length; e++) {
-    var m = Math.min(3, k), ax = 0, ay = 0;
-    for (var j = 0; j < m; j++) {
-      var w = nbr[(n + e) * k + j];
-      ax += xy[2 * w];
-      ay += xy[2 * w + 1];
+  // the full-space vectors of the carried words (the mapped ones first); the mapped rows' norms
+  var rows = packed(S.rows, S.precision), norms = new Float64Array(n);
+  for (var r = 0; r < n; r++) {
+    var ss = 0;
+    for (var c = 0; c < dim; c++) ss += rows[r * dim + c] * rows[r * dim + c];
+    norms[r] = Math.sqrt(ss);
+  }
+  var sub = S.sub, subIds = sub ? u32(sub.ids) : null;
+  var subRows = sub ? packed(sub.rows, S.precision) : null, subScale = sub ? f32(sub.scale) : null;
+
+  // the carried words by spelling (a word's first entry wins)
+  var index = new Map();
+  for (var i = 0; i < words.length; i++) if (!index.has(words[i])) index.set(words[i], i);
+
+  // -- the model's tokenizer (embedcli.text.Tokenizer) -------------------------------------------
+  var T = S.tok, tokenRe = null, seps = new Set(Array.from(T.separators));
+  var punct = new Set(Array.from(T.punctuation || ""));
+  if (T.token_pattern != null) {
+    try { tokenRe = new RegExp(T.token_pattern, "gu"); } catch (e1) {
+      try { tokenRe = new RegExp(T.token_pattern, "g"); } catch (e2) { tokenRe = null; }
     }
-    extraXy[2 * e] = m ? ax / m : 0;
-    extraXy[2 * e + 1] = m ? ay / m : 0;
+  }
+  function tokenize(text) {
+    var t = text;
+    if (T.lower) {
+      t = T.lowercase === "unicode" ? t.toLowerCase()
+        : t.replace(/[A-Z]/g, function (ch) { return ch.toLowerCase(); });
+    }
+    if (punct.size) {
+      var out = "", prev = false;
+      Array.from(t).forEach(function (ch) {
+        var p = punct.has(ch);
+        if (!p) out += ch;
+        else if (T.punctuation_mode === "space" && !prev) out += " ";
+        prev = p;
+      });
+      t = out;
+    }
+    if (tokenRe) return t.match(tokenRe) || [];
+    var toks = [], cur = "";
+    Array.from(t).forEach(function (ch) {
+      if (seps.has(ch)) { if (cur) toks.push(cur); cur = ""; } else cur += ch;
+    });
+    if (cur) toks.push(cur);
+    return toks;
   }
 
-  // search index: exact spelling first, then lower case
-  var exact = new Map(), folded = new Map();
-  function addKey(word, ref) {
-    if (!exact.has(word)) exact.set(word, ref);
-    var low = word.toLowerCase();
-    if (!folded.has(low)) folded.set(low, ref);
+  // -- fastText's subwords (embedcli.subwords): n-grams of "<word>" by code point, FNV-1a over
+  // the UTF-8 bytes with each byte sign-extended (C's signed char), bucket = uint32 hash % buckets
+  var encoder = new TextEncoder();
+  function fnv1a(text) {
+    var b = encoder.encode(text), h = 2166136261;
+    for (var i = 0; i < b.length; i++) {
+      h = Math.imul((h ^ (b[i] >= 0x80 ? (0xffffff00 | b[i]) : b[i])) >>> 0, 16777619) >>> 0;
+    }
+    return h;
   }
-  for (var i = 0; i < n; i++) addKey(words[i], i);
-  for (var x = 0; x < extra.length; x++) addKey(extra[x], n + x);
+  function ngramBuckets(word) {
+    var chars = Array.from("<" + word + ">"), size = chars.length, out = [];
+    for (var i = 0; i < size; i++) {
+      for (var len = Math.max(sub.minn, 1); len <= Math.min(sub.maxn, size - i); len++) {
+        if (len === 1 && (i === 0 || i + 1 === size)) continue;
+        out.push(fnv1a(chars.slice(i, i + len).join("")) % sub.buckets);
+      }
+    }
+    return out;
+  }
+  function bucketRow(b) {  // binary search in the sorted bucket ids: the row, or -1
+    var lo = 0, hi = subIds.length - 1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      if (subIds[mid] === b) return mid;
+      if (subIds[mid] < b) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  // a typed word -> its vector and where it came from (embedcli.explorer.page_search)
+  function lookup(text) {
+    var word = text, at = index.get(text);  // a carried word's exact spelling first
+    if (at === undefined) {
+      var toks = tokenize(text);
+      if (toks.length !== 1) return { token: null, source: "tokens", count: toks.length };
+      word = toks[0];
+      at = index.get(word);
+    }
+    if (at !== undefined) {
+      return { token: word, vector: rows.slice(at * dim, (at + 1) * dim), self: at < n ? at : -1,
+        source: at < n ? "mapped" : at < S.nv ? "vocabulary" : "extra", at: at, exact: true };
+    }
+    if (!sub) return { token: word, source: "unknown" };
+    var buckets = ngramBuckets(word), known = 0, acc = new Float64Array(dim);
+    buckets.forEach(function (b) {
+      var row = bucketRow(b);
+      if (row < 0) return;
+      for (var d = 0; d < dim; d++) acc[d] = acc[d] + subRows[row * dim + d] * subScale[row];
+      known++;
+    });
+    var exact = (known === buckets.length || (sub.rule === "vectors" && sub.complete)) &&
+      S.nv === S.vocabSize;
+    var res = { token: word, source: known ? "ngrams" : "no-vector", self: -1, known: known,
+      total: buckets.length, exact: exact, buckets: buckets };
+    if (!known) return res;
+    for (var e = 0; e < dim; e++) acc[e] = acc[e] / known;
+    res.vector = acc;
+    return res;
+  }
+
+  // the kk mapped words nearest v by cosine (best first, ties by the lower index), self left out
+  function nearest(v, self, kk) {
+    var vn = 0;
+    for (var d = 0; d < dim; d++) vn = vn + v[d] * v[d];
+    vn = Math.sqrt(vn);
+    var best = [];
+    if (vn === 0) return best;
+    for (var i = 0; i < n; i++) {
+      if (i === self) continue;
+      var dot = 0, base = i * dim;
+      for (var j = 0; j < dim; j++) dot = dot + v[j] * rows[base + j];
+      var cos = norms[i] > 0 ? dot / (vn * norms[i]) : 0;
+      if (best.length === kk && !(cos > best[kk - 1][1])) continue;
+      var at = best.length;
+      while (at > 0 && cos > best[at - 1][1]) at--;
+      best.splice(at, 0, [i, cos]);
+      if (best.length > kk) best.pop();
+    }
+    return best;
+  }
 
   // labels of the documents: one colour each
   var labelNames = [];
@@ -127,8 +240,11 @@
   function sx(x) { return (x - view.cx) * view.scale + width / 2; }
   function sy(y) { return height / 2 - (y - view.cy) * view.scale; }
 
-  var selected = -1, hits = new Set(), stats = { drawn: 0, docsDrawn: 0, labels: 0 };
-  window.explorer = { stats: stats, n: n, k: k, docs: docs.length, query: null, neighbours: [] };
+  // the search result: the query's point (a mapped word, or drawn at the mean position of its
+  // three nearest mapped words) and its neighbours
+  var selected = -1, query = null, hits = new Set(), stats = { drawn: 0, docsDrawn: 0, labels: 0 };
+  window.explorer = { stats: stats, n: n, k: k, docs: docs.length, query: null, neighbours: [],
+    cosines: [], note: "" };
 
   function resize() {
     dpr = window.devicePixelRatio || 1;
@@ -142,8 +258,8 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, width, height);
-    var drawn = 0, docsDrawn = 0, dim = selected >= 0;  // a search fades the rest
-    ctx.globalAlpha = dim ? 0.3 : 1;
+    var drawn = 0, docsDrawn = 0;
+    ctx.globalAlpha = query ? 0.3 : 1;  // a search fades the rest
     ctx.fillStyle = "rgba(40, 70, 140, 0.55)";
     for (var i = 0; i < n; i++) {
       var px = sx(xy[2 * i]), py = sy(xy[2 * i + 1]);
@@ -179,11 +295,7 @@
     ctx.globalAlpha = 1;
     ctx.font = "bold 12px sans-serif";
     hits.forEach(function (h) { mark(xy[2 * h], xy[2 * h + 1], "#111", words[h]); });
-    if (selected >= 0) {
-      var qx = selected < n ? xy[2 * selected] : extraXy[2 * (selected - n)];
-      var qy = selected < n ? xy[2 * selected + 1] : extraXy[2 * (selected - n) + 1];
-      mark(qx, qy, "#c92a2a", selected < n ? words[selected] : extra[selected - n], true);
-    }
+    if (query) mark(query.x, query.y, "#c92a2a", query.label, true);
     stats.drawn = drawn;
     stats.docsDrawn = docsDrawn;
     stats.labels = labels;
@@ -215,56 +327,88 @@
   }
 
   // -- search ---------------------------------------------------------------------------------
-  function show(ref) {
-    selected = ref;
+  function clearSearch() {
+    selected = -1;
+    query = null;
     hits = new Set();
     list.textContent = "";
     explainBox.textContent = "";
-    var query = ref < n ? words[ref] : extra[ref - n];
-    var heading = ref < n
-      ? query + " (id " + ids[ref] + ", " + frequencyText(ref) + ")"
-      : query + " (not on the map: " + (D.extraNotes[ref - n] || "from --words") + ")";
-    panelTitle.textContent = heading;
-    var found = [];
-    for (var j = 0; j < k; j++) {
-      var w = nbr[ref * k + j];
-      hits.add(w);
-      found.push(words[w]);
-      var li = document.createElement("li");
-      li.dataset.word = words[w];
-      li.dataset.cosine = sim[ref * k + j].toFixed(4);
-      li.textContent = words[w] + "  " + sim[ref * k + j].toFixed(4);
-      li.addEventListener("click", function (ev) { find(ev.currentTarget.dataset.word); });
-      list.appendChild(li);
-    }
-    window.explorer.query = query;
-    window.explorer.neighbours = found;
-    var cx = ref < n ? xy[2 * ref] : extraXy[2 * (ref - n)];
-    var cy = ref < n ? xy[2 * ref + 1] : extraXy[2 * (ref - n) + 1];
-    view.cx = cx;
-    view.cy = cy;
-    redraw();
   }
 
+  function sourceText(res) {
+    if (res.source === "mapped") {
+      return "id " + ids[res.at] + ", " + frequencyText(res.at);
+    }
+    if (res.source === "vocabulary") return "vocabulary word, not on the map";
+    if (res.source === "extra") return "not on the map: " + (D.extraNotes[res.at - S.nv] || "from --words");
+    var t = "out of the page's vocabulary: the mean of " + res.known + " of " + res.total +
+      " n-gram rows";
+    if (!res.exact) {
+      t = (res.known < res.total ? "approximate: " + res.known + " of " + res.total +
+        " n-grams on this page" : "approximate") +
+        (S.nv < S.vocabSize ? " (and it may be one of the model's words beyond the " + S.nv +
+          " on this page)" : "") + "; rebuild with a larger --ngram-words / --search-words or --words";
+    } else if (res.known < res.total) {
+      t += " (the model has no row for the other " + (res.total - res.known) + ": left out, as embedcli does)";
+    }
+    return t;
+  }
+
+  // search a typed word: the page's algorithm, embedcli.explorer.page_search in Python
   function find(text) {
     var q = text.trim();
     if (!q) return;
-    var ref = exact.has(q) ? exact.get(q) : folded.get(q.toLowerCase());
-    if (ref === undefined) {
-      selected = -1;
-      hits = new Set();
-      list.textContent = "";
-      panelTitle.textContent = q + ": not on this page (it searches the " + n +
-        " mapped words" + (extra.length ? " and " + extra.length + " --words entries" : "") +
-        "; rebuild with --words FILE or a larger --top)";
-      window.explorer.query = q;
-      window.explorer.neighbours = [];
+    clearSearch();
+    var res = lookup(q);
+    window.explorer.query = res.token;
+    window.explorer.neighbours = [];
+    window.explorer.cosines = [];
+    window.explorer.source = res.source;
+    window.explorer.exact = res.exact !== false;
+    if (!res.vector) {
+      var why = res.source === "tokens"
+        ? (res.count ? "this model reads it as " + res.count + " tokens: type one word"
+          : "no token left after the model's standardization")
+        : res.source === "unknown" ? "not a word of this page, and the model has no subwords"
+          : "none of its " + res.total + " n-grams has a row on this page";
+      panelTitle.textContent = (res.token || q) + ": " + why;
+      window.explorer.note = why;
       redraw();
       return;
     }
-    search.value = q;
-    show(ref);
+    var best = nearest(res.vector, res.self, k), found = [];
+    best.forEach(function (pair) {
+      var w = pair[0];
+      hits.add(w);
+      found.push(words[w]);
+      window.explorer.cosines.push(pair[1]);
+      var li = document.createElement("li");
+      li.dataset.word = words[w];
+      li.dataset.cosine = pair[1].toFixed(4);
+      li.textContent = words[w] + "  " + pair[1].toFixed(4);
+      li.addEventListener("click", function (ev) {
+        search.value = ev.currentTarget.dataset.word;
+        find(ev.currentTarget.dataset.word);
+      });
+      list.appendChild(li);
+    });
+    var note = sourceText(res);
+    panelTitle.textContent = res.token + " (" + note + ")";
+    window.explorer.note = note;
+    window.explorer.neighbours = found;
+    var qx = 0, qy = 0, m = Math.min(3, best.length);
+    if (res.self >= 0) { qx = xy[2 * res.self]; qy = xy[2 * res.self + 1]; selected = res.self; }
+    else {
+      for (var j = 0; j < m; j++) { qx += xy[2 * best[j][0]]; qy += xy[2 * best[j][0] + 1]; }
+      qx = m ? qx / m : view.cx;
+      qy = m ? qy / m : view.cy;
+    }
+    query = { x: qx, y: qy, label: res.token };
+    view.cx = qx;
+    view.cy = qy;
+    redraw();
   }
+  function show(i) { search.value = words[i]; find(words[i]); }  // exact spelling: word i
   search.addEventListener("keydown", function (ev) { if (ev.key === "Enter") find(search.value); });
   search.addEventListener("change", function () { find(search.value); });
 
@@ -300,10 +444,7 @@
 
   function explain(index) {
     var d = docs[index];
-    selected = -1;
-    hits = new Set();
-    list.textContent = "";
-    explainBox.textContent = "";
+    clearSearch();
     panelTitle.textContent = "document " + (index + 1);
     var p = document.createElement("p");
     p.textContent = d.text;
@@ -352,7 +493,7 @@
     if (drag && !drag.moved) {
       var r = canvas.getBoundingClientRect(), hit = nearestPoint(ev.clientX - r.left, ev.clientY - r.top);
       if (hit && hit.doc !== undefined) explain(hit.doc);
-      else if (hit) { search.value = words[hit.word]; show(hit.word); }
+      else if (hit) show(hit.word);
     }
     drag = null;
   });
@@ -395,6 +536,8 @@
   window.addEventListener("resize", function () { resize(); redraw(); });
 
   window.explorer.find = find;
+  window.explorer.tokenize = tokenize;
+  window.explorer.buckets = function (word) { return sub ? ngramBuckets(word) : []; };
   window.explorer.explain = explain;
   window.explorer.screenOf = function (i) { return [sx(xy[2 * i]), sy(xy[2 * i + 1]), width, height]; };
   window.explorer.zoom = function (factor) { view.scale *= factor; draw(); };

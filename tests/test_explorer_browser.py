@@ -14,7 +14,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from explorer_fixtures import (  # noqa: E402
     HOSTILE,
     expected_neighbours,
+    page_data,
     vectors_model,
     word_list,
 )
@@ -136,20 +136,23 @@ def test_hover_shows_word_id_and_frequency(browser, page):
 def test_search_lists_the_full_space_neighbours(browser, page):
     model, out = page
     open_page(browser, out)
+    data = page_data(out.read_text(encoding="utf-8"))
     m = load_vectors_model(model)
-    table = np.asarray(m.embeddings[m.first : m.first + 300], np.float64)
+    rows = data["rows_"][:300]  # the page's vectors (int8), as numpy decodes them
     words = m.words[:300]
     for i in (9, 120, 299):
-        want = [words[j] for j in expected_neighbours(table, table[i], K, skip=i)]
+        want = [words[j] for j in expected_neighbours(rows, rows[i], K, skip=i)]
         assert search(browser, words[i]) == want
         assert browser.execute_script("return window.explorer.query") == words[i]
-    # the out-of-vocabulary word of --words: its n-gram vector against the mapped words
-    oov = np.asarray(m.oov_vectors(["zzqqx"])[0], np.float64)
-    assert search(browser, "zzqqx") == [words[j] for j in expected_neighbours(table, oov, K, None)]
-    # an unknown word: no list, and the panel says why
-    assert search(browser, "nothing-like-it") == []
+    # the out-of-vocabulary word of --words: embedcli's n-gram vector, packed in the page
+    assert data["words"] == m.words + ["zzqqx"]
+    extra = data["rows_"][len(m.words)]
+    want = [words[j] for j in expected_neighbours(rows, extra, K, None)]
+    assert search(browser, "zzqqx") == want
+    # two tokens: no list, and the panel says why
+    assert search(browser, "two words") == []
     title = browser.execute_script("return document.getElementById('panel-title').textContent")
-    assert "not on this page" in title and "--words" in title
+    assert "2 tokens" in title
 
 
 def test_hostile_words_stay_text(browser, page):

@@ -1,0 +1,147 @@
+"""The explorer's search box for ANY typed word, in headless Chromium (Debian's chromium and
+chromedriver through Selenium, no download; skips without them): a vocabulary word that is not on
+the map, a misspelling and non-ASCII words (``naïveté``, ``東京``) get the page's cosine top-k,
+which must equal ``embedcli.explorer.page_search`` (the same algorithm in Python, to the bit),
+numpy's top-k over the page's decoded vectors and, where the page holds every n-gram row,
+``embedcli nearest`` on the model restricted to the mapped words. The page's n-gram hashing and
+tokenizer are checked against ``embedcli.subwords`` and the model's tokenizer on tricky words."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from embedcli.cli import app
+from embedcli.cli.model_common import query_tokens
+from embedcli.explorer import page_search
+from embedcli.subwords import SubwordSpec, subword_buckets
+from embedcli.vectors_model import load_vectors_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from explorer_fixtures import expected_neighbours, page_data, vectors_model, word_list  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="chromium and chromium-driver are not installed"
+)
+K = 6
+TOP = 120
+#: vocabulary words sharing n-grams with the non-ASCII queries
+WORDS = ["naïve", "東京都", "straße", "café"] + word_list(300)
+#: queries outside the vocabulary: a misspelling, accents, CJK, a combining mark
+OOV = ["wabcq", "naïveté", "東京", "cafe\u0301s"]
+TRICKY = OOV + ["😀ab", "ÿÿÿ", "ﬁx", "a", "ab", "x" * 40, "\u05e9\u05dc\u05d5\u05dd", "💩💩"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager fetch a driver
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    opts.add_argument("--window-size=1200,800")
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return vectors_model(tmp_path_factory.mktemp("oov") / "m", WORDS, dim=16, minn=2, maxn=4)
+
+
+def build(model: Path, out: Path, *args: str) -> dict:
+    r = CliRunner().invoke(app, ["explore", str(model), "-o", str(out), "-k", str(K), *args])
+    assert r.exit_code == 0, r.stderr
+    return page_data(out.read_text(encoding="utf-8"))
+
+
+def typed(browser, word: str) -> dict:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = browser.find_element(By.ID, "search")
+    box.clear()
+    box.send_keys(word, Keys.ENTER)
+    items = browser.find_elements(By.CSS_SELECTOR, "#neighbours li")
+    state = browser.execute_script("return window.explorer")
+    state["listed"] = [li.get_attribute("data-word") for li in items]
+    state["title"] = browser.find_element(By.ID, "panel-title").text
+    return state
+
+
+def open_page(browser, path: Path) -> None:
+    browser.get(path.as_uri())
+    assert browser.execute_script("return document.body.dataset.ready") == "1"
+
+
+def nearest_mapped(model: Path, word: str, mapped: list[str]) -> list[str]:
+    """``embedcli nearest`` over the whole vocabulary, restricted to the mapped words."""
+    r = CliRunner().invoke(app, ["nearest", str(model), word, "-k", "1000", "-f", "tsv"])
+    assert r.exit_code == 0, r.stderr
+    keep = set(mapped)
+    found = [line.split("\t")[1] for line in r.stdout.splitlines() if line.strip()]
+    return [w for w in found if w in keep][:K]
+
+
+def test_any_word_matches_python_numpy_and_nearest(browser, model, tmp_path):
+    out = tmp_path / "exact.html"
+    # every stored n-gram row on the page, float16: exact coverage
+    data = build(model, out, "--top", str(TOP), "--ngram-words", "100000", "--precision", "float16")
+    assert data["search"]["sub"]["complete"]
+    open_page(browser, out)
+    mapped = data["words"][:TOP]
+    rows = data["rows_"][:TOP]
+    m = load_vectors_model(model)
+    for word in [m.words[250], *OOV]:  # a vocabulary word beyond the map, then unknown words
+        state = typed(browser, word)
+        ref = page_search(data, word)
+        assert state["query"] == ref.token == word
+        assert state["listed"] == [mapped[i] for i in ref.neighbours]
+        assert state["cosines"] == ref.cosines  # the same float64 operations: to the bit
+        assert ref.neighbours == expected_neighbours(rows, ref.vector, K, None)
+        assert state["listed"] == nearest_mapped(model, word, mapped), word
+        assert state["exact"] and "approximate" not in state["title"]
+        assert word in state["title"]
+    assert browser.get_log("browser") == []
+
+
+def test_hashing_and_tokenizer_match_embedcli(browser, model, tmp_path):
+    out = tmp_path / "page.html"
+    data = build(model, out, "--top", str(TOP))
+    open_page(browser, out)
+    spec = SubwordSpec(2, 4, 1000)
+    for word in TRICKY:
+        got = browser.execute_script("return window.explorer.buckets(arguments[0])", word)
+        assert got == subword_buckets([word], spec)[0].tolist(), word
+    vocab = load_vectors_model(model).vocab
+    for text in ["Naïveté", "  東京  ", "Don't stop!", "two words", "STRASSE", "!!", "wAbCq"]:
+        got = browser.execute_script("return window.explorer.tokenize(arguments[0])", text)
+        assert got == query_tokens(vocab, text.strip()), text
+    assert data["search"]["tok"]["lower"] is True
+
+
+def test_ngrams_off_the_page_are_reported_as_approximate(browser, model, tmp_path):
+    out = tmp_path / "part.html"
+    data = build(model, out, "--top", str(TOP), "--ngram-words", "3")  # int8, a few rows only
+    open_page(browser, out)
+    ref = page_search(data, "wabcq")
+    assert 0 < ref.known < ref.total and not ref.exact
+    state = typed(browser, "wabcq")
+    assert f"approximate: {ref.known} of {ref.total} n-grams on this page" in state["title"]
+    assert state["listed"] == [data["words"][i] for i in ref.neighbours]
+    assert state["cosines"] == ref.cosines
+    # a vocabulary word beyond the map is still exact: its own packed vector
+    state = typed(browser, load_vectors_model(model).words[280])
+    assert state["exact"] and state["source"] == "vocabulary"

@@ -371,7 +371,9 @@ def decode_search(data: dict) -> dict:
     return out
 
 
-def page_search(data: dict, text: str, k: int | None = None) -> PageResult:
+def page_search(
+    data: dict, text: str, k: int | None = None, arrays: dict | None = None
+) -> PageResult:
     """The page's search in Python over the page's own data (``json.loads`` of its data
     element): tokenize ``text`` with the model's tokenizer, take the carried word's vector or
     average the carried n-gram rows, and rank the mapped words by cosine with the same float64
@@ -380,7 +382,7 @@ def page_search(data: dict, text: str, k: int | None = None) -> PageResult:
     from embedcli.text import EOS_TOKEN, Tokenizer, TokenizerConfig
 
     s = data["search"]
-    arrays = decode_search(data)
+    arrays = decode_search(data) if arrays is None else arrays  # (decoded once by a caller)
     n = data["n"]
     k = data["k"] if k is None else k
     tok = dict(s["tok"])

@@ -4,7 +4,8 @@ the map, a misspelling and non-ASCII words (``naïveté``, ``東京``) get the p
 which must equal ``embedcli.explorer.page_search`` (the same algorithm in Python, to the bit),
 numpy's top-k over the page's decoded vectors and, where the page holds every n-gram row,
 ``embedcli nearest`` on the model restricted to the mapped words. The page's n-gram hashing and
-tokenizer are checked against ``embedcli.subwords`` and the model's tokenizer on tricky words."""
+tokenizer are checked against ``embedcli.subwords`` and the model's tokenizer on tricky words; the
+keyboard zooms (+/-) and pans (arrows), 0 resets."""
 
 from __future__ import annotations
 
@@ -145,3 +146,38 @@ def test_ngrams_off_the_page_are_reported_as_approximate(browser, model, tmp_pat
     # a vocabulary word beyond the map is still exact: its own packed vector
     state = typed(browser, load_vectors_model(model).words[280])
     assert state["exact"] and state["source"] == "vocabulary"
+
+
+def test_keyboard_zooms_and_pans(browser, model, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    out = tmp_path / "keys.html"
+    build(model, out, "--top", str(TOP))
+    open_page(browser, out)
+    browser.find_element(By.ID, "title").click()  # focus off the search box
+    start = browser.execute_script("return window.explorer.view()")
+    drawn = browser.execute_script("return window.explorer.stats.drawn")
+
+    def press(*keys: str) -> dict:
+        chain = ActionChains(browser)
+        for key in keys:
+            chain.send_keys(key)
+        chain.perform()
+        browser.execute_script("return new Promise(r => requestAnimationFrame(() => r()))")
+        return browser.execute_script("return window.explorer.view()")
+
+    zoomed = press("+", "+")
+    assert abs(zoomed["scale"] / start["scale"] - 1.5625) < 1e-9
+    assert (zoomed["cx"], zoomed["cy"]) == (start["cx"], start["cy"])  # about the centre
+    assert browser.execute_script("return window.explorer.stats.drawn") < drawn
+    moved = press(Keys.ARROW_RIGHT, Keys.ARROW_UP)
+    assert moved["cx"] > zoomed["cx"] and moved["cy"] > zoomed["cy"]
+    assert moved["scale"] == zoomed["scale"]
+    assert abs(press("-")["scale"] / zoomed["scale"] - 0.8) < 1e-9
+    assert press("0") == start  # reset
+    # typing in the search box does not move the map
+    box = browser.find_element(By.ID, "search")
+    box.send_keys("+-0")
+    assert browser.execute_script("return window.explorer.view()") == start

@@ -197,8 +197,10 @@
   var panelTitle = document.getElementById("panel-title"), explainBox = document.getElementById("explain");
   document.getElementById("title").textContent = D.title;
   document.getElementById("help").textContent =
-    "Wheel to zoom, drag to pan, hover a point, type a word and press Enter. Neighbours are " +
-    "the " + k + " nearest mapped words by cosine in the full " + D.dim + "-dimensional space.";
+    "Wheel, pinch or + / - to zoom, drag or arrow keys to pan, 0 to reset; hover a point; type " +
+    "any word and press Enter (" + (S.sub ? "unknown words get a vector from their n-grams" :
+      "words of this page") + "). Neighbours are the " + k + " nearest mapped words by cosine " +
+    "in the full " + D.dim + "-dimensional space (vectors packed as " + S.precision + ").";
   var notes = document.getElementById("notes");
   labelNames.forEach(function (lab, at) {
     var li = document.createElement("li"), swatch = document.createElement("span");
@@ -533,6 +535,57 @@
     redraw();
   }, { passive: false });
   document.getElementById("reset").addEventListener("click", function () { resetView(); redraw(); });
+
+  // keyboard: + / - zoom about the centre, arrows pan (a tenth of the view), 0 resets; not while
+  // typing in the search box
+  function zoomAt(factor, mx, my) {  // keep the data point under (mx, my) in place
+    var wx = view.cx + (mx - width / 2) / view.scale, wy = view.cy - (my - height / 2) / view.scale;
+    view.scale *= factor;
+    view.cx = wx - (mx - width / 2) / view.scale;
+    view.cy = wy + (my - height / 2) / view.scale;
+  }
+  var PAN = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+  window.addEventListener("keydown", function (ev) {
+    if (ev.target === search || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === "+" || ev.key === "=") zoomAt(1.25, width / 2, height / 2);
+    else if (ev.key === "-" || ev.key === "_") zoomAt(0.8, width / 2, height / 2);
+    else if (ev.key === "0") resetView();
+    else if (PAN[ev.key]) {
+      view.cx += PAN[ev.key][0] * 0.1 * width / view.scale;
+      view.cy += PAN[ev.key][1] * 0.1 * height / view.scale;
+    } else return;
+    ev.preventDefault();
+    redraw();
+  });
+
+  // touch: one finger pans, two fingers pinch-zoom about their midpoint
+  var touch = null;
+  function touchState(ev) {
+    var r = canvas.getBoundingClientRect(), t = ev.touches;
+    if (t.length === 1) return { n: 1, x: t[0].clientX - r.left, y: t[0].clientY - r.top };
+    var ax = t[0].clientX - r.left, ay = t[0].clientY - r.top;
+    var bx = t[1].clientX - r.left, by = t[1].clientY - r.top;
+    return { n: 2, x: (ax + bx) / 2, y: (ay + by) / 2, d: Math.hypot(ax - bx, ay - by) };
+  }
+  canvas.addEventListener("touchstart", function (ev) {
+    ev.preventDefault();
+    touch = ev.touches.length ? touchState(ev) : null;
+  }, { passive: false });
+  canvas.addEventListener("touchmove", function (ev) {
+    ev.preventDefault();
+    if (!touch || !ev.touches.length) return;
+    var now = touchState(ev);
+    if (now.n === touch.n) {
+      view.cx -= (now.x - touch.x) / view.scale;
+      view.cy += (now.y - touch.y) / view.scale;
+      if (now.n === 2 && touch.d > 0) zoomAt(now.d / touch.d, now.x, now.y);
+      redraw();
+    }
+    touch = now;
+  }, { passive: false });
+  canvas.addEventListener("touchend", function (ev) {
+    touch = ev.touches.length ? touchState(ev) : null;
+  });
   window.addEventListener("resize", function () { resize(); redraw(); });
 
   window.explorer.find = find;
@@ -541,6 +594,7 @@
   window.explorer.explain = explain;
   window.explorer.screenOf = function (i) { return [sx(xy[2 * i]), sy(xy[2 * i + 1]), width, height]; };
   window.explorer.zoom = function (factor) { view.scale *= factor; draw(); };
+  window.explorer.view = function () { return { cx: view.cx, cy: view.cy, scale: view.scale }; };
   resize();
   resetView();
   draw();

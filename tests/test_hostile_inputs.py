@@ -533,6 +533,8 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
     ("explore", "--k", ["0", "-1", "101"]),
     ("explore", "--max-docs", ["0", "-1", "100001"]),
     ("explore", "--seed", ["-1", str(2**32)]),
+    ("explore", "--search-words", ["-1", "1000001"]),
+    ("explore", "--ngram-words", ["-1", "1000001"]),
     ("predict", "--k", ["0", "-1"]),
     ("predict", "--threshold", ["-0.1", "1.5"]),
     ("predict", "--batch-size", ["0", "-1", "1000001"]),

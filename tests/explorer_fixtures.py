@@ -16,6 +16,7 @@ import numpy as np
 from embedcli.explorer import decode_search, unpack_rows
 from embedcli.modeldir import save_model
 from embedcli.pretrain import PretrainCorpus, PretrainSpec
+from embedcli.text import TokenizerConfig
 from embedcli.vectors_model import save_vectors_model
 from embedcli.vocab import Vocabulary
 
@@ -52,11 +53,18 @@ def word_list(n: int) -> list[str]:
 
 
 def vectors_model(
-    path: Path, words: list[str], *, dim: int = 12, minn: int = 3, maxn: int = 5, seed: int = 3
+    path: Path,
+    words: list[str],
+    *,
+    dim: int = 12,
+    minn: int = 3,
+    maxn: int = 5,
+    seed: int = 3,
+    tokenizer: TokenizerConfig | None = None,
 ) -> Path:
     """A word-vector model (kind "vectors") with counts n, n-1, ... and random vectors."""
     counts = list(range(len(words) + 10, 10, -1))
-    vocab = Vocabulary.from_counts(words, counts)
+    vocab = Vocabulary.from_counts(words, counts, tokenizer=tokenizer)
     first = vocab.unk_id + 1
     spec = PretrainSpec(dim=dim, minn=minn, maxn=maxn, buckets=1000, epochs=1, seed=seed)
     corpus = PretrainCorpus(

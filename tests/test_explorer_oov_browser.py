@@ -21,6 +21,7 @@ from embedcli.cli import app
 from embedcli.cli.model_common import query_tokens
 from embedcli.explorer import page_search
 from embedcli.subwords import SubwordSpec, subword_buckets
+from embedcli.text import get_preset
 from embedcli.vectors_model import load_vectors_model
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -131,6 +132,23 @@ def test_hashing_and_tokenizer_match_embedcli(browser, model, tmp_path):
         got = browser.execute_script("return window.explorer.tokenize(arguments[0])", text)
         assert got == query_tokens(vocab, text.strip()), text
     assert data["search"]["tok"]["lower"] is True
+
+
+def test_the_default_token_pattern_runs_in_the_page(browser, tmp_path):
+    # embedcli's default tokenizer: words and runs of punctuation by a regex, in JS too
+    tok = get_preset("embedcli").tokenizer
+    model = vectors_model(tmp_path / "p", ["don't", "!!", *word_list(50)], tokenizer=tok)
+    out = tmp_path / "pattern.html"
+    data = build(model, out, "--top", "20")
+    assert data["search"]["tok"]["token_pattern"] == tok.token_pattern
+    open_page(browser, out)
+    vocab = load_vectors_model(model).vocab
+    texts = ["Don't!!", "naïveté", "l'été", "rock'n'roll", "a-b", "ΟΔΟΣ", "a\u00a0b", "£5", ">>>"]
+    for text in texts + ["x...", "'quoted'", "😀ok", "İstanbul", "tab\there", "o'"]:
+        got = browser.execute_script("return window.explorer.tokenize(arguments[0])", text)
+        assert got == query_tokens(vocab, text), text
+    state = typed(browser, "DON'T")
+    assert state["query"] == "don't" and state["source"] == "mapped"
 
 
 def test_ngrams_off_the_page_are_reported_as_approximate(browser, model, tmp_path):

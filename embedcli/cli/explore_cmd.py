@@ -71,7 +71,8 @@ def explore(
         str | None,
         typer.Option(
             "--words",
-            help="File of extra search words, one per line (out-of-vocabulary ones use subwords).",
+            help="File of extra search words, one per line, carried with embedcli's exact "
+            "vectors (out-of-vocabulary ones use subwords).",
         ),
     ] = None,
     docs: Annotated[
@@ -115,10 +116,11 @@ def explore(
     force: ForceOpt = False,
 ) -> None:
     """Write one self-contained HTML page to explore the embedding: a zoomable 2-D map of the
-    most frequent words, hover for word, frequency and id, and a search box listing a word's
-    nearest neighbours by cosine in the full space (precomputed for the mapped words and the
-    --words list). --docs adds documents coloured by label; click one for its per-token
-    contributions (predict --explain). No network: scripts, styles and data are inline.
+    most frequent words, hover for word, frequency and id, and a search box for any word listing
+    its nearest mapped words by cosine in the full space (the page carries the vectors, packed,
+    and on a model with subwords the n-gram rows for unknown words). --docs adds documents
+    coloured by label; click one for its per-token contributions (predict --explain). No
+    network: scripts, styles and data are inline.
 
     Example: embedcli explore model -o explorer.html --top 500 --docs sample_data/stdlib/test.txt
     """

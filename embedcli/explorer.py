@@ -4,12 +4,13 @@ What the page holds, all computed here when it is built (numpy only, no numba):
 
 - the ``top`` most frequent words, their 2-D coordinates (``embedcli.projection`` over the unit
   vectors, so the map reflects cosine), id and corpus count (``None`` when the model keeps none);
-- for every mapped word, its ``k`` nearest mapped words by cosine in the *full* space (float64,
-  exact, ties broken by the lower index), with the cosines: the search box shows these, never a
-  2-D distance;
+- the search table (``SearchTable``, below): packed full-space vectors of the most frequent
+  words and, with subwords, n-gram rows, from which the page's script finds the ``k`` nearest
+  mapped words of ANY typed word by cosine in the *full* space (never a 2-D distance);
 - ``extra`` query words (``--words FILE``): any word, out-of-vocabulary ones too when the model
-  has subwords (their vector is the mean of their character n-gram rows), with their neighbours
-  among the mapped words; each is drawn at the mean position of its three nearest neighbours;
+  has subwords, carried with embedcli's own vector (exact even when the page lacks some of the
+  word's n-gram rows); a searched word off the map is drawn at the mean position of its three
+  nearest mapped words;
 - optional documents (``--docs``): their 2-D position (projected together with the words), text
   (cut to ``DOC_CHARS``), true and predicted label and the ``predict --explain`` contributions.
 
@@ -38,6 +39,11 @@ Escaping: the data goes into ``<script type="application/json">`` as ASCII JSON 
 JavaScript shows user strings through ``textContent`` and canvas ``fillText`` only, never as
 HTML. A Content-Security-Policy meta tag forbids every network fetch.
 
+``cosine_neighbours`` (float64, exact, ties by the lower index) is the plain float reference the
+benchmarks compare the packed vectors' rankings with.
+
+    >>> pack_rows(np.array([[0.5, -1.0, 0.25]]), "int8")[0].tolist()
+    [[64, -127, 32]]
     >>> unit = np.eye(3)[[0, 0, 1]] + np.array([[0, 0.1, 0], [0, 0.2, 0], [0, 0, 0]])
     >>> cosine_neighbours(unit / np.linalg.norm(unit, axis=1, keepdims=True), None, 1)[0].tolist()
     [[1], [0], [1]]

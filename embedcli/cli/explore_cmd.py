@@ -95,15 +95,15 @@ def explore(
         ),
     ] = 20_000,
     ngram_words: Annotated[
-        int | None,
+        int,
         typer.Option(
             "--ngram-words",
             min=0,
             max=COUNT_MAX,
             help="Carry the n-gram rows of this many most frequent words, for unknown words "
-            "(default: --top; larger: exact for more words, bigger page).",
+            "(larger: exact for more words, bigger page).",
         ),
-    ] = None,
+    ] = 2000,
     precision: Annotated[
         str,
         typer.Option("--precision", help="int8 or float16: how the page packs the vectors."),
@@ -147,7 +147,7 @@ def explore(
     search = ex.search_table(
         table,
         search_words=len(search_ids),
-        ngram_words=top if ngram_words is None else ngram_words,
+        ngram_words=ngram_words,
         precision=precision,
         extra=extra,
         extra_vectors=extra_vectors,

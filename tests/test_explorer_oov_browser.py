@@ -199,3 +199,35 @@ def test_keyboard_zooms_and_pans(browser, model, tmp_path):
     box = browser.find_element(By.ID, "search")
     box.send_keys("+-0")
     assert browser.execute_script("return window.explorer.view()") == start
+
+
+PINCH = """
+const c = document.getElementById('map'), r = c.getBoundingClientRect();
+const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+function fire(type, gap) {
+  const touches = gap === null ? [] : [-1, 1].map((s, i) => new Touch(
+    {identifier: i, target: c, clientX: cx + s * gap, clientY: cy}));
+  c.dispatchEvent(new TouchEvent(type, {touches: touches, changedTouches: touches,
+    bubbles: true, cancelable: true}));
+}
+fire('touchstart', 50); fire('touchmove', 100); fire('touchend', null);
+return window.explorer.view();
+"""
+WHEEL = """
+const c = document.getElementById('map'), r = c.getBoundingClientRect();
+c.dispatchEvent(new WheelEvent('wheel', {deltaY: -200, clientX: r.left + r.width / 2,
+  clientY: r.top + r.height / 2, bubbles: true, cancelable: true}));
+return window.explorer.view();
+"""
+
+
+def test_pinch_and_wheel_zoom_about_the_fingers(browser, model, tmp_path):
+    out = tmp_path / "touch.html"
+    build(model, out, "--top", str(TOP))
+    open_page(browser, out)
+    start = browser.execute_script("return window.explorer.view()")
+    pinched = browser.execute_script(PINCH)  # fingers 100 px apart, then 200 px: 2x
+    assert abs(pinched["scale"] / start["scale"] - 2) < 1e-9
+    assert abs(pinched["cx"] - start["cx"]) < 1e-9 and abs(pinched["cy"] - start["cy"]) < 1e-9
+    wheeled = browser.execute_script(WHEEL)
+    assert wheeled["scale"] > pinched["scale"]

@@ -526,12 +526,8 @@
   canvas.addEventListener("mouseleave", function () { tip.hidden = true; });
   canvas.addEventListener("wheel", function (ev) {
     ev.preventDefault();
-    var r = canvas.getBoundingClientRect(), mx = ev.clientX - r.left, my = ev.clientY - r.top;
-    var wx = view.cx + (mx - width / 2) / view.scale, wy = view.cy - (my - height / 2) / view.scale;
-    var factor = Math.exp(-ev.deltaY * 0.0015);
-    view.scale *= factor;
-    view.cx = wx - (mx - width / 2) / view.scale;
-    view.cy = wy + (my - height / 2) / view.scale;
+    var r = canvas.getBoundingClientRect();
+    zoomAt(Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
     redraw();
   }, { passive: false });
   document.getElementById("reset").addEventListener("click", function () { resetView(); redraw(); });

@@ -244,9 +244,13 @@ def test_stdout_and_size_figures(vec_model):
     r = ok("explore", vec_model, "-o", "-", "--top", "100")
     assert r.stdout.startswith("<!DOCTYPE html>") and r.stdout.rstrip().endswith("</html>")
     assert "wrote stdout" in r.stderr and "bytes" in r.stderr
-    # words x (xy 8 + id 4 + count 8 + k 10 x (2 + 2)) bytes, base64: under 100 bytes a word
-    # beyond the fixed script and style
-    assert len(r.stdout.encode()) < 40_000 + 100 * 100
+    # beyond the fixed script and style (< 40 kB), base64 of: mapped words x (xy 8 + id 4 +
+    # count 8) bytes, searchable words x (dim int8 + the word), n-gram rows x (dim int8 +
+    # bucket id 4 + scale 4)
+    m = load_vectors_model(vec_model)
+    dim, rows = 12, len(m.subword_buckets)
+    bound = 40_000 + 100 * 20 * 4 / 3 + 300 * (dim * 4 / 3 + 10) + rows * (dim + 8) * 4 / 3
+    assert len(r.stdout.encode()) < bound
 
 
 def test_refusals(vec_model, tmp_path):

@@ -342,7 +342,7 @@ def search_table(
         out.buckets_complete = len(buckets) == spec.buckets
     out.bucket_ids = buckets.astype(np.uint32)
     out.bucket_rows, out.bucket_scale = pack_rows(
-        bucket_vectors.reshape(len(buckets), -1), precision
+        bucket_vectors.reshape(len(buckets), vectors.shape[1]), precision
     )
     return out
 

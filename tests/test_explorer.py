@@ -165,6 +165,12 @@ def test_a_word_with_ngrams_off_the_page_is_marked_approximate(vec_model, tmp_pa
     data = page_data(out.read_text(encoding="utf-8"))
     assert data["search"]["nv"] == 60 and data["search"]["vocabSize"] == 300
     assert page_search(data, "wzzqq").exact is False
+    # no n-gram rows at all: an unknown word has no vector on the page, and says so
+    ok("explore", vec_model, "-o", out, "--top", "50", "--ngram-words", "0", "--force")
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert data["search"]["sub"]["ngramWords"] == 0 and len(data["bucket_ids_"]) == 0
+    res = page_search(data, "wzzqq")
+    assert res.source == "no-vector" and res.known == 0 and res.total > 0
 
 
 def test_float16_pages_rank_like_float64(vec_model, tmp_path):

@@ -5,13 +5,19 @@ Command modules import their shared options from here, never from each other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from embedcli.cli.app import err_console
 from embedcli.cli.checks import COUNT_MAX, THREADS_MAX
 from embedcli.cli.render import labelled
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:  # the reader is imported when a corpus is read, not for --help
     from embedcli.corpus import CorpusOptions, CorpusReader
@@ -127,30 +133,70 @@ ThreadsOpt = Annotated[
 ]
 
 
-def corpus_options(
-    fmt: str,
-    label_prefix: str,
-    text_column: str | None,
-    label_column: str | None,
-    no_header: bool,
-    text_field: str,
-    label_field: str,
-    strict_utf8: bool,
-    **extra: bool,
-) -> CorpusOptions:
-    from embedcli.corpus import CorpusOptions
+#: the corpus-reader options: (parameter, type, default) in --help order
+_READING = (
+    ("fmt", FormatOpt, "auto"),
+    ("label_prefix", LabelPrefixOpt, "__label__"),
+    ("text_column", TextColumnOpt, None),
+    ("label_column", LabelColumnOpt, None),
+    ("no_header", NoHeaderOpt, False),
+    ("text_field", TextFieldOpt, "text"),
+    ("label_field", LabelFieldOpt, "label"),
+    ("strict_utf8", StrictUtf8Opt, False),
+)
+_LABEL_OPTIONS = ("label_column", "label_field")
 
-    return CorpusOptions(
-        fmt=fmt,
-        label_prefix=label_prefix,
-        text_column=text_column,
-        label_column=label_column,
-        header=not no_header,
-        text_field=text_field,
-        label_field=label_field,
-        strict_utf8=strict_utf8,
-        **extra,
-    )
+
+@dataclass(frozen=True)
+class Reading:
+    """How a command was told to read its corpus (``--format``, ``--label-prefix``...)."""
+
+    fmt: str = "auto"
+    label_prefix: str = "__label__"
+    text_column: str | None = None
+    label_column: str | None = None
+    no_header: bool = False
+    text_field: str = "text"
+    label_field: str = "label"
+    strict_utf8: bool = False
+
+    def keywords(self) -> dict[str, Any]:
+        """As ``embedcli.train``/``pretrain`` keywords (``format=``...)."""
+        return {"format" if k == "fmt" else k: v for k, v in self.__dict__.items()}
+
+    def options(self, **extra: bool) -> CorpusOptions:
+        """The reader's ``CorpusOptions`` (``embedcli.api_run.reading_options``)."""
+        from embedcli.api_run import reading_options
+
+        return reading_options(self.keywords(), **extra)
+
+
+def reading_options(*, labels: bool = True) -> Callable[[F], F]:
+    """Give a command the corpus-reader options in place of its parameter ``reading: Reading``
+    (``labels=False``: without --label-column/--label-field); the command receives them as one
+    ``Reading``. The options keep their names, so ``ctx.get_parameter_source`` still works."""
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func, eval_str=True)
+        shared = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=t)
+            for name, t, default in _READING
+            if labels or name not in _LABEL_OPTIONS
+        ]
+        params: list[inspect.Parameter] = []
+        for p in signature.parameters.values():
+            params.extend(shared if p.name == "reading" else [p])
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            given = {p.name: kwargs.pop(p.name) for p in shared if p.name in kwargs}
+            return func(*args, reading=Reading(**given), **kwargs)
+
+        command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command  # type: ignore[return-value]
+
+    return decorate
 
 
 def report_invalid_utf8(reader: CorpusReader, quiet: bool, option: str = "--format") -> None:

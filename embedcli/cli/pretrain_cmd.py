@@ -20,20 +20,15 @@ from embedcli.cli.checks import SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
-    FormatOpt,
     JsonOpt,
     KeepPunctOpt,
-    LabelPrefixOpt,
     MaxSizeOpt,
     MinCountOpt,
-    NoHeaderOpt,
     NoLowerOpt,
     QuietOpt,
-    StrictUtf8Opt,
-    TextColumnOpt,
-    TextFieldOpt,
+    Reading,
     TokenPatternOpt,
-    corpus_options,
+    reading_options,
     report_invalid_utf8,
 )
 from embedcli.cli.render import table_title, text
@@ -45,6 +40,7 @@ BUCKETS_MAX = 2**31 - 1
 
 @app.command("pretrain")
 @handle_errors
+@reading_options(labels=False)
 def pretrain(
     ctx: typer.Context,
     corpus: Annotated[
@@ -152,12 +148,7 @@ def pretrain(
     no_lower: NoLowerOpt = False,
     keep_punctuation: KeepPunctOpt = False,
     token_pattern: TokenPatternOpt = None,
-    fmt: FormatOpt = "auto",
-    label_prefix: LabelPrefixOpt = "__label__",
-    text_column: TextColumnOpt = None,
-    no_header: NoHeaderOpt = False,
-    text_field: TextFieldOpt = "text",
-    strict_utf8: StrictUtf8Opt = False,
+    reading: Reading,  # --format, --label-prefix, --text-column... (options.reading_options)
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -169,50 +160,42 @@ def pretrain(
 
     Example: embedcli pretrain sample_data/stdlib/train.txt -o vectors --min-count 2 --dim 32 --epochs 2 --seed 1
     """
+    from embedcli import api_run
+
     start_command()
     if not output and not dry_run:
         raise UsageError("missing --output/-o MODEL_DIR")
-    if checkpoint and not checkpoint_every:
-        raise UsageError("--checkpoint needs --checkpoint-every N")
-    given = {"lr": lr} if lr is not None else {}
-    spec = _spec(
-        method=method, dim=dim, window=window, negative=negative, sample=sample, epochs=epochs,
-        minn=minn, maxn=maxn, buckets=buckets, threads=threads, seed=seed, **given,
-    )  # fmt: skip
-    if checkpoint_every and output:
-        checkpoint = checkpoint or f"{output.rstrip('/')}.ckpt"
-    _claim(ctx, corpus, output, checkpoint, resume, force, dry_run)
-    reading = {
-        "corpus_options": corpus_options(
-            fmt, label_prefix, text_column, None, no_header, text_field, "label", strict_utf8,
-            skip_blank=True,
-        ),
-        "compat": compat,
-        "lower": False if no_lower else None,
-        "keep_punctuation": keep_punctuation,
-        "token_pattern": token_pattern,
-        "min_count": min_count,
-        "max_size": max_size,
-    }  # fmt: skip
-    plan, saved = _plan(ctx, corpus, spec, reading, resume)
-    prepared = _prepare(plan, quiet)
-    if dry_run:
-        summary = prepared.plan_summary()
-        if json_out:
-            print_json(summary)
-        else:
-            _render(summary, "Pretraining plan (dry run)")
-        return
-    from embedcli.pretrain_run import run_pretrain
+    options = {_API_NAMES.get(k, k): v for k, v in locals().items() if k not in _CLI_ONLY}
+    options.update(reading.keywords())
+    progress = _Progress(quiet)
 
-    with _Progress(quiet, plan.spec.epochs) as progress:
-        result = run_pretrain(
-            prepared, output, progress=progress, checkpoint_every=checkpoint_every,
-            checkpoint_path=checkpoint, resume=saved,
-        )  # fmt: skip
+    def prepared(prep: Any) -> None:
+        _read(prep, quiet)
+        if not dry_run:
+            progress.start(prep.plan.spec.epochs)
+
+    events = api_run.Events(
+        reading=lambda paths: _Reading(paths, quiet),
+        prepared=prepared,
+        resumed=lambda checkpoint: _warn_ignored(ctx),
+        progress=None if quiet else progress.update,
+    )
+    with progress:
+        run = api_run.pretrain_run(api_run.FilePaths(corpus), options, events=events)
+    result = run.summary
+    if dry_run:
+        if json_out:
+            print_json(result)
+        else:
+            _render(result, "Pretraining plan (dry run)")
+        return
     result["seconds_total"] = round(time.perf_counter() - STARTED, 3)
     _report(result, output, quiet, json_out)
 
+
+#: command-line parameters that are not ``embedcli.pretrain`` keywords, and those named otherwise
+_CLI_ONLY = {"ctx", "corpus", "reading", "quiet", "json_out", "api_run"}
+_API_NAMES: dict[str, str] = {}
 
 #: ``pretrain`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
 _USED_ON_RESUME = {
@@ -221,56 +204,8 @@ _USED_ON_RESUME = {
 }  # fmt: skip
 
 
-def _spec(**options: Any) -> Any:
-    """The training spec of the options, refused in one line when no run can use it."""
-    from embedcli.pretrain import PretrainSpec
-    from embedcli.pretrain_run import check_spec
-
-    spec = PretrainSpec(**options)
-    check_spec(spec)
-    return spec
-
-
-def _claim(
-    ctx: typer.Context,
-    corpus: list[str],
-    output: str,
-    checkpoint: str | None,
-    resume: str | None,
-    force: bool,
-    dry_run: bool,
-) -> None:
-    """Check and lock the model (and checkpoint) directory before any work; released when the
-    command ends. The checkpoint may be the one --resume continues (read whole before the first
-    checkpoint is written); the model directory may not."""
-    from embedcli.atomic import check_writable_dir
-    from embedcli.outputs import Output, claim_outputs, guard_outputs
-
-    if output:
-        check_writable_dir(output)
-    if checkpoint:
-        check_writable_dir(checkpoint)
-    if dry_run:
-        return
-    model_out = Output(output, "dir")
-    outputs = [model_out] + ([Output(checkpoint, "dir", "--checkpoint")] if checkpoint else [])
-    guard_outputs([model_out], [resume])
-    ctx.with_resource(claim_outputs(outputs, corpus, force=force))
-
-
-def _plan(
-    ctx: typer.Context, corpus: list[str], spec: Any, reading: dict[str, Any], resume: str | None
-) -> tuple[Any, Any]:
-    """``(plan, checkpoint)``: the run the options describe, or with --resume the checkpoint's
-    run on ``corpus`` (a warning names the options it ignores) and the loaded checkpoint."""
-    from embedcli.pretrain_run import PretrainPlan, resume_plan
-
-    if not resume:
-        return PretrainPlan(paths=corpus, spec=spec, **reading), None
-    from embedcli.pretrain_checkpoint import load_pretrain_checkpoint
-
-    saved = load_pretrain_checkpoint(resume)
-    plan = resume_plan(saved, corpus)
+def _warn_ignored(ctx: typer.Context) -> None:
+    """--resume continues the checkpoint's run: name the options given that it ignores."""
     ignored = [
         max(p.opts, key=len)
         for p in ctx.command.params
@@ -282,25 +217,32 @@ def _plan(
             "warning: --resume continues with the checkpoint's settings; ignoring "
             + ", ".join(ignored)
         )
-    return plan, saved
 
 
-def _prepare(plan: Any, quiet: bool) -> Any:
-    """Read and encode the corpus, saying what was read."""
-    from embedcli.pretrain_run import prepare_pretrain
+class _Reading:
+    """``reading FILES …`` on stderr when the reading starts."""
 
-    if not quiet:
-        _stage(f"reading {', '.join(plan.paths)} …")
-    prepared = prepare_pretrain(plan)
+    def __init__(self, paths: list[str], quiet: bool) -> None:
+        self.paths, self.quiet = paths, quiet
+
+    def __enter__(self) -> None:
+        if not self.quiet:
+            _stage(f"reading {', '.join(self.paths)} …")
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _read(prepared: Any, quiet: bool) -> None:
+    """What was read: invalid UTF-8, documents, tokens and words kept."""
     for reader in prepared.readers:
         report_invalid_utf8(reader, quiet)
     if not quiet:
         _stage(
             f"read {prepared.documents:,} documents, {prepared.tokens_read:,} tokens; "
-            f"{len(prepared.corpus.words):,} words seen --min-count {plan.min_count} times or "
-            f"more ({len(prepared.corpus.ids):,} tokens to train on)"
+            f"{len(prepared.corpus.words):,} words seen --min-count {prepared.plan.min_count} "
+            f"times or more ({len(prepared.corpus.ids):,} tokens to train on)"
         )
-    return prepared
 
 
 def _report(result: dict[str, Any], output: str, quiet: bool, json_out: bool) -> None:
@@ -320,25 +262,27 @@ class _Progress:
     """Training progress on stderr from the trainer's ``progress(dict)`` callback: a live line
     on a terminal (epoch, %, words/s, loss, lr, ETA), else one line per finished epoch."""
 
-    def __init__(self, quiet: bool, epochs: int) -> None:
+    def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.epochs = epochs
+        self.epochs = 0
         self.live: Any = None
         self.last: dict[str, Any] | None = None
         self.printed_epoch = 0
         self.started = time.perf_counter()
         self.compiling = False
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> _Progress:
+        return self
+
+    def start(self, epochs: int) -> None:
+        """Training starts (the corpus is read): the live line from now on."""
         self.started = time.perf_counter()
-        if self.quiet:
-            return None
-        if err_console.is_terminal:
+        self.epochs = epochs
+        if not self.quiet and err_console.is_terminal:
             from rich.live import Live
 
             self.live = Live("", console=err_console, transient=True, refresh_per_second=4)
             self.live.start()
-        return self.update
 
     def update(self, rec: dict[str, Any]) -> None:
         # no word done after a second: the kernels are being compiled (a first run only)

@@ -150,14 +150,16 @@ def train_run(
     corpus: Any, options: dict[str, Any], *, events: Events | None = None, fixed: Any = None
 ) -> Run:
     """One ``train`` run (``options``: every keyword of ``embedcli.train``); ``fixed``: the
-    searched options autotune keeps (default: those whose value is not the default)."""
-    from embedcli.api import check_train_options
+    searched options autotune keeps as given (``TrainConfig``/plan names)."""
+    from embedcli.api_fit import check_train_options
 
     ev = events or Events()
     o = check_train_options(options)
     checkpoint = _check_outputs(o, "model")
     tune = {k[9:]: o[k] for k in o if k.startswith("autotune_")}
-    tuning = any(v not in (None, 0, "") for v in tune.values())
+    tuning = tune["duration"] is not None or any(
+        tune[k] for k in ("validation", "metric", "model_size", "trials_log", "trials")
+    )
     if tuning and (o["resume"] or o["dry_run"] or o["checkpoint_every"]):
         raise UsageError("--autotune-* cannot be combined with --resume, --dry-run or checkpoints")
     if tuning and not o["output"]:
@@ -248,7 +250,7 @@ def _train(plan: Any, o: dict[str, Any], ev: Events, checkpoint: str | None, sav
 
         ev.warm(lambda: warm_kernels(prepared))
     if not o["output"]:
-        from embedcli.api import fit_prepared
+        from embedcli.api_fit import fit_prepared
 
         return Run(model=fit_prepared(prepared, callback=ev.epoch, on_progress=ev.progress))
     # SIGTERM and Ctrl-C stop the run: the last checkpoint stays, nothing partial is written
@@ -285,7 +287,7 @@ def _autotune(plan: Any, o: dict[str, Any], tune: dict[str, Any], ev: Events, fi
     metric = parse_metric(tune["metric"] or "f1")
     size = parse_size(tune["model_size"]) if tune["model_size"] else 0
     test_path = plan.test_path
-    fixed = frozenset(_changed(o) if fixed is None else fixed)
+    fixed = frozenset(fixed or ())
     if plan.init_vectors:
         fixed |= {"dim"}  # the vectors' dimension
     if plan.vocab_path:
@@ -323,21 +325,6 @@ def _autotune(plan: Any, o: dict[str, Any], tune: dict[str, Any], ev: Events, fi
     return Run(summary=summary, search=result)
 
 
-#: the options autotune searches, by their ``embedcli.train`` names
-SEARCHED = ("optimizer", "lr", "dim", "epochs", "word_ngrams", "buckets", "dropout", "min_count",
-            "minn", "maxn")  # fmt: skip
-
-
-def _changed(o: dict[str, Any]) -> set[str]:
-    """The searched options set to something other than ``embedcli.train``'s default."""
-    import inspect
-
-    from embedcli.api import train
-
-    defaults = inspect.signature(train).parameters
-    return {k for k in SEARCHED if o.get(k) != defaults[k].default}
-
-
 def _write_log(path: str, trials: list[dict[str, Any]]) -> None:
     import json
 
@@ -350,7 +337,7 @@ def _write_log(path: str, trials: list[dict[str, Any]]) -> None:
 # -- pretrain -------------------------------------------------------------------------------------
 def pretrain_run(corpus: Any, options: dict[str, Any], *, events: Events | None = None) -> Run:
     """One ``pretrain`` run (``options``: every keyword of ``embedcli.pretrain``)."""
-    from embedcli.api import PRETRAIN_RANGES
+    from embedcli.api_fit import PRETRAIN_RANGES
     from embedcli.api_model import check_ranges
     from embedcli.pretrain import PretrainSpec
     from embedcli.pretrain_run import PretrainPlan, check_spec
@@ -399,7 +386,7 @@ def _pretrain(plan: Any, o: dict[str, Any], ev: Events, checkpoint: str | None, 
     if o["dry_run"]:
         return Run(summary=prepared.plan_summary())
     if not o["output"]:
-        from embedcli.api import train_prepared_vectors
+        from embedcli.api_fit import train_prepared_vectors
 
         return Run(model=train_prepared_vectors(prepared, progress=ev.progress))
     summary = run_pretrain(

@@ -65,6 +65,28 @@ ForceOpt = Annotated[
     ),
 ]
 
+# -- options of the commands that train (train, pretrain) ----------------------------------------
+CheckpointEveryOpt = Annotated[
+    int,
+    typer.Option(
+        "--checkpoint-every",
+        min=0,
+        max=10_000,
+        help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
+    ),
+]
+CheckpointOpt = Annotated[
+    str | None, typer.Option("--checkpoint", help="Checkpoint directory to write.")
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        help="Continue the run saved in this checkpoint on the same corpus (its training "
+        "options, vocabulary and corpus format are used; the command line's are ignored).",
+    ),
+]
+
 # -- tokenizer / vocabulary options ----------------------------------------------------------------
 CompatOpt = Annotated[
     str,

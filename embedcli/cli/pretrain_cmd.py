@@ -18,6 +18,8 @@ from embedcli.cli.app import (
 )
 from embedcli.cli.checks import SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.options import (
+    CheckpointEveryOpt,
+    CheckpointOpt,
     CompatOpt,
     ForceOpt,
     JsonOpt,
@@ -27,6 +29,7 @@ from embedcli.cli.options import (
     NoLowerOpt,
     QuietOpt,
     Reading,
+    ResumeOpt,
     TokenPatternOpt,
     reading_options,
     report_invalid_utf8,
@@ -116,26 +119,9 @@ def pretrain(
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed, 0..2^32-1.")
     ] = 0,
-    checkpoint_every: Annotated[
-        int,
-        typer.Option(
-            "--checkpoint-every",
-            min=0,
-            max=10_000,
-            help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
-        ),
-    ] = 0,
-    checkpoint: Annotated[
-        str | None, typer.Option("--checkpoint", help="Checkpoint directory to write.")
-    ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            "--resume",
-            help="Continue the run saved in this checkpoint on the same corpus (its options, "
-            "vocabulary and corpus format are used; the command line's are ignored).",
-        ),
-    ] = None,
+    checkpoint_every: CheckpointEveryOpt = 0,
+    checkpoint: CheckpointOpt = None,
+    resume: ResumeOpt = None,
     dry_run: Annotated[
         bool,
         typer.Option(

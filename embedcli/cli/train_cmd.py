@@ -29,6 +29,8 @@ from embedcli.cli.autotune_cmd import (
 )
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.options import (
+    CheckpointEveryOpt,
+    CheckpointOpt,
     CompatOpt,
     ForceOpt,
     JsonOpt,
@@ -40,6 +42,7 @@ from embedcli.cli.options import (
     OrderOpt,
     QuietOpt,
     Reading,
+    ResumeOpt,
     TokenPatternOpt,
     reading_options,
     report_invalid_utf8,
@@ -271,26 +274,9 @@ def train(
             help="Stop after this many epochs without validation gain; keep the best.",
         ),
     ] = 0,
-    checkpoint_every: Annotated[
-        int,
-        typer.Option(
-            "--checkpoint-every",
-            min=0,
-            max=10_000,
-            help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
-        ),
-    ] = 0,
-    checkpoint: Annotated[
-        str | None, typer.Option("--checkpoint", help="Checkpoint directory to write.")
-    ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            "--resume",
-            help="Continue the run saved in this checkpoint on the same corpus (its training "
-            "options, vocabulary and corpus format are used; the command line's are ignored).",
-        ),
-    ] = None,
+    checkpoint_every: CheckpointEveryOpt = 0,
+    checkpoint: CheckpointOpt = None,
+    resume: ResumeOpt = None,
     min_count: MinCountOpt = 1,
     max_size: MaxSizeOpt = None,
     order: OrderOpt = "",

@@ -66,6 +66,15 @@ ForceOpt = Annotated[
 ]
 
 # -- options of the commands that train (train, pretrain) ----------------------------------------
+TrainThreadsOpt = Annotated[
+    int,
+    typer.Option(
+        "--threads",
+        min=0,
+        max=THREADS_MAX,
+        help="Worker threads (0 = all cores; 1 = bit-reproducible).",
+    ),
+]
 CheckpointEveryOpt = Annotated[
     int,
     typer.Option(
@@ -219,6 +228,23 @@ def reading_options(*, labels: bool = True) -> Callable[[F], F]:
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def corpus_options(
+    fmt: str,
+    label_prefix: str,
+    text_column: str | None,
+    label_column: str | None,
+    no_header: bool,
+    text_field: str,
+    label_field: str,
+    strict_utf8: bool,
+    **extra: bool,
+) -> CorpusOptions:
+    """The reader's options of the eight reading options in --help order (``Reading``'s)."""
+    reading = Reading(fmt, label_prefix, text_column, label_column, no_header, text_field,
+                      label_field, strict_utf8)  # fmt: skip
+    return reading.options(**extra)
 
 
 def report_invalid_utf8(reader: CorpusReader, quiet: bool, option: str = "--format") -> None:

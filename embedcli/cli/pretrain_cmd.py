@@ -16,7 +16,7 @@ from embedcli.cli.app import (
     handle_errors,
     print_json,
 )
-from embedcli.cli.checks import SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.checks import SEED_MAX, finite, start_command
 from embedcli.cli.options import (
     CheckpointEveryOpt,
     CheckpointOpt,
@@ -31,6 +31,7 @@ from embedcli.cli.options import (
     Reading,
     ResumeOpt,
     TokenPatternOpt,
+    TrainThreadsOpt,
     reading_options,
     report_invalid_utf8,
 )
@@ -107,15 +108,7 @@ def pretrain(
             help="Hash buckets of the n-grams (only the rows words use are kept).",
         ),
     ] = 2_000_000,
-    threads: Annotated[
-        int,
-        typer.Option(
-            "--threads",
-            min=0,
-            max=THREADS_MAX,
-            help="Worker threads (0 = all cores; 1 = bit-reproducible).",
-        ),
-    ] = 0,
+    threads: TrainThreadsOpt = 0,
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed, 0..2^32-1.")
     ] = 0,

@@ -27,7 +27,7 @@ from embedcli.cli.autotune_cmd import (
     print_trial,
     show_autotune,
 )
-from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.checks import COUNT_MAX, SEED_MAX, finite, start_command
 from embedcli.cli.options import (
     CheckpointEveryOpt,
     CheckpointOpt,
@@ -44,6 +44,7 @@ from embedcli.cli.options import (
     Reading,
     ResumeOpt,
     TokenPatternOpt,
+    TrainThreadsOpt,
     reading_options,
     report_invalid_utf8,
 )
@@ -250,15 +251,7 @@ def train(
     freeze_embeddings: Annotated[
         bool, typer.Option("--freeze-embeddings", help="Do not train the word rows.")
     ] = False,
-    threads: Annotated[
-        int,
-        typer.Option(
-            "--threads",
-            min=0,
-            max=THREADS_MAX,
-            help="Worker threads (0 = all cores; 1 = bit-reproducible).",
-        ),
-    ] = 0,
+    threads: TrainThreadsOpt = 0,
     seed: Annotated[
         int,
         typer.Option(

@@ -247,6 +247,24 @@ def corpus_options(
     return reading.options(**extra)
 
 
+def warn_ignored_on_resume(ctx: typer.Context, used: set[str]) -> None:
+    """--resume continues the checkpoint's run: a warning naming the options given on the command
+    line (or in the environment) that it ignores, as spelled in --help (``used``: those it uses)."""
+    ignored = [
+        max(p.opts, key=len)
+        for p in ctx.command.params
+        if p.name not in used
+        and getattr(ctx.get_parameter_source(p.name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")
+    ]
+    if ignored:
+        err_console.print(
+            "warning: --resume continues with the checkpoint's settings; ignoring "
+            + ", ".join(ignored),
+            markup=False,
+            highlight=False,
+        )
+
+
 def report_invalid_utf8(reader: CorpusReader, quiet: bool, option: str = "--format") -> None:
     """Warn about replaced invalid UTF-8, and hint at ``option csv`` for a file read as lines
     that looks like CSV/TSV (``CorpusReader.hints``)."""

@@ -34,6 +34,7 @@ from embedcli.cli.options import (
     TrainThreadsOpt,
     reading_options,
     report_invalid_utf8,
+    warn_ignored_on_resume,
 )
 from embedcli.cli.render import table_title, text
 from embedcli.errors import UsageError
@@ -156,7 +157,7 @@ def pretrain(
     events = api_run.Events(
         reading=lambda paths: _Reading(paths, quiet),
         prepared=prepared,
-        resumed=lambda checkpoint: _warn_ignored(ctx),
+        resumed=lambda checkpoint: warn_ignored_on_resume(ctx, _USED_ON_RESUME),
         progress=None if quiet else progress.update,
     )
     with progress:
@@ -181,21 +182,6 @@ _USED_ON_RESUME = {
     "ctx", "corpus", "output", "dry_run", "checkpoint_every", "checkpoint", "resume", "quiet",
     "json_out", "force",
 }  # fmt: skip
-
-
-def _warn_ignored(ctx: typer.Context) -> None:
-    """--resume continues the checkpoint's run: name the options given that it ignores."""
-    ignored = [
-        max(p.opts, key=len)
-        for p in ctx.command.params
-        if p.name not in _USED_ON_RESUME
-        and getattr(ctx.get_parameter_source(p.name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")
-    ]
-    if ignored:
-        _stage(
-            "warning: --resume continues with the checkpoint's settings; ignoring "
-            + ", ".join(ignored)
-        )
 
 
 class _Reading:

@@ -47,6 +47,7 @@ from embedcli.cli.options import (
     TrainThreadsOpt,
     reading_options,
     report_invalid_utf8,
+    warn_ignored_on_resume,
 )
 from embedcli.cli.render import reading_progress, table_title, text
 from embedcli.errors import UsageError
@@ -66,18 +67,6 @@ _USED_ON_RESUME = {
     "json_out",
     "force",
 }
-
-
-def _ignored_on_resume(ctx: typer.Context) -> list[str]:
-    """The options given on the command line that ``--resume`` ignores, as spelled in --help."""
-    ignored = []
-    for param in ctx.command.params:
-        if param.name in _USED_ON_RESUME:
-            continue
-        source = ctx.get_parameter_source(param.name)
-        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-            ignored.append(max(param.opts, key=len))
-    return ignored
 
 
 @app.command("train")
@@ -351,20 +340,10 @@ def _events(ctx: typer.Context, corpus: list[str], quiet: bool, bar: Any) -> Any
             for note in prep.notes:
                 err_console.print(text(note))
 
-    def resumed(checkpoint: Any) -> None:
-        ignored = _ignored_on_resume(ctx)
-        if ignored:
-            err_console.print(
-                f"warning: --resume continues with the checkpoint's settings; ignoring "
-                f"{', '.join(ignored)}",
-                markup=False,
-                highlight=False,
-            )
-
     return Events(
         reading=lambda paths: reading_progress(err_console, ", ".join(corpus), quiet),
         prepared=prepared,
-        resumed=resumed,
+        resumed=lambda checkpoint: warn_ignored_on_resume(ctx, _USED_ON_RESUME),
         warm=lambda compile: _warm_kernels(compile, quiet),
         epoch=None if quiet else _print_epoch,
         progress=bar,

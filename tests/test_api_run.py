@@ -135,3 +135,25 @@ def test_autotune_from_the_api_writes_the_best_model_and_the_trials_log(tmp_path
     # the options set (not the default) stay fixed in every trial
     assert all(t["params"].get("dim", 8) == 8 for t in trials)
     assert all(t["params"].get("epochs", 2) == 2 for t in trials)
+
+
+def test_the_corpus_reader_options_are_declared_once_where_they_stood() -> None:
+    from embedcli.cli.app import command_group
+
+    reading = ["fmt", "label_prefix", "text_column", "label_column", "no_header", "text_field"]
+    reading += ["label_field", "strict_utf8"]
+    group = command_group()
+    seen = {}
+    for name in ("build-vocab", "encode", "train", "pretrain"):
+        params = [p.name for p in group.commands[name].params]
+        mine = [
+            n for n in reading if name != "pretrain" or n not in ("label_column", "label_field")
+        ]
+        start = params.index("fmt")
+        assert params[start : start + len(mine)] == mine, name  # in one block, --help order
+        for p in group.commands[name].params:
+            if p.name in reading:
+                seen.setdefault(p.name, set()).add((tuple(p.opts), p.help, p.default))
+    assert all(len(v) == 1 for v in seen.values()), seen  # the same option everywhere
+    train = [p.name for p in group.commands["train"].params]
+    assert train[train.index("fmt") - 1] == "token_pattern"

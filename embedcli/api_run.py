@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,13 +136,14 @@ def _claim(
     stack.enter_context(claim_outputs(outputs, inputs, force=o["force"]))
 
 
-@contextlib.contextmanager
-def _reading(events: Events, paths: list[str]) -> Iterator[None]:
-    if events.reading is None:
-        yield
-    else:
-        with events.reading(paths):
-            yield
+def _read(events: Events, paths: list[str], prepare: Callable[[Any], Any], plan: Any) -> Any:
+    """``prepare(plan)`` (read and encode the corpus) inside ``events.reading(paths)``; then
+    ``events.prepared`` hears of it."""
+    with events.reading(paths) if events.reading is not None else contextlib.nullcontext():
+        prepared = prepare(plan)
+    if events.prepared is not None:
+        events.prepared(prepared)
+    return prepared
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -239,10 +240,7 @@ def train_plan(
 def _train(plan: Any, o: dict[str, Any], ev: Events, checkpoint: str | None, saved: Any) -> Run:
     from embedcli.pipeline import prepare_training, run_training
 
-    with _reading(ev, plan.train_paths):
-        prepared = prepare_training(plan)
-    if ev.prepared is not None:
-        ev.prepared(prepared)
+    prepared = _read(ev, plan.train_paths, prepare_training, plan)
     if o["dry_run"]:
         return Run(summary=prepared.plan_summary())
     if ev.warm is not None:
@@ -379,10 +377,7 @@ def pretrain_run(corpus: Any, options: dict[str, Any], *, events: Events | None 
 def _pretrain(plan: Any, o: dict[str, Any], ev: Events, checkpoint: str | None, saved: Any) -> Run:
     from embedcli.pretrain_run import prepare_pretrain, run_pretrain
 
-    with _reading(ev, plan.paths):
-        prepared = prepare_pretrain(plan)
-    if ev.prepared is not None:
-        ev.prepared(prepared)
+    prepared = _read(ev, plan.paths, prepare_pretrain, plan)
     if o["dry_run"]:
         return Run(summary=prepared.plan_summary())
     if not o["output"]:

@@ -20,106 +20,44 @@ file. Nothing is printed: ``callback(record)`` hears of every epoch (a dict: epo
     ...
     embedcli.errors.UsageError: --dim must be in 1..10000, not 0
 
-Left out: ``--resume`` and checkpoints (the command line's), ``--dry-run``; writing happens
-in ``Model.save``.
+``output=DIR`` writes the model directory as the command does (and opens it); with it come
+checkpoints, ``resume`` and the hyperparameter search (``autotune_*``); ``dry_run=True``
+returns the plan instead. The commands call the same function (``embedcli.api_run``) once.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
 
-from embedcli.api_model import Model, check_ranges
-from embedcli.errors import TrainingDiverged, UsageError
-from embedcli.memcorpus import corpus_source
+from embedcli.api_fit import (  # noqa: F401  (the API's names since issue #10)
+    PRETRAIN_RANGES,
+    TRAIN_RANGES,
+    check_train_options,
+    fit_prepared,
+    train_prepared_vectors,
+)
+from embedcli.api_model import Model
 
 __all__ = ["Model", "load", "pretrain", "train"]
 
-#: ``(low, high, low_open, high_open)`` of every numeric option of ``train``, as its ``--help``
-#: declares them (tests/test_api.py checks that the command line's ranges are these)
-TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "val_split": (0.0, 1.0, False, True),
-    "dim": (1, 10_000, False, False),
-    "epochs": (0, 10_000, False, False),
-    "lr": (0.0, None, True, False),
-    "batch_size": (1, 1_000_000, False, False),
-    "l2": (0.0, None, False, False),
-    "dropout": (0.0, 1.0, False, True),
-    "hidden": (0, 10_000, False, False),
-    "maxlen": (0, 100_000, False, False),
-    "threshold": (0.0, 1.0, False, False),
-    "word_ngrams": (1, 10, False, False),
-    "buckets": (0, 1 << 24, False, False),
-    "minn": (0, 30, False, False),
-    "maxn": (0, 30, False, False),
-    "threads": (0, 1024, False, False),
-    "seed": (0, 2**32 - 1, False, False),
-    "early_stopping": (0, 10_000, False, False),
-    "min_count": (1, 2**62, False, False),
-    "max_size": (2, 2**31 - 1, False, False),
-}
-PRETRAIN_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "dim": (1, 10_000, False, False),
-    "window": (1, 1_000, False, False),
-    "negative": (1, 1_000, False, False),
-    "sample": (0.0, 1.0, False, True),
-    "epochs": (1, 10_000, False, False),
-    "lr": (0.0, 10.0, True, False),
-    "minn": (0, 100, False, False),
-    "maxn": (0, 100, False, False),
-    "buckets": (0, 2**31 - 1, False, False),
-    "threads": (0, 1024, False, False),
-    "seed": (0, 2**32 - 1, False, False),
-    "min_count": (1, 2**62, False, False),
-    "max_size": (2, 2**31 - 1, False, False),
-}
-
-
-def _reading_options(**kw: Any) -> Any:
-    from embedcli.corpus import CorpusOptions
-
-    return CorpusOptions(
-        fmt=kw["format"],
-        label_prefix=kw["label_prefix"],
-        text_column=kw.get("text_column"),
-        label_column=kw.get("label_column"),
-        header=not kw["no_header"],
-        text_field=kw["text_field"],
-        label_field=kw.get("label_field", "label"),
-        strict_utf8=kw["strict_utf8"],
-        skip_blank=True,
-        require_labels=kw.get("require_labels", False),
-    )
+#: the options the autotune search varies (``train``'s names)
+SEARCHED = ("optimizer", "lr", "dim", "epochs", "word_ngrams", "buckets", "dropout", "min_count",
+            "minn", "maxn")  # fmt: skip
 
 
 # -- train ------------------------------------------------------------------------------------------
-def check_train_options(opts: dict[str, Any]) -> dict[str, Any]:
-    """The checks ``embedcli train`` makes before reading anything (``UsageError``), on the
-    options as keywords; returns them with ``multilabel`` folded into ``objective``."""
-    from embedcli.spec import check_subwords
-
-    check_ranges(opts, TRAIN_RANGES)
-    opts = dict(opts)
-    if opts.get("val") is not None and opts.get("val_split"):
-        raise UsageError("give --val or --val-split, not both")
-    if opts.pop("multilabel", False):
-        opts["objective"] = "multilabel"
-    if opts["pool"] == "flatten" and opts["maxlen"] < 1:
-        raise UsageError("--pool flatten needs --maxlen N")
-    check_subwords(opts["minn"], opts["maxn"])
-    if opts["pool"] == "flatten" and opts["minn"] and opts["maxn"]:
-        raise UsageError("subwords (--minn/--maxn) need a pooling other than flatten")
-    return opts
-
-
 def train(
     corpus: Any,
     *,
+    output: str | None = None,
     vocab: str | None = None,
     val: Any = None,
     val_split: float = 0.0,
     test: Any = None,
+    dry_run: bool = False,
     dim: int = 100,
     epochs: int = 0,
     lr: float | None = None,
@@ -144,6 +82,9 @@ def train(
     threads: int = 0,
     seed: int = 0,
     early_stopping: int = 0,
+    checkpoint_every: int = 0,
+    checkpoint: str | None = None,
+    resume: str | None = None,
     min_count: int = 1,
     max_size: int | None = None,
     order: str = "",
@@ -160,10 +101,18 @@ def train(
     text_field: str = "text",
     label_field: str = "label",
     strict_utf8: bool = False,
+    autotune_validation: str | None = None,
+    autotune_duration: float | None = None,
+    autotune_metric: str | None = None,
+    autotune_model_size: str | None = None,
+    autotune_trials_log: str | None = None,
+    autotune_trials: int = 0,
+    force: bool = False,
     callback: Callable[[dict[str, Any]], Any] | None = None,
     progress: bool = False,
-) -> Model:
-    """Train an embedding table and a classifier; the model in memory (``Model.save`` writes it).
+) -> Any:
+    """Train an embedding table and a classifier: the model in memory, or written to
+    ``output`` (a model directory, as ``embedcli train -o`` writes it) and opened from there.
 
     ``corpus``, ``val`` and ``test``: a path (fastText lines, CSV/TSV, JSON Lines, as
     ``--format`` says), a list of ``pathlib.Path``, or ``(text, labels)`` pairs in memory.
@@ -174,150 +123,36 @@ def train(
         >>> m = train("sample_data/stdlib/train.txt", dim=16, epochs=2, seed=1, threads=1)
         >>> m.kind, len(m.labels), m.dim
         ('classifier', 4, 16)
+
+    ``dry_run=True`` reads the corpus and returns the plan ``--dry-run --json`` prints (sizes,
+    memory) instead of training:
+
+        >>> train("sample_data/stdlib/train.txt", dim=16, dry_run=True)["parameter_bytes"] > 0
+        True
+
+    Runs that write files need ``output``: ``checkpoint_every=N`` writes a checkpoint every N
+    epochs (to ``checkpoint``, default ``OUTPUT.ckpt``; a ``KeyboardInterrupt`` keeps it);
+    ``resume=CHECKPOINT`` continues one on the same corpus (its settings win);
+    ``autotune_validation``/``_duration``/``_metric``/``_model_size``/``_trials``/
+    ``_trials_log`` search hyperparameters (validated on ``val`` or ``val_split``, default
+    0.1) and write the best model. The searched options you set (different from the default)
+    stay fixed.
     """
-    opts = check_train_options(
-        {k: v for k, v in locals().items() if k not in ("corpus", "callback", "progress")}
-    )
-    from embedcli.pipeline import TrainPlan, prepare_training
+    from embedcli.api_run import Events, loaded, train_run
 
-    paths, docs = corpus_source(corpus, labelled=True)
-    copts = _reading_options(**opts, require_labels=True)
-    val_paths, val_docs = (
-        (None, None) if val is None else corpus_source(val, labelled=False, what="val")
-    )
-    test_paths, test_docs = (
-        (None, None) if test is None else corpus_source(test, labelled=False, what="test")
-    )
-    for name, found in (("val", val_paths), ("test", test_paths)):
-        if found is not None and len(found) > 1:
-            raise UsageError(f"{name} takes one file")
-    plan = TrainPlan(
-        train_paths=paths or ["<memory>"],
-        corpus_options=copts,
-        vocab_path=vocab,
-        compat=compat,
-        lower=False if no_lower else None,
-        keep_punctuation=keep_punctuation,
-        token_pattern=token_pattern,
-        min_count=min_count,
-        max_size=max_size,
-        order=order or None,
-        oov=False if no_oov else None,
-        val_path=val_paths[0] if val_paths else None,
-        val_split=val_split,
-        test_path=test_paths[0] if test_paths else None,
-        init_vectors=init_vectors,
-        train_docs=docs,
-        val_docs=val_docs,
-        test_docs=test_docs,
-        config=dict(
-            dim=dim,
-            epochs=epochs,
-            lr=lr,
-            optimizer=optimizer,
-            lr_schedule=lr_schedule,
-            batch_size=batch_size,
-            l2=l2,
-            dropout=dropout,
-            pool=pool,
-            hidden=hidden,
-            objective=opts["objective"],
-            threshold=threshold,
-            class_weight=class_weight,
-            word_ngrams=word_ngrams,
-            buckets=buckets,
-            maxlen=maxlen,
-            threads=threads,
-            seed=seed,
-            patience=early_stopping,
-            freeze_embeddings=freeze_embeddings,
-            minn=minn,
-            maxn=maxn,
-        ),
-    )
-    prepared = prepare_training(plan)
+    opts = {k: v for k, v in locals().items() if k not in ("corpus", "callback", "progress")}
+    defaults = inspect.signature(train).parameters
+    fixed = {k for k in SEARCHED if opts[k] != defaults[k].default}  # as the user set them
     with _Bar(progress, "training") as bar:
-        return fit_prepared(prepared, callback=callback, on_progress=bar)
-
-
-def fit_prepared(prepared: Any, *, callback: Any = None, on_progress: Any = None) -> Model:
-    """Fit a ``pipeline.PreparedTraining`` and evaluate its test data: the model in memory
-    (what ``pipeline.run_training`` saves), its config.json as ``embedcli train`` writes it."""
-    from embedcli.model import predict_proba
-    from embedcli.modeldir import LoadedModel, library_versions
-    from embedcli.spec import TrainConfig
-    from embedcli.train import evaluate_arrays, fit
-
-    vocab = prepared.vocab
-    try:
-        result = fit(
-            prepared.train,
-            TrainConfig.from_dict(prepared.plan.config),
-            val=prepared.val,
-            init_embeddings=prepared.init_embeddings,
-            on_epoch=callback,
-            on_progress=on_progress,
-            num_words=len(vocab),
-            num_classes=len(vocab.labels),
-        )
-    except TrainingDiverged as exc:
-        last = exc.result
-        lr = f" (--lr {last.config.lr:g}, --optimizer {last.config.optimizer})" if last else ""
-        raise TrainingDiverged(
-            f"training diverged in epoch {exc.epoch} (the loss became NaN or infinite); the "
-            f"learning rate{lr} is the likely cause: try a lower one",
-            epoch=exc.epoch,
-            result=last,
-        ) from None
-    metrics: dict[str, Any] = dict(result.metrics)
-    if prepared.test is not None:
-        probs = predict_proba(
-            result.params,
-            result.spec,
-            prepared.test.tokens,
-            prepared.test.offsets,
-            threads=result.config.threads,
-            hashes=prepared.test.hashes,
-        )
-        ev = evaluate_arrays(probs, prepared.test.label_ids, prepared.test.label_offsets)
-        metrics.update(
-            test_accuracy=ev["accuracy"],
-            test_loss=ev["loss"],
-            test_documents=prepared.test.n_docs,
-        )
-    metrics["tokens_per_s"] = result.tokens_per_s
-    metrics["prep_seconds"] = prepared.prep_seconds
-    params = result.params
-    config = {
-        "model": result.spec.to_dict(),
-        "train": result.config.to_dict(),
-        "tokenizer": vocab.tokenizer_config.to_dict(),
-        "labels": list(vocab.labels),
-        "metrics": metrics,
-        "versions": library_versions(),
-        "history": result.history,
-        "init_vectors": prepared.init_coverage,
-        "corpus": prepared.plan.corpus_options.record(),
-    }
-    arrays = {
-        k: v
-        for k in ("out_W", "out_b", "hidden_W", "hidden_b", "thresholds")
-        if (v := getattr(params, k, None)) is not None
-    }
-    table = LoadedModel(
-        path=None,  # type: ignore[arg-type]
-        config=config,
-        vocab=vocab,
-        embeddings=params.embeddings,
-        classifier=arrays,
-    )
-    return Model(table)
+        run = train_run(corpus, opts, events=Events(epoch=callback, progress=bar), fixed=fixed)
+    return run.summary if dry_run else loaded(run, output)
 
 
 # -- pretrain ---------------------------------------------------------------------------------------
 def pretrain(
     corpus: Any,
     *,
+    output: str | None = None,
     method: str = "skipgram",
     dim: int = 100,
     window: int = 5,
@@ -330,6 +165,10 @@ def pretrain(
     buckets: int = 2_000_000,
     threads: int = 0,
     seed: int = 0,
+    checkpoint_every: int = 0,
+    checkpoint: str | None = None,
+    resume: str | None = None,
+    dry_run: bool = False,
     min_count: int = 5,
     max_size: int | None = None,
     compat: str = "embedcli",
@@ -342,114 +181,51 @@ def pretrain(
     no_header: bool = False,
     text_field: str = "text",
     strict_utf8: bool = False,
+    force: bool = False,
     callback: Callable[[dict[str, Any]], Any] | None = None,
     progress: bool = False,
-) -> Model:
+) -> Any:
     """Word vectors (skip-gram or CBOW with fastText's subwords) from unlabelled text; a model
-    of kind ``"vectors"`` in memory. ``corpus``: a path, a list of ``pathlib.Path``, or texts
-    (strings, or ``(text, labels)`` pairs whose labels are ignored). The keywords are
-    ``embedcli pretrain``'s options; ``callback(record)`` is called once per finished epoch
-    (with the trainer's latest figures: it reports a few times a second, not at epoch ends).
+    of kind ``"vectors"``, in memory or written to ``output`` and opened from there. ``corpus``:
+    a path, a list of ``pathlib.Path``, or texts (strings, or ``(text, labels)`` pairs whose
+    labels are ignored). The keywords are ``embedcli pretrain``'s options; ``callback(record)``
+    is called once per finished epoch (with the trainer's latest figures: it reports a few times
+    a second, not at epoch ends). ``dry_run=True`` returns the plan (``--dry-run --json``);
+    ``checkpoint_every``/``checkpoint``/``resume`` need ``output``, as in ``train``.
 
         >>> texts = ["the cat sat on the mat", "the dog sat on the log"] * 50
         >>> v = pretrain(texts, dim=8, epochs=1, min_count=1, seed=1, threads=1)
         >>> v.kind, v.words[:3]
         ('vectors', ['the', 'sat', 'on'])
+        >>> pretrain(texts, dim=8, min_count=1, dry_run=True)["words"]
+        7
     """
+    from embedcli.api_run import Events, loaded, pretrain_run
+
     opts = {k: v for k, v in locals().items() if k not in ("corpus", "callback", "progress")}
-    check_ranges(opts, PRETRAIN_RANGES)
-    from embedcli.pretrain import PretrainSpec
-    from embedcli.pretrain_run import PretrainPlan, check_spec, prepare_pretrain
-
-    given = {"lr": lr} if lr is not None else {}
-    spec = PretrainSpec(
-        method=method,
-        dim=dim,
-        window=window,
-        negative=negative,
-        sample=sample,
-        epochs=epochs,
-        minn=minn,
-        maxn=maxn,
-        buckets=buckets,
-        threads=threads,
-        seed=seed,
-        **given,
-    )
-    check_spec(spec)
-    paths, docs = corpus_source(corpus, labelled=False)
-    plan = PretrainPlan(
-        paths=paths or ["<memory>"],
-        corpus_options=_reading_options(**opts, label_column=None, label_field="label"),
-        spec=spec,
-        compat=compat,
-        lower=False if no_lower else None,
-        keep_punctuation=keep_punctuation,
-        token_pattern=token_pattern,
-        min_count=min_count,
-        max_size=max_size,
-        documents=docs,
-    )
-    prepared = prepare_pretrain(plan)
     with _Bar(progress, "pretraining") as bar:
-        return train_prepared_vectors(prepared, callback=callback, bar=bar)
+        events = Events(progress=_epochs(callback, bar, epochs))
+        run = pretrain_run(corpus, opts, events=events)
+    return run.summary if dry_run else loaded(run, output)
 
 
-def train_prepared_vectors(prepared: Any, *, callback: Any = None, bar: Any = None) -> Model:
-    """Train a ``pretrain_run.PreparedPretrain``: the "vectors" model in memory, its config.json
-    as ``embedcli pretrain`` writes it."""
-    import numpy as np
-
-    from embedcli.pretrain import train_vectors
-    from embedcli.pretrain_run import vectors_config
-    from embedcli.vectors_model import VectorsModel
-
-    spec = prepared.plan.spec
+def _epochs(callback: Any, bar: Any, epochs: int) -> Callable[[dict[str, Any]], None] | None:
+    """The pretrainer's ``progress(record)`` as ``bar(fraction)`` and one ``callback(record)``
+    per finished epoch."""
+    if callback is None and bar is None:
+        return None
     done = [0]
 
     def progress(rec: dict[str, Any]) -> None:
         fraction = float(rec.get("progress", 0.0))
         if bar is not None:
             bar(fraction)
-        epoch = int(fraction * spec.epochs + 1e-9)
+        epoch = int(fraction * epochs + 1e-9)
         while callback is not None and epoch > done[0]:  # every epoch passed since the last call
             done[0] += 1
             callback({**rec, "epoch": done[0]})
 
-    trained = train_vectors(prepared.corpus, spec, progress=progress)
-    vocab = prepared.vocab
-    first = 1 if vocab.unk_id is None else vocab.unk_id + 1
-    vectors = np.asarray(trained.vectors, dtype=np.float32)
-    table = np.zeros((len(vocab), vectors.shape[1]), dtype=np.float32)
-    table[first:] = vectors
-    extra = vectors_config(prepared, trained)
-    sub = trained.subwords if trained.subwords is not None and trained.subwords.enabled else None
-    from embedcli.modeldir import library_versions
-
-    config = {
-        "kind": "vectors",
-        "model": {
-            **extra.pop("model"),
-            "dim": int(vectors.shape[1]),
-            "subwords": sub.to_json() if sub else None,
-        },
-        "tokenizer": vocab.tokenizer_config.to_dict(),
-        "labels": [],
-        "versions": library_versions(),
-        **extra,
-    }
-    model = VectorsModel(
-        path=None,  # type: ignore[arg-type]
-        config=config,
-        vocab=vocab,
-        embeddings=table,
-        subwords=sub,
-        subword_buckets=np.asarray(trained.subword_buckets if sub else np.zeros(0), np.int64),
-        subword_rows=np.asarray(
-            trained.subword_rows if sub else np.zeros((0, table.shape[1])), np.float32
-        ),
-    )
-    return Model(model)
+    return progress
 
 
 # -- load -------------------------------------------------------------------------------------------

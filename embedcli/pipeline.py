@@ -379,6 +379,23 @@ def _save_diverged(
     )
 
 
+def evaluate_test(result: Any, test: EncodedCorpus) -> dict[str, Any]:
+    """``test_accuracy``, ``test_loss``, ``test_documents`` of a fit's model on ``test``."""
+    from embedcli.model import predict_proba
+    from embedcli.train import evaluate_arrays
+
+    probs = predict_proba(
+        result.params,
+        result.spec,
+        test.tokens,
+        test.offsets,
+        threads=result.config.threads,
+        hashes=test.hashes,
+    )
+    ev = evaluate_arrays(probs, test.label_ids, test.label_offsets)
+    return {"test_accuracy": ev["accuracy"], "test_loss": ev["loss"], "test_documents": test.n_docs}
+
+
 def run_training(
     prepared: PreparedTraining,
     output: str,
@@ -398,9 +415,8 @@ def run_training(
     encode to the checkpoint's document and token counts (else a DataError).
     """
     from embedcli.checkpoint import save_checkpoint
-    from embedcli.model import predict_proba
     from embedcli.modeldir import save_model
-    from embedcli.train import TrainConfig, evaluate_arrays, fit
+    from embedcli.train import TrainConfig, fit
 
     config = TrainConfig.from_dict(prepared.plan.config)  # fit() validates it
     vocab = prepared.vocab
@@ -479,18 +495,7 @@ def run_training(
     if prepared.test is not None:
         if on_stage is not None:
             on_stage(f"evaluating on {prepared.plan.test_path} …")
-        probs = predict_proba(
-            result.params,
-            result.spec,
-            prepared.test.tokens,
-            prepared.test.offsets,
-            threads=result.config.threads,
-            hashes=prepared.test.hashes,
-        )
-        ev = evaluate_arrays(probs, prepared.test.label_ids, prepared.test.label_offsets)
-        metrics["test_accuracy"] = ev["accuracy"]
-        metrics["test_loss"] = ev["loss"]
-        metrics["test_documents"] = prepared.test.n_docs
+        metrics.update(evaluate_test(result, prepared.test))
         timings["test_predict"] = time.perf_counter() - t_stage
     metrics["tokens_per_s"] = result.tokens_per_s
     metrics["prep_seconds"] = prepared.prep_seconds

@@ -1,13 +1,13 @@
 """``train --autotune-*``: the options, and the search run in place of one training run.
 
-``train`` declares the options (types here) and hands its plan to :func:`run_autotune`, which
-calls ``embedcli.autotune.search`` once, prints one progress line per trial on stderr, writes the
-best model, the trials log and the summary (a table of the best trials, or ``--json``).
+``train`` declares the options (types here); ``embedcli.api_run.train_run`` runs the search
+(``embedcli.autotune.search`` once, then the best model and the trials log written); this
+module prints one progress line per trial on stderr and the summary (a table of the best
+trials, or ``--json``).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -112,69 +112,8 @@ def explicit_options(ctx: typer.Context) -> frozenset[str]:
     return frozenset(fixed)
 
 
-def claim_trials_log(
-    ctx: typer.Context, args: AutotuneArgs, output: str, inputs: list[str | None]
-) -> None:
-    """Refuse a model directory that is the validation file; check and lock the trials log
-    before any work (released when the command ends)."""
-    from embedcli.outputs import Output, claim_outputs, guard_outputs
-
-    guard_outputs([Output(output, "dir")], [args.validation])
-    if args.trials_log:
-        out = Output(args.trials_log, "file", "--autotune-trials-log")
-        ctx.with_resource(claim_outputs([out], [*inputs, args.validation, output]))
-
-
-def run_autotune(
-    ctx: typer.Context,
-    plan: Any,
-    args: AutotuneArgs,
-    output: str,
-    quiet: bool,
-    json_out: bool,
-) -> None:
-    """Search, write the best model (and the trials log), print the summary."""
-    from embedcli.autotune import AutotuneOptions, finish, parse_metric, parse_size, search
-    from embedcli.errors import UsageError
-
-    if args.duration is not None and args.duration <= 0:
-        raise UsageError("--autotune-duration must be more than 0 seconds")
-    metric = parse_metric(args.metric or "f1")
-    size = parse_size(args.model_size) if args.model_size else 0
-    test_path = plan.test_path
-    fixed = explicit_options(ctx)
-    if plan.init_vectors:
-        fixed |= {"dim"}  # the vectors' dimension
-    if plan.vocab_path:
-        fixed |= {"min_count"}
-    notes: list[str] = []
-    if args.validation:
-        plan.val_path = args.validation
-    elif not plan.val_path and not plan.val_split:
-        plan.val_split = 0.1
-        notes.append("autotune: validating on 10 % of the training data (--val-split 0.1)")
-    options = AutotuneOptions(
-        metric=metric,
-        duration=300.0 if args.duration is None else float(args.duration),
-        trials=args.trials,
-        model_size=size,
-        fixed=fixed,
-    )
-    if not quiet:
-        for note in notes:
-            err_console.print(text(note))
-        kept = sorted(fixed)
-        err_console.print(
-            text(
-                f"autotune: maximising {metric} on "
-                + (plan.val_path or f"{plan.val_split:g} of the training data")
-                + f" for {options.duration:g} s"
-                + (f" or {options.trials} trials" if options.trials else "")
-                + (f"; fixed: {', '.join(kept)}" if kept else "")
-            )
-        )
-    started = time.perf_counter()
-    result = search(plan, options, on_trial=None if quiet else _print_trial)
+def autotune_notes(result: Any, quiet: bool) -> None:
+    """After the search: an interruption, and the search's warnings."""
     if not quiet and result.stopped == "interrupted":
         err_console.print(
             text(f"interrupted: keeping the best of {len(result.trials)} trials"), style="yellow"
@@ -182,30 +121,17 @@ def run_autotune(
     if not quiet:
         for note in result.notes:
             err_console.print(text(f"warning: {note}"))
-    summary = finish(result, output, test_path, on_stage=None if quiet else _stage)
-    if args.trials_log:
-        _write_log(args.trials_log, result.trials)
-    summary["seconds_search"] = round(time.perf_counter() - started, 3)
+
+
+def show_autotune(result: Any, summary: dict[str, Any], quiet: bool, json_out: bool) -> None:
+    """The summary of a search (``embedcli.api_run.train_run`` ran it): a table or --json."""
     if json_out:
         print_json(summary)
     elif not quiet:
         _render_trials(result, summary)
 
 
-def _stage(message: str) -> None:
-    err_console.print(text(message))
-
-
-def _write_log(path: str, trials: list[dict[str, Any]]) -> None:
-    import json
-
-    from embedcli.atomic import atomic_write
-
-    with atomic_write(path) as f:
-        f.writelines(json.dumps(t, sort_keys=True) + "\n" for t in trials)
-
-
-def _print_trial(record: dict[str, Any], best: dict[str, Any] | None, left: float) -> None:
+def print_trial(record: dict[str, Any], best: dict[str, Any] | None, left: float) -> None:
     score = record.get("score")
     shown = f"{score:.4f}" if score is not None else "-"
     state = record["state"]

@@ -16,25 +16,25 @@ from embedcli.cli.app import (
     handle_errors,
     print_json,
 )
-from embedcli.cli.checks import SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.checks import SEED_MAX, finite, start_command
 from embedcli.cli.options import (
+    CheckpointEveryOpt,
+    CheckpointOpt,
     CompatOpt,
     ForceOpt,
-    FormatOpt,
     JsonOpt,
     KeepPunctOpt,
-    LabelPrefixOpt,
     MaxSizeOpt,
     MinCountOpt,
-    NoHeaderOpt,
     NoLowerOpt,
     QuietOpt,
-    StrictUtf8Opt,
-    TextColumnOpt,
-    TextFieldOpt,
+    Reading,
+    ResumeOpt,
     TokenPatternOpt,
-    corpus_options,
+    TrainThreadsOpt,
+    reading_options,
     report_invalid_utf8,
+    warn_ignored_on_resume,
 )
 from embedcli.cli.render import table_title, text
 from embedcli.errors import UsageError
@@ -45,6 +45,7 @@ BUCKETS_MAX = 2**31 - 1
 
 @app.command("pretrain")
 @handle_errors
+@reading_options(labels=False)
 def pretrain(
     ctx: typer.Context,
     corpus: Annotated[
@@ -108,38 +109,13 @@ def pretrain(
             help="Hash buckets of the n-grams (only the rows words use are kept).",
         ),
     ] = 2_000_000,
-    threads: Annotated[
-        int,
-        typer.Option(
-            "--threads",
-            min=0,
-            max=THREADS_MAX,
-            help="Worker threads (0 = all cores; 1 = bit-reproducible).",
-        ),
-    ] = 0,
+    threads: TrainThreadsOpt = 0,
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed, 0..2^32-1.")
     ] = 0,
-    checkpoint_every: Annotated[
-        int,
-        typer.Option(
-            "--checkpoint-every",
-            min=0,
-            max=10_000,
-            help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
-        ),
-    ] = 0,
-    checkpoint: Annotated[
-        str | None, typer.Option("--checkpoint", help="Checkpoint directory to write.")
-    ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            "--resume",
-            help="Continue the run saved in this checkpoint on the same corpus (its options, "
-            "vocabulary and corpus format are used; the command line's are ignored).",
-        ),
-    ] = None,
+    checkpoint_every: CheckpointEveryOpt = 0,
+    checkpoint: CheckpointOpt = None,
+    resume: ResumeOpt = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -152,12 +128,7 @@ def pretrain(
     no_lower: NoLowerOpt = False,
     keep_punctuation: KeepPunctOpt = False,
     token_pattern: TokenPatternOpt = None,
-    fmt: FormatOpt = "auto",
-    label_prefix: LabelPrefixOpt = "__label__",
-    text_column: TextColumnOpt = None,
-    no_header: NoHeaderOpt = False,
-    text_field: TextFieldOpt = "text",
-    strict_utf8: StrictUtf8Opt = False,
+    reading: Reading,  # --format, --label-prefix, --text-column... (options.reading_options)
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -169,50 +140,42 @@ def pretrain(
 
     Example: embedcli pretrain sample_data/stdlib/train.txt -o vectors --min-count 2 --dim 32 --epochs 2 --seed 1
     """
+    from embedcli import api_run
+
     start_command()
     if not output and not dry_run:
         raise UsageError("missing --output/-o MODEL_DIR")
-    if checkpoint and not checkpoint_every:
-        raise UsageError("--checkpoint needs --checkpoint-every N")
-    given = {"lr": lr} if lr is not None else {}
-    spec = _spec(
-        method=method, dim=dim, window=window, negative=negative, sample=sample, epochs=epochs,
-        minn=minn, maxn=maxn, buckets=buckets, threads=threads, seed=seed, **given,
-    )  # fmt: skip
-    if checkpoint_every and output:
-        checkpoint = checkpoint or f"{output.rstrip('/')}.ckpt"
-    _claim(ctx, corpus, output, checkpoint, resume, force, dry_run)
-    reading = {
-        "corpus_options": corpus_options(
-            fmt, label_prefix, text_column, None, no_header, text_field, "label", strict_utf8,
-            skip_blank=True,
-        ),
-        "compat": compat,
-        "lower": False if no_lower else None,
-        "keep_punctuation": keep_punctuation,
-        "token_pattern": token_pattern,
-        "min_count": min_count,
-        "max_size": max_size,
-    }  # fmt: skip
-    plan, saved = _plan(ctx, corpus, spec, reading, resume)
-    prepared = _prepare(plan, quiet)
-    if dry_run:
-        summary = prepared.plan_summary()
-        if json_out:
-            print_json(summary)
-        else:
-            _render(summary, "Pretraining plan (dry run)")
-        return
-    from embedcli.pretrain_run import run_pretrain
+    options = {_API_NAMES.get(k, k): v for k, v in locals().items() if k not in _CLI_ONLY}
+    options.update(reading.keywords())
+    progress = _Progress(quiet)
 
-    with _Progress(quiet, plan.spec.epochs) as progress:
-        result = run_pretrain(
-            prepared, output, progress=progress, checkpoint_every=checkpoint_every,
-            checkpoint_path=checkpoint, resume=saved,
-        )  # fmt: skip
+    def prepared(prep: Any) -> None:
+        _read(prep, quiet)
+        if not dry_run:
+            progress.start(prep.plan.spec.epochs)
+
+    events = api_run.Events(
+        reading=lambda paths: _Reading(paths, quiet),
+        prepared=prepared,
+        resumed=lambda checkpoint: warn_ignored_on_resume(ctx, _USED_ON_RESUME),
+        progress=None if quiet else progress.update,
+    )
+    with progress:
+        run = api_run.pretrain_run(api_run.FilePaths(corpus), options, events=events)
+    result = run.summary
+    if dry_run:
+        if json_out:
+            print_json(result)
+        else:
+            _render(result, "Pretraining plan (dry run)")
+        return
     result["seconds_total"] = round(time.perf_counter() - STARTED, 3)
     _report(result, output, quiet, json_out)
 
+
+#: command-line parameters that are not ``embedcli.pretrain`` keywords, and those named otherwise
+_CLI_ONLY = {"ctx", "corpus", "reading", "quiet", "json_out", "api_run"}
+_API_NAMES: dict[str, str] = {}
 
 #: ``pretrain`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
 _USED_ON_RESUME = {
@@ -221,86 +184,30 @@ _USED_ON_RESUME = {
 }  # fmt: skip
 
 
-def _spec(**options: Any) -> Any:
-    """The training spec of the options, refused in one line when no run can use it."""
-    from embedcli.pretrain import PretrainSpec
-    from embedcli.pretrain_run import check_spec
+class _Reading:
+    """``reading FILES …`` on stderr when the reading starts."""
 
-    spec = PretrainSpec(**options)
-    check_spec(spec)
-    return spec
+    def __init__(self, paths: list[str], quiet: bool) -> None:
+        self.paths, self.quiet = paths, quiet
 
+    def __enter__(self) -> None:
+        if not self.quiet:
+            _stage(f"reading {', '.join(self.paths)} …")
 
-def _claim(
-    ctx: typer.Context,
-    corpus: list[str],
-    output: str,
-    checkpoint: str | None,
-    resume: str | None,
-    force: bool,
-    dry_run: bool,
-) -> None:
-    """Check and lock the model (and checkpoint) directory before any work; released when the
-    command ends. The checkpoint may be the one --resume continues (read whole before the first
-    checkpoint is written); the model directory may not."""
-    from embedcli.atomic import check_writable_dir
-    from embedcli.outputs import Output, claim_outputs, guard_outputs
-
-    if output:
-        check_writable_dir(output)
-    if checkpoint:
-        check_writable_dir(checkpoint)
-    if dry_run:
-        return
-    model_out = Output(output, "dir")
-    outputs = [model_out] + ([Output(checkpoint, "dir", "--checkpoint")] if checkpoint else [])
-    guard_outputs([model_out], [resume])
-    ctx.with_resource(claim_outputs(outputs, corpus, force=force))
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
-def _plan(
-    ctx: typer.Context, corpus: list[str], spec: Any, reading: dict[str, Any], resume: str | None
-) -> tuple[Any, Any]:
-    """``(plan, checkpoint)``: the run the options describe, or with --resume the checkpoint's
-    run on ``corpus`` (a warning names the options it ignores) and the loaded checkpoint."""
-    from embedcli.pretrain_run import PretrainPlan, resume_plan
-
-    if not resume:
-        return PretrainPlan(paths=corpus, spec=spec, **reading), None
-    from embedcli.pretrain_checkpoint import load_pretrain_checkpoint
-
-    saved = load_pretrain_checkpoint(resume)
-    plan = resume_plan(saved, corpus)
-    ignored = [
-        max(p.opts, key=len)
-        for p in ctx.command.params
-        if p.name not in _USED_ON_RESUME
-        and getattr(ctx.get_parameter_source(p.name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")
-    ]
-    if ignored:
-        _stage(
-            "warning: --resume continues with the checkpoint's settings; ignoring "
-            + ", ".join(ignored)
-        )
-    return plan, saved
-
-
-def _prepare(plan: Any, quiet: bool) -> Any:
-    """Read and encode the corpus, saying what was read."""
-    from embedcli.pretrain_run import prepare_pretrain
-
-    if not quiet:
-        _stage(f"reading {', '.join(plan.paths)} …")
-    prepared = prepare_pretrain(plan)
+def _read(prepared: Any, quiet: bool) -> None:
+    """What was read: invalid UTF-8, documents, tokens and words kept."""
     for reader in prepared.readers:
         report_invalid_utf8(reader, quiet)
     if not quiet:
         _stage(
             f"read {prepared.documents:,} documents, {prepared.tokens_read:,} tokens; "
-            f"{len(prepared.corpus.words):,} words seen --min-count {plan.min_count} times or "
-            f"more ({len(prepared.corpus.ids):,} tokens to train on)"
+            f"{len(prepared.corpus.words):,} words seen --min-count {prepared.plan.min_count} "
+            f"times or more ({len(prepared.corpus.ids):,} tokens to train on)"
         )
-    return prepared
 
 
 def _report(result: dict[str, Any], output: str, quiet: bool, json_out: bool) -> None:
@@ -320,25 +227,27 @@ class _Progress:
     """Training progress on stderr from the trainer's ``progress(dict)`` callback: a live line
     on a terminal (epoch, %, words/s, loss, lr, ETA), else one line per finished epoch."""
 
-    def __init__(self, quiet: bool, epochs: int) -> None:
+    def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.epochs = epochs
+        self.epochs = 0
         self.live: Any = None
         self.last: dict[str, Any] | None = None
         self.printed_epoch = 0
         self.started = time.perf_counter()
         self.compiling = False
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> _Progress:
+        return self
+
+    def start(self, epochs: int) -> None:
+        """Training starts (the corpus is read): the live line from now on."""
         self.started = time.perf_counter()
-        if self.quiet:
-            return None
-        if err_console.is_terminal:
+        self.epochs = epochs
+        if not self.quiet and err_console.is_terminal:
             from rich.live import Live
 
             self.live = Live("", console=err_console, transient=True, refresh_per_second=4)
             self.live.start()
-        return self.update
 
     def update(self, rec: dict[str, Any]) -> None:
         # no word done after a second: the kernels are being compiled (a first run only)

@@ -22,30 +22,32 @@ from embedcli.cli.autotune_cmd import (
     AutotuneTrialsLogOpt,
     AutotuneTrialsOpt,
     AutotuneValidationOpt,
+    autotune_notes,
+    explicit_options,
+    print_trial,
+    show_autotune,
 )
-from embedcli.cli.checks import COUNT_MAX, SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.checks import COUNT_MAX, SEED_MAX, finite, start_command
 from embedcli.cli.options import (
+    CheckpointEveryOpt,
+    CheckpointOpt,
     CompatOpt,
     ForceOpt,
-    FormatOpt,
     JsonOpt,
     KeepPunctOpt,
-    LabelColumnOpt,
-    LabelFieldOpt,
-    LabelPrefixOpt,
     MaxSizeOpt,
     MinCountOpt,
-    NoHeaderOpt,
     NoLowerOpt,
     NoOovOpt,
     OrderOpt,
     QuietOpt,
-    StrictUtf8Opt,
-    TextColumnOpt,
-    TextFieldOpt,
+    Reading,
+    ResumeOpt,
     TokenPatternOpt,
-    corpus_options,
+    TrainThreadsOpt,
+    reading_options,
     report_invalid_utf8,
+    warn_ignored_on_resume,
 )
 from embedcli.cli.render import reading_progress, table_title, text
 from embedcli.errors import UsageError
@@ -67,20 +69,9 @@ _USED_ON_RESUME = {
 }
 
 
-def _ignored_on_resume(ctx: typer.Context) -> list[str]:
-    """The options given on the command line that ``--resume`` ignores, as spelled in --help."""
-    ignored = []
-    for param in ctx.command.params:
-        if param.name in _USED_ON_RESUME:
-            continue
-        source = ctx.get_parameter_source(param.name)
-        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-            ignored.append(max(param.opts, key=len))
-    return ignored
-
-
 @app.command("train")
 @handle_errors
+@reading_options()
 def train(
     ctx: typer.Context,
     corpus: Annotated[
@@ -249,15 +240,7 @@ def train(
     freeze_embeddings: Annotated[
         bool, typer.Option("--freeze-embeddings", help="Do not train the word rows.")
     ] = False,
-    threads: Annotated[
-        int,
-        typer.Option(
-            "--threads",
-            min=0,
-            max=THREADS_MAX,
-            help="Worker threads (0 = all cores; 1 = bit-reproducible).",
-        ),
-    ] = 0,
+    threads: TrainThreadsOpt = 0,
     seed: Annotated[
         int,
         typer.Option(
@@ -273,26 +256,9 @@ def train(
             help="Stop after this many epochs without validation gain; keep the best.",
         ),
     ] = 0,
-    checkpoint_every: Annotated[
-        int,
-        typer.Option(
-            "--checkpoint-every",
-            min=0,
-            max=10_000,
-            help="Write a checkpoint every N epochs (to --checkpoint, default MODEL_DIR.ckpt).",
-        ),
-    ] = 0,
-    checkpoint: Annotated[
-        str | None, typer.Option("--checkpoint", help="Checkpoint directory to write.")
-    ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            "--resume",
-            help="Continue the run saved in this checkpoint on the same corpus (its training "
-            "options, vocabulary and corpus format are used; the command line's are ignored).",
-        ),
-    ] = None,
+    checkpoint_every: CheckpointEveryOpt = 0,
+    checkpoint: CheckpointOpt = None,
+    resume: ResumeOpt = None,
     min_count: MinCountOpt = 1,
     max_size: MaxSizeOpt = None,
     order: OrderOpt = "",
@@ -301,14 +267,7 @@ def train(
     no_lower: NoLowerOpt = False,
     keep_punctuation: KeepPunctOpt = False,
     token_pattern: TokenPatternOpt = None,
-    fmt: FormatOpt = "auto",
-    label_prefix: LabelPrefixOpt = "__label__",
-    text_column: TextColumnOpt = None,
-    label_column: LabelColumnOpt = None,
-    no_header: NoHeaderOpt = False,
-    text_field: TextFieldOpt = "text",
-    label_field: LabelFieldOpt = "label",
-    strict_utf8: StrictUtf8Opt = False,
+    reading: Reading,  # --format, --label-prefix, --text-column... (options.reading_options)
     autotune_validation: AutotuneValidationOpt = None,
     autotune_duration: AutotuneDurationOpt = None,
     autotune_metric: AutotuneMetricOpt = None,
@@ -323,36 +282,13 @@ def train(
 
     Example: embedcli train sample_data/stdlib/train.txt -o model --test sample_data/stdlib/test.txt --seed 1
     """
-    from embedcli.atomic import check_writable_dir
-    from embedcli.corpus import CorpusReader
-    from embedcli.pipeline import TrainPlan, prepare_training, resume_plan, run_training
+    from embedcli import api_run
 
     start_command()
     if not output and not dry_run:
         raise UsageError("missing --output/-o MODEL_DIR")
-    if output:
-        check_writable_dir(output)
-    from embedcli.api import check_train_options  # the library's checks (numpy: not at --help)
-
-    objective = check_train_options(
-        dict(
-            val=val or None,
-            val_split=val_split,
-            dim=dim,
-            maxlen=maxlen,
-            pool=pool,
-            minn=minn,
-            maxn=maxn,
-            objective=objective,
-            multilabel=multilabel,
-        )
-    )["objective"]
-    if checkpoint_every < 0:
-        raise UsageError("--checkpoint-every must be >= 0")
-    if checkpoint and not checkpoint_every:
-        raise UsageError("--checkpoint needs --checkpoint-every N")
-    if checkpoint:
-        check_writable_dir(checkpoint)
+    options = {_API_NAMES.get(k, k): v for k, v in locals().items() if k not in _CLI_ONLY}
+    options.update(reading.keywords())
     tune = AutotuneArgs(
         autotune_validation,
         autotune_duration,
@@ -361,128 +297,22 @@ def train(
         autotune_trials_log,
         autotune_trials,
     )
-    if tune.requested and (resume or dry_run or checkpoint_every):
-        raise UsageError("--autotune-* cannot be combined with --resume, --dry-run or checkpoints")
-    if not dry_run:
-        _claim_outputs(
-            ctx,
-            corpus,
-            output,
-            vocab_path,
-            val,
-            test,
-            init_vectors,
-            resume,
-            force,
-            checkpoint=(checkpoint or f"{output.rstrip('/')}.ckpt") if checkpoint_every else None,
+    with _Bar(quiet) as bar:
+        run = api_run.train_run(
+            api_run.FilePaths(corpus),
+            options,
+            events=_events(ctx, corpus, quiet, bar),
+            fixed=explicit_options(ctx) if tune.requested else None,
         )
-        if tune.requested:
-            from embedcli.cli.autotune_cmd import claim_trials_log
-
-            claim_trials_log(ctx, tune, output, [*corpus, vocab_path, val, test, init_vectors])
-    copts = corpus_options(
-        fmt,
-        label_prefix,
-        text_column,
-        label_column,
-        no_header,
-        text_field,
-        label_field,
-        strict_utf8,
-        skip_blank=True,
-        require_labels=True,
-    )
-    plan = TrainPlan(
-        train_paths=corpus,
-        corpus_options=copts,
-        vocab_path=vocab_path,
-        compat=compat,
-        lower=False if no_lower else None,
-        keep_punctuation=keep_punctuation,
-        token_pattern=token_pattern,
-        min_count=min_count,
-        max_size=max_size,
-        order=order or None,
-        oov=False if no_oov else None,
-        val_path=val,
-        val_split=val_split,
-        test_path=test,
-        init_vectors=init_vectors,
-        config=dict(
-            dim=dim,
-            epochs=epochs,
-            lr=lr,
-            optimizer=optimizer,
-            lr_schedule=lr_schedule,
-            batch_size=batch_size,
-            l2=l2,
-            dropout=dropout,
-            pool=pool,
-            hidden=hidden,
-            objective=objective,
-            threshold=threshold,
-            class_weight=class_weight,
-            word_ngrams=word_ngrams,
-            buckets=buckets,
-            maxlen=maxlen,
-            threads=threads,
-            seed=seed,
-            patience=early_stopping,
-            freeze_embeddings=freeze_embeddings,
-            minn=minn,
-            maxn=maxn,
-        ),
-    )
-    if tune.requested:  # a search of many training runs instead of one (embedcli.autotune)
-        from embedcli.cli.autotune_cmd import run_autotune
-
-        return run_autotune(ctx, plan, tune, output, quiet, json_out)
-    checkpoint_state = None
-    if resume:
-        from embedcli.checkpoint import load_checkpoint
-
-        checkpoint_state = load_checkpoint(resume)
-        plan = resume_plan(checkpoint_state, corpus, val, test)
-        ignored = _ignored_on_resume(ctx)
-        if ignored:
-            err_console.print(
-                f"warning: --resume continues with the checkpoint's settings; ignoring "
-                f"{', '.join(ignored)}",
-                markup=False,
-                highlight=False,
-            )
-    with reading_progress(err_console, ", ".join(corpus), quiet):
-        prepared = prepare_training(plan)
-    if not quiet:
-        tokens = int(len(prepared.train.tokens))
-        _stage(f"read {prepared.train.n_docs:,} documents, {tokens:,} tokens")
-    for reader in prepared.readers:
-        if isinstance(reader, CorpusReader):
-            report_invalid_utf8(reader, quiet)
-    if not quiet:
-        for note in prepared.notes:
-            err_console.print(text(note))
+    if run.search is not None:  # a search of many training runs instead of one
+        return show_autotune(run.search, run.summary, quiet, json_out)
+    result = run.summary
     if dry_run:
-        summary = prepared.plan_summary()
         if json_out:
-            print_json(summary)
+            print_json(result)
         else:
-            _render_plan(summary)
+            _render_plan(result)
         return
-
-    _warm_kernels(prepared, quiet)
-    # SIGTERM behaves like Ctrl-C (handle_errors): stop, write nothing partial.
-    with _progress(quiet) as on_progress:
-        result = run_training(
-            prepared,
-            output,
-            on_epoch=None if quiet else _print_epoch,
-            on_progress=on_progress,
-            checkpoint_every=checkpoint_every,
-            checkpoint_path=checkpoint,
-            resume=checkpoint_state,
-            on_stage=None if quiet else _stage,
-        )
     result["seconds_total"] = round(time.perf_counter() - STARTED, 3)  # start-up included
     if json_out:  # the JSON is the summary: no table besides it (epoch lines still on stderr)
         print_json(result)
@@ -490,43 +320,48 @@ def train(
         _render_result(result)
 
 
-def _claim_outputs(
-    ctx: typer.Context,
-    corpus: list[str],
-    output: str,
-    vocab_path: str | None,
-    val: str | None,
-    test: str | None,
-    init_vectors: str | None,
-    resume: str | None,
-    force: bool,
-    checkpoint: str | None,
-) -> None:
-    """Check, lock and clean the model (and checkpoint) directory before any work; released
-    when the command ends. The checkpoint may be the one ``--resume`` continues (it is read
-    whole before the first checkpoint is written); the model directory may not."""
-    from embedcli.outputs import Output, claim_outputs, guard_outputs
+#: command-line parameters that are not ``embedcli.train`` keywords, and those named otherwise
+_CLI_ONLY = {"ctx", "corpus", "reading", "quiet", "json_out", "api_run"}
+_API_NAMES = {"vocab_path": "vocab"}
 
-    model_out = Output(output, "dir")
-    outputs = [model_out]
-    if checkpoint:
-        outputs.append(Output(checkpoint, "dir", "--checkpoint"))
-    inputs = [*corpus, vocab_path, val, test, init_vectors]
-    guard_outputs([model_out], [resume])
-    ctx.with_resource(claim_outputs(outputs, inputs, force=force))
+
+def _events(ctx: typer.Context, corpus: list[str], quiet: bool, bar: Any) -> Any:
+    """The run's events drawn on stderr: reading, what was read, epochs, the bar, stages."""
+    from embedcli.api_run import Events
+    from embedcli.corpus import CorpusReader
+
+    def prepared(prep: Any) -> None:
+        if not quiet:
+            _stage(f"read {prep.train.n_docs:,} documents, {int(len(prep.train.tokens)):,} tokens")
+        for reader in prep.readers:
+            if isinstance(reader, CorpusReader):
+                report_invalid_utf8(reader, quiet)
+        if not quiet:
+            for note in prep.notes:
+                err_console.print(text(note))
+
+    return Events(
+        reading=lambda paths: reading_progress(err_console, ", ".join(corpus), quiet),
+        prepared=prepared,
+        resumed=lambda checkpoint: warn_ignored_on_resume(ctx, _USED_ON_RESUME),
+        warm=lambda compile: _warm_kernels(compile, quiet),
+        epoch=None if quiet else _print_epoch,
+        progress=bar,
+        stage=None if quiet else _stage,
+        trial=None if quiet else print_trial,
+        searched=lambda result: autotune_notes(result, quiet),
+    )
 
 
 def _stage(message: str) -> None:
     err_console.print(text(message))
 
 
-def _warm_kernels(prepared: Any, quiet: bool) -> None:
+def _warm_kernels(compile_kernels: Any, quiet: bool) -> None:
     """Compile the run's kernels before epoch 1, saying so when that is what happens: loading
     them from the cache costs a fraction of a CPU second, a first-ever run compiles for several.
     (CPU time, not wall time, so a busy machine does not make a cached run look cold.)"""
     import threading
-
-    from embedcli.warm import warm_kernels  # imports numba: before the CPU clock starts
 
     done = threading.Event()
 
@@ -541,7 +376,7 @@ def _warm_kernels(prepared: Any, quiet: bool) -> None:
     if not quiet:
         watcher.start()
     try:
-        warmed = warm_kernels(prepared)
+        warmed = compile_kernels()
     finally:
         done.set()
     if warmed.compiled and not quiet:
@@ -551,42 +386,42 @@ def _warm_kernels(prepared: Any, quiet: bool) -> None:
         )
 
 
-class _progress:
-    """A rich progress bar on stderr fed by the library's on_progress(fraction) callback."""
+class _Bar:
+    """A rich progress bar on stderr fed by the run's progress(fraction) events: drawn from the
+    first one on (after reading and compiling), removed when the command's block ends."""
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+        self.show = not quiet and err_console.is_terminal
         self.progress: Any = None
+        self.task: Any = None
 
-    def __enter__(self) -> Any:
-        if self.quiet or not err_console.is_terminal:
-            return None
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    def __enter__(self) -> _Bar | None:
+        return self if self.show else None
 
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        )
-        self.progress.start()
-        task = self.progress.add_task("training", total=1.0)
+    def __call__(self, fraction: float) -> None:
+        if self.progress is None:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-        def update(fraction: float) -> None:
-            # the last epoch is done: the test set is evaluated and the model written next
-            done = "evaluating and saving" if fraction >= 1.0 else "training"
-            self.progress.update(task, completed=fraction, description=done)
-
-        return update
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("training", total=1.0)
+        # the last epoch is done: the test set is evaluated and the model written next
+        done = "evaluating and saving" if fraction >= 1.0 else "training"
+        self.progress.update(self.task, completed=fraction, description=done)
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:

@@ -28,25 +28,18 @@ from embedcli.cli.engine import (
 from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
-    FormatOpt,
     JsonOpt,
     KeepPunctOpt,
-    LabelColumnOpt,
-    LabelFieldOpt,
-    LabelPrefixOpt,
     MaxSizeOpt,
     MinCountOpt,
-    NoHeaderOpt,
     NoLowerOpt,
     NoOovOpt,
     OovTokenOpt,
     OrderOpt,
     QuietOpt,
-    StrictUtf8Opt,
-    TextColumnOpt,
-    TextFieldOpt,
+    Reading,
     TokenPatternOpt,
-    corpus_options,
+    reading_options,
     report_invalid_utf8,
 )
 from embedcli.cli.render import text
@@ -93,6 +86,7 @@ def _bytes(n: int) -> str:
 
 @app.command("build-vocab")
 @handle_errors
+@reading_options()
 def build_vocab(
     ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
@@ -109,14 +103,7 @@ def build_vocab(
     no_lower: NoLowerOpt = False,
     keep_punctuation: KeepPunctOpt = False,
     token_pattern: TokenPatternOpt = None,
-    fmt: FormatOpt = "auto",
-    label_prefix: LabelPrefixOpt = "__label__",
-    text_column: TextColumnOpt = None,
-    label_column: LabelColumnOpt = None,
-    no_header: NoHeaderOpt = False,
-    text_field: TextFieldOpt = "text",
-    label_field: LabelFieldOpt = "label",
-    strict_utf8: StrictUtf8Opt = False,
+    reading: Reading,  # --format, --label-prefix, --text-column... (options.reading_options)
     engine: EngineOpt = "local",
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
@@ -154,15 +141,7 @@ def build_vocab(
         max_size=max_size,
         oov_token=oov_token,
     )
-    options = corpus_options(
-        fmt,
-        label_prefix,
-        text_column,
-        label_column,
-        no_header,
-        text_field,
-        label_field,
-        strict_utf8,
+    options = reading.options(
         skip_blank=True,
     )
     t0 = time.perf_counter()
@@ -219,6 +198,7 @@ def _render_vocab_summary(s: dict) -> None:
 
 @app.command("encode")
 @handle_errors
+@reading_options()
 def encode(
     ctx: typer.Context,
     corpus: Annotated[list[str], typer.Argument(help="Input file(s); '-' reads standard input.")],
@@ -257,14 +237,7 @@ def encode(
         int,
         typer.Option("--value", min=INT32_MIN, max=INT32_MAX, help="Padding value (int32)."),
     ] = 0,
-    fmt: FormatOpt = "auto",
-    label_prefix: LabelPrefixOpt = "__label__",
-    text_column: TextColumnOpt = None,
-    label_column: LabelColumnOpt = None,
-    no_header: NoHeaderOpt = False,
-    text_field: TextFieldOpt = "text",
-    label_field: LabelFieldOpt = "label",
-    strict_utf8: StrictUtf8Opt = False,
+    reading: Reading,  # --format, --label-prefix, --text-column... (options.reading_options)
     engine: EngineOpt = "local",
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
@@ -333,16 +306,7 @@ def encode(
         vocab = Vocabulary.load(vocab_path)
     padding = padding or vocab.options.get("padding", "post")
     truncating = truncating or vocab.options.get("truncating", "post")
-    options = corpus_options(
-        fmt,
-        label_prefix,
-        text_column,
-        label_column,
-        no_header,
-        text_field,
-        label_field,
-        strict_utf8,
-    )
+    options = reading.options()
     t0 = time.perf_counter()
     if to_dir:
         _encode_to_dir(

@@ -54,7 +54,7 @@ BATCH = 4096
 Progress = Callable[[int, int], None]
 
 # per worker process: checksum-keyed models, and how often each was loaded (tests read it)
-_MODELS: OrderedDict[tuple[str, str, str | None], Any] = OrderedDict()
+_MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()
 LOADS: dict[str, int] = {}
 
 
@@ -86,8 +86,10 @@ def worker_model(ref: ModelRef) -> Any:
     from embedcli.api_model import Model
     from embedcli.modeldir import sha256_file
 
-    key = (ref.path, ref.sha256, ref.kind)
+    key = (ref.path, ref.sha256)
     cached = _MODELS.get(key)
+    if cached is not None and ref.kind not in (None, cached.kind):
+        cached = None  # Model.load below refuses it in the command's words
     if cached is None:
         cached = Model.load(ref.path, command=ref.command, kind=ref.kind)
         if sha256_file(os.path.join(ref.path, "config.json")) != ref.sha256:

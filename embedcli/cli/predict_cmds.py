@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -274,7 +275,7 @@ def _output_kind(output: str, dask: bool, file_suffixes: tuple[str, ...]) -> str
         return "stdout"
     name = output.rstrip("/").rsplit("/", 1)[-1]
     suffix = name.lower().rsplit(".", 1)[-1] if "." in name else ""
-    if suffix in file_suffixes or resolve(output).special:
+    if suffix in file_suffixes or (not os.path.isdir(output) and resolve(output).special):
         return "file"
     if dask:
         return "dir"

@@ -154,8 +154,26 @@ def test_predict_parts_are_the_local_output(client, model_dir, trec_parts, tmp_p
     assert b"".join(streamed) == local
 
 
-def test_embed_parts_are_the_local_rows(client, model_dir, sst2_parts, tmp_path):
+@pytest.fixture(scope="module")
+def vectors_dir(tmp_path_factory) -> Path:
+    import embedcli
+
+    folder = tmp_path_factory.mktemp("vectors")
+    lines = _data("sst2", "train").read_text(encoding="utf-8").splitlines()[:3000]
+    (folder / "sents.txt").write_text("".join(x.split(" ", 1)[-1] + "\n" for x in lines))
+    m = embedcli.pretrain(
+        str(folder / "sents.txt"), dim=8, epochs=1, buckets=1000, min_count=1, seed=1, threads=1
+    )
+    m.save(folder / "model")
+    return folder / "model"
+
+
+@pytest.mark.parametrize("kind", ["classifier", "vectors"])
+def test_embed_parts_are_the_local_rows(client, model_dir, vectors_dir, sst2_parts, tmp_path, kind):
+    if kind == "vectors":
+        model_dir = vectors_dir  # mean word vectors, unknown words through their subwords
     m = Model.load(model_dir)
+    assert m.kind == kind
     options = CorpusOptions(fmt="auto")
     blocks = [
         np.asarray(m.embed_batch(b), dtype=np.float32)
@@ -164,14 +182,14 @@ def test_embed_parts_are_the_local_rows(client, model_dir, sst2_parts, tmp_path)
     local = np.concatenate(blocks)
     parts = plan(client, sst2_parts, options, size=30_000)
     ref = dp.model_ref(str(model_dir), None, "embed")
-    for kind in ("npy", "tsv"):
-        folder = tmp_path / kind
+    for fmt in ("npy", "tsv"):
+        folder = tmp_path / fmt
         folder.mkdir()
-        futures = dp.embed_futures(client, parts, options, ref, kind, str(folder))
+        futures = dp.embed_futures(client, parts, options, ref, fmt, str(folder))
         dp.write_parts(futures, parts, folder, {"command": "embed"})
         files = list(dp.read_parts(folder))
-        assert all(f.suffix == f".{kind}" for f in files) and len(files) == len(parts)
-        if kind == "npy":
+        assert all(f.suffix == f".{fmt}" for f in files) and len(files) == len(parts)
+        if fmt == "npy":
             got = np.concatenate([np.load(f, allow_pickle=False) for f in files])
             np.testing.assert_array_equal(got, local)
         else:

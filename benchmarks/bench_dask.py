@@ -8,6 +8,7 @@ the scheduler's overhead per task (empty tasks on a local cluster of 2 workers).
 markdown table; ratios come from the same run (the machine is shared and noisy).
 
     python benchmarks/bench_dask.py --repeat 3
+    python benchmarks/bench_dask.py --predict 4 --files 8    # predict: local vs dask 2 workers
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent / "shared" / "data" / "imdb" / "train.txt"
+IMDB_TEST = REPO.parent / "shared" / "data" / "imdb" / "test.txt"
 
 
-def make_corpus(folder: Path, repeat: int, files: int) -> int:
-    lines = IMDB.read_bytes().splitlines(keepends=True)
+def make_corpus(folder: Path, repeat: int, files: int, source: Path = IMDB) -> int:
+    lines = source.read_bytes().splitlines(keepends=True)
     everything = lines * repeat
     per = -(-len(everything) // files)
     for i in range(files):
@@ -33,11 +35,11 @@ def make_corpus(folder: Path, repeat: int, files: int) -> int:
     return sum(p.stat().st_size for p in folder.glob("imdb.*.txt"))
 
 
-def run(args: list[str]) -> float:
+def run(args: list[str], quiet: bool = True) -> float:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
     r = subprocess.run(
-        ["nice", "-n", "10", sys.executable, "-m", "embedcli", *args, "-q"],
+        ["nice", "-n", "10", sys.executable, "-m", "embedcli", *args, *(["-q"] if quiet else [])],
         env=env,
         capture_output=True,
         text=True,
@@ -92,13 +94,70 @@ def in_process(files: list[str], mb: float) -> list[tuple[str, float, float]]:
     return rows
 
 
+def predict_table(repeat: int, files: int) -> None:
+    """``predict`` throughput, local vs a local cluster of 2 workers, on imdb test x``repeat``
+    in ``files`` files (a model trained once on imdb train, untimed; outputs compared)."""
+    with tempfile.TemporaryDirectory(prefix="bench-dask-predict-") as tmp:
+        data, out = Path(tmp) / "data", Path(tmp) / "out"
+        data.mkdir()
+        out.mkdir()
+        total = make_corpus(data, repeat, files, IMDB_TEST)
+        docs = sum(p.read_bytes().count(b"\n") for p in data.glob("imdb.*.txt"))
+        files_ = sorted(str(p) for p in data.glob("imdb.*.txt"))
+        model = str(out / "model")
+        run(["train", str(IMDB), "-o", model, "--epochs", "2", "--dim", "32", "--seed", "1"])
+        mb = total / 1e6
+        rows = [
+            ("local", run(["predict", model, *files_, "-o", str(out / "p.txt"), "-k", "2"], False)),
+            (
+                "dask --workers 2",
+                run(
+                    [
+                        "predict",
+                        model,
+                        str(data),
+                        "-o",
+                        str(out / "parts"),
+                        "-k",
+                        "2",
+                        "--engine",
+                        "dask",
+                        "--workers",
+                        "2",
+                    ]
+                ),  # fmt: skip
+            ),
+        ]
+        parts = sorted((out / "parts").glob("part-*.txt"))
+        same = b"".join(p.read_bytes() for p in parts) == (out / "p.txt").read_bytes()
+    print(
+        f"\npredict: imdb test x{repeat} in {files} files = {mb:,.0f} MB, {docs:,} lines; "
+        f"cores: {len(os.sched_getaffinity(0))}; nice -n 10; parts identical to local: {same}\n"
+    )
+    print("| predict | s | MB/s | lines/s | vs local |\n|---|---:|---:|---:|---:|")
+    for name, sec in rows:
+        print(
+            f"| {name} | {sec:.1f} | {mb / sec:.1f} | {docs / sec:,.0f} | {rows[0][1] / sec:.2f}x |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--out", default=None, help="Append the table to this file.")
     ap.add_argument("--library-only", action="store_true", help="Only the in-process table.")
+    ap.add_argument(
+        "--predict",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Only the predict table, on imdb test xN in --files files.",
+    )
     opts = ap.parse_args()
+    if opts.predict:
+        predict_table(opts.predict, opts.files)
+        return
     if opts.library_only:
         with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
             total = make_corpus(Path(tmp), opts.repeat, opts.files)

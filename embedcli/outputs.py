@@ -51,7 +51,7 @@ SIGNATURES = (b"#embedcli-vocab\t",)
 DIR_MANIFESTS = {
     "config.json": ("embedcli-model",),
     "checkpoint.json": ("embedcli-checkpoint",),
-    "manifest.json": ("embedcli-encoded",),  # encoded shard directory (embedcli.shard_dir)
+    "manifest.json": ("embedcli-encoded", "embedcli-parts"),  # shard_dir; dask_predict parts
     "job.json": ("embedcli-encoded-job",),  # ... that its job has not finished yet
 }
 _FD_PATH = re.compile(r"^/(?:dev/fd|proc/(?:self|thread-self|\d+)/fd)/(\d+)$")

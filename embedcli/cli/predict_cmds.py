@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -18,6 +19,16 @@ from embedcli.cli.app import (
     streaming_to_stdout,
 )
 from embedcli.cli.checks import COUNT_MAX, finite, start_command
+from embedcli.cli.engine import (
+    EngineOpt,
+    PartitionSizeOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    cluster,
+    local_inputs,
+    reading_summary,
+    use_dask,
+)
 from embedcli.cli.model_common import (
     BATCH_LINES,
     check_choice,
@@ -27,7 +38,6 @@ from embedcli.cli.model_common import (
 )
 from embedcli.cli.options import (
     ForceOpt,
-    InputArg,
     LabelColumnOpt,
     LabelFieldOpt,
     LabelPrefixOpt,
@@ -41,6 +51,16 @@ from embedcli.cli.options import (
 )
 from embedcli.cli.render import data_field, out_console, table_title, text
 from embedcli.errors import DataError, UsageError
+
+#: predict's and embed's inputs: files (with --engine dask also globs, directories, URLs)
+InputsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Input file(s), one document per line; '-' = stdin (default). With --engine "
+        "dask also globs, directories and fsspec URLs.",
+        show_default=False,
+    ),
+]
 
 # -- reading options: as the model's training files were read, unless given -----------------------
 #: predict's and evaluate's --format is their OUTPUT format, so the input's has its own name
@@ -104,18 +124,22 @@ def reading_options(
 
 
 # -- predict ----------------------------------------------------------------------------------------
-def _read_batches(path: str, size: int, options: Any = None) -> Iterator[list[Any]]:
-    from embedcli.corpus import CorpusOptions, CorpusReader
-
-    return CorpusReader([path], options or CorpusOptions(fmt="auto")).batches(size)
-
-
 @app.command("predict")
 @handle_errors
 def predict(
+    ctx: typer.Context,
     model: ModelArg,
-    input: InputArg = "-",
+    inputs: InputsArg = None,
     *,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="'-' (stdout) or a file; with --engine dask, a directory of one part per "
+            "input partition (a name without .txt/.tsv/.json/.jsonl).",
+        ),
+    ] = "-",
     k: Annotated[
         int | None,
         typer.Option(
@@ -157,6 +181,11 @@ def predict(
     text_field: TextFieldOpt = None,  # type: ignore[assignment]
     label_field: LabelFieldOpt = None,  # type: ignore[assignment]
     strict_utf8: StrictUtf8Opt = False,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Predict label(s) for every input line, streaming in batches.
 
@@ -164,6 +193,10 @@ def predict(
     tsv is label[<TAB>probability] per label; json is one object per line. A line with no tokens
     gets an empty prediction, as in fastText. CSV/TSV/JSON Lines input is read with the
     training's columns/fields and format unless --input-format/--text-column/... say otherwise.
+
+    With --engine dask the input partitions are predicted on a Dask cluster; -o DIR then
+    writes one part per partition (part-00000.txt, ... and manifest.json listing them in input
+    order), and their concatenation is the local engine's output byte for byte.
 
     Example: embedcli predict model sample_data/stdlib/test.txt --k 2 --proba
     """
@@ -173,8 +206,13 @@ def predict(
         raise UsageError("--batch-size must be 1 or more")
     from embedcli.api_model import Model
     from embedcli.corpus import CorpusReader
+    from embedcli.predict_output import PredictFormat, label_names, prediction_text
 
+    inputs = inputs or ["-"]
+    dask = use_dask(engine, scheduler, workers, partition_size)
+    kind = _output_kind(output, dask, PREDICT_SUFFIXES)
     start_command()
+    _claim(ctx, output, kind, [model, *(local_inputs(inputs) if dask else inputs)], force)
     m = Model.load(model, command="predict", kind="classifier")
     options = reading_options(
         m.config,
@@ -193,26 +231,29 @@ def predict(
         from embedcli.explain import check_explainable
 
         check_explainable(m.spec)
-    prefix = model_label_prefix(m.config)
-    labels = m.vocab.labels
-    names = [prefix + lab for lab in labels] if fmt == "text" else list(labels)
-    if fmt != "json":  # one line per input: a control character in a label is written escaped
-        names = [data_field(name) for name in names]
+    how = PredictFormat(
+        fmt,
+        label_names(m.vocab.labels, model_label_prefix(m.config), fmt),
+        k,
+        threshold,
+        proba,
+        explain,
+    )
     t0 = time.perf_counter()
-    n_lines = 0
-    out = sys.stdout
-    streaming_to_stdout()
-    reader = CorpusReader([input], options)
-    for batch in reader.batches(batch_size):
-        lines = []
-        for p in m.predict_batch(batch, k, threshold, explain=explain, threads=threads):
-            lines.append(_format_prediction(fmt, names, p.ids, p.probs, proba))
-            if explain:
-                lines.append(_format_explanation(fmt, p.explanation, names))
-        out.write("".join(lines))
-        n_lines += len(batch)
-    n_tokens = m.tokens_seen
-    out.flush()
+    if dask:
+        reading = _predict_dask(
+            m, model, inputs, options, how, batch_size, output, kind, cluster_args(ctx)
+        )
+        reader = reading_summary(reading)
+        n_lines, n_tokens = reading["documents"], reading["tokens"]
+    else:
+        n_lines = 0
+        reader = CorpusReader(inputs, options)
+        with _text_output(output) as out:
+            for batch in reader.batches(batch_size):
+                out.write(prediction_text(m, batch, how, threads))
+                n_lines += len(batch)
+        n_tokens = m.tokens_seen
     report_invalid_utf8(reader, quiet=False, option="--input-format")
     if verbose:
         secs = time.perf_counter() - t0
@@ -222,54 +263,81 @@ def predict(
         )
 
 
-def _format_prediction(fmt: str, names: list[str], ids: Any, ps: Any, proba: bool) -> str:
-    if fmt == "json":
-        return (
-            json.dumps(
-                {"labels": [names[i] for i in ids], "probabilities": [float(p) for p in ps]},
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
-    if fmt == "tsv":
-        cells = [
-            f"{names[i]}\t{float(p):.6g}" if proba else names[i]
-            for i, p in zip(ids, ps, strict=True)
-        ]
-        return "\t".join(cells) + "\n"
-    # fastText: std::cout << label [<< ' ' << prob] with the default 6 significant digits.
-    cells = [
-        f"{names[i]} {float(p):g}" if proba else names[i] for i, p in zip(ids, ps, strict=True)
-    ]
-    return " ".join(cells) + "\n"
+#: ``predict -o`` suffixes that name one file (with --engine dask, others name a directory)
+PREDICT_SUFFIXES = ("txt", "tsv", "json", "jsonl")
 
 
-def _format_explanation(fmt: str, ex: dict | None, names: list[str]) -> str:
-    if ex is None:
-        return "" if fmt != "json" else json.dumps({"explain": None}) + "\n"
-    if fmt == "json":
-        return (
-            json.dumps(
-                {
-                    "explain": {
-                        "label": names[ex["label"]],
-                        "score": ex["score"],
-                        "bias": ex["bias"],
-                        "contributions": [{"feature": f, "value": v} for f, v in ex["features"]],
-                    }
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
-    head = f"#\tscore of {names[ex['label']]} = {ex['score']:+.6f} (bias {ex['bias']:+.6f})\n"
-    return head + "".join(f"#\t{v:+.6f}\t{data_field(f)}\n" for f, v in ex["features"])
+def _output_kind(output: str, dask: bool, file_suffixes: tuple[str, ...]) -> str:
+    """``stdout``, ``file`` or ``dir`` (a directory of parts: --engine dask only)."""
+    from embedcli.outputs import resolve
+
+    if output == "-":
+        return "stdout"
+    name = output.rstrip("/").rsplit("/", 1)[-1]
+    suffix = name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    if suffix in file_suffixes or (not os.path.isdir(output) and resolve(output).special):
+        return "file"
+    if dask:
+        return "dir"
+    raise UsageError(
+        f"--output {output}: a file name ends in {', '.join('.' + x for x in file_suffixes)}; "
+        "a directory of parts needs --engine dask"
+    )
+
+
+def _claim(ctx: typer.Context, output: str, kind: str, inputs: list[str], force: bool) -> None:
+    from embedcli.outputs import Output, claim_outputs
+
+    if kind != "stdout":
+        out = Output(output, kind="dir" if kind == "dir" else "file")
+        ctx.with_resource(claim_outputs([out], inputs, force=force))
+
+
+@contextlib.contextmanager
+def _text_output(output: str) -> Iterator[Any]:
+    """stdout (streamed as it goes) or a file written atomically."""
+    from embedcli.atomic import atomic_write
+
+    if output == "-":
+        streaming_to_stdout()
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with atomic_write(output, "w") as f:
+        yield f
+
+
+def cluster_args(ctx: typer.Context) -> tuple[Any, ...]:
+    """``(scheduler, workers, partition_size, quiet)`` of the command being run."""
+    p = ctx.params
+    return p["scheduler"], p["workers"], p["partition_size"], p.get("quiet", False)
+
+
+def _predict_dask(m, model, inputs, options, how, batch_size, output, kind, args) -> dict:
+    """``predict --engine dask``: stream the partitions' lines in order, or write the parts
+    directory; the reading totals."""
+    from embedcli import dask_predict as dp
+
+    ref = dp.model_ref(model, "classifier", "predict")
+    if kind == "dir":
+        from embedcli.atomic import atomic_dir
+
+        header = {"command": "predict", "model": ref.path, "model_sha256": ref.sha256}
+        with atomic_dir(output) as folder, cluster(inputs, options, *args) as (client, parts):
+            futures = dp.predict_futures(client, parts, options, ref, how, batch_size, str(folder))
+            _manifest, reading = dp.write_parts(futures, parts, folder, header)
+        return reading
+    with cluster(inputs, options, *args) as (client, parts):
+        futures = dp.predict_futures(client, parts, options, ref, how, batch_size)
+        with _text_output(output) as out:
+            return dp.stream(futures, lambda data: out.write(data.decode("utf-8")))
 
 
 # -- evaluate ---------------------------------------------------------------------------------------
 @app.command("evaluate")
 @handle_errors
 def evaluate(
+    ctx: typer.Context,
     model: ModelArg,
     test: Annotated[
         list[str],
@@ -316,11 +384,17 @@ def evaluate(
     text_field: TextFieldOpt = None,  # type: ignore[assignment]
     label_field: LabelFieldOpt = None,  # type: ignore[assignment]
     strict_utf8: StrictUtf8Opt = False,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
 ) -> None:
     """Accuracy, P@k and R@k, per-label precision/recall/F1, macro/micro averages, confusion matrix.
 
     Counting follows fastText: examples without a known label or without any token are skipped.
     Test files are read with the training's format, columns and fields unless told otherwise.
+    With --engine dask each input partition is counted on a Dask cluster and the counts are
+    added up: the same report.
 
     Example: embedcli evaluate model sample_data/stdlib/test.txt --format fasttext
     """
@@ -329,6 +403,7 @@ def evaluate(
     from embedcli.api_model import Model
     from embedcli.corpus import CorpusReader
 
+    dask = use_dask(engine, scheduler, workers, partition_size)
     start_command()
     m = Model.load(model, command="evaluate", kind="classifier")
     options = reading_options(
@@ -344,8 +419,16 @@ def evaluate(
         strict_utf8=strict_utf8,
         labelled=True,
     )
-    reader = CorpusReader(test, options)
-    ev = m.evaluation(reader.batches(BATCH_LINES), k, threshold, threads=threads)
+    if dask:
+        from embedcli import dask_predict as dp
+
+        ref = dp.model_ref(model, "classifier", "evaluate")
+        with cluster(test, options, *cluster_args(ctx)) as (client, parts):
+            ev, reading = dp.evaluate_dask(client, parts, options, ref, k, threshold)
+        reader = reading_summary(reading)
+    else:
+        reader = CorpusReader(test, options)
+        ev = m.evaluation(reader.batches(BATCH_LINES), k, threshold, threads=threads)
     report_invalid_utf8(reader, quiet=False, option="--input-format")
     if ev.n == 0:
         raise DataError("no test example had both a known label and a token")
@@ -425,17 +508,29 @@ def _render_evaluation(ev: Any, labels: list[str]) -> None:
 def embed(
     ctx: typer.Context,
     model: ModelArg,
-    input: InputArg = "-",
+    inputs: InputsArg = None,
     *,
     output: Annotated[
         str,
         typer.Option(
             "--output",
             "-o",
-            help="'-' (tsv on stdout), .tsv/.txt (tsv), .npy (float32 matrix) or .npz ('vectors').",
+            help="'-' (tsv on stdout), .tsv/.txt (tsv), .npy (float32 matrix) or .npz "
+            "('vectors'); with --engine dask a name without those is a directory of parts.",
         ),
     ] = "-",
     threads: ThreadsOpt = 2,
+    parts_format: Annotated[
+        str,
+        typer.Option(
+            "--parts-format",
+            help="tsv or npy: the format of each part of an -o DIR (--engine dask).",
+        ),
+    ] = "tsv",
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """One pooled vector per input line (fastText print-sentence-vectors for mean pooling).
@@ -443,30 +538,52 @@ def embed(
     On a word-vector model (embedcli pretrain) each line's vector is the mean of its word
     vectors; unknown words take their subword vector when the model has subwords.
 
-    The format follows the output's extension; any other extension is refused.
+    The format follows the output's extension; any other extension is refused. With --engine
+    dask, -o DIR writes one part per input partition (part-00000.tsv or .npy, see
+    --parts-format) and manifest.json listing them in input order; the parts concatenated are
+    the local engine's rows.
 
     Example: embedcli embed model sample_data/seed/sentences.txt -o vectors.npy
     """
     import numpy as np
 
     from embedcli.api_model import Model
-    from embedcli.atomic import atomic_write
-    from embedcli.exporters import format_rows
-    from embedcli.outputs import Output, claim_outputs
+    from embedcli.corpus import CorpusOptions, CorpusReader
 
-    kind = _embed_format(output)
+    inputs = inputs or ["-"]
+    parts_format = check_choice(parts_format, ("tsv", "npy"), "--parts-format")
+    dask = use_dask(engine, scheduler, workers, partition_size)
+    where = _output_kind(output, dask, tuple(EMBED_FORMATS)) if dask else "file"
+    kind = "dir" if where == "dir" else _embed_format(output)
+    if parts_format != "tsv" and kind != "dir":
+        raise UsageError("--parts-format applies to an output directory (--engine dask -o DIR)")
     start_command()
-    ctx.with_resource(claim_outputs([Output(output)], [model, input], force=force))
+    claimed = [model, *(local_inputs(inputs) if dask else inputs)]
+    _claim(ctx, output, "dir" if kind == "dir" else "file", claimed, force)
     # a classifier's pooled vectors; word vectors: the mean of each line's word vectors
     m = Model.load(model)
     width = m.embed_width
+    options = CorpusOptions(fmt="auto")
+    if dask:
+        _embed_dask(model, inputs, options, output, kind, parts_format, width, cluster_args(ctx))
+        return
 
     def vectors() -> Iterator[Any]:
-        for batch in _read_batches(input, BATCH_LINES):
-            yield m.embed_batch(batch, threads=threads)
+        for batch in CorpusReader(inputs, options).batches(BATCH_LINES):
+            yield np.asarray(m.embed_batch(batch, threads=threads), dtype=np.float32)
+
+    _write_vectors(output, kind, vectors(), width)
+
+
+def _write_vectors(output: str, kind: str, blocks: Iterator[Any], width: int) -> None:
+    """``embed``'s output file (or stdout) from float32 row blocks in order."""
+    import numpy as np
+
+    from embedcli.atomic import atomic_write
+    from embedcli.predict_output import embed_text
 
     if kind in ("npy", "npz"):
-        parts = [np.asarray(v, dtype=np.float32) for v in vectors()]
+        parts = list(blocks)
         arr = np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
         with atomic_write(output, "wb") as f:
             if kind == "npy":
@@ -475,8 +592,34 @@ def embed(
                 np.savez(f, vectors=arr)
     else:
         with atomic_write(output, "w") as f:
-            for vecs in vectors():
-                f.write("".join(format_rows(np.asarray(vecs, dtype=np.float32), "\t")))
+            for vecs in blocks:
+                f.write(embed_text(vecs))
+
+
+def _embed_dask(model, inputs, options, output, kind, parts_format, width, args) -> None:
+    """``embed --engine dask``: the parts directory, or the partitions' rows in input order
+    into the output file (or stdout)."""
+    from embedcli import dask_predict as dp
+
+    ref = dp.model_ref(model, None, "embed")
+    if kind == "dir":
+        from embedcli.atomic import atomic_dir
+
+        header = {"command": "embed", "model": ref.path, "model_sha256": ref.sha256}
+        with atomic_dir(output) as folder, cluster(inputs, options, *args) as (client, parts):
+            futures = dp.embed_futures(client, parts, options, ref, parts_format, str(folder))
+            dp.write_parts(futures, parts, folder, header)
+        return
+    with cluster(inputs, options, *args) as (client, parts):
+        if kind == "tsv":  # the workers format the rows
+            from embedcli.atomic import atomic_write
+
+            futures = dp.embed_futures(client, parts, options, ref, "tsv")
+            with atomic_write(output, "w") as f:
+                dp.stream(futures, lambda data: f.write(data.decode("utf-8")))
+            return
+        futures = dp.embed_futures(client, parts, options, ref, "npy")
+        _write_vectors(output, kind, (r["data"] for r in dp.in_order(futures)), width)
 
 
 #: ``embed -o`` formats by extension

@@ -136,6 +136,24 @@ class Model:
     def dim(self) -> int:
         return int(self.embeddings.shape[1])
 
+    @property
+    def output_layers(self) -> dict[str, Any]:
+        """A classifier's arrays after the pooling (``out_W`` inputs x outputs, ``out_b``, and
+        with ``--hidden`` ``hidden_W``/``hidden_b``); ``{}`` for word vectors or when the
+        output layer was left unread (``load(..., classifier=False)``)."""
+        return dict(getattr(self._table, "classifier", None) or {})
+
+    def mean_vectors(self, token_lists: Sequence[Sequence[str]]) -> Any:
+        """float32 ``(len(token_lists), dim)``: per list of standardized tokens the mean of their
+        vectors (an unknown token's from its character n-grams; words with no vector left out),
+        as fastText's print-word-vectors and ``embed`` on word vectors. Word-vector models."""
+        if self.kind != "vectors":
+            raise UsageError(
+                f"word lists need a word-vector model (embedcli pretrain); "
+                f"{self.path or 'this model'} is a classifier"
+            )
+        return self._table.mean_vectors(token_lists)
+
     def __repr__(self) -> str:
         labels = f", labels={self.labels!r}" if self.kind == "classifier" else ""
         if len(labels) > 80:

@@ -85,16 +85,16 @@ def classifier_layers(model: Any) -> dict[str, Any]:
     Dense kernels (inputs x outputs) and biases, and what a copy needs to know."""
     import numpy as np
 
-    table = model._table
-    if not getattr(table, "classifier", None):
+    arrays = model.output_layers
+    if not arrays:
         return {}
-    spec = table.spec
+    spec = model.spec
     keys = ("out_W", "out_b", "hidden_W", "hidden_b")
-    layers = {k: np.asarray(table.classifier[k]) for k in keys if k in table.classifier}
+    layers = {k: np.asarray(arrays[k]) for k in keys if k in arrays}
     layers["pool"] = np.array(spec.pool)
     layers["objective"] = np.array(spec.objective)
     layers["maxlen"] = np.array(int(spec.maxlen))
-    layers["labels"] = np.array(list(table.vocab.labels), dtype=np.str_)
+    layers["labels"] = np.array(model.labels, dtype=np.str_)
     return layers
 
 
@@ -105,8 +105,7 @@ def word_list_rows(model: Any, words: str | os.PathLike | Iterable[str]) -> tupl
     nothing is known), as fastText's print-word-vectors. Word-vector models only."""
     from embedcli.exporters import RowSet
 
-    table = model._table
-    if not hasattr(table, "mean_vectors"):
+    if model.kind != "vectors":
         raise UsageError(
             f"--words needs a word-vector model (embedcli pretrain); {model.path or 'this model'}"
             " is a classifier (export its table without --words)"
@@ -122,6 +121,6 @@ def word_list_rows(model: Any, words: str | os.PathLike | Iterable[str]) -> tupl
         found = [w for item in words for w in str(item).split()]
     if not found:
         raise DataError(f"--words {name} holds no word")
-    vectors = table.mean_vectors([model.tokens_of(w) for w in found])
-    counts = [table.vocab.counts[i] if (i := model.word_id(w)) is not None else 0 for w in found]
+    vectors = model.mean_vectors([model.tokens_of(w) for w in found])
+    counts = [model.vocab.counts[i] if (i := model.word_id(w)) is not None else 0 for w in found]
     return vectors, RowSet(0, len(found), found, counts)

@@ -139,7 +139,7 @@ def plot_model(
 def word_groups(model, vectors: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
     """Label each word row pushes towards (linear output over mean/sum pooling), else no groups."""
     spec = model.config["model"]
-    w = getattr(model._table, "classifier", {}).get("out_W")
+    w = model.output_layers.get("out_W")
     labels = model.vocab.labels
     if (
         w is None

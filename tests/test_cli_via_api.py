@@ -189,3 +189,23 @@ def test_the_table_commands_no_longer_assemble_library_pieces() -> None:
     for piece in ("export_embeddings", "select_rows", "layer_summary", "file_report",
                   "draw_map", "project_2d", "load_word_vectors", "evaluate_analogies"):  # fmt: skip
         assert piece not in source, piece
+
+
+def test_build_vocab_is_one_call(monkeypatch, tmp_path) -> None:
+    import embedcli.vocab as vocab_module
+    import embedcli.vocab_run as vocab_run
+
+    calls: list[str] = []
+    spy(monkeypatch, vocab_run, "build_vocab", calls)
+    spy(monkeypatch, vocab_module, "build_vocabulary", calls)
+    out = tmp_path / "v.tsv"
+    summary = json.loads(cli("build-vocab", TRAIN, "-o", out, "--min-count", "2", "--json"))
+    assert calls == ["build_vocab", "build_vocabulary"]  # the counting pass inside the call
+    from embedcli.corpus import CorpusOptions
+
+    options = CorpusOptions(skip_blank=True)
+    run = vocab_run.build_vocab([str(TRAIN)], str(tmp_path / "api.tsv"), options, min_count=2)
+    assert out.read_bytes() == (tmp_path / "api.tsv").read_bytes()
+    ours = {k: v for k, v in summary.items() if k not in ("seconds", "output")}
+    api = {k: v for k, v in run.summary(str(out)).items() if k not in ("seconds", "output")}
+    assert ours == json.loads(json.dumps(api))

@@ -199,22 +199,25 @@ class Model:
         ``--minn/--maxn``, or a classifier trained with them)."""
         return self.subword_spec is not None
 
-    def _ngram_rows(self, word: str) -> Any:
-        """A classifier's table rows of the character n-grams of a standardized ``word``."""
+    def _ngram_rows(self, word: str) -> tuple[Any, int]:
+        """A classifier's table rows of the character n-grams of a standardized ``word`` that
+        are stored (all of them, but for a quantized model cut with ``--cutoff``: fastText
+        leaves pruned n-grams out too), and the number of its n-grams."""
         from embedcli.subwords import subword_buckets
 
         buckets = subword_buckets([word], self.subword_spec)[0]
-        return int(self.config["model"]["num_words"]) + buckets
+        rows = int(self.config["model"]["num_words"]) + buckets
+        stored = getattr(self.embeddings, "stored_rows", None)
+        return (rows if stored is None else rows[stored(rows) >= 0]), len(buckets)
 
     def ngrams_found(self, word: str) -> tuple[int, int]:
-        """``(n-grams with a stored row, n-grams)`` of a standardized ``word`` (every n-gram of
-        a classifier has a row: its buckets are all in the table)."""
+        """``(n-grams with a stored row, n-grams)`` of a standardized ``word``."""
         if self.kind == "vectors":
             return self._table.ngrams_found(word)
         if not self.has_subwords:
             return 0, 0
-        n = len(self._ngram_rows(word))
-        return n, n
+        rows, total = self._ngram_rows(word)
+        return len(rows), total
 
     def subword_vector(self, word: str) -> Any:
         """The mean of the character n-gram rows of a standardized ``word`` (zeros without
@@ -227,7 +230,7 @@ class Model:
         out = np.zeros(self.dim, dtype=np.float32)
         if not self.has_subwords:
             return out
-        rows = self._ngram_rows(word)
+        rows, _ = self._ngram_rows(word)
         if len(rows):
             out = np.asarray(self.embeddings[rows], np.float32).mean(axis=0, dtype=np.float32)
         return np.asarray(out, dtype=np.float32)

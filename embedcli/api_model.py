@@ -20,6 +20,8 @@ reader yields, so a command and the API compute the same numbers.
     (2, 32)
     >>> [w for w, _ in m.nearest("parse", k=3)]
     ['parsing', 'parser', 'path']
+    >>> m.info()["labels"][0]  # embedcli info --json
+    {'label': 'data', 'count': 560}
 
 Left out: training more epochs on a loaded model (``embedcli train --resume`` does it).
 """

@@ -72,6 +72,26 @@ def test_lookup_tsv_and_nearest_use_the_same_rule(subword_classifier) -> None:
     assert [line.split("\t")[1] for line in lines] == [w for w, _ in model.nearest(OOV, k=3)]
 
 
+def test_a_quantized_cut_classifier_leaves_pruned_ngrams_out(subword_classifier, tmp_path):
+    small = tmp_path / "small"
+    cli("quantize", subword_classifier, "-o", small, "--cutoff", "3000", "--seed", "1", "--quiet")
+    from embedcli.sequences import word_ngram_hashes
+
+    model = embedcli.load(small)
+    spec = model.config["model"]
+    hashes, _ = word_ngram_hashes([OOV], 3, 5)
+    every = spec["num_words"] + hashes.view(np.uint32).astype(np.int64) % spec["buckets"]
+    rows, total = every[model.embeddings.stored_rows(every) >= 0], len(every)
+    assert 0 < len(rows) < total  # some of its n-gram buckets were cut
+    r = runner.invoke(app, ["lookup", str(small), OOV, "-f", "tsv"])
+    assert r.exit_code == 0, r.stderr
+    assert f"the mean of {len(rows)} of its {total} character n-grams" in r.stderr
+    values = np.array(r.stdout.split("\t")[2:], dtype=np.float32)
+    assert np.array_equal(values, model.vector(OOV))
+    expected = np.asarray(model.embeddings[rows], dtype=np.float32).mean(axis=0)
+    np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-7)
+
+
 def test_lookup_of_an_unknown_word_stays_numba_free(subword_classifier) -> None:
     script = (
         "import sys\nfrom typer.testing import CliRunner\nfrom embedcli.cli import app\n"

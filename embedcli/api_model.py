@@ -20,6 +20,8 @@ reader yields, so a command and the API compute the same numbers.
     (2, 32)
     >>> [w for w, _ in m.nearest("parse", k=3)]
     ['parsing', 'parser', 'path']
+    >>> m.info()["labels"][0]  # embedcli info --json
+    {'label': 'data', 'count': 560}
 
 Left out: training more epochs on a loaded model (``embedcli train --resume`` does it).
 """
@@ -136,6 +138,24 @@ class Model:
     def dim(self) -> int:
         return int(self.embeddings.shape[1])
 
+    @property
+    def output_layers(self) -> dict[str, Any]:
+        """A classifier's arrays after the pooling (``out_W`` inputs x outputs, ``out_b``, and
+        with ``--hidden`` ``hidden_W``/``hidden_b``); ``{}`` for word vectors or when the
+        output layer was left unread (``load(..., classifier=False)``)."""
+        return dict(getattr(self._table, "classifier", None) or {})
+
+    def mean_vectors(self, token_lists: Sequence[Sequence[str]]) -> Any:
+        """float32 ``(len(token_lists), dim)``: per list of standardized tokens the mean of their
+        vectors (an unknown token's from its character n-grams; words with no vector left out),
+        as fastText's print-word-vectors and ``embed`` on word vectors. Word-vector models."""
+        if self.kind != "vectors":
+            raise UsageError(
+                f"word lists need a word-vector model (embedcli pretrain); "
+                f"{self.path or 'this model'} is a classifier"
+            )
+        return self._table.mean_vectors(token_lists)
+
     def __repr__(self) -> str:
         labels = f", labels={self.labels!r}" if self.kind == "classifier" else ""
         if len(labels) > 80:
@@ -162,21 +182,49 @@ class Model:
         return i if i is not None and i >= self.first_word else None
 
     @property
-    def has_subwords(self) -> bool:
+    def subword_spec(self) -> Any:
+        """The ``subwords.SubwordSpec`` of the character n-grams (None without subwords)."""
         if self.kind == "vectors":
-            return self._table.subwords is not None
-        sub = self.config["model"]
-        return int(sub.get("minn") or 0) > 0 and int(sub.get("maxn") or 0) > 0
+            return self._table.subwords
+        sub = self.config["model"].get("subwords")
+        if not isinstance(sub, dict) or not (
+            int(sub.get("minn") or 0) and int(sub.get("maxn") or 0)
+        ):
+            return None
+        from embedcli.subwords import SubwordSpec
+
+        return SubwordSpec(int(sub["minn"]), int(sub["maxn"]), int(sub["buckets"]))
+
+    @property
+    def has_subwords(self) -> bool:
+        """Whether an unknown word gets a vector from its character n-grams (``pretrain`` with
+        ``--minn/--maxn``, or a classifier trained with them)."""
+        return self.subword_spec is not None
+
+    def _ngram_rows(self, word: str) -> tuple[Any, int]:
+        """A classifier's table rows of the character n-grams of a standardized ``word`` that
+        are stored (all of them, but for a quantized model cut with ``--cutoff``: fastText
+        leaves pruned n-grams out too), and the number of its n-grams."""
+        from embedcli.subwords import subword_buckets
+
+        buckets = subword_buckets([word], self.subword_spec)[0]
+        rows = int(self.config["model"]["num_words"]) + buckets
+        stored = getattr(self.embeddings, "stored_rows", None)
+        return (rows if stored is None else rows[stored(rows) >= 0]), len(buckets)
 
     def ngrams_found(self, word: str) -> tuple[int, int]:
-        """``(n-grams with a stored row, n-grams)`` of a word-vector model's ``word``."""
+        """``(n-grams with a stored row, n-grams)`` of a standardized ``word``."""
         if self.kind == "vectors":
             return self._table.ngrams_found(word)
-        return 0, 0
+        if not self.has_subwords:
+            return 0, 0
+        rows, total = self._ngram_rows(word)
+        return len(rows), total
 
     def subword_vector(self, word: str) -> Any:
         """The mean of the character n-gram rows of a standardized ``word`` (zeros without
-        subwords, or when none of its n-grams has a row)."""
+        subwords, or when none of its n-grams has a row): fastText's ``getWordVector`` of an
+        unknown word, for both kinds of model."""
         import numpy as np
 
         if self.kind == "vectors":
@@ -184,28 +232,36 @@ class Model:
         out = np.zeros(self.dim, dtype=np.float32)
         if not self.has_subwords:
             return out
-        from embedcli.subwords import SubwordSpec, subword_buckets
+        rows, _ = self._ngram_rows(word)
+        if len(rows):
+            out = np.asarray(self.embeddings[rows], np.float32).mean(axis=0, dtype=np.float32)
+        return np.asarray(out, dtype=np.float32)
 
-        spec = self.config["model"]
-        buckets = subword_buckets(
-            [word], SubwordSpec(int(spec["minn"]), int(spec["maxn"]), int(spec["buckets"]))
-        )[0]
-        if len(buckets):
-            rows = np.asarray(self.embeddings[int(spec["num_words"]) + buckets], np.float32)
-            out = rows.mean(axis=0)
-        return out
-
-    def vector(self, word: str) -> Any:
-        """float32 ``(dim,)`` of a word: its row; an unknown word's from its character n-grams
-        when the model has subwords, else the [UNK] row; ``DataError`` when there is none."""
+    def token_vector(self, token: str) -> Any:
+        """float32 ``(dim,)`` of a standardized token: the one rule for an unknown word, shared
+        by ``vector`` and ``embedcli lookup``. A word's row; an unknown word's the mean of its
+        character n-gram rows when the model has subwords (as fastText's ``getWordVector``),
+        else the [UNK] row; ``DataError`` when there is neither."""
         import numpy as np
 
-        i = self.word_id(word)
-        if i is not None:
+        i = self.vocab.token_to_id.get(token)
+        if i is not None and i >= self.first_word:
             return np.array(self.embeddings[i], dtype=np.float32)
+        if self.has_subwords:
+            return np.asarray(self.subword_vector(token), dtype=np.float32)
+        if self.vocab.unk_id is not None:
+            return np.array(self.embeddings[self.vocab.unk_id], dtype=np.float32)
+        raise DataError(f"{token!r} is not in the vocabulary (and the model has no subwords)")
+
+    def vector(self, word: str) -> Any:
+        """float32 ``(dim,)`` of a word: its row; an unknown word's the mean of its character
+        n-gram rows when the model has subwords (``token_vector``), else the [UNK] row;
+        ``DataError`` when there is none. A text of several tokens gets the [UNK] row."""
+        import numpy as np
+
         toks = self.tokens_of(word)
-        if len(toks) == 1 and self.has_subwords:
-            return np.asarray(self.subword_vector(toks[0]), dtype=np.float32)
+        if len(toks) == 1:
+            return self.token_vector(toks[0])
         if self.vocab.unk_id is not None:
             return np.array(self.embeddings[self.vocab.unk_id], dtype=np.float32)
         raise DataError(f"{word!r} is not in the vocabulary (and the model has no subwords)")
@@ -546,30 +602,47 @@ class Model:
         format: str,  # noqa: A002  (the option is --format)
         *,
         words_only: bool = False,
+        words: str | os.PathLike | Iterable[str] | None = None,
         force: bool = False,
     ) -> list[str]:
-        """``embedcli export``: the table as npy, csv, word2vec, word2vec-binary or projector
-        files (``words_only`` drops the padding, [UNK] and n-gram rows); the paths written."""
-        from embedcli.exporters import (
-            EXPORT_FORMATS,
-            export_embeddings,
-            export_outputs,
-            select_rows,
-        )
-        from embedcli.outputs import claim_outputs
+        """``embedcli export``: the table as npy, npz, csv, word2vec, word2vec-binary or
+        projector files (``words_only`` drops the padding, [UNK] and n-gram rows; ``words``, a
+        file or the words, writes their vectors instead: word-vector models); the paths written
+        (``.rows`` and ``.dim`` say what)."""
+        from embedcli.model_export import export_model
 
-        if format not in EXPORT_FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, not {format!r}")
-        path = os.fspath(path)
-        with claim_outputs(export_outputs(format, path), [self.path], force=force):
-            rows = select_rows(
-                self.vocab.tokens,
-                self.embeddings.shape[0],
-                first_word=self.first_word,
-                counts=self.vocab.counts,
-                words_only=words_only,
-            )
-            return export_embeddings(self.embeddings, rows, format, path)
+        return export_model(self, path, format, words_only=words_only, words=words, force=force)
+
+    def info(self) -> dict[str, Any]:
+        """``embedcli info --json``'s dict: format, layers and parameters (classifier) or words
+        and subword rows (word vectors), vocabulary, labels, training, metrics and, for a model
+        opened from a directory, its files with their sha256 status."""
+        from embedcli.model_info import build_info
+
+        files: list[dict] = []
+        if self.path is not None:
+            from embedcli.modeldir import file_report
+
+            files = file_report(self.path, self.config)
+        bad = [f["file"] for f in files if f["status"] != "ok"]
+        return build_info(self.path, self.config, files, self._table, bad).report
+
+    def plot(
+        self,
+        path: str | os.PathLike,
+        *,
+        top: int = 100,
+        method: str = "pca",
+        title: str | None = None,
+        seed: int = 0,
+        force: bool = False,
+    ) -> int:
+        """``embedcli plot``: the ``top`` most frequent words in 2-D (``method`` pca, tsne or
+        umap) drawn to a .png, .svg or .pdf (matplotlib: ``pip install 'embedcli[plot]'``),
+        coloured by the label each word pushes towards; the number of words drawn."""
+        from embedcli.plotting import plot_model
+
+        return plot_model(self, path, top=top, method=method, title=title, seed=seed, force=force)
 
     def to_gensim(self) -> Any:
         """The word vectors as a gensim ``KeyedVectors`` (words in id order, with their corpus

@@ -89,3 +89,66 @@ def draw_map(
             fig.savefig(f, format=fmt, dpi=dpi)
     finally:
         plt.close(fig)
+
+
+def check_request(path: str | Path, method: str, top: int) -> None:
+    """``UsageError`` for an image name, ``method`` or ``top`` that ``plot_model`` refuses."""
+    image_format(path)
+    if method not in METHODS:
+        raise UsageError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 2:
+        raise UsageError("--top must be 2 or more")
+
+
+def plot_model(
+    model,
+    path: str | Path,
+    *,
+    top: int = 100,
+    method: str = "pca",
+    title: str | None = None,
+    seed: int = 0,
+    force: bool = False,
+) -> int:
+    """``Model.plot`` and ``embedcli plot``: the ``top`` most frequent words of ``model`` (an
+    ``api_model.Model``) projected to 2-D and drawn to ``path`` (.png, .svg or .pdf; an existing
+    file only if embedcli wrote it), coloured by the label each word pushes towards when the
+    output layer is linear; the number of words drawn."""
+    from embedcli.outputs import Output, claim_outputs
+
+    check_request(path, method, top)
+    path = str(path)
+    with claim_outputs([Output(path)], [model.path], force=force):
+        first = model.first_word
+        counts = np.asarray(model.vocab.counts[first:], dtype=np.int64)
+        ids = first + np.argsort(-counts, kind="stable")[:top]
+        vectors = np.asarray(model.embeddings[ids], dtype=np.float32)
+        points = project_2d(vectors, method, seed)
+        groups, names = word_groups(model, vectors)
+        draw_map(
+            points,
+            [model.vocab.tokens[i] for i in ids],
+            path,
+            groups=groups,
+            group_names=names,
+            title=title or f"{len(ids)} most frequent words ({method.upper()}, dim {model.dim})",
+        )
+    return len(ids)
+
+
+def word_groups(model, vectors: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
+    """Label each word row pushes towards (linear output over mean/sum pooling), else no groups."""
+    spec = model.config["model"]
+    w = model.output_layers.get("out_W")
+    labels = model.vocab.labels
+    if (
+        w is None
+        or int(spec.get("hidden", 0)) > 0
+        or spec.get("pool") not in ("mean", "sum")
+        or not labels
+    ):
+        return None, []
+    scores = vectors @ w
+    if spec.get("objective") == "binary":
+        return (scores[:, 0] > 0).astype(int), list(labels)
+    return scores.argmax(axis=1), list(labels)

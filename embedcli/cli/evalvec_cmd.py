@@ -1,21 +1,20 @@
 """``embedcli evaluate-vectors``: word vectors on Google analogies and word-pair similarity files.
 
-The scoring is ``embedcli.wordeval`` (numpy only, gensim's rules); this module reads the options,
-prints rich tables for people or strict JSON (``--json``) for scripts. Never imports numba.
+The work is one call, ``embedcli.vector_eval.evaluate_vectors`` (``wordeval``: numpy only,
+gensim's rules); this module reads the options, prints the notes, and renders rich tables for
+people or strict JSON (``--json``) for scripts. Never imports numba.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
 
 from embedcli.cli.app import app, err_console, handle_errors, print_json
 from embedcli.cli.checks import INT32_MAX
-from embedcli.cli.model_common import check_choice, print_note
+from embedcli.cli.model_common import print_note
 from embedcli.cli.render import out_console, table_title, text
-from embedcli.errors import UsageError
 
 RestrictOpt = Annotated[
     int,
@@ -106,51 +105,21 @@ def evaluate_vectors(
 
     Example: embedcli evaluate-vectors model --analogies sample_data/stdlib/analogies.txt --similarity sample_data/stdlib/wordpairs.tsv
     """
-    from embedcli import wordeval, wordvectors
+    from embedcli.vector_eval import evaluate_vectors as evaluate
 
-    check_choice(fmt, wordvectors.VECTOR_FORMATS, "--format")
-    if not analogies and not similarity:
-        raise UsageError("nothing to evaluate: give --analogies FILE and/or --similarity FILE")
-    if delimiter == "\\t":
-        delimiter = "\t"
-    if not delimiter:
-        raise UsageError("--delimiter must not be empty")
-    started = time.perf_counter()
-    limit = max(restrict_vocab if analogies else 0, pairs_restrict_vocab if similarity else 0)
-    words = wordvectors.load_word_vectors(vectors, fmt, limit=limit)
-    loaded = time.perf_counter() - started
-    case_insensitive = not case_sensitive
-    analogy_results = [
-        wordeval.evaluate_analogies(
-            words, path, restrict_vocab=restrict_vocab, case_insensitive=case_insensitive
-        )
-        for path in analogies or []
-    ]
-    pair_results = [
-        wordeval.evaluate_pairs(
-            words,
-            path,
-            restrict_vocab=pairs_restrict_vocab,
-            case_insensitive=case_insensitive,
-            delimiter=delimiter,
-        )
-        for path in similarity or []
-    ]
-    for result in [*analogy_results, *pair_results]:
-        for note in result.notes:
-            print_note(note)
-    report = {
-        "vectors": {
-            "path": vectors,
-            "format": words.kind,
-            "words": len(words.words),
-            "dim": words.dim,
-            "load_seconds": loaded,
-        },
-        "analogies": [r.to_dict() for r in analogy_results],
-        "similarity": [r.to_dict() for r in pair_results],
-        "seconds": time.perf_counter() - started,
-    }
+    result = evaluate(
+        vectors,
+        analogies=analogies or [],
+        similarity=similarity or [],
+        fmt=fmt,
+        restrict_vocab=restrict_vocab,
+        pairs_restrict_vocab=pairs_restrict_vocab,
+        case_insensitive=not case_sensitive,
+        delimiter=delimiter,
+    )
+    for note in result.notes:
+        print_note(note)
+    report = result.report
     if json_out:
         print_json(report)
     else:

@@ -21,11 +21,9 @@ from embedcli.cli.app import (
 )
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX
 from embedcli.cli.model_common import (
-    check_choice,
     check_k,
     first_word_id,
     json_floats,
-    open_table,
     output_format,
     print_note,
     query_tokens,
@@ -39,9 +37,8 @@ from embedcli.cli.options import (
     ModelArg,
 )
 from embedcli.cli.render import data_field, out_console, table_title, text
-from embedcli.cli.vector_tables import SUBWORD_ID, subword_query, vectors_info, word_list_rows
+from embedcli.cli.vector_tables import SUBWORD_ID, subword_query
 from embedcli.errors import DataError, UsageError
-from embedcli.modeldir import file_report, layer_summary
 
 
 # -- lookup -----------------------------------------------------------------------------------------
@@ -82,9 +79,10 @@ def lookup(
     """Look up embedding rows: the Embedding layer as a table lookup (ids -> vectors).
 
     tsv rows are token, id, then the vector; csv has a header token,id,d0,...; floats are the
-    shortest strings that read back to the same float32. On a word-vector model with subwords
-    (embedcli pretrain) an unknown word gets the mean of its character n-gram vectors, shown
-    with id -1 ("subwords" in the table, "from_subwords" in json).
+    shortest strings that read back to the same float32. On a model with subwords (pretrain,
+    or train with --minn/--maxn) an unknown word gets the mean of its character n-gram rows, as
+    fastText's getWordVector and the Python API's Model.vector, shown with id -1 ("subwords" in
+    the table, "from_subwords" in json); without subwords it gets the [UNK] row.
 
     Example: embedcli lookup model --sentence "Nice to see you again" --format json
     """
@@ -99,7 +97,7 @@ def lookup(
         words = list(stdin_lines())
     table = _open_model(model)
     vocab, emb = table.vocab, table.embeddings
-    subwords = table.kind == "vectors" and table.has_subwords  # a word-vector model's n-grams
+    subwords = table.has_subwords  # an unknown word: the mean of its character n-gram rows
     if sentence is not None:
         pairs = _lookup_words(vocab, vocab.tokenizer.tokenize(sentence), skip_oov, subwords)
         if maxlen is not None:
@@ -113,7 +111,7 @@ def lookup(
     vectors = np.array(emb[ids] if ids else emb[:0], dtype=np.float32)
     composed = [j for j, (_, i) in enumerate(pairs) if i == SUBWORD_ID]
     if composed:
-        vectors[composed] = [table.subword_vector(pairs[j][0]) for j in composed]
+        vectors[composed] = [table.token_vector(pairs[j][0]) for j in composed]
         for j in composed:
             found, total = table.ngrams_found(pairs[j][0])
             how = (
@@ -251,8 +249,8 @@ def nearest(
 ) -> None:
     """The k most similar words by cosine (padding, [UNK] and n-gram rows excluded).
 
-    tsv rows are query, neighbour, cosine. On a word-vector model with subwords an unknown
-    query word is searched with its character n-gram vector.
+    tsv rows are query, neighbour, cosine. On a model with subwords an unknown query word is
+    searched with its character n-gram vector.
 
     Example: embedcli nearest model socket thread -k 5
     """
@@ -261,7 +259,7 @@ def nearest(
     queries = query_words(words)
     table = _open_model(model)
     index = table.index
-    subwords = table.kind == "vectors" and table.has_subwords  # a word-vector model's n-grams
+    subwords = table.has_subwords  # an unknown query: its character n-gram vector
     found: list[tuple[str, int | Any]] = []  # (query, row id or its composed vector)
     for w in queries:
         i = table.word_id(w)
@@ -373,7 +371,6 @@ def _render_neighbors(
 @app.command("export")
 @handle_errors
 def export(
-    ctx: typer.Context,
     model: ModelArg,
     *,
     fmt: Annotated[
@@ -416,61 +413,19 @@ def export(
 
     Example: embedcli export model --format word2vec -o vectors.txt --words-only
     """
-    from embedcli.exporters import EXPORT_FORMATS, export_embeddings, export_outputs, select_rows
-    from embedcli.outputs import claim_outputs
+    from embedcli.api_model import Model
+    from embedcli.model_export import check_request
 
-    fmt = check_choice(fmt, EXPORT_FORMATS, "--format")
-    if words_file is not None:
-        if words_only:
-            raise UsageError("--words exports the words of a file: drop --words-only")
-        if fmt in ("npy", "npz"):
-            raise UsageError(
-                "--words writes each word with its vector: use --format word2vec, "
-                "word2vec-binary, csv or projector (an npy matrix holds no words)"
-            )
-    if fmt == "npz" and words_only:
-        raise UsageError("npz holds the whole model (row i = id i): drop --words-only")
-    inputs = [model] + ([words_file] if words_file not in (None, "-") else [])
-    ctx.with_resource(claim_outputs(export_outputs(fmt, output), inputs, force=force))
-    table = open_table(model, verify=True, classifier=fmt == "npz")
-    vocab = table.vocab
-    layers = _layers(table) if fmt == "npz" else None
-    if words_file is not None:
-        embeddings, rows = word_list_rows(table, model, words_file)
-    else:
-        embeddings = table.embeddings
-        rows = select_rows(
-            vocab.tokens,
-            table.embeddings.shape[0],
-            first_word=first_word_id(vocab),
-            counts=vocab.counts,
-            words_only=words_only,
-        )
-    paths = export_embeddings(embeddings, rows, fmt, output, layers)
+    check_request(fmt, words_only=words_only, words=words_file is not None)
+    words: Any = words_file
+    if words_file == "-":
+        words = [w for line in stdin_lines() for w in line.split()]
+    table = Model.load(model, verify=True, classifier=fmt == "npz")
+    paths = table.export(output, fmt, words_only=words_only, words=words, force=force)
     if not quiet and output != "-":
         err_console.print(
-            text(
-                f"exported {len(rows):,} rows x {table.embeddings.shape[1]} ({fmt}) "
-                f"-> {', '.join(paths)}"
-            )
+            text(f"exported {paths.rows:,} rows x {paths.dim} ({fmt}) -> {', '.join(paths)}")
         )
-
-
-def _layers(table: Any) -> dict[str, Any]:
-    """A classifier's arrays after the pooling for ``export --format npz`` (none for word
-    vectors): Dense kernels (inputs x outputs) and biases, and what a copy needs to know."""
-    import numpy as np
-
-    if not getattr(table, "classifier", None):
-        return {}
-    spec = table.spec
-    keys = ("out_W", "out_b", "hidden_W", "hidden_b")
-    layers = {k: np.asarray(table.classifier[k]) for k in keys if k in table.classifier}
-    layers["pool"] = np.array(spec.pool)
-    layers["objective"] = np.array(spec.objective)
-    layers["maxlen"] = np.array(int(spec.maxlen))
-    layers["labels"] = np.array(list(table.vocab.labels), dtype=np.str_)
-    return layers
 
 
 # -- info -------------------------------------------------------------------------------------------
@@ -487,67 +442,19 @@ def info(
 
     Example: embedcli info model --json
     """
-    from embedcli.modeldir import model_kind, read_config
+    from embedcli.model_info import describe
 
-    config = read_config(model)
-    files = file_report(model, config)
-    bad = [f["file"] for f in files if f["status"] != "ok"]
-    spec = config["model"]
-    if model_kind(config) == "vectors":
-        report, summary = vectors_info(model, config, files, bad)
-        if json_out:
-            print_json(report)
-        else:
-            _render_info_sections(f"Word vectors: {model}", summary, report)
-        if bad:
-            raise DataError(
-                f"{model}: {', '.join(bad)} missing or damaged (sha256 differs from config.json)"
-            )
-        return
-    layers = layer_summary(spec)
-    total = sum(layer["params"] for layer in layers)
-    # verify: info is the command that says whether a model is sound (finiteness included)
-    vocab = None if bad else open_table(model, verify=True, classifier=True).vocab
-    report = {
-        "path": model,
-        "format": config.get("format"),
-        "version": config.get("version"),
-        "created": config.get("created"),
-        "model": spec,
-        "layers": layers,
-        "total_params": total,
-        "vocab": None
-        if vocab is None
-        else {
-            "size": len(vocab),
-            "oov": vocab.unk_id is not None,
-            "buckets": int(spec.get("buckets", 0))
-            if int(spec.get("word_ngrams", 1)) > 1 or spec.get("subwords")
-            else 0,
-            **({"subwords": _subwords_text(spec["subwords"])} if spec.get("subwords") else {}),
-            "tokenizer": config.get("tokenizer"),
-        },
-        "labels": None
-        if vocab is None
-        else [
-            {"label": lab, "count": c}
-            for lab, c in zip(vocab.labels, vocab.label_counts, strict=True)
-        ],
-        "train": config.get("train", {}),
-        "corpus": config.get("corpus") or {},
-        "metrics": config.get("metrics", {}),
-        "files": files,
-        "versions": config.get("versions", {}),
-    }
-    if "quantized" in config:
-        report["quantized"] = _quantized_info(config, files)
+    found = describe(model)
     if json_out:
-        print_json(report)
+        print_json(found.report)
+    elif found.kind == "vectors":
+        _render_info_sections(f"Word vectors: {model}", found.summary, found.report)
     else:
-        _render_info(report)
-    if bad:
+        _render_info(found.report)
+    if found.damaged:
         raise DataError(
-            f"{model}: {', '.join(bad)} missing or damaged (sha256 differs from config.json)"
+            f"{model}: {', '.join(found.damaged)} missing or damaged "
+            "(sha256 differs from config.json)"
         )
 
 
@@ -589,28 +496,6 @@ def _render_info_sections(heading: str, summary: dict, r: dict) -> None:
     console = out_console()
     console.print(_kv(heading, summary))
     _render_info_tail(r)
-
-
-def _quantized_info(config: dict, files: list[dict]) -> dict:
-    """``info``'s Quantization section: the options, the bytes on disk and against the float
-    model the quantized one came from."""
-    q = config["quantized"]
-    size = sum(f["bytes"] or 0 for f in files)
-    source = q.get("source") if isinstance(q.get("source"), dict) else {}
-    float_bytes = source.get("bytes")
-    if not isinstance(float_bytes, int):
-        float_bytes = 4 * int(source.get("rows", q["stored_rows"])) * int(config["model"]["dim"])
-    return {
-        "dsub": q["dsub"],
-        "centroids": q["ksub"],
-        "qnorm": q["qnorm"],
-        "qout": q["qout"],
-        "cutoff": q["cutoff"] or None,
-        "stored_rows": q["stored_rows"],
-        "bytes": size,
-        "float_bytes": float_bytes,
-        "compression": round(float_bytes / max(1, size), 2),
-    }
 
 
 def _render_info_tail(r: dict) -> None:
@@ -687,7 +572,6 @@ def _render_info(r: dict) -> None:
 @app.command("plot")
 @handle_errors
 def plot(
-    ctx: typer.Context,
     model: ModelArg,
     *,
     output: Annotated[
@@ -717,56 +601,11 @@ def plot(
 
     Example: embedcli plot model -o words.png --top 80
     """
-    import numpy as np
+    from embedcli.api_model import Model
+    from embedcli.plotting import check_request
 
-    from embedcli.outputs import Output, claim_outputs
-    from embedcli.plotting import METHODS, draw_map, image_format, project_2d
-
-    image_format(output)
-    ctx.with_resource(claim_outputs([Output(output)], [model], force=force))
-    check_choice(method, METHODS, "--method")
-    if top < 2:
-        raise UsageError("--top must be 2 or more")
-    table = open_table(model, classifier=True)
-    vocab = table.vocab
-    first = first_word_id(vocab)
-    counts = np.asarray(vocab.counts[first:], dtype=np.int64)
-    ids = first + np.argsort(-counts, kind="stable")[:top]
-    vectors = np.asarray(table.embeddings[ids], dtype=np.float32)
-    points = project_2d(vectors, method, seed)
-    groups, names = _word_groups(table, vectors)
-    spec = table.config["model"]
-    draw_map(
-        points,
-        [vocab.tokens[i] for i in ids],
-        output,
-        groups=groups,
-        group_names=names,
-        title=title or f"{len(ids)} most frequent words ({method.upper()}, dim {spec['dim']})",
+    check_request(output, method, top)
+    drawn = Model.load(model, verify=False).plot(
+        output, top=top, method=method, title=title, seed=seed, force=force
     )
-    err_console.print(text(f"wrote {output} ({len(ids)} words)"))
-
-
-def _word_groups(table: Any, vectors: Any) -> tuple[Any, list[str]]:
-    """Label each word row pushes towards (linear output over mean/sum pooling), else no groups."""
-    spec = table.config["model"]
-    w = table.classifier.get("out_W")
-    labels = table.vocab.labels
-    if (
-        w is None
-        or int(spec.get("hidden", 0)) > 0
-        or spec.get("pool") not in ("mean", "sum")
-        or not labels
-    ):
-        return None, []
-    scores = vectors @ w
-    if spec.get("objective") == "binary":
-        return (scores[:, 0] > 0).astype(int), list(labels)
-    return scores.argmax(axis=1), list(labels)
-
-
-def _subwords_text(sub: Any) -> str:
-    """The ``model.subwords`` record of config.json in words ("off" without one)."""
-    if not isinstance(sub, dict):
-        return "off"
-    return f"character n-grams of {sub.get('minn')}..{sub.get('maxn')} (shared buckets)"
+    err_console.print(text(f"wrote {output} ({drawn} words)"))

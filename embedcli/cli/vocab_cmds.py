@@ -117,8 +117,7 @@ def build_vocab(
     Example: embedcli build-vocab sample_data/stdlib/train.txt -o vocab.tsv --min-count 2
     """
     from embedcli.outputs import Output, claim_outputs
-    from embedcli.text import make_tokenizer_config
-    from embedcli.vocab import build_vocabulary, vocab_options
+    from embedcli.vocab_run import build_vocab as build
 
     start_command()
     if json_out and output == "-":
@@ -127,51 +126,34 @@ def build_vocab(
     inputs = local_inputs(corpus) if dask else corpus
     # checked, locked and cleaned before any work; released when the command ends
     ctx.with_resource(claim_outputs([Output(output)], inputs, force=force))
-    tok_cfg = make_tokenizer_config(
-        compat,
+    options = reading.options(
+        skip_blank=True,
+    )
+
+    def on_dask(options: Any, tok_cfg: Any, opts: dict) -> tuple[Any, Any, Any]:
+        from embedcli.dask_engine import build_vocabulary_dask
+
+        with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
+            vocab, stats, counted = build_vocabulary_dask(client, parts, options, tok_cfg, opts)
+        return vocab, stats, reading_summary(counted)
+
+    run = build(
+        corpus,
+        output,
+        options,
+        compat=compat,
         lower=False if no_lower else None,
         keep_punctuation=keep_punctuation,
         token_pattern=token_pattern,
-    )
-    opts = vocab_options(
-        compat,
         order=order or None,
         oov=False if no_oov else None,
         min_count=min_count,
         max_size=max_size,
         oov_token=oov_token,
+        count=on_dask if dask else None,
     )
-    options = reading.options(
-        skip_blank=True,
-    )
-    t0 = time.perf_counter()
-    if dask:
-        from embedcli.dask_engine import build_vocabulary_dask
-
-        with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
-            vocab, stats, reading = build_vocabulary_dask(client, parts, options, tok_cfg, opts)
-        reader = reading_summary(reading)
-    else:
-        reader = CorpusReader(corpus, options)
-        vocab, stats = build_vocabulary(reader, tok_cfg, opts)
-    if stats.documents == 0:
-        raise DataError("the corpus is empty: no documents were read")
-    if stats.kept == 0:
-        raise DataError(
-            f"the vocabulary is empty: no token is seen --min-count {min_count} times"
-            if stats.tokens
-            else "the vocabulary is empty: the corpus has no tokens"
-        )
-    vocab.save(output)
-    seconds = time.perf_counter() - t0
-    report_invalid_utf8(reader, quiet)
-    summary = {
-        **stats.to_dict(),
-        "vocab_size": len(vocab),
-        "invalid_utf8_lines": reader.invalid_utf8_lines,
-        "seconds": round(seconds, 3),
-        "output": output,
-    }
+    report_invalid_utf8(run.reading, quiet)
+    summary = run.summary(output)
     if json_out:  # the JSON is the summary: no table besides it (warnings still on stderr)
         print_json(summary)
     elif not quiet:

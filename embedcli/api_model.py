@@ -644,6 +644,47 @@ class Model:
 
         return plot_model(self, path, top=top, method=method, title=title, seed=seed, force=force)
 
+    def explore(
+        self,
+        path: str | os.PathLike,
+        *,
+        top: int = 2000,
+        method: str = "pca",
+        k: int = 10,
+        words: str | os.PathLike | None = None,
+        docs: str | os.PathLike | None = None,
+        max_docs: int = 1000,
+        search_words: int = 20_000,
+        ngram_words: int = 2000,
+        precision: str = "int8",
+        title: str | None = None,
+        seed: int = 0,
+        force: bool = False,
+    ) -> Any:
+        """``embedcli explore``: one self-contained HTML page (a 2-D map of the ``top`` most
+        frequent words by ``method`` pca, tsne or umap, a search box for any word listing its
+        ``k`` nearest mapped words by cosine in the full space; ``words`` a file of extra search
+        words, ``docs`` a file of documents to map) written to ``path``; an
+        ``explore_run.ExploreResult`` (bytes, counts, seconds, warnings)."""
+        from embedcli.explore_run import explore_model
+
+        return explore_model(
+            self,
+            path,
+            top=top,
+            method=method,
+            k=k,
+            words=words,
+            docs=docs,
+            max_docs=max_docs,
+            search_words=search_words,
+            ngram_words=ngram_words,
+            precision=precision,
+            title=title,
+            seed=seed,
+            force=force,
+        )
+
     def to_gensim(self) -> Any:
         """The word vectors as a gensim ``KeyedVectors`` (words in id order, with their corpus
         counts); gensim is imported here (``UsageError`` with how to install it when missing)."""

@@ -4,6 +4,7 @@ on a classifier with subwords, the mean of its character n-gram rows)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -229,3 +230,53 @@ def test_build_vocab_is_one_call(monkeypatch, tmp_path) -> None:
     ours = {k: v for k, v in summary.items() if k not in ("seconds", "output")}
     api = {k: v for k, v in run.summary(str(out)).items() if k not in ("seconds", "output")}
     assert ours == json.loads(json.dumps(api))
+
+
+# -- explore --------------------------------------------------------------------------------------
+def test_explore_is_one_model_explore_call(subword_classifier, monkeypatch, tmp_path) -> None:
+    import embedcli.explorer as explorer
+    from embedcli.api_model import Model
+
+    calls: list[str] = []
+    spy(monkeypatch, Model, "explore", calls)
+    spy(monkeypatch, explorer, "build_page", calls)
+    out = tmp_path / "e.html"
+    docs = REPO / "sample_data" / "stdlib" / "test.txt"
+    args = ["explore", subword_classifier, "-o", out, "--top", "40", "--docs", docs]
+    r = runner.invoke(app, [str(a) for a in [*args, "--max-docs", "20", "--seed", "3"]])
+    assert r.exit_code == 0, r.stderr
+    assert calls == ["explore", "build_page"]  # the page is built inside the one call
+    assert f"wrote {out}: " in r.stderr and "40 words, 20 documents" in r.stderr
+    model = embedcli.load(subword_classifier)
+    result = model.explore(tmp_path / "api.html", top=40, docs=docs, max_docs=20, seed=3)
+    assert (result.words, result.documents, result.subwords) == (40, 20, True)
+    assert result.bytes == (tmp_path / "api.html").stat().st_size
+    assert out.read_bytes() == (tmp_path / "api.html").read_bytes()
+    # the library claims its output: a file embedcli did not write is refused
+    (tmp_path / "mine.html").write_text("not ours")
+    with pytest.raises(embedcli.UsageError):
+        model.explore(tmp_path / "mine.html", top=40)
+    assert (tmp_path / "mine.html").read_text() == "not ours"
+    with pytest.raises(embedcli.UsageError, match="--top must be"):
+        model.explore(tmp_path / "x.html", top=1)
+
+
+def test_explore_ranges_are_the_commands(subword_classifier) -> None:
+    from embedcli.api_model import Model
+    from embedcli.cli.app import command_group
+    from embedcli.explore_run import EXPLORE_RANGES
+
+    params = {p.name: p for p in command_group().commands["explore"].params}
+    ranged = {n: (p.type.min, p.type.max) for n, p in params.items() if hasattr(p.type, "min")}
+    assert ranged == {n: r[:2] for n, r in EXPLORE_RANGES.items()}
+    signature = inspect.signature(Model.explore).parameters
+    for name, p in params.items():
+        if name not in ("model", "output"):
+            assert signature[name].default == p.default, name
+
+
+def test_explore_no_longer_assembles_library_pieces() -> None:
+    source = (REPO / "embedcli" / "cli" / "explore_cmd.py").read_text(encoding="utf-8")
+    for piece in ("open_table", "pooled", "search_table", "build_page", "project(",
+                  "claim_outputs(", "atomic_write(", "CorpusReader", "explain_batch"):  # fmt: skip
+        assert piece not in source, piece

@@ -1,43 +1,31 @@
 """``embedcli explore``: a self-contained HTML page to look at a model's embedding.
 
-The page itself is built by ``embedcli.explorer`` (numpy only); this command reads the model,
-the optional ``--words`` and ``--docs`` files, and writes the page through ``claim_outputs`` and
-an atomic write. Only ``--docs`` on a classifier loads the engine (numba), to pool, predict and
-explain the documents as ``predict --explain`` does.
+Parse the options, make ONE library call (``Model.explore``, in ``embedcli.explore_run``: it
+reads ``--words`` and ``--docs``, builds the page with ``embedcli.explorer`` and writes it through
+``claim_outputs`` and an atomic write), render its summary line and warnings.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import typer
 
 from embedcli.cli.app import app, err_console, handle_errors, streaming_to_stdout
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX
-from embedcli.cli.model_common import (
-    check_choice,
-    model_label_prefix,
-    open_table,
-    print_note,
-    query_tokens,
-    word_id,
-)
+from embedcli.cli.model_common import print_note
 from embedcli.cli.options import ForceOpt, ModelArg
 from embedcli.cli.render import text
-from embedcli.errors import DataError, UsageError
 
-#: the most neighbours a page lists per word
+#: the most neighbours a page lists per word (``explore_run.NEIGHBOURS_MAX``)
 NEIGHBOURS_MAX = 100
-#: the most documents and extra query words a page carries
+#: the most documents and extra query words a page carries (``explore_run.DOCS_MAX``)
 DOCS_MAX = 100_000
 
 
 @app.command("explore")
 @handle_errors
 def explore(
-    ctx: typer.Context,
     model: ModelArg,
     *,
     output: Annotated[
@@ -124,211 +112,28 @@ def explore(
 
     Example: embedcli explore model -o explorer.html --top 500 --docs sample_data/stdlib/test.txt
     """
-    from embedcli import explorer as ex
-    from embedcli.atomic import atomic_write
-    from embedcli.outputs import Output, claim_outputs
-    from embedcli.projection import METHODS, project
+    from embedcli.api_model import Model
+    from embedcli.explore_run import check_request
 
-    check_choice(method, METHODS, "--method")
-    check_choice(precision, ex.PRECISIONS, "--precision")
-    ctx.with_resource(
-        claim_outputs([Output(output)], [p for p in (model, words, docs) if p], force=force)
-    )
-    t0 = time.perf_counter()
-    table = open_table(model, classifier=True)
-    kind = "vectors" if table.config.get("kind") == "vectors" else "classifier"
-    ids, counts = ex.top_word_ids(table, top)
-    vocab = table.vocab
-    page_words = [vocab.tokens[int(i)] for i in ids]
-    unit = ex.unit_rows(ex.word_vectors(table, ids))
-    search_ids, _ = ex.top_word_ids(table, max(top, search_words))
-    carried = {vocab.tokens[int(i)] for i in search_ids}
-    extra, extra_notes, extra_vectors = _extra_words(table, words, carried)
-    search = ex.search_table(
-        table,
-        search_words=len(search_ids),
-        ngram_words=ngram_words,
-        precision=precision,
-        extra=extra,
-        extra_vectors=extra_vectors,
-        extra_notes=extra_notes,
-    )
-    notes = []
-    if counts is None:
-        notes.append("This model records no word counts: words are mapped in vocabulary order.")
-    if not ex.has_subwords(table):
-        notes.append(
-            "This model has no subwords: the search box knows only the words on this page."
-        )
-    elif search.subwords is not None and not search.buckets_complete:
-        notes.append(
-            f"Unknown words: this page carries the n-gram rows of the {search.ngram_words:,} most"
-            " frequent words; a word with other n-grams gets an approximate vector (it says so)."
-        )
-    if search.vocab_words < search.vocab_size:
-        notes.append(
-            f"The search box knows the {search.vocab_words:,} most frequent of the model's"
-            f" {search.vocab_size:,} words by their own vector (--search-words)."
-        )
-    documents: list[Any] = []
-    doc_unit = None
-    if docs is not None:
-        documents, doc_vectors = _documents(model, table, docs, max_docs)
-        if doc_vectors.shape[1] != unit.shape[1]:
-            raise UsageError(
-                f"--docs needs document vectors in the word space ({unit.shape[1]} dims); this "
-                f"model pools documents into {doc_vectors.shape[1]} dims"
-            )
-        doc_unit = ex.unit_rows(doc_vectors)
-    points = project(unit if doc_unit is None else np.vstack([unit, doc_unit]), method, seed)
-    spec = table.config["model"]
-    data = ex.ExplorerData(
-        title=title
-        or f"{len(ids)} most frequent words of {model} ({method.upper()}, dim {spec['dim']})",
-        kind=kind,
-        method=method,
-        dim=int(spec["dim"]),
-        words=page_words,
-        ids=ids,
-        counts=counts,
-        xy=points[: len(ids)],
-        k=k,
-        search=search,
-        docs=documents,
-        doc_xy=None if doc_unit is None else points[len(ids) :],
-        notes=notes,
-    )
-    page = ex.build_page(data)
-    size = len(page.encode("utf-8"))
+    values = dict(top=top, k=k, max_docs=max_docs, search_words=search_words)
+    check_request(method, precision, dict(values, ngram_words=ngram_words, seed=seed))
     if output == "-":
         streaming_to_stdout()
-    with atomic_write(output, "w") as f:
-        f.write(page)
-    secs = time.perf_counter() - t0
-    where = "stdout" if output == "-" else output
-    err_console.print(
-        text(
-            f"wrote {where}: {size:,} bytes ({size / 1e6:.2f} MB), {len(ids)} words"
-            + (f", {len(extra)} extra search words" if extra else "")
-            + (f", {len(documents)} documents" if documents else "")
-            + f", {search.vocab_words:,} searchable words"
-            + (f", {len(search.bucket_ids):,} n-gram rows" if search.subwords else "")
-            + f"; built in {secs:.2f} s ({method}, {precision})"
-        )
+    result = Model.load(model, verify=False, command="explore").explore(
+        output,
+        top=top,
+        method=method,
+        k=k,
+        words=words,
+        docs=docs,
+        max_docs=max_docs,
+        search_words=search_words,
+        ngram_words=ngram_words,
+        precision=precision,
+        title=title,
+        seed=seed,
+        force=force,
     )
-
-
-def _extra_words(table: Any, path: str | None, carried: set[str]) -> tuple[list, list, Any]:
-    """The ``--words`` entries the page does not carry already: (words, notes, vectors)."""
-    from embedcli import explorer as ex
-
-    if path is None:
-        return [], [], np.zeros((0, table.embeddings.shape[1]))
-    words, notes, vectors = [], [], []
-    seen: set[str] = set()
-    for raw in _lines(path):
-        toks = query_tokens(table.vocab, raw)
-        if len(toks) != 1:
-            print_note(f"--words: {raw!r} is not one token for this model; skipped")
-            continue
-        tok = toks[0]
-        if tok in carried or tok in seen:
-            continue
-        i = word_id(table.vocab, raw)
-        if i is not None:
-            vec, note = ex.word_vectors(table, np.array([i]))[0], f"vocabulary word, id {i}"
-        else:
-            vec = ex.oov_vector(table, tok)
-            if vec is None:
-                print_note(
-                    f"--words: {raw!r} is not in the vocabulary"
-                    + (" and none of its n-grams has a row" if ex.has_subwords(table) else "")
-                    + "; skipped"
-                )
-                continue
-            note = "out of vocabulary, vector from its character n-grams"
-        seen.add(tok)
-        words.append(tok)
-        notes.append(note)
-        vectors.append(vec)
-        if len(words) > DOCS_MAX:
-            raise UsageError(f"--words: more than {DOCS_MAX:,} words")
-    dim = table.embeddings.shape[1]
-    return words, notes, np.array(vectors) if vectors else np.zeros((0, dim))
-
-
-def _lines(path: str) -> list[str]:
-    from embedcli.corpus import CorpusOptions, CorpusReader
-
-    reader = CorpusReader([path], CorpusOptions(fmt="text"))
-    return [d.text.strip() for batch in reader.batches(4096) for d in batch if d.text.strip()]
-
-
-def _documents(model: str, table: Any, path: str, limit: int) -> tuple[list, Any]:
-    """The first ``limit`` documents of ``path`` for the page, and their pooled vectors."""
-    from embedcli.cli.predict_cmds import reading_options
-    from embedcli.corpus import CorpusReader
-    from embedcli.explorer import ExplorerDoc
-
-    options = reading_options(
-        table.config,
-        model,
-        fmt=None,
-        label_prefix=None,
-        text_column=None,
-        label_column=None,
-        no_header=False,
-        text_field=None,
-        label_field=None,
-        strict_utf8=False,
-        labelled=True,
-    )
-    batch: list[Any] = []
-    for part in CorpusReader([path], options).batches(min(limit, 4096)):
-        batch.extend(part[: limit - len(batch)])
-        if len(batch) >= limit:
-            break
-    if not batch:
-        raise DataError(f"--docs {path}: no documents")
-    if table.config.get("kind") == "vectors":
-        tokenize = table.vocab.tokenizer.tokenize
-        vectors = table.mean_vectors([tokenize(d.text) for d in batch])
-        docs = [ExplorerDoc(d.text, ", ".join(d.labels) or None) for d in batch]
-        return docs, np.asarray(vectors, dtype=np.float64)
-    return _classified_documents(model, batch)
-
-
-def _classified_documents(model: str, batch: list[Any]) -> tuple[list, Any]:
-    """Pooled vectors, predicted labels and ``predict --explain`` contributions (the engine)."""
-    from embedcli import model as engine
-    from embedcli.cli.model_common import LoadedModel, encode_for_model
-    from embedcli.explain import check_explainable, explain_batch
-    from embedcli.explorer import ExplorerDoc
-    from embedcli.metrics import select_labels
-    from embedcli.sequences import encode_corpus
-
-    m = LoadedModel(model, command="explore")
-    enc = encode_for_model(encode_corpus, batch, m)
-    vectors = engine.pooled(m.params, m.spec, enc.tokens, enc.offsets, hashes=enc.hashes)
-    probs = engine.predict_proba(m.params, m.spec, enc.tokens, enc.offsets, hashes=enc.hashes)
-    chosen = select_labels(probs, 1, 0.0)
-    names = list(m.vocab.labels)
-    try:
-        check_explainable(m.spec)
-    except UsageError as exc:
-        print_note(f"the documents' contributions are left out: {exc}")
-        explanations: list[Any] = [None] * len(batch)
-    else:
-        explanations = explain_batch(m, enc, batch, chosen)
-    empty = np.diff(enc.offsets) == 0
-    prefix = model_label_prefix(m.config)
-    docs = []
-    for j, d in enumerate(batch):
-        ids = chosen[j][0]
-        predicted = names[int(ids[0])] if len(ids) and not empty[j] else None
-        ex = explanations[j]
-        if ex is not None:
-            ex = dict(ex, label=names[ex["label"]])
-        label = ", ".join(lab.removeprefix(prefix) for lab in d.labels) or None
-        docs.append(ExplorerDoc(d.text, label, predicted, ex))
-    return docs, np.asarray(vectors, dtype=np.float64)
+    for warning in result.warnings:
+        print_note(warning)
+    err_console.print(text(result.summary()))

@@ -199,6 +199,12 @@ def _page_notes(table: Any, counts: Any, search: Any) -> list[str]:
             f"Unknown words: this page carries the n-gram rows of the {search.ngram_words:,} most"
             " frequent words; a word with other n-grams gets an approximate vector (it says so)."
         )
+    tok = search.tokenizer
+    if tok.get("token_pattern") is not None and tok.get("js_pattern") is None:
+        notes.append(
+            "This model's token pattern has parts the page cannot run as Python does: it may"
+            " split some typed text differently from embedcli."
+        )
     if search.vocab_words < search.vocab_size:
         notes.append(
             f"The search box knows the {search.vocab_words:,} most frequent of the model's"

@@ -52,7 +52,9 @@ benchmarks compare the packed vectors' rankings with.
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -308,6 +310,8 @@ def search_table(
     tok = asdict(vocab.tokenizer.config)
     seps = SPLITS[tok["split"]]
     tok["separators"] = _UNICODE_SPACE if seps is None else seps
+    tok["spaces"] = _UNICODE_SPACE  # what str.strip() strips (not JavaScript's trim())
+    tok["js_pattern"] = None if tok["token_pattern"] is None else js_pattern(tok["token_pattern"])
     out = SearchTable(
         precision=precision,
         words=words + extra,
@@ -345,6 +349,112 @@ def search_table(
         bucket_vectors.reshape(len(buckets), vectors.shape[1]), precision
     )
     return out
+
+
+# -- the tokenizer's regex in JavaScript ---------------------------------------------------------------
+#: what the page's tokenizer settings hold beyond ``TokenizerConfig``
+PAGE_ONLY_TOK = ("separators", "spaces", "js_pattern")
+#: Python's (``re``, str patterns) classes whose JavaScript namesakes differ: JavaScript's ``\\s``
+#: adds U+FEFF and lacks \\x1c-\\x1f and U+0085; its ``\\w``, ``\\d`` and ``\\b`` are ASCII only
+_CLASSES = {"s": r"\s", "d": r"\d", "w": r"\w"}
+
+
+@functools.cache
+def _class_ranges(letter: str) -> str:
+    """The code points Python's ``\\<letter>`` matches, as JavaScript class ranges (``u`` flag)."""
+    from embedcli.text import _UNICODE_SPACE
+
+    # \\s: str.isspace() (checked in the tests); \\d, \\w: every code point through re (~0.5 s once)
+    every = _UNICODE_SPACE if letter == "s" else "".join(map(chr, range(0x110000)))
+    out = []
+    for m in re.finditer(_CLASSES[letter] + "+", every):
+        a, b = ord(m.group()[0]), ord(m.group()[-1])
+        if b - a + 1 != len(m.group()):  # a run of _UNICODE_SPACE that skips code points
+            out.extend(f"\\u{{{ord(ch):x}}}" for ch in m.group())
+            continue
+        out.append(f"\\u{{{a:x}}}" + ("" if a == b else f"-\\u{{{b:x}}}"))
+    return "".join(out)
+
+
+def js_pattern(pattern: str) -> str | None:
+    """``pattern`` (a Python ``re`` token pattern) rewritten for a JavaScript ``RegExp`` with the
+    ``u`` flag so that both find the same tokens: ``\\s \\S \\d \\D \\w \\W`` become explicit
+    classes generated from Python's, ``\\b \\B`` lookarounds over Python's ``\\w``, ``.`` any code
+    point but ``\\n``, and a ``]`` opening a class a literal one. None when that is not possible
+    (a negated class letter inside brackets, inline flags, ``\\A``, ``\\Z``...): the page then
+    runs the pattern as written and says it may tokenize some text differently.
+
+        >>> js_pattern(r"[^\\s!]+") == "[^" + _class_ranges("s") + "!]+"
+        True
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    class_start = -1
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= n:
+                return None
+            e = pattern[i + 1]
+            i += 2
+            low = e.lower()
+            if low in _CLASSES:
+                ranges = _class_ranges(low)
+                if in_class:
+                    if e != low:
+                        return None
+                    out.append(ranges)
+                else:
+                    out.append(("[" if e == low else "[^") + ranges + "]")
+            elif e in "bB" and not in_class:
+                w = "[" + _class_ranges("w") + "]"
+                out.append(
+                    f"(?:(?<={w})(?!{w})|(?<!{w})(?={w}))"
+                    if e == "b"
+                    else f"(?:(?<={w})(?={w})|(?<!{w})(?!{w}))"
+                )
+            elif e.isalnum() and e not in "ntrfvxu":
+                return None  # \\A \\Z \\N{...} \\U...: no JavaScript twin here
+            elif e == "-" and not in_class:
+                out.append("-")  # JavaScript's u flag refuses \\- outside brackets
+            elif e.isalnum() or e in "^$\\.*+?()[]{}|/-":
+                out.append("\\" + e)
+            else:  # an identity escape JavaScript's u flag refuses (\\' \\!): the code point
+                out.append(f"\\u{{{ord(e):x}}}")
+            continue
+        if in_class:
+            if c == "]" and i != class_start:
+                in_class = False
+            elif c == "]":
+                out.append("\\]")
+                i += 1
+                continue
+            elif c == "[":
+                out.append("\\[")
+                i += 1
+                continue
+        elif c == "[":
+            in_class = True
+            class_start = i + 1
+            if pattern.startswith("^", i + 1):
+                out.append("[^")
+                class_start = i + 2
+                i += 2
+                continue
+        elif c == ".":
+            out.append("[^\\n]")
+            i += 1
+            continue
+        elif (
+            c == "("
+            and pattern.startswith("(?", i)
+            and not pattern.startswith(("(?:", "(?=", "(?!", "(?<=", "(?<!"), i)
+        ):
+            return None  # inline flags, named groups in Python's syntax...
+        out.append(c)
+        i += 1
+    return None if in_class else "".join(out)
 
 
 @dataclass
@@ -392,7 +502,8 @@ def page_search(
     n = data["n"]
     k = data["k"] if k is None else k
     tok = dict(s["tok"])
-    tok.pop("separators")
+    for key in PAGE_ONLY_TOK:
+        tok.pop(key, None)
     words = data["words"]
     where = {w: i for i, w in reversed(list(enumerate(words)))}
     word = text = text.strip()

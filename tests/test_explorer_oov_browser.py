@@ -40,6 +40,10 @@ WORDS = ["naïve", "東京都", "straße", "café"] + word_list(300)
 #: queries outside the vocabulary: a misspelling, accents, CJK, a combining mark
 OOV = ["wabcq", "naïveté", "東京", "cafe\u0301s"]
 TRICKY = OOV + ["😀ab", "ÿÿÿ", "ﬁx", "a", "ab", "x" * 40, "\u05e9\u05dc\u05d5\u05dd", "💩💩"]
+#: characters on which JavaScript's whitespace (``\\s``, ``trim()``) and Python's differ
+SPACES = ["\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\ufeff", "\u180e", "\u200b", "\u2028", "\xa0"]
+#: texts around them, for the tokenizer and the search box's strip
+SPACED = [f"{a}{c}{b}" for c in SPACES for a, b in (("ab", "cd"), ("", "wabcq"), ("wabcq", ""))]
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +135,11 @@ def test_hashing_and_tokenizer_match_embedcli(browser, model, tmp_path):
     for text in ["Naïveté", "  東京  ", "Don't stop!", "two words", "STRASSE", "!!", "wAbCq"]:
         got = browser.execute_script("return window.explorer.tokenize(arguments[0])", text)
         assert got == query_tokens(vocab, text.strip()), text
+    for text in SPACED:  # the split as str.split(), the search box's strip as str.strip()
+        got = browser.execute_script("return window.explorer.tokenize(arguments[0])", text)
+        assert got == query_tokens(vocab, text), repr(text)
+        got = browser.execute_script("return window.explorer.strip(arguments[0])", text)
+        assert got == text.strip(), repr(text)
     assert data["search"]["tok"]["lower"] is True
 
 
@@ -144,9 +153,9 @@ def test_the_default_token_pattern_runs_in_the_page(browser, tmp_path):
     open_page(browser, out)
     vocab = load_vectors_model(model).vocab
     texts = ["Don't!!", "naïveté", "l'été", "rock'n'roll", "a-b", "ΟΔΟΣ", "a\u00a0b", "£5", ">>>"]
-    for text in texts + ["x...", "'quoted'", "😀ok", "İstanbul", "tab\there", "o'"]:
+    for text in texts + ["x...", "'quoted'", "😀ok", "İstanbul", "tab\there", "o'", *SPACED]:
         got = browser.execute_script("return window.explorer.tokenize(arguments[0])", text)
-        assert got == query_tokens(vocab, text), text
+        assert got == query_tokens(vocab, text), repr(text)
     state = typed(browser, "DON'T")
     assert state["query"] == "don't" and state["source"] == "mapped"
 
@@ -231,3 +240,55 @@ def test_pinch_and_wheel_zoom_about_the_fingers(browser, model, tmp_path):
     assert abs(pinched["cx"] - start["cx"]) < 1e-9 and abs(pinched["cy"] - start["cy"]) < 1e-9
     wheeled = browser.execute_script(WHEEL)
     assert wheeled["scale"] > pinched["scale"]
+
+
+#: lone surrogates built in the page (WebDriver's JSON would not carry them intact)
+LONE = {"wab\ud800": "'wab' + String.fromCharCode(0xd800)",
+        "\udcffab": "String.fromCharCode(0xdcff) + 'ab'",
+        "c\udbffd": "'c' + String.fromCharCode(0xdbff) + 'd'"}  # fmt: skip
+
+
+def test_lone_surrogates_hash_as_embedcli_encodes_them(browser, model, tmp_path):
+    # embedcli encodes text with "surrogatepass" (a lone surrogate is its 3-byte form), the
+    # page too: same n-gram buckets, same neighbours as page_search, no U+FFFD substitution
+    out = tmp_path / "lone.html"
+    data = build(model, out, "--top", str(TOP), "--ngram-words", "100000")
+    open_page(browser, out)
+    spec = SubwordSpec(2, 4, 1000)
+    for word, js in LONE.items():
+        got = browser.execute_script(f"return window.explorer.buckets({js})")
+        assert got == subword_buckets([word], spec)[0].tolist(), repr(word)
+        assert got != subword_buckets([word.encode("utf-8", "replace").decode()], spec)[0].tolist()
+        state = browser.execute_script(
+            f"window.explorer.find({js}); const e = window.explorer;"
+            " return {query: Array.from(e.query, c => c.codePointAt(0)), neighbours: e.neighbours, cosines: e.cosines,"
+            " exact: e.exact, listed: Array.from(document.querySelectorAll('#neighbours li'),"
+            " li => li.dataset.word)}"
+        )
+        ref = page_search(data, word)
+        assert ref.token == word and state["query"] == [ord(c) for c in word]  # (WebDriver)
+        assert ref.neighbours and state["listed"] == [data["words"][i] for i in ref.neighbours]
+        assert state["cosines"] == ref.cosines and state["exact"] == ref.exact
+    assert browser.get_log("browser") == []
+
+
+def test_python_regex_classes_run_the_same_in_the_page(browser, model, tmp_path):
+    # embedcli.explorer.js_pattern spells Python's \s \w \d \b out for JavaScript
+    import re
+
+    from embedcli.explorer import js_pattern
+
+    out = tmp_path / "re.html"
+    build(model, out, "--top", "20")
+    open_page(browser, out)
+    texts = [*SPACED, "naïve_1 x² ٣٤ 東京", "a.b\nc\u2028d", "İstanbul's café", "-a- [b]"]
+    for pattern in [r"\w+", r"\d+|\D", r"\b\w+\b", r"[^\s!]+", r"\S+", r".", r"[]a]+|\B.", r"\'"]:
+        js = js_pattern(pattern)
+        assert js is not None, pattern
+        for text in texts:
+            got = browser.execute_script(
+                "return arguments[1].match(new RegExp(arguments[0], 'gu')) || []", js, text
+            )
+            assert got == re.findall(pattern, text), (pattern, text)
+    for untranslatable in [r"\Aa", r"(?i)a", r"[\S]", r"a\Z"]:
+        assert js_pattern(untranslatable) is None

@@ -65,7 +65,18 @@
   // -- the model's tokenizer (embedcli.text.Tokenizer) -------------------------------------------
   var T = S.tok, tokenRe = null, seps = new Set(Array.from(T.separators));
   var punct = new Set(Array.from(T.punctuation || ""));
-  if (T.token_pattern != null) {
+  // Python's str.strip() whitespace (JavaScript's trim() also strips U+FEFF, not \x1c-\x1f, U+0085)
+  var spaces = new Set(Array.from(T.spaces || T.separators));
+  function pyStrip(text) {
+    var cs = Array.from(text), a = 0, b = cs.length;
+    while (a < b && spaces.has(cs[a])) a++;
+    while (b > a && spaces.has(cs[b - 1])) b--;
+    return cs.slice(a, b).join("");
+  }
+  // the token pattern as embedcli.explorer.js_pattern rewrote it: Python's \s \w \d \b spelled out
+  if (T.js_pattern != null) {
+    tokenRe = new RegExp(T.js_pattern, "gu");
+  } else if (T.token_pattern != null) {
     try { tokenRe = new RegExp(T.token_pattern, "gu"); } catch (e1) {
       try { tokenRe = new RegExp(T.token_pattern, "g"); } catch (e2) { tokenRe = null; }
     }
@@ -97,9 +108,22 @@
 
   // -- fastText's subwords (embedcli.subwords): n-grams of "<word>" by code point, FNV-1a over
   // the UTF-8 bytes with each byte sign-extended (C's signed char), bucket = uint32 hash % buckets
-  var encoder = new TextEncoder();
+  // UTF-8 as Python's encode("utf-8", "surrogatepass"), embedcli's: a lone surrogate is its
+  // 3-byte form (TextEncoder would turn it into U+FFFD)
+  function utf8(text) {
+    var out = [];
+    for (var i = 0; i < text.length; i++) {
+      var c = text.codePointAt(i);
+      if (c > 0xffff) i++;
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    return out;
+  }
   function fnv1a(text) {
-    var b = encoder.encode(text), h = 2166136261;
+    var b = utf8(text), h = 2166136261;
     for (var i = 0; i < b.length; i++) {
       h = Math.imul((h ^ (b[i] >= 0x80 ? (0xffffff00 | b[i]) : b[i])) >>> 0, 16777619) >>> 0;
     }
@@ -358,7 +382,7 @@
 
   // search a typed word: the page's algorithm, embedcli.explorer.page_search in Python
   function find(text) {
-    var q = text.trim();
+    var q = pyStrip(text);
     if (!q) return;
     clearSearch();
     var res = lookup(q);
@@ -586,6 +610,7 @@
 
   window.explorer.find = find;
   window.explorer.tokenize = tokenize;
+  window.explorer.strip = pyStrip;
   window.explorer.buckets = function (word) { return sub ? ngramBuckets(word) : []; };
   window.explorer.explain = explain;
   window.explorer.screenOf = function (i) { return [sx(xy[2 * i]), sy(xy[2 * i + 1]), width, height]; };

@@ -292,3 +292,46 @@ def test_python_regex_classes_run_the_same_in_the_page(browser, model, tmp_path)
             assert got == re.findall(pattern, text), (pattern, text)
     for untranslatable in [r"\Aa", r"(?i)a", r"[\S]", r"a\Z"]:
         assert js_pattern(untranslatable) is None
+
+
+@pytest.fixture(scope="module")
+def subword_classifier(tmp_path_factory) -> Path:
+    """A real classifier trained with character n-grams (fastText's supervised -minn/-maxn)."""
+    out = tmp_path_factory.mktemp("clf") / "model"
+    train = Path(__file__).resolve().parents[1] / "sample_data" / "stdlib" / "train.txt"
+    r = CliRunner().invoke(app, [
+        "train", str(train), "-o", str(out), "--dim", "8", "--epochs", "2", "--minn", "3",
+        "--maxn", "5", "--buckets", "2000", "--seed", "1", "--threads", "1", "--quiet"])  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+def test_an_unknown_word_on_a_subword_classifier_page(browser, subword_classifier, tmp_path):
+    # the classifier rule: an unknown word's vector is the mean of its n-gram bucket rows
+    # (fastText's getWordVector, embedcli's Model.vector); every bucket on the page: exact
+    import numpy as np
+
+    import embedcli
+
+    out = tmp_path / "clf.html"
+    data = build(subword_classifier, out, "--top", str(TOP), "--ngram-words", "100000",
+                 "--precision", "float16")  # fmt: skip
+    assert data["kind"] == "classifier" and data["search"]["sub"]["rule"] == "classifier"
+    assert data["search"]["sub"]["complete"]
+    open_page(browser, out)
+    model = embedcli.load(subword_classifier)
+    mapped = data["words"][:TOP]
+    for word in ["socketizationx", "threadz", "parsingly", "jsonify"]:
+        assert model.word_id(word) is None and word not in data["words"]
+        state = typed(browser, word)
+        ref = page_search(data, word)
+        assert ref.source == "ngrams" and ref.exact and ref.known == ref.total > 0
+        assert state["query"] == ref.token == word and state["source"] == "ngrams"
+        assert state["listed"] == [mapped[i] for i in ref.neighbours]
+        assert state["cosines"] == ref.cosines  # the same float64 operations: to the bit
+        assert ref.neighbours == expected_neighbours(data["rows_"][:TOP], ref.vector, K, None)
+        true = np.asarray(model.vector(word), np.float64)  # float16 on the page: near, not equal
+        cos = true @ ref.vector / np.linalg.norm(true) / np.linalg.norm(ref.vector)
+        assert cos > 0.9999, (word, cos)
+        assert state["exact"] and "approximate" not in state["title"]
+    assert browser.get_log("browser") == []

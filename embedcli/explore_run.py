@@ -72,7 +72,6 @@ class ExploreResult:
 
 def check_request(method: str, precision: str, values: dict[str, Any]) -> None:
     """``UsageError`` for a bad ``--method``/``--precision`` or a number out of its range."""
-    from embedcli.api_model import check_ranges
     from embedcli.explorer import PRECISIONS
     from embedcli.projection import METHODS
 
@@ -82,7 +81,13 @@ def check_request(method: str, precision: str, values: dict[str, Any]) -> None:
     ):
         if value not in choices:
             raise UsageError(f"{option} must be one of {', '.join(choices)}, not {value!r}")
-    check_ranges(values, EXPLORE_RANGES)
+    for name, (low, high, _, _) in EXPLORE_RANGES.items():  # all integers, closed ranges
+        value = values.get(name)
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{option} must be an integer, not {value!r}")
+        if not low <= value <= high:
+            raise UsageError(f"{option} must be in {low}..{high}, not {value}")
 
 
 def explore_model(

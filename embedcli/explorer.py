@@ -296,7 +296,7 @@ def search_table(
     from dataclasses import asdict
 
     from embedcli.subwords import subword_buckets
-    from embedcli.text import _UNICODE_SPACE, SPLITS
+    from embedcli.text import SPLITS, UNICODE_SPACE
 
     ids, _ = top_word_ids(table, search_words)
     vocab = table.vocab
@@ -309,8 +309,8 @@ def search_table(
     first = 1 if vocab.unk_id is None else vocab.unk_id + 1
     tok = asdict(vocab.tokenizer.config)
     seps = SPLITS[tok["split"]]
-    tok["separators"] = _UNICODE_SPACE if seps is None else seps
-    tok["spaces"] = _UNICODE_SPACE  # what str.strip() strips (not JavaScript's trim())
+    tok["separators"] = UNICODE_SPACE if seps is None else seps
+    tok["spaces"] = UNICODE_SPACE  # what str.strip() strips (not JavaScript's trim())
     tok["js_pattern"] = None if tok["token_pattern"] is None else js_pattern(tok["token_pattern"])
     out = SearchTable(
         precision=precision,
@@ -362,14 +362,14 @@ _CLASSES = {"s": r"\s", "d": r"\d", "w": r"\w"}
 @functools.cache
 def _class_ranges(letter: str) -> str:
     """The code points Python's ``\\<letter>`` matches, as JavaScript class ranges (``u`` flag)."""
-    from embedcli.text import _UNICODE_SPACE
+    from embedcli.text import UNICODE_SPACE
 
     # \\s: str.isspace() (checked in the tests); \\d, \\w: every code point through re (~0.5 s once)
-    every = _UNICODE_SPACE if letter == "s" else "".join(map(chr, range(0x110000)))
+    every = UNICODE_SPACE if letter == "s" else "".join(map(chr, range(0x110000)))
     out = []
     for m in re.finditer(_CLASSES[letter] + "+", every):
         a, b = ord(m.group()[0]), ord(m.group()[-1])
-        if b - a + 1 != len(m.group()):  # a run of _UNICODE_SPACE that skips code points
+        if b - a + 1 != len(m.group()):  # a run of UNICODE_SPACE that skips code points
             out.extend(f"\\u{{{ord(ch):x}}}" for ch in m.group())
             continue
         out.append(f"\\u{{{a:x}}}" + ("" if a == b else f"-\\u{{{b:x}}}"))

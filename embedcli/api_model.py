@@ -104,6 +104,12 @@ class Model:
         return None if p is None else str(p)
 
     @property
+    def table(self) -> Any:
+        """The loaded directory: a ``modeldir.LoadedModel`` (classifier) or a
+        ``vectors_model.VectorsModel`` (what ``embedcli.explorer`` reads)."""
+        return self._table
+
+    @property
     def config(self) -> dict[str, Any]:
         """config.json as the directory holds it (or will, once saved)."""
         return self._table.config

@@ -123,7 +123,7 @@ def explore_model(
     inputs = [p for p in (model.path, words, docs) if p]
     with claim_outputs([Output(path)], inputs, force=force):
         t0 = time.perf_counter()
-        table = model._table
+        table = model.table
         ids, counts = ex.top_word_ids(table, top)
         vocab = table.vocab
         page_words = [vocab.tokens[int(i)] for i in ids]
@@ -224,7 +224,7 @@ def _extra_words(
     """The ``--words`` entries the page does not carry already: (words, notes, vectors)."""
     from embedcli import explorer as ex
 
-    table = model._table
+    table = model.table
     dim = table.embeddings.shape[1]
     if path is None:
         return [], [], np.zeros((0, dim))

@@ -29,8 +29,8 @@ from embedcli.sequences import encode_corpus
 from embedcli.text import make_tokenizer_config
 from embedcli.vocab import build_vocabulary, vocab_options
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).parent))
+from dask_helpers import REPO, SHARED, alive, descendants, env, plan, split, worker_killer  # noqa: E402
 
 distributed = pytest.importorskip("distributed")
 dask_engine = pytest.importorskip("embedcli.dask_engine")
@@ -63,32 +63,12 @@ def client(s3_port):
         yield c
 
 
-def split(src: Path, folder: Path, n: int, limit: int | None = None) -> list[Path]:
-    """``src``'s lines dealt into ``n`` files in order (the last without a final newline)."""
-    lines = src.read_bytes().splitlines(keepends=True)[:limit]
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    per = -(-len(lines) // n)
-    for i in range(n):
-        p = folder / f"part{i:02d}.txt"
-        chunk = b"".join(lines[i * per : (i + 1) * per])
-        p.write_bytes(chunk.rstrip(b"\n") if i == n - 1 else chunk)
-        paths.append(p)
-    return paths
-
-
 @pytest.fixture(scope="module")
 def sst2_parts(tmp_path_factory) -> list[Path]:
     src = SHARED / "sst2" / "train.txt"
     if not src.exists():
         pytest.skip(f"shared dataset missing: {src}")
     return split(src, tmp_path_factory.mktemp("sst2"), 12, limit=30000)
-
-
-def plan(client, paths, options, size=20_000):
-    files = expand_inputs([str(p) for p in paths])
-    parts, _notes = dask_engine.plan(files, options, client, size)
-    return parts
 
 
 # ----------------------------------------------------------------------------------- inputs
@@ -295,13 +275,7 @@ def test_worker_killed_mid_job_changes_nothing(client, sst2_parts):
     options = CorpusOptions(skip_blank=True)
     local, _ = build_vocabulary(CorpusReader(sst2_parts, options), tok, opts)
     parts = plan(client, sst2_parts, options, size=8000)
-    pids = list(client.run(os.getpid).values())
-    killed = []
-
-    def kill_one(done, total):
-        if done == 1 and not killed:
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
+    kill_one, killed = worker_killer(client)
 
     vocab, _stats, _ = dask_engine.build_vocabulary_dask(
         client, parts, options, tok, opts, kill_one
@@ -312,16 +286,12 @@ def test_worker_killed_mid_job_changes_nothing(client, sst2_parts):
 
 
 # ------------------------------------------------------------------------------------ the CLI
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO)}
-
-
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "embedcli", *args],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=env(),
         cwd=cwd,
         timeout=300,
     )
@@ -337,7 +307,7 @@ def test_without_dask_one_line_and_exit_2(tmp_path):
         f" '-o', {str(tmp_path / 'v.tsv')!r}, '--engine', 'dask']\n"
         "main()\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env())
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [
         "Error: --engine dask needs Dask (dask.distributed): pip install 'embedcli[dask]'"
@@ -355,7 +325,7 @@ def test_help_imports_neither_dask_nor_numba():
         "print('HEAVY', sorted(m for m in ('dask', 'distributed', 'fsspec', 'numba')"
         " if m in sys.modules))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env())
     assert r.returncode == 0, r.stderr
     assert "HEAVY []" in r.stdout
     assert "--engine" in r.stdout and "--scheduler" in r.stdout
@@ -432,32 +402,6 @@ def test_cli_identical_to_local(sst2_parts, tmp_path):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.add(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 def test_ctrl_c_leaves_no_complete_looking_shard_and_no_worker(sst2_parts, tmp_path):
     vocab = tmp_path / "v.tsv"
@@ -482,7 +426,7 @@ def test_ctrl_c_leaves_no_complete_looking_shard_and_no_worker(sst2_parts, tmp_p
             "--partition-size",
             "2048",
         ],
-        env=_env(),
+        env=env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -490,7 +434,7 @@ def test_ctrl_c_leaves_no_complete_looking_shard_and_no_worker(sst2_parts, tmp_p
     seen: set[int] = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        seen |= _descendants(proc.pid)
+        seen |= descendants(proc.pid)
         if out.is_dir() and any(
             n.endswith(".json") and n.startswith("part-") for n in os.listdir(out)
         ):
@@ -502,7 +446,7 @@ def test_ctrl_c_leaves_no_complete_looking_shard_and_no_worker(sst2_parts, tmp_p
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["Interrupted; no partial output was written."], stderr
     time.sleep(1)
-    assert [p for p in seen if _alive(p)] == []
+    assert [p for p in seen if alive(p)] == []
     assert not (out / "manifest.json").exists()
     # every shard with a record is complete and verified; a rerun completes the directory
     for name in os.listdir(out):

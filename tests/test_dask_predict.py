@@ -23,10 +23,17 @@ import pytest
 
 from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.errors import DataError
-from embedcli.inputs import expand_inputs
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).parent))
+from dask_helpers import (  # noqa: E402
+    SHARED,
+    alive,
+    descendants,
+    env,
+    plan,
+    split,
+    worker_killer,
+)
 
 distributed = pytest.importorskip("distributed")
 dask_engine = pytest.importorskip("embedcli.dask_engine")
@@ -39,20 +46,6 @@ from embedcli.predict_output import (  # noqa: E402
     label_names,
     prediction_text,
 )
-
-
-def split(src: Path, folder: Path, n: int, limit: int | None = None) -> list[Path]:
-    """``src``'s lines dealt into ``n`` files in order (the last without a final newline)."""
-    lines = src.read_bytes().splitlines(keepends=True)[:limit]
-    folder.mkdir(parents=True, exist_ok=True)
-    per = -(-len(lines) // n)
-    paths = []
-    for i in range(n):
-        p = folder / f"part{i:02d}.txt"
-        chunk = b"".join(lines[i * per : (i + 1) * per])
-        p.write_bytes(chunk.rstrip(b"\n") if i == n - 1 else chunk)
-        paths.append(p)
-    return paths
 
 
 def _data(name: str, split_name: str) -> Path:
@@ -87,11 +80,6 @@ def trec_parts(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="module")
 def sst2_parts(tmp_path_factory) -> list[Path]:
     return split(_data("sst2", "test"), tmp_path_factory.mktemp("sst2"), 5)
-
-
-def plan(client, paths, options, size=4000):
-    parts, _notes = dask_engine.plan(expand_inputs([str(p) for p in paths]), options, client, size)
-    return parts
 
 
 def _options(model_dir: Path, labelled: bool = False) -> CorpusOptions:
@@ -136,7 +124,7 @@ def test_predict_parts_are_the_local_output(client, model_dir, trec_parts, tmp_p
     how = _how(model_dir, fmt, **kw)
     local = _local_predict(model_dir, trec_parts, how)
     options = _options(model_dir)
-    parts = plan(client, trec_parts, options)
+    parts = plan(client, trec_parts, options, size=4000)
     assert len(parts) >= 2 * len(trec_parts)
     ref = dp.model_ref(str(model_dir), "classifier", "predict")
     folder = tmp_path / "out"
@@ -207,7 +195,9 @@ def test_evaluation_counts_add_up_to_the_local_report(
     reader = CorpusReader([str(p) for p in paths], options)
     local = m.evaluation(reader.batches(1000), k, threshold)
     ref = dp.model_ref(str(model_dir), "classifier", "evaluate")
-    ev, reading = dp.evaluate_dask(client, plan(client, paths, options), options, ref, k, threshold)
+    ev, reading = dp.evaluate_dask(
+        client, plan(client, paths, options, size=4000), options, ref, k, threshold
+    )
     assert local.skipped > 0
     labels = m.vocab.labels
     assert json.dumps(ev.to_dict(labels)) == json.dumps(local.to_dict(labels))
@@ -262,13 +252,7 @@ def test_worker_killed_mid_job_changes_nothing(client, model_dir, sst2_parts, tm
     options = _options(model_dir)
     parts = plan(client, sst2_parts, options, size=4000)
     ref = dp.model_ref(str(model_dir), "classifier", "predict")
-    pids = list(client.run(os.getpid).values())
-    killed = []
-
-    def kill_one(done, total):
-        if done == 1 and not killed:
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
+    kill_one, killed = worker_killer(client)
 
     folder = tmp_path / "out"
     folder.mkdir()
@@ -281,15 +265,11 @@ def test_worker_killed_mid_job_changes_nothing(client, model_dir, sst2_parts, tm
 
 
 # ------------------------------------------------------------------------------------ the CLI
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO)}
-
-
 def _run(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "embedcli", *args],
         capture_output=True,
-        env=_env(),
+        env=env(),
         timeout=300,
         **kw,
     )
@@ -353,7 +333,7 @@ def test_without_dask_one_line_and_exit_2(model_dir, trec_parts, tmp_path):
             f"sys.argv = ['embedcli', *{args!r}, '--engine', 'dask']\n"
             "main()\n"
         )
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env())
         assert r.returncode == 2, r.stderr
         assert r.stderr.strip().splitlines() == [
             "Error: --engine dask needs Dask (dask.distributed): pip install 'embedcli[dask]'"
@@ -371,7 +351,7 @@ def test_help_imports_neither_dask_nor_numba():
         "print('HEAVY', sorted(m for m in ('dask', 'distributed', 'fsspec', 'numba', 'numpy')"
         " if m in sys.modules))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env())
     assert r.returncode == 0, r.stderr
     assert "HEAVY []" in r.stdout
     assert r.stdout.count("--partition-size") == 3 and "--scheduler" in r.stdout
@@ -400,32 +380,6 @@ def test_cli_embed_and_evaluate_equal_local(model_dir, trec_parts, tmp_path):
         assert a.stdout == b.stdout and a.stdout
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.add(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 def test_ctrl_c_leaves_no_part_and_no_worker(model_dir, sst2_parts, tmp_path):
     out = tmp_path / "preds"
@@ -446,7 +400,7 @@ def test_ctrl_c_leaves_no_part_and_no_worker(model_dir, sst2_parts, tmp_path):
             "--partition-size",
             "1024",
         ],  # fmt: skip
-        env=_env(),
+        env=env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -455,7 +409,7 @@ def test_ctrl_c_leaves_no_part_and_no_worker(model_dir, sst2_parts, tmp_path):
     deadline = time.monotonic() + 120
     started = False
     while time.monotonic() < deadline and not started:
-        seen |= _descendants(proc.pid)
+        seen |= descendants(proc.pid)
         for name in os.listdir(tmp_path):  # the directory under construction
             path = tmp_path / name
             if name.startswith(".preds.") and path.is_dir():
@@ -468,6 +422,6 @@ def test_ctrl_c_leaves_no_part_and_no_worker(model_dir, sst2_parts, tmp_path):
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["Interrupted; no partial output was written."], stderr
     time.sleep(1)
-    assert [p for p in seen if _alive(p)] == []
+    assert [p for p in seen if alive(p)] == []
     assert not out.exists()
     assert [n for n in os.listdir(tmp_path) if n.startswith(".preds.") and "lock" not in n] == []

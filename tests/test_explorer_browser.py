@@ -9,8 +9,6 @@ lose a character."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from embedcli.cli import app
 from embedcli.vectors_model import load_vectors_model
 
 sys.path.insert(0, str(Path(__file__).parent))
+from browser_helpers import headless_chromium, needs_chromium  # noqa: E402
 from explorer_fixtures import (  # noqa: E402
     HOSTILE,
     expected_neighbours,
@@ -29,39 +28,18 @@ from explorer_fixtures import (  # noqa: E402
     word_list,
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="chromium and chromium-driver are not installed"
-)
+pytestmark = needs_chromium
 K = 8
+
+
+@pytest.fixture(scope="module", name="browser")
+def _browser():
+    yield from headless_chromium()
 
 
 def explore(model: Path, out: Path, *args: str) -> None:
     r = CliRunner().invoke(app, ["explore", str(model), "-o", str(out), *args])
     assert r.exit_code == 0, r.stderr
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager fetch a driver
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1200,800",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(scope="module")

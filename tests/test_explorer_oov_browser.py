@@ -9,8 +9,6 @@ keyboard zooms (+/-) and pans (arrows), 0 resets."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,14 +23,10 @@ from embedcli.text import get_preset
 from embedcli.vectors_model import load_vectors_model
 
 sys.path.insert(0, str(Path(__file__).parent))
+from browser_helpers import headless_chromium, needs_chromium  # noqa: E402
 from explorer_fixtures import expected_neighbours, page_data, vectors_model, word_list  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="chromium and chromium-driver are not installed"
-)
+pytestmark = needs_chromium
 K = 6
 TOP = 120
 #: vocabulary words sharing n-grams with the non-ASCII queries
@@ -46,20 +40,9 @@ SPACES = ["\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\ufeff", "\u180e", "\u200b", 
 SPACED = [f"{a}{c}{b}" for c in SPACES for a, b in (("ab", "cd"), ("", "wabcq"), ("wabcq", ""))]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager fetch a driver
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        opts.add_argument(arg)
-    opts.add_argument("--window-size=1200,800")
-    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+@pytest.fixture(scope="module", name="browser")
+def _browser():
+    yield from headless_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -115,25 +115,15 @@ def explore(
     from embedcli.api_model import Model
     from embedcli.explore_run import check_request
 
-    values = dict(top=top, k=k, max_docs=max_docs, search_words=search_words)
-    check_request(method, precision, dict(values, ngram_words=ngram_words, seed=seed))
+    values = dict(top=top, k=k, max_docs=max_docs, search_words=search_words,
+                  ngram_words=ngram_words, seed=seed)  # fmt: skip
+    check_request(method, precision, values)
     if output == "-":
         streaming_to_stdout()
     result = Model.load(model, verify=False, command="explore").explore(
-        output,
-        top=top,
-        method=method,
-        k=k,
-        words=words,
-        docs=docs,
-        max_docs=max_docs,
-        search_words=search_words,
-        ngram_words=ngram_words,
-        precision=precision,
-        title=title,
-        seed=seed,
-        force=force,
-    )
+        output, method=method, words=words, docs=docs, precision=precision, title=title,
+        force=force, **values,
+    )  # fmt: skip
     for warning in result.warnings:
         print_note(warning)
     err_console.print(text(result.summary()))

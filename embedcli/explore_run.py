@@ -94,21 +94,22 @@ def explore_model(
     model: Any,
     path: str | os.PathLike,
     *,
-    top: int = 2000,
-    method: str = "pca",
-    k: int = 10,
-    words: str | os.PathLike | None = None,
-    docs: str | os.PathLike | None = None,
-    max_docs: int = 1000,
-    search_words: int = 20_000,
-    ngram_words: int = 2000,
-    precision: str = "int8",
-    title: str | None = None,
-    seed: int = 0,
-    force: bool = False,
+    top: int,
+    method: str,
+    k: int,
+    words: str | os.PathLike | None,
+    docs: str | os.PathLike | None,
+    max_docs: int,
+    search_words: int,
+    ngram_words: int,
+    precision: str,
+    title: str | None,
+    seed: int,
+    force: bool,
 ) -> ExploreResult:
     """``Model.explore``: the page of ``model`` (an ``api_model.Model``) written to ``path``
-    ('-': stdout; an existing file only if embedcli wrote it, or with ``force``)."""
+    ('-': stdout; an existing file only if embedcli wrote it, or with ``force``). No defaults
+    here: ``Model.explore``'s signature is the one place they are set."""
     from embedcli import explorer as ex
     from embedcli.atomic import atomic_write
     from embedcli.outputs import Output, claim_outputs

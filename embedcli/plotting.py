@@ -104,16 +104,17 @@ def plot_model(
     model,
     path: str | Path,
     *,
-    top: int = 100,
-    method: str = "pca",
-    title: str | None = None,
-    seed: int = 0,
-    force: bool = False,
+    top: int,
+    method: str,
+    title: str | None,
+    seed: int,
+    force: bool,
 ) -> int:
     """``Model.plot`` and ``embedcli plot``: the ``top`` most frequent words of ``model`` (an
     ``api_model.Model``) projected to 2-D and drawn to ``path`` (.png, .svg or .pdf; an existing
     file only if embedcli wrote it), coloured by the label each word pushes towards when the
-    output layer is linear; the number of words drawn."""
+    output layer is linear; the number of words drawn. No defaults here: ``Model.plot``'s
+    signature is the one place they are set."""
     from embedcli.outputs import Output, claim_outputs
 
     check_request(path, method, top)

@@ -17,6 +17,7 @@ from embedcli.cli.app import (
     print_json,
 )
 from embedcli.cli.checks import SEED_MAX, THREADS_MAX, finite, start_command
+from embedcli.cli.engine import EngineOpt, PartitionSizeOpt, SchedulerOpt, WorkersOpt
 from embedcli.cli.options import (
     CompatOpt,
     ForceOpt,
@@ -48,7 +49,11 @@ BUCKETS_MAX = 2**31 - 1
 def pretrain(
     ctx: typer.Context,
     corpus: Annotated[
-        list[str], typer.Argument(help="Text file(s), labels ignored; '-' reads standard input.")
+        list[str],
+        typer.Argument(
+            help="Text file(s), labels ignored; '-' reads standard input; or an encoded shard "
+            "directory (encode --engine dask -o DIR), memory-mapped."
+        ),
     ],
     output: Annotated[str, typer.Option("--output", "-o", help="Model directory to write.")] = "",
     *,
@@ -158,6 +163,10 @@ def pretrain(
     no_header: NoHeaderOpt = False,
     text_field: TextFieldOpt = "text",
     strict_utf8: StrictUtf8Opt = False,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -195,6 +204,7 @@ def pretrain(
         "max_size": max_size,
     }  # fmt: skip
     plan, saved = _plan(ctx, corpus, spec, reading, resume)
+    plan.dask = _dask_plan(engine, scheduler, workers, partition_size, output, quiet)
     prepared = _prepare(plan, quiet)
     if dry_run:
         summary = prepared.plan_summary()
@@ -219,6 +229,19 @@ _USED_ON_RESUME = {
     "ctx", "corpus", "output", "dry_run", "checkpoint_every", "checkpoint", "resume", "quiet",
     "json_out", "force",
 }  # fmt: skip
+
+
+def _dask_plan(engine, scheduler, workers, partition_size, output, quiet) -> Any:  # noqa: ANN001
+    """``--engine dask``: where the corpus is prepared (``embedcli.shard_corpus``), else None."""
+    from embedcli.cli.engine import use_dask
+
+    if not use_dask(engine, scheduler, workers, partition_size):
+        return None
+    from embedcli.cli.render import labelled
+    from embedcli.shard_corpus import DaskPlan
+
+    note = None if quiet else (lambda t: err_console.print(labelled("Note:", "yellow", t)))
+    return DaskPlan(output or None, scheduler, workers, partition_size, note)
 
 
 def _spec(**options: Any) -> Any:

@@ -217,7 +217,7 @@ def prepare_from_shards(plan: Any, path: str) -> Any:
         corpus=corpus,
         documents=documents,
         tokens_read=tokens_read,
-        spilled=isinstance(ids, np.memmap) or ids.nbytes > limit,
+        spilled=ids.nbytes > limit,  # where GrowableArray moved to a file map
         timings={"read_encode": time.perf_counter() - t0},
     )
 

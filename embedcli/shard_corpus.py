@@ -36,6 +36,7 @@ from it and removes it, on success and on failure.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -54,7 +55,11 @@ from embedcli.vocab import PAD_TOKEN, UNK_TOKEN, Vocabulary, vocab_options
 
 def shard_corpus_of(paths: Sequence[str]) -> str | None:
     """The encoded shard directory ``paths`` names, if it names one (``UsageError`` when it is
-    mixed with other inputs)."""
+    mixed with other inputs; ``FormatError`` for one an interrupted encode left incomplete)."""
+    for p in paths:
+        if os.path.isdir(p) and not shard_dir.is_encoded_dir(p):
+            if os.path.isfile(os.path.join(p, shard_dir.JOB)):
+                shard_dir.read_manifest(p)  # says "incomplete ... rerun the same encode command"
     if not any(shard_dir.is_encoded_dir(p) for p in paths):
         return None
     if len(paths) != 1:

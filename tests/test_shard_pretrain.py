@@ -174,6 +174,12 @@ def test_cli_checksum_mismatch_and_usage_lines(enc, tmp_path):
     assert r.exit_code == 2
     assert "--min-count must be at least 2" in one_error_line(r)
     assert not (tmp_path / "m").exists()
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(enc, incomplete)
+    (incomplete / "manifest.json").unlink()
+    r = runner.invoke(app, ["pretrain", str(incomplete), "-o", str(tmp_path / "m")])
+    assert r.exit_code == 1
+    assert "incomplete encoded directory" in one_error_line(r)
 
 
 def test_cli_pretrain_from_shards_writes_the_text_model(enc, parts, tmp_path):

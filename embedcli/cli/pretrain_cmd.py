@@ -227,7 +227,7 @@ def pretrain(
 #: ``pretrain`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
 _USED_ON_RESUME = {
     "ctx", "corpus", "output", "dry_run", "checkpoint_every", "checkpoint", "resume", "quiet",
-    "json_out", "force",
+    "json_out", "force", "engine", "scheduler", "workers", "partition_size",
 }  # fmt: skip
 
 

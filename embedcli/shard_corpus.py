@@ -3,7 +3,7 @@
 An encoded shard directory (``embedcli.shard_dir``, written by ``encode --engine dask -o DIR``)
 holds the corpus as int32 ids of its vocabulary. ``prepare_from_shards`` turns it into the
 trainer's ``PretrainCorpus`` without holding the corpus in memory: the shards are
-memory-mapped and remapped a block at a time (reserved entries and dropped words out, words
+memory-mapped and remapped ``REMAP_BLOCK`` ids at a time (reserved entries and dropped words out, words
 renumbered ``0 .. nwords-1``) into an array that moves to a memory-mapped temporary file past
 ``EMBEDCLI_MEM_LIMIT`` (``sequences.GrowableArray``), as the text path's corpus does. Document
 boundaries are the shards' offsets: windows never cross a document, exactly as from the text.
@@ -51,6 +51,9 @@ from embedcli import shard_dir
 from embedcli.errors import DataError, FormatError, UsageError
 from embedcli.sequences import GrowableArray, memory_limit
 from embedcli.vocab import PAD_TOKEN, UNK_TOKEN, Vocabulary, vocab_options
+
+#: ids remapped at a time: the temporaries of a step are about 13 bytes per id (13 MB)
+REMAP_BLOCK = 1 << 20
 
 
 def shard_corpus_of(paths: Sequence[str]) -> str | None:
@@ -164,14 +167,15 @@ def remap_shards(
         n = len(tokens)
         new_offsets = np.empty(len(offsets), dtype=np.int64)
         kept = 0
-        for s in range(0, n, shard_dir.BLOCK):
-            e = min(s + shard_dir.BLOCK, n)
-            chunk = np.asarray(tokens[s:e])
+        for s in range(0, n, REMAP_BLOCK):
+            e = min(s + REMAP_BLOCK, n)
+            chunk = np.asarray(tokens[s:e])  # a view of the map: pages the kernel may drop
             if len(chunk) and (int(chunk.min()) < 0 or int(chunk.max()) >= len(table)):
                 raise FormatError(f"{path}: a shard has an id outside its vocabulary")
             mapped = table[chunk]
             mask = mapped >= 0
-            before = np.concatenate(([0], np.cumsum(mask)))
+            before = np.zeros(len(mask) + 1, dtype=np.int32)  # kept before position i
+            np.cumsum(mask, out=before[1:])
             lo, hi = np.searchsorted(offsets, [s, e], side="left")
             new_offsets[lo:hi] = kept + before[offsets[lo:hi] - s]
             ids.append(mapped[mask])

@@ -133,7 +133,7 @@ def test_vectors_from_shards_are_bit_identical_to_text(enc, parts, kw, spec):
 def test_shards_are_remapped_block_by_block_into_a_file_map(enc, monkeypatch):
     from embedcli import shard_corpus
 
-    monkeypatch.setattr(shard_dir, "BLOCK", 1000)  # many blocks per shard
+    monkeypatch.setattr(shard_corpus, "REMAP_BLOCK", 1000)  # many blocks per shard
     monkeypatch.setenv("EMBEDCLI_MEM_LIMIT", "4K")  # past it: a file map, not RAM
     spec = PretrainSpec(dim=4, threads=1, minn=0)
     small = prepare_pretrain(plan_of([enc], spec, min_count=2))

@@ -333,8 +333,11 @@ def _write_log(path: str, trials: list[dict[str, Any]]) -> None:
 
 
 # -- pretrain -------------------------------------------------------------------------------------
-def pretrain_run(corpus: Any, options: dict[str, Any], *, events: Events | None = None) -> Run:
-    """One ``pretrain`` run (``options``: every keyword of ``embedcli.pretrain``)."""
+def pretrain_run(
+    corpus: Any, options: dict[str, Any], *, events: Events | None = None, dask: Any = None
+) -> Run:
+    """One ``pretrain`` run (``options``: every keyword of ``embedcli.pretrain``; ``dask``: a
+    ``shard_corpus.DaskPlan`` when the corpus is prepared on a Dask cluster)."""
     from embedcli.api_fit import PRETRAIN_RANGES
     from embedcli.api_model import check_ranges
     from embedcli.pretrain import PretrainSpec
@@ -371,6 +374,7 @@ def pretrain_run(corpus: Any, options: dict[str, Any], *, events: Events | None 
                 documents=docs,
                 **vocabulary_options(o),
             )
+        plan.dask = dask  # where the corpus is prepared, also on --resume
         return _pretrain(plan, o, ev, checkpoint, saved)
 
 

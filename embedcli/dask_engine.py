@@ -225,12 +225,14 @@ def build_vocabulary_dask(
 
 
 # ---------------------------------------------------------------------------------- encode
-def _encode_partition(part: Partition, options: CorpusOptions, vocab: Any) -> dict[str, Any]:
+def _encode_partition(
+    part: Partition, options: CorpusOptions, vocab: Any, hashes: bool = False
+) -> dict[str, Any]:
     from embedcli.sequences import encode_corpus
 
     reader = PartitionReader(part, options)
-    enc = encode_corpus(reader, vocab)
-    return {
+    enc = encode_corpus(reader, vocab, hashes=hashes)
+    out = {
         "tokens": enc.tokens,
         "offsets": enc.offsets,
         "label_ids": enc.label_ids,
@@ -238,6 +240,9 @@ def _encode_partition(part: Partition, options: CorpusOptions, vocab: Any) -> di
         "documents": enc.n_docs,
         **_reading(reader),
     }
+    if hashes and enc.hashes is not None:  # every token string's hash, then </s>
+        out["hashes"], out["hash_offsets"] = enc.hashes.values, enc.hashes.offsets
+    return out
 
 
 def encode_dask(
@@ -291,7 +296,7 @@ def _write_partition(
     kept = shard_dir.kept_shard(Path(folder), part.index, expect)
     if kept is not None:
         return {**kept, "kept": True}
-    r = _encode_partition(part, options, vocab)
+    r = _encode_partition(part, options, vocab, hashes=bool(expect.get("hashes")))
     record = {
         **expect,
         "documents": r["documents"],
@@ -311,10 +316,13 @@ def encode_to_dir(
     vocab: Any,
     folder: str | Path,
     progress: Progress | None = None,
+    hashes: bool = False,
 ) -> dict[str, Any]:
     """Write the encoded shard directory ``folder`` (``embedcli.shard_dir``) and return its
     manifest; shards of an earlier, interrupted run of the same job are kept. ``folder`` must
-    exist, and be reachable under the same path by every worker (a shared file system)."""
+    exist, and be reachable under the same path by every worker (a shared file system).
+    ``hashes``: every shard also stores fastText's hash of each token string (for word
+    n-grams; format 1.1)."""
     from distributed import as_completed
 
     from embedcli import shard_dir
@@ -325,12 +333,14 @@ def encode_to_dir(
     vocab.save(folder / shard_dir.VOCAB)
     vocab_sum = shard_dir.sha256_file(folder / shard_dir.VOCAB)
     corpus = {k: v for k, v in options.__dict__.items() if k != "origin"}
+    scheme = _hash_scheme(vocab) if hashes else None
     job = {
         "format": shard_dir.JOB_FORMAT,
         "version": shard_dir.VERSION,
         "vocab_sha256": vocab_sum,
         "corpus": corpus,
         "partitions": [p.spec() for p in parts],
+        **({"hashes": scheme} if scheme else {}),
     }
     old_job = shard_dir.read_json(folder / shard_dir.JOB)
     if old_job != job:  # another job's shards: none of them may be kept
@@ -340,7 +350,10 @@ def encode_to_dir(
     (folder / shard_dir.MANIFEST).unlink(missing_ok=True)
     shard_dir.write_json(folder / shard_dir.JOB, job)
     shipped = client.scatter(vocab, broadcast=True, hash=False)
-    expects = [{"vocab_sha256": vocab_sum, "input": p.spec(), "corpus": corpus} for p in parts]
+    expects = [
+        {"vocab_sha256": vocab_sum, "input": p.spec(), "corpus": corpus, "hashes": scheme}
+        for p in parts
+    ]
     futures = client.map(
         _write_partition,
         parts,
@@ -356,6 +369,8 @@ def encode_to_dir(
     manifest = {
         "format": shard_dir.FORMAT,
         "version": shard_dir.VERSION,
+        "minor_version": shard_dir.MINOR_VERSION,
+        "hashes": scheme,
         "vocab": shard_dir.VOCAB,
         "vocab_sha256": vocab_sum,
         "corpus": corpus,
@@ -366,6 +381,14 @@ def encode_to_dir(
     }
     shard_dir.write_json(folder / shard_dir.MANIFEST, manifest)  # the commit
     return {**manifest, "kept": kept}
+
+
+def _hash_scheme(vocab: Any) -> dict[str, Any]:
+    """The manifest's record of the token hashes: the scheme and whether ``</s>`` is appended
+    (it is when ``</s>`` is no vocabulary word: its unigram then takes a bucket row)."""
+    from embedcli.ftcompat import NGRAM_HASH
+
+    return {"scheme": NGRAM_HASH, "eos_bucket": not vocab.tokenizer_config.eos}
 
 
 def _inputs(parts: list[Partition]) -> list[dict[str, Any]]:

@@ -168,7 +168,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
         from embedcli.shard_dir import load_training_corpus
 
         vocab, train = load_training_corpus(
-            encoded_dir, plan.corpus_options.require_labels, hashes or bool(sub)
+            encoded_dir, plan.corpus_options.require_labels, hashes, bool(sub)
         )
     elif plan.vocab_path:
         vocab = Vocabulary.load(plan.vocab_path)

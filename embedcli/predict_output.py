@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from embedcli.cli.render import data_field
+from embedcli.escapes import data_field
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """From unlabelled files to a word-vector model directory: the library side of ``embedcli pretrain``.
 
 ``check_spec`` refuses impossible settings before any reading (``UsageError``).
-``prepare_pretrain`` reads the corpus once through the single encoding entry point
+``prepare_pretrain`` memory-maps an encoded shard directory given as the corpus, and with
+``plan.dask`` prepares one on a Dask cluster (``embedcli.shard_corpus``); else it reads the corpus once through the single encoding entry point
 (``shards.build_and_encode``: the vocabulary is counted and the documents encoded in the same
 pass, over worker processes for large files, spilled to a memory-mapped int32 file beyond
 ``EMBEDCLI_MEM_LIMIT``), then compacts the ids in place: padding and out-of-vocabulary ids
@@ -56,6 +57,8 @@ class PretrainPlan:
     max_size: int | None = None
     #: in-memory documents (``corpus.Document``) read instead of ``paths`` (the Python API)
     documents: Any = None
+    #: ``--engine dask``: a ``shard_corpus.DaskPlan`` (the corpus is prepared on the cluster)
+    dask: Any = None
 
 
 @dataclass
@@ -163,6 +166,16 @@ def check_spec(spec: PretrainSpec) -> None:
 def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
     """Read, count and encode the corpus; the in-vocabulary ids as a ``PretrainCorpus``."""
     check_spec(plan.spec)
+    from embedcli import shard_corpus
+
+    # an encoded shard directory (``encode --engine dask -o DIR``) is memory-mapped, not read
+    path = shard_corpus.shard_corpus_of(plan.paths) if plan.documents is None else None
+    if path is not None:
+        if plan.dask is not None:
+            raise UsageError(f"{path} is already encoded: drop --engine dask")
+        return shard_corpus.prepare_from_shards(plan, path)
+    if plan.dask is not None:
+        return shard_corpus.prepare_with_dask(plan, plan.dask)
     t0 = time.perf_counter()
     reader = plan.documents
     if reader is None:

@@ -17,6 +17,7 @@ from embedcli.cli.app import (
     print_json,
 )
 from embedcli.cli.checks import SEED_MAX, finite, start_command
+from embedcli.cli.engine import EngineOpt, PartitionSizeOpt, SchedulerOpt, WorkersOpt
 from embedcli.cli.options import (
     CheckpointEveryOpt,
     CheckpointOpt,
@@ -49,7 +50,11 @@ BUCKETS_MAX = 2**31 - 1
 def pretrain(
     ctx: typer.Context,
     corpus: Annotated[
-        list[str], typer.Argument(help="Text file(s), labels ignored; '-' reads standard input.")
+        list[str],
+        typer.Argument(
+            help="Text file(s), labels ignored; '-' reads standard input; or an encoded shard "
+            "directory (encode --engine dask -o DIR), memory-mapped."
+        ),
     ],
     output: Annotated[str, typer.Option("--output", "-o", help="Model directory to write.")] = "",
     *,
@@ -129,6 +134,10 @@ def pretrain(
     keep_punctuation: KeepPunctOpt = False,
     token_pattern: TokenPatternOpt = None,
     reading: Reading,  # --format, --label-prefix, --text-column... (options.reading_options)
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -161,7 +170,12 @@ def pretrain(
         progress=None if quiet else progress.update,
     )
     with progress:
-        run = api_run.pretrain_run(api_run.FilePaths(corpus), options, events=events)
+        run = api_run.pretrain_run(
+            api_run.FilePaths(corpus),
+            options,
+            events=events,
+            dask=_dask_plan(engine, scheduler, workers, partition_size, output, quiet),
+        )
     result = run.summary
     if dry_run:
         if json_out:
@@ -174,14 +188,30 @@ def pretrain(
 
 
 #: command-line parameters that are not ``embedcli.pretrain`` keywords, and those named otherwise
-_CLI_ONLY = {"ctx", "corpus", "reading", "quiet", "json_out", "api_run"}
+_CLI_ONLY = {
+    "ctx", "corpus", "reading", "quiet", "json_out", "api_run",
+    "engine", "scheduler", "workers", "partition_size",
+}  # fmt: skip
 _API_NAMES: dict[str, str] = {}
 
 #: ``pretrain`` parameters that still apply with ``--resume`` (the others come from the checkpoint)
 _USED_ON_RESUME = {
     "ctx", "corpus", "output", "dry_run", "checkpoint_every", "checkpoint", "resume", "quiet",
-    "json_out", "force",
+    "json_out", "force", "engine", "scheduler", "workers", "partition_size",
 }  # fmt: skip
+
+
+def _dask_plan(engine, scheduler, workers, partition_size, output, quiet) -> Any:  # noqa: ANN001
+    """``--engine dask``: where the corpus is prepared (``embedcli.shard_corpus``), else None."""
+    from embedcli.cli.engine import use_dask
+
+    if not use_dask(engine, scheduler, workers, partition_size):
+        return None
+    from embedcli.cli.render import labelled
+    from embedcli.shard_corpus import DaskPlan
+
+    note = None if quiet else (lambda t: err_console.print(labelled("Note:", "yellow", t)))
+    return DaskPlan(output or None, scheduler, workers, partition_size, note)
 
 
 class _Reading:

@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from embedcli.escapes import escape_char
+
 if TYPE_CHECKING:
     from rich.text import Text
 
@@ -36,29 +38,13 @@ if TYPE_CHECKING:
 #: width used for a file or a pipe: wide enough that no line is wrapped and no column is cut
 UNBOUNDED_WIDTH = 1 << 20
 
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-#: control characters that would break a record or reach the terminal as a command
-_DATA_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-#: ... plus the bidi embeddings, overrides and isolates that reorder what follows them
+#: control characters and the bidi embeddings, overrides and isolates that reorder what follows them
 _DISPLAY_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    c = match.group()
-    if c in _NAMED:
-        return _NAMED[c]
-    code = ord(c)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def visible(value: object) -> str:
     """``str(value)`` with control characters and bidi overrides shown as escapes (for people)."""
-    return _DISPLAY_UNSAFE.sub(_escape_char, str(value))
-
-
-def data_field(value: object) -> str:
-    """``str(value)`` with the characters that break one record per line escaped (for data)."""
-    return _DATA_UNSAFE.sub(_escape_char, str(value))
+    return _DISPLAY_UNSAFE.sub(escape_char, str(value))
 
 
 def text(value: object, style: str = "") -> Text:

@@ -224,6 +224,14 @@ def encode(
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     partition_size: PartitionSizeOpt = None,
+    hashes: Annotated[
+        bool,
+        typer.Option(
+            "--hashes",
+            help="Shard directory only: also store each token string's hash (unknown words "
+            "included), which train --word-ngrams above 1 needs.",
+        ),
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option(
@@ -264,6 +272,8 @@ def encode(
             f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r}); "
             "an encoded shard directory needs --engine dask"
         )
+    if hashes and not to_dir:
+        raise UsageError("--hashes applies to an encoded shard directory (--engine dask -o DIR)")
     if to_dir and (maxlen is not None or padding or truncating):
         raise UsageError(
             "an encoded shard directory keeps documents whole: drop --maxlen/--padding/--truncating"
@@ -292,7 +302,7 @@ def encode(
     t0 = time.perf_counter()
     if to_dir:
         _encode_to_dir(
-            corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0
+            corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0, hashes
         )
         return
     if dask:
@@ -335,7 +345,9 @@ def encode(
     sys.stdout.flush()
 
 
-def _encode_to_dir(corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0):
+def _encode_to_dir(
+    corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0, hashes=False
+):
     """``encode --engine dask -o DIR``: the encoded shard directory (``embedcli.shard_dir``)."""
     import os
 
@@ -343,7 +355,7 @@ def _encode_to_dir(corpus, options, vocab, output, scheduler, workers, partition
 
     os.makedirs(output, exist_ok=True)
     with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
-        manifest = encode_to_dir(client, parts, options, vocab, output)
+        manifest = encode_to_dir(client, parts, options, vocab, output, hashes=hashes)
     if manifest["documents"] == 0:
         raise DataError("the corpus is empty: no documents were read")
     if not quiet:

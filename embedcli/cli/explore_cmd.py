@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from embedcli.cli.app import app, err_console, handle_errors, streaming_to_stdout
@@ -99,6 +98,8 @@ def explore(
 
     Example: embedcli explore model -o explorer.html --top 500 --docs sample_data/stdlib/test.txt
     """
+    import numpy as np
+
     from embedcli import explorer as ex
     from embedcli.atomic import atomic_write
     from embedcli.outputs import Output, claim_outputs
@@ -175,6 +176,8 @@ def explore(
 
 def _extra_words(table: Any, path: str | None, mapped: set[str]) -> tuple[list, list, Any]:
     """The ``--words`` entries not already mapped: (words, notes, unit vectors)."""
+    import numpy as np
+
     from embedcli import explorer as ex
 
     if path is None:
@@ -221,6 +224,8 @@ def _lines(path: str) -> list[str]:
 
 def _documents(model: str, table: Any, path: str, limit: int) -> tuple[list, Any]:
     """The first ``limit`` documents of ``path`` for the page, and their pooled vectors."""
+    import numpy as np
+
     from embedcli.cli.predict_cmds import reading_options
     from embedcli.corpus import CorpusReader
     from embedcli.explorer import ExplorerDoc
@@ -255,6 +260,8 @@ def _documents(model: str, table: Any, path: str, limit: int) -> tuple[list, Any
 
 def _classified_documents(model: str, batch: list[Any]) -> tuple[list, Any]:
     """Pooled vectors, predicted labels and ``predict --explain`` contributions (the engine)."""
+    import numpy as np
+
     from embedcli import model as engine
     from embedcli.cli.model_common import LoadedModel, encode_for_model
     from embedcli.explain import check_explainable, explain_batch

@@ -41,7 +41,6 @@ from embedcli.cli.options import (
 from embedcli.cli.render import data_field, out_console, table_title, text
 from embedcli.cli.vector_tables import SUBWORD_ID, subword_query, vectors_info, word_list_rows
 from embedcli.errors import DataError, UsageError
-from embedcli.modeldir import file_report, layer_summary
 
 
 # -- lookup -----------------------------------------------------------------------------------------
@@ -487,7 +486,7 @@ def info(
 
     Example: embedcli info model --json
     """
-    from embedcli.modeldir import model_kind, read_config
+    from embedcli.modeldir import file_report, layer_summary, model_kind, read_config
 
     config = read_config(model)
     files = file_report(model, config)

@@ -42,6 +42,7 @@ SLOW_FILES = {
 }
 #: every test function of 0.8 CPU s or more (one parametrisation) or 2.4 s in all, measured
 SLOW_TESTS = {
+    "test_autotune.py::test_ctrl_c_keeps_the_best_model",  # 5x corpus autotune, then SIGINT
     "test_bit_identical.py::test_model_checksums_unchanged",  # 4.6 s cpu
     "test_bit_identical.py::test_resumed_run_checksums_unchanged",  # 1.5 s cpu
     "test_cli_train.py::test_train_from_stdin_subprocess",  # 2.4 s cpu

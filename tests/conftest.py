@@ -42,7 +42,7 @@ SLOW_FILES = {
 }
 #: every test function of 0.8 CPU s or more (one parametrisation) or 2.4 s in all, measured
 SLOW_TESTS = {
-    "test_autotune.py::test_ctrl_c_keeps_the_best_model",  # 5x corpus autotune, then SIGINT
+    "test_autotune.py::test_ctrl_c_keeps_the_best_model",  # 6.6 s cpu: 5x corpus autotune, SIGINT
     "test_bit_identical.py::test_model_checksums_unchanged",  # 4.6 s cpu
     "test_bit_identical.py::test_resumed_run_checksums_unchanged",  # 1.5 s cpu
     "test_cli_train.py::test_train_from_stdin_subprocess",  # 2.4 s cpu
@@ -76,6 +76,7 @@ SLOW_TESTS = {
     "test_pipelines.py::test_sst2_build_vocab_and_encode",  # 1.1 s cpu
     "test_pretrain_learning.py::test_analogies_of_a_generated_language",  # 12.9 s cpu
     "test_pretrain_learning.py::test_nearest_neighbours_on_real_sentences_beat_chance",  # 0.9 s cpu
+    "test_readme.py::test_readme_session_matches_a_fresh_run",  # 26.7 s cpu: the whole session
     "test_resume.py::test_sigint_after_first_checkpoint_then_resume",  # 9.8 s cpu
     "test_scale.py::test_spilled_build_and_encode_is_identical",  # 3.8 s cpu
     "test_scale.py::test_spilled_encode_is_identical",  # 1.7 s cpu

@@ -68,14 +68,19 @@ SLOW_TESTS = {
     "test_model_cmds.py::test_shell_pipeline",  # 1.5 s cpu
     "test_output_safety.py::test_file_output_refuses_a_foreign_file_and_force_replaces_it",  # 2.7 s cpu
     "test_output_safety.py::test_file_size_limit_names_the_output",  # 4.8 s cpu
+    "test_output_safety.py::test_export_output_paths_fuzz",  # 2.6 s cpu (as test_output_paths_fuzz)
+    "test_output_safety.py::test_file_output_replaces_its_own_file_without_force",  # 2.8 s in all
     "test_output_safety.py::test_output_paths_fuzz",  # 4.4 s cpu
     "test_output_safety.py::test_second_writer_refuses_while_the_first_holds_the_lock",  # 1.9 s cpu
     "test_output_safety.py::test_two_concurrent_train_runs_on_one_output",  # 2.5 s cpu
     "test_pipelines.py::test_build_vocab_stdout_pipes_into_encode",  # 1.2 s cpu
     "test_pipelines.py::test_encode_into_head_exits_cleanly",  # 1.4 s cpu
     "test_pipelines.py::test_sst2_build_vocab_and_encode",  # 1.1 s cpu
+    "test_pipelines.py::test_build_vocab_from_stdin_to_stdout",  # 1.1 s cpu
+    "test_pretrain_cli.py::test_real_pipeline_pretrain_lookup_nearest_export",  # 2.0 s cpu
     "test_pretrain_learning.py::test_analogies_of_a_generated_language",  # 12.9 s cpu
     "test_pretrain_learning.py::test_nearest_neighbours_on_real_sentences_beat_chance",  # 0.9 s cpu
+    "test_pretrain_resume.py::test_sigint_after_a_checkpoint_then_resume",  # 9.6 s cpu
     "test_readme.py::test_readme_session_matches_a_fresh_run",  # 26.7 s cpu: the whole session
     "test_resume.py::test_sigint_after_first_checkpoint_then_resume",  # 9.8 s cpu
     "test_scale.py::test_spilled_build_and_encode_is_identical",  # 3.8 s cpu

@@ -64,6 +64,7 @@ SLOW_TESTS = {
     "test_markup.py::test_epoch_lines_are_whole_in_a_file",  # 2.0 s cpu
     "test_markup.py::test_markup_like_labels_and_tokens_are_shown_as_they_are",  # 8.7 s cpu
     "test_markup.py::test_missing_file_is_named_in_one_error_line",  # 2.8 s cpu
+    "test_markup.py::test_twenty_class_confusion_matrix_in_a_pipe",  # 1.7 s cpu
     "test_model_cmds.py::test_plot_png_and_svg",  # 1.3 s cpu
     "test_model_cmds.py::test_shell_pipeline",  # 1.5 s cpu
     "test_output_safety.py::test_file_output_refuses_a_foreign_file_and_force_replaces_it",  # 2.7 s cpu

@@ -51,10 +51,12 @@ SLOW_TESTS = {
     "test_damaged_files.py::test_damaged_classifier",  # 4.3 s cpu
     "test_damaged_files.py::test_damaged_config",  # 3.8 s cpu
     "test_damaged_files.py::test_damaged_embeddings",  # 9.8 s cpu
+    "test_dask_engine.py::test_worker_killed_mid_job_changes_nothing",  # 4.2 s cpu
     "test_disk_full.py::test_train_and_encode_on_a_full_disk",  # 4.0 s cpu
     "test_faults.py::test_a_closed_standard_stream",  # 4.3 s cpu
     "test_faults.py::test_a_full_stdout_gives_one_line_and_exit_1",  # 2.6 s cpu
     "test_faults.py::test_a_full_tmpdir_fails_in_one_line_naming_it",  # 5.1 s cpu
+    "test_faults.py::test_a_killed_worker_fails_the_command_in_one_line",  # 2.1 s cpu
     "test_faults.py::test_a_reader_that_went_away_gives_a_quiet_exit_0",  # 3.6 s cpu
     "test_faults.py::test_a_signal_at_any_phase_gives_one_line_and_its_exit_code",  # 7.3 s cpu
     "test_faults.py::test_interrupted_predict_on_stdout_says_the_output_is_incomplete",  # 1.7 s cpu
@@ -62,6 +64,7 @@ SLOW_TESTS = {
     "test_hostile_inputs.py::test_damaged_gzip_is_one_line",  # 3.0 s in all
     "test_hostile_inputs.py::test_gzip_bomb_of_one_endless_line",  # 3.5 s cpu
     "test_hostile_inputs.py::test_nul_byte_deep_in_a_file_names_its_line",  # 2.1 s cpu
+    "test_hostile_inputs.py::test_pythonioencoding_ascii_does_not_crash",  # 4.1 s cpu
     "test_markup.py::test_control_characters_never_reach_the_screen_raw",  # 6.1 s cpu
     "test_markup.py::test_epoch_lines_are_whole_in_a_file",  # 2.0 s cpu
     "test_markup.py::test_markup_like_labels_and_tokens_are_shown_as_they_are",  # 8.7 s cpu

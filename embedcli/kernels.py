@@ -110,7 +110,7 @@ def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg, i):
     return _pool_sum(W, tokens, s, e, pool == 0, out)
 
 
-@overload(_pool_doc, prefer_literal=True, jit_options={"nogil": True, **_INNER})
+@overload(_pool_doc, prefer_literal=True, inline="always", jit_options={"nogil": True, **_INNER})
 def _pool_doc_typed(W, tokens, s, e, pool, maxlen, out, arg, i):
     """Numba literal dispatch of :func:`_pool_doc`: a literal ``pool`` selects its function at
     typing time; any other ``pool`` compiles the branches above."""
@@ -470,7 +470,9 @@ def _objective_row(objective, z, labels, lo, hi, cw, grad):
     return _ova_row(z, labels, lo, hi, cw, grad)
 
 
-@overload(_objective_row, prefer_literal=True, jit_options={"nogil": True, **_INNER})
+@overload(
+    _objective_row, prefer_literal=True, inline="always", jit_options={"nogil": True, **_INNER}
+)
 def _objective_row_typed(objective, z, labels, lo, hi, cw, grad):
     """Numba literal dispatch of :func:`_objective_row`: a literal ``objective`` selects its
     loss at typing time; any other compiles all three."""
@@ -509,7 +511,9 @@ def _probabilities_row(objective, z, out):
         _sigmoid_probs(z, out)
 
 
-@overload(_probabilities_row, prefer_literal=True, jit_options={"nogil": True, **_INNER})
+@overload(
+    _probabilities_row, prefer_literal=True, inline="always", jit_options={"nogil": True, **_INNER}
+)
 def _probabilities_row_typed(objective, z, out):
     """Numba literal dispatch of :func:`_probabilities_row` (as :func:`_objective_row_typed`)."""
     if not isinstance(objective, types.IntegerLiteral):
@@ -1024,6 +1028,17 @@ KernelOpt = namedtuple(
     "optimizer lr linear_decay l2 beta1 beta2 eps dropout frozen_rows batch_size seed step0 "
     "tokens0 total_tokens loss0",
 )
+#: the scratch arrays of a ``train_rows`` call, allocated by its caller
+#: (``embedcli.model.rows_scratch``) so that the kernel compiles no array allocation (numba
+#: compiles ``np.zeros``/``np.full``/``np.ones`` once per dtype and rank: about a tenth of a
+#: cold run's compile time). ``gdense`` (the size of ``dense``), ``pooled``/``gpool``
+#: ``(batch_size, dim)`` float32, ``counts``/``docs`` ``(batch_size,)`` int64, the per-example
+#: ``mask`` (dim, ones), ``act``/``gact`` (max(hidden, 1)), ``logits``/``glog`` (n_out) float32,
+#: and the sparse step's ``slot`` (int32, all -1: rows, or 1 for fastText's SGD) and
+#: ``uniq``/``mult`` (int64, the longest example of the shard, or 1 for fastText's SGD)
+RowsScratch = namedtuple(
+    "RowsScratch", "gdense pooled gpool counts docs mask act gact logits glog slot uniq mult"
+)
 
 
 @njit(cache=True, nogil=True, **_INNER)
@@ -1038,56 +1053,7 @@ def _buffers(in0, hidden, n_out):
     return mask, act, gact, logits, glog
 
 
-@njit(cache=True, nogil=True, **_INNER)
-def _example(
-    emb, dense, gdense, data, shape, cw, d, x, gx, arg, b, bufs, dropout, seed, pool, objective
-):
-    """Forward and backward of example ``d``: pools into ``x`` (dropout applied), adds the
-    classifier gradient into ``gdense`` and writes the gradient wrt the pooled vector into
-    ``gx``. ``pool``/``objective`` are the entry kernel's constants (``shape``'s are not read):
-    only their branches compile. Returns ``(count, loss, correct)``."""
-    tokens, offsets, label_ids, label_offsets, doc_ids = data
-    _, maxlen, hidden, n_out, _ = shape
-    mask, act, gact, logits, glog = bufs
-    key = doc_ids[d]
-    in0 = x.shape[0]
-    in1 = hidden if hidden > 0 else in0
-    _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
-    relu, linear = hidden > 0, hidden < 0  # True, False as variables (see _affine)
-    s = offsets[d]
-    e = offsets[d + 1]
-    cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg, b)
-    if dropout > 0.0:
-        _dropout_row(mask, dropout, seed, key)
-        for j in range(in0):
-            x[j] *= mask[j]
-    h = x
-    gh = gx
-    if hidden > 0:
-        _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, relu)
-        h = act
-        gh = gact
-    _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, linear)
-    lval, ok = _objective_row(
-        objective, logits, label_ids, label_offsets[key], label_offsets[key + 1], cw, glog
-    )
-    _affine_backward(
-        h, dense[o_W:o_b], glog, in1, n_out, gh, gdense[o_W:o_b], gdense[o_b:o_end], 1.0
-    )
-    if hidden > 0:
-        for c in range(hidden):
-            if act[c] <= 0.0:
-                gact[c] = 0.0
-        _affine_backward(
-            x, dense[0:o_hb], gact, in0, hidden, gx, gdense[0:o_hb], gdense[o_hb:o_W], 1.0
-        )
-    if dropout > 0.0:
-        for j in range(in0):
-            gx[j] *= mask[j]
-    return cnt, lval, ok
-
-
-@njit(cache=True, nogil=True, **_INNER)
+@njit(cache=True, nogil=True, inline="always")
 def _forward_batch(
     emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, arg, bufs,
     dropout, seed, seen, loss_sum, pool, objective,
@@ -1095,20 +1061,60 @@ def _forward_batch(
     """Forward and backward of the mini-batch ``order[k:k + nb]`` (the part both training
     kernels share): clears and fills ``gdense``, each example's pooled vector and its gradient,
     ``docs``/``counts`` (row b for the example ``order[k + b]``; ``arg`` holds max pooling's
-    argmax positions, None in ``train_rows``).
+    argmax positions, None in ``train_rows``). Per example d: pools into ``pooled[b]`` (dropout
+    applied), adds the classifier gradient into ``gdense`` and writes the gradient wrt the pooled
+    vector into ``gpool[b]``. ``pool``/``objective`` are the entry kernel's constants
+    (``shape``'s are not read): only their branches compile. The per-example code is written
+    out here, not a function of its own: one module fewer for LLVM to optimize and emit, and to
+    link into every caller again (issue #8, cold compile).
     Returns ``(seen, loss_sum, correct)`` with the batch's tokens and losses added in example
     order."""
-    offsets = data.offsets
+    tokens, offsets, label_ids, label_offsets, doc_ids = data
+    _, maxlen, hidden, n_out, _ = shape
+    mask, act, gact, logits, glog = bufs
+    in0 = pooled.shape[1]
+    in1 = hidden if hidden > 0 else in0
+    _, o_hb, o_W, o_b, o_end = _dense_bounds(in0, hidden, n_out)
+    relu, linear = hidden > 0, hidden < 0  # True, False as variables (see _affine)
     gdense[:] = 0.0
     n_correct = 0
     for b in range(nb):
         d = order[k + b]
         docs[b] = d
-        seen += offsets[d + 1] - offsets[d]
-        cnt, lval, ok = _example(
-            emb, dense, gdense, data, shape, cw, d, pooled[b], gpool[b], arg, b, bufs, dropout,
-            seed, pool, objective,
-        )  # fmt: skip
+        s = offsets[d]
+        e = offsets[d + 1]
+        seen += e - s
+        key = doc_ids[d]
+        x = pooled[b]
+        gx = gpool[b]
+        cnt = _pool_doc(emb, tokens, s, e, pool, maxlen, x, arg, b)
+        if dropout > 0.0:
+            _dropout_row(mask, dropout, seed, key)
+            for j in range(in0):
+                x[j] *= mask[j]
+        h = x
+        gh = gx
+        if hidden > 0:
+            _affine(x, dense[0:o_hb], dense[o_hb:o_W], in0, hidden, act, relu)
+            h = act
+            gh = gact
+        _affine(h, dense[o_W:o_b], dense[o_b:o_end], in1, n_out, logits, linear)
+        lval, ok = _objective_row(
+            objective, logits, label_ids, label_offsets[key], label_offsets[key + 1], cw, glog
+        )
+        _affine_backward(
+            h, dense[o_W:o_b], glog, in1, n_out, gh, gdense[o_W:o_b], gdense[o_b:o_end], 1.0
+        )
+        if hidden > 0:
+            for c in range(hidden):
+                if act[c] <= 0.0:
+                    gact[c] = 0.0
+            _affine_backward(
+                x, dense[0:o_hb], gact, in0, hidden, gx, gdense[0:o_hb], gdense[o_hb:o_W], 1.0
+            )
+        if dropout > 0.0:
+            for j in range(in0):
+                gx[j] *= mask[j]
         counts[b] = cnt
         loss_sum += lval
         if ok:
@@ -1142,9 +1148,11 @@ def _max_doc(offsets, order, lo, hi):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective):
+def _train_rows(
+    params, state, data, shape, opt, cw, order, lo, hi, nshards, scratch, pool, objective
+):
     """The common training kernel (see the section comment): mean/sum pooling, SGD or Adagrad;
-    SGD without L2 at any batch size, else batch size 1."""
+    SGD without L2 at any batch size, else batch size 1. ``scratch``: a ``RowsScratch``."""
     emb, dense = params
     emb_S, d_S1 = state.emb_S, state.dense_S1
     tokens, offsets = data.tokens, data.offsets
@@ -1153,17 +1161,11 @@ def _train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, poo
     bsz = opt.batch_size
     dim = emb.shape[1]
     bounds = _dense_bounds(dim, hidden, n_out)
-    gdense = np.zeros(bounds[4], dtype=np.float32)
-    pooled = np.zeros((bsz, dim), dtype=np.float32)
-    gpool = np.zeros((bsz, dim), dtype=np.float32)
-    counts = np.zeros(bsz, dtype=np.int64)
-    docs = np.zeros(bsz, dtype=np.int64)
-    bufs = _buffers(dim, hidden, n_out)
+    gdense, pooled, gpool = scratch.gdense, scratch.pooled, scratch.gpool
+    counts, docs = scratch.counts, scratch.docs
+    bufs = (scratch.mask, scratch.act, scratch.gact, scratch.logits, scratch.glog)
     fast = optimizer == 0 and l2 == 0.0
-    slot = np.full(1 if fast else emb.shape[0], -1, dtype=np.int32)
-    cap = 1 if fast else _max_doc(offsets, order, lo, hi)
-    uniq = np.zeros(cap, dtype=np.int64)
-    mult = np.zeros(cap, dtype=np.int64)
+    slot, uniq, mult = scratch.slot, scratch.uniq, scratch.mult
     loss_sum = opt.loss0
     n_correct = 0
     seen = 0.0
@@ -1407,11 +1409,13 @@ def predict_batch(emb, dense, tokens, offsets, shape, probs):
 # The kernels a run calls, one per (pool, objective), so that a run compiles only the code of
 # its own pool and loss (issue #8: a cold default run compiled every loss and pooling).
 # Each is a closure over the two integer codes, which numba sees as constants:
-# - the body (``_train_rows``/``_train_exact``, ``inline="always"``) is inlined into the entry,
-#   where the branches of other pools are pruned before typing;
+# - the body (``_train_rows``/``_train_exact``, ``inline="always"``, and the ``_forward_batch``
+#   they share, also ``inline="always"``) is inlined into the entry, where the branches of other
+#   pools are pruned before typing;
 # - the codes reach the helpers it calls as numba *literals* (``Literal[int](0)``), and
 #   :func:`_pool_doc`/:func:`_objective_row` pick their implementation by that literal at typing
-#   time (``@overload(prefer_literal=True)``), so ``_binary_row`` never compiles for softmax.
+#   time (``@overload(prefer_literal=True, inline="always")``: the chosen call is inlined, no
+#   dispatcher of its own to compile), so ``_binary_row`` never compiles for softmax.
 # A literal constant argument is a type of its own: a helper called once with ``True`` and once
 # with ``False`` compiles twice. Pass flags as variables (see :func:`_affine`) or inline the
 # helper (``_doc_ngrams``). Numba caches a closure by the values it closes over: one index file
@@ -1421,10 +1425,10 @@ def predict_batch(emb, dense, tokens, offsets, shape, probs):
 
 def _train_rows_entry(pool, objective):
     @njit(cache=True, nogil=True)
-    def train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards):
+    def train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, scratch):
         """:func:`_train_rows` for one (pool, objective); ``shape``'s must be the same."""
         return _train_rows(
-            params, state, data, shape, opt, cw, order, lo, hi, nshards, pool, objective
+            params, state, data, shape, opt, cw, order, lo, hi, nshards, scratch, pool, objective
         )
 
     return train_rows

@@ -309,6 +309,35 @@ def kernel_opt(opt: tuple) -> kernels.KernelOpt:
     return kernels.KernelOpt(*opt) if len(opt) == 15 else kernels.KernelOpt(*opt, 0.0)
 
 
+def rows_scratch(
+    params: tuple, data: kernels.TrainData, shape: tuple, opt: kernels.KernelOpt, order: Any
+) -> kernels.RowsScratch:
+    """The scratch arrays of one ``train_rows`` call on the examples ``order`` (see
+    ``kernels.RowsScratch``): allocated here, so that the kernel compiles no allocation."""
+    emb, dense = params
+    dim, hidden, n_out, bsz = emb.shape[1], int(shape[2]), int(shape[3]), int(opt.batch_size)
+    fast = opt.optimizer == 0 and opt.l2 == 0.0
+    cap = 1
+    if not fast and len(order):
+        cap = max(1, int((data.offsets[order + 1] - data.offsets[order]).max()))
+    f32, i64 = np.float32, np.int64
+    return kernels.RowsScratch(
+        gdense=np.zeros(dim * hidden + hidden + (hidden or dim) * n_out + n_out, dtype=f32),
+        pooled=np.zeros((bsz, dim), dtype=f32),
+        gpool=np.zeros((bsz, dim), dtype=f32),
+        counts=np.zeros(bsz, dtype=i64),
+        docs=np.zeros(bsz, dtype=i64),
+        mask=np.ones(dim, dtype=f32),
+        act=np.zeros(max(hidden, 1), dtype=f32),
+        gact=np.zeros(max(hidden, 1), dtype=f32),
+        logits=np.zeros(n_out, dtype=f32),
+        glog=np.zeros(n_out, dtype=f32),
+        slot=np.full(1 if fast else emb.shape[0], -1, dtype=np.int32),
+        uniq=np.zeros(cap, dtype=i64),
+        mult=np.zeros(cap, dtype=i64),
+    )
+
+
 def train_epoch(
     params: tuple,
     state: tuple,
@@ -338,10 +367,15 @@ def train_epoch(
     nshards = max(1, int(nshards))
     rest = opt._replace(loss0=0.0)  # loss0 is added once, by shard 0
 
+    rows = kernel is kernels.TRAIN_ROWS.get((int(shape[0]), int(shape[4])))
+
     def shard(sh: int) -> tuple[float, int]:
         lo, hi = sh * n // nshards, (sh + 1) * n // nshards
         o = opt if sh == 0 else rest
-        return kernel(params, state, data, shape, o, class_weight, order, lo, hi, nshards)
+        args = (params, state, data, shape, o, class_weight, order, lo, hi, nshards)
+        if rows:
+            return kernel(*args, rows_scratch(params, data, shape, opt, order[lo:hi]))
+        return kernel(*args)
 
     if threads and nshards > 1:
         with ThreadPoolExecutor(max_workers=nshards) as pool:

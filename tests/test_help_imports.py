@@ -63,6 +63,7 @@ def test_root_help_imports_typer_and_the_light_cli_modules_only() -> None:
         "embedcli.cli.render",
         "embedcli.cli.stdio",
         "embedcli.errors",
+        "embedcli.escapes",
         "embedcli.limits",
         "embedcli.phases",
     }
@@ -84,6 +85,7 @@ def test_train_help_imports_neither_rich_nor_the_corpus_reader() -> None:
         "embedcli.cli.stdio",
         "embedcli.cli.train_cmd",
         "embedcli.errors",
+        "embedcli.escapes",
         "embedcli.limits",
         "embedcli.phases",
     }

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from embedcli.escapes import data_field as data_field  # re-exported: the CLI writes data with it
 from embedcli.escapes import escape_char
 
 if TYPE_CHECKING:

@@ -173,9 +173,9 @@ def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
     if path is not None:
         if plan.dask is not None:
             raise UsageError(f"{path} is already encoded: drop --engine dask")
-        return shard_corpus.prepare_from_shards(plan, path)
+        return PreparedPretrain(plan=plan, **shard_corpus.prepare_from_shards(plan, path))
     if plan.dask is not None:
-        return shard_corpus.prepare_with_dask(plan, plan.dask)
+        return PreparedPretrain(plan=plan, **shard_corpus.prepare_with_dask(plan, plan.dask))
     t0 = time.perf_counter()
     reader = plan.documents
     if reader is None:

@@ -191,11 +191,11 @@ def remap_shards(
     return ids.finish(), out_offsets, len(flat), tokens_read
 
 
-def prepare_from_shards(plan: Any, path: str) -> Any:
-    """``prepare_pretrain`` of an encoded shard directory: a ``PreparedPretrain`` whose corpus
-    is remapped from the memory-mapped shards (see the module notes)."""
+def prepare_from_shards(plan: Any, path: str) -> dict[str, Any]:
+    """``prepare_pretrain`` of an encoded shard directory: the fields of its ``PreparedPretrain``
+    (``pretrain_run`` builds it; this module does not import it back), the corpus remapped from
+    the memory-mapped shards (see the module notes)."""
     from embedcli.pretrain import PretrainCorpus
-    from embedcli.pretrain_run import PreparedPretrain
 
     t0 = time.perf_counter()
     manifest = shard_dir.read_manifest(path)
@@ -220,8 +220,7 @@ def prepare_from_shards(plan: Any, path: str) -> Any:
         counts=np.asarray(vocab.counts[first:], dtype=np.int64),
         words=list(vocab.tokens[first:]),
     )
-    return PreparedPretrain(
-        plan=plan,
+    return dict(
         vocab=vocab,
         corpus=corpus,
         documents=documents,
@@ -258,7 +257,7 @@ class DaskPlan:
     note: Callable[[str], None] | None = None
 
 
-def prepare_with_dask(plan: Any, dask: DaskPlan) -> Any:
+def prepare_with_dask(plan: Any, dask: DaskPlan) -> dict[str, Any]:
     """``pretrain --engine dask``: the vocabulary counted and the corpus encoded on a Dask
     cluster into a temporary shard directory beside ``output``, then prepared from it as
     ``prepare_from_shards`` does; the directory is removed before returning or raising."""
@@ -301,5 +300,5 @@ def prepare_with_dask(plan: Any, dask: DaskPlan) -> Any:
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-    prepared.timings = {"read_encode": time.perf_counter() - t0}
+    prepared["timings"] = {"read_encode": time.perf_counter() - t0}
     return prepared

@@ -31,7 +31,17 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-HARNESS = os.path.abspath(os.path.join(ROOT, "..", "..", "shared", "peers", "unsup.py"))
+HARNESS = next(
+    (
+        p
+        for p in (
+            os.path.abspath(os.path.join(ROOT, "..", "..", "shared", "peers", "unsup.py")),
+            "/work/shared/peers/unsup.py",
+        )
+        if os.path.exists(p)
+    ),
+    "unsup.py",
+)
 CONFIGS = {
     "sg": "--method skipgram --minn 0",
     "cbow": "--method cbow --minn 0",

@@ -272,7 +272,6 @@ def encode_dask(
     files in order (deleting them), so the ids, the bulk of the result, never travel through
     Dask's comms nor wait in the workers' memory; only lengths and labels do."""
     from embedcli.sequences import EncodedCorpus, GrowableArray, offsets_of
-    from embedcli.shards import _blocks
 
     shipped = client.scatter(vocab, broadcast=True, hash=False)  # once, not per task
     if spill is None:
@@ -295,8 +294,7 @@ def encode_dask(
         if spill is None:
             tokens.append(r["tokens"])
         else:
-            for block in _blocks(r["tokens_file"]):
-                tokens.append(block)
+            _append_file(tokens, r["tokens_file"])
         lengths.append(np.diff(r["offsets"]))
         label_ids.append(r["label_ids"])
         label_lengths.append(np.diff(r["label_offsets"]))
@@ -310,6 +308,18 @@ def encode_dask(
         offsets_of(np.concatenate(label_lengths)),
     )
     return corpus, reading
+
+
+def _append_file(out: Any, path: str, block: int = 1 << 22) -> None:
+    """Append the ids of a task's ``.npy`` file to ``out`` in blocks; the file is deleted."""
+    try:
+        ids = np.load(path, mmap_mode="r", allow_pickle=False)
+        for lo in range(0, len(ids), block):
+            out.append(ids[lo : lo + block])
+        del ids
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _add_reading(total: dict[str, Any], part: dict[str, Any]) -> None:

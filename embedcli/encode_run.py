@@ -217,12 +217,13 @@ def _encode_on_cluster(output: str, options: Any, vocab: Any, on_cluster: OnClus
     if output != "-":
         import tempfile
 
-        from embedcli.atomic import _umask
         from embedcli.outputs import mark, temp_prefix
 
         dest = Path(os.path.abspath(output))
         spill = tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".tmp", dir=dest.parent)
-        os.chmod(spill, 0o777 & ~_umask())  # workers of a remote cluster may be other users
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(spill, 0o777 & ~umask)  # workers of a remote cluster may be other users
         mark(spill)
     try:
         enc, reading = on_cluster(

@@ -14,7 +14,9 @@ the workers (``_tree_reduce``): the client receives one table, and no machine ho
 partial tables at once; the vocabulary built from it is the local one, ties included.
 
 Exactness of ``encode``: every id comes from the same vocabulary lookup; the client concatenates
-the partitions in order (or, with an output directory, each partition is one shard).
+the partitions in order (or, with an output directory, each partition is one shard). For one
+padded ``.npy``/``.npz``/text file the workers write each partition's ids to a file in a
+temporary folder beside the output (``spill``), so that the ids do not travel through Dask.
 
 Faults: a task only reads its inputs and returns a value, or writes its shard under temporary
 names renamed into place, so Dask may run it again when a worker dies (the scheduler retries on
@@ -245,26 +247,59 @@ def _encode_partition(
     return out
 
 
+def _encode_partition_to(
+    part: Partition, options: CorpusOptions, vocab: Any, folder: str
+) -> dict[str, Any]:
+    """``_encode_partition`` with the ids written to ``folder/part-NNNNN.npy`` (a temporary
+    name renamed into place: a retried task rewrites it whole); the result carries its path."""
+    r = _encode_partition(part, options, vocab)
+    path = os.path.join(folder, f"part-{part.index:05d}.npy")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        np.lib.format.write_array(f, np.ascontiguousarray(r.pop("tokens")), allow_pickle=False)
+    os.replace(tmp, path)
+    return {**r, "tokens_file": path}
+
+
 def encode_dask(
     client: Any,
     parts: list[Partition],
     options: CorpusOptions,
     vocab: Any,
     progress: Progress | None = None,
+    spill: str | Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """``encode_corpus`` over partitions on the cluster: ``(EncodedCorpus, reading)``, every id
-    identical to the local engine's. The partitions are fetched in order, one at a time."""
+    identical to the local engine's. The partitions are fetched in order, one at a time.
+
+    With ``spill`` (an existing folder every worker reaches under the same path: the output's
+    folder on a shared file system) the workers write their ids there and the client reads the
+    files in order (deleting them), so the ids, the bulk of the result, never travel through
+    Dask's comms nor wait in the workers' memory; only lengths and labels do."""
     from embedcli.sequences import EncodedCorpus, GrowableArray, offsets_of
 
     shipped = client.scatter(vocab, broadcast=True, hash=False)  # once, not per task
-    futures = client.map(_encode_partition, parts, options=options, vocab=shipped, pure=False)
+    if spill is None:
+        futures = client.map(_encode_partition, parts, options=options, vocab=shipped, pure=False)
+    else:
+        futures = client.map(
+            _encode_partition_to,
+            parts,
+            options=options,
+            vocab=shipped,
+            folder=str(spill),
+            pure=False,
+        )
     tokens = GrowableArray(np.int32)
     lengths, label_ids, label_lengths = [], [], []
     reading = {"lines": 0, "invalid": 0, "first_invalid": None}
     for done, future in enumerate(futures, 1):
         r = future.result()
         future.release()
-        tokens.append(r["tokens"])
+        if spill is None:
+            tokens.append(r["tokens"])
+        else:
+            _append_file(tokens, r["tokens_file"])
         lengths.append(np.diff(r["offsets"]))
         label_ids.append(r["label_ids"])
         label_lengths.append(np.diff(r["label_offsets"]))
@@ -278,6 +313,18 @@ def encode_dask(
         offsets_of(np.concatenate(label_lengths)),
     )
     return corpus, reading
+
+
+def _append_file(out: Any, path: str, block: int = 1 << 22) -> None:
+    """Append the ids of a task's ``.npy`` file to ``out`` in blocks; the file is deleted."""
+    try:
+        ids = np.load(path, mmap_mode="r", allow_pickle=False)
+        for lo in range(0, len(ids), block):
+            out.append(ids[lo : lo + block])
+        del ids
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _add_reading(total: dict[str, Any], part: dict[str, Any]) -> None:

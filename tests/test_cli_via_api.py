@@ -280,3 +280,48 @@ def test_explore_no_longer_assembles_library_pieces() -> None:
     for piece in ("open_table", "pooled", "search_table", "build_page", "project(",
                   "claim_outputs(", "atomic_write(", "CorpusReader", "explain_batch"):  # fmt: skip
         assert piece not in source, piece
+
+
+def test_encode_is_one_call(monkeypatch, tmp_path) -> None:
+    import embedcli.encode_run as encode_run
+    import embedcli.formats as formats
+    import embedcli.shards as shards
+
+    calls: list[str] = []
+    spy(monkeypatch, encode_run, "encode", calls)
+    spy(monkeypatch, shards, "encode_corpus", calls)
+    spy(monkeypatch, formats, "write_encoded", calls)
+    vocab = tmp_path / "v.tsv"
+    cli("build-vocab", TRAIN, "-o", vocab, "--min-count", "2", "--quiet")
+    out = tmp_path / "ids.npz"
+    r = runner.invoke(app, ["encode", str(TRAIN), "--vocab", str(vocab), "--maxlen", "12",
+                            "-o", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert calls == ["encode", "encode_corpus", "write_encoded"]  # inside the one call
+    from embedcli.corpus import CorpusOptions
+
+    run = encode_run.encode([str(TRAIN)], str(tmp_path / "api.npz"), CorpusOptions(),
+                            vocab=str(vocab), maxlen=12)  # fmt: skip
+    assert out.read_bytes() == (tmp_path / "api.npz").read_bytes()
+    assert (run.rows, run.width) == np.load(out)["ids"].shape
+    line = run.message().split(" in ")[0]  # the printed line, up to the time
+    assert line in r.stderr.replace("\n", " ")
+    # usage errors come from the library too, before any reading
+    with pytest.raises(embedcli.UsageError, match="--vocab VOCAB_TSV or --model"):
+        encode_run.encode([str(TRAIN)], "-", CorpusOptions())
+    r = runner.invoke(app, ["encode", str(TRAIN), "--vocab", str(vocab), "-o", str(tmp_path / "d")])
+    assert r.exit_code == 2 and "needs --engine dask" in r.stderr
+
+
+def test_encode_model_rows_are_one_call(subword_classifier, monkeypatch, tmp_path) -> None:
+    import embedcli.encode_run as encode_run
+
+    calls: list[str] = []
+    spy(monkeypatch, encode_run, "encode", calls)
+    spy(monkeypatch, encode_run, "_model_rows", calls)
+    out = tmp_path / "rows.npy"
+    cli("encode", TRAIN, "--model", subword_classifier, "-o", out, "--quiet")
+    assert calls == ["encode", "_model_rows"]
+    model = embedcli.load(subword_classifier)
+    rows = np.load(out)
+    assert rows.max() >= len(model.words)  # n-gram rows past the words

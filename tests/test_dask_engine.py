@@ -137,6 +137,55 @@ def test_encoded_ids_identical_to_local(client, sst2_parts):
         np.testing.assert_array_equal(getattr(enc, name), getattr(local, name), err_msg=name)
 
 
+def test_encoded_ids_through_files_identical_and_files_removed(client, sst2_parts, tmp_path):
+    """With ``spill`` the workers write each partition's ids to a file the client reads in order
+    (and deletes): the ids are the local engine's, none of them pass through Dask's comms."""
+    tok = make_tokenizer_config("embedcli")
+    vocab, _ = build_vocabulary(CorpusReader(sst2_parts), tok, vocab_options(min_count=2))
+    options = CorpusOptions()
+    local = encode_corpus(CorpusReader(sst2_parts, options), vocab)
+    parts = plan(client, sst2_parts, options)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    # what a task returns: lengths and labels; its ids are in its file
+    one = dask_engine._encode_partition_to(parts[2], options, vocab, str(spill))
+    assert "tokens" not in one and one["tokens_file"] == str(spill / "part-00002.npy")
+    alone = encode_corpus(PartitionReader(parts[2], options), vocab)
+    np.testing.assert_array_equal(np.load(one["tokens_file"]), alone.tokens)
+    os.unlink(one["tokens_file"])
+    enc, reading = dask_engine.encode_dask(client, parts, options, vocab, spill=spill)
+    seen = os.listdir(spill)
+    assert seen == []  # every part file read and deleted
+    assert reading["lines"] == sum(1 for p in sst2_parts for _ in p.open("rb"))
+    for name in ("tokens", "offsets", "label_ids", "label_offsets"):
+        np.testing.assert_array_equal(getattr(enc, name), getattr(local, name), err_msg=name)
+
+
+def test_cli_encode_npy_spills_beside_the_output_and_cleans_up(sst2_parts, tmp_path):
+    """``encode --engine dask -o ids.npy``: byte-identical to the local engine; the temporary
+    folder of part files beside the output is gone afterwards, and one left by a killed run
+    (dead PID) is removed by the next run."""
+    folder = sst2_parts[0].parent
+    vocab = tmp_path / "v.tsv"
+    assert _run("build-vocab", *map(str, sst2_parts), "-o", str(vocab), "-q").returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".ids.npy.999999999.abcd1234.tmp"  # a folder of a killed run (no such PID)
+    stale.mkdir()
+    (stale / "part-00000.npy").write_bytes(b"debris")
+    r = _run("encode", *map(str, sst2_parts), "--vocab", str(vocab), "-o", str(out / "local.npy"))
+    assert r.returncode == 0, r.stderr
+    r = _run(
+        "encode", str(folder / "part*.txt"), "--vocab", str(vocab), "-o", str(out / "ids.npy"),
+        "--engine", "dask", "--workers", "2", "--partition-size", "100000",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    docs = sum(1 for p in sst2_parts for _ in p.open("rb"))
+    assert f"encoded {docs:,} documents" in r.stderr and f"-> {out / 'ids.npy'}" in r.stderr
+    assert (out / "ids.npy").read_bytes() == (out / "local.npy").read_bytes()
+    assert sorted(os.listdir(out)) == ["ids.npy", "local.npy"]
+
+
 # ----------------------------------------------------------------- encoded shard directory
 def test_encoded_directory_is_complete_verified_and_resumes(client, sst2_parts, tmp_path):
     vocab, _ = build_vocabulary(CorpusReader(sst2_parts), make_tokenizer_config(), vocab_options())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Annotated, Any
 
 import typer
@@ -43,45 +42,10 @@ from embedcli.cli.options import (
     report_invalid_utf8,
 )
 from embedcli.cli.render import text
-from embedcli.corpus import CorpusReader
-from embedcli.errors import DataError, UsageError
 
-#: the widest padded row ``encode`` writes (one row is then 4 MB)
-MAXLEN_MAX = 1_000_000
-
-
-def check_output_space(output: str, rows: int, width: int) -> None:
-    """Refuse, before writing, an ``encode`` output larger than the free space of its file system.
-
-    ``.npy``/``.npz`` take 4 bytes per cell, text at least 2 ("0 "); stdout and special files
-    (a pipe, /dev/null) are not checked.
-    """
-    import os
-    import shutil
-
-    if output == "-":
-        return
-    if os.path.exists(output) and not os.path.isfile(output):
-        return
-    per_cell = 2 if output.lower().endswith(".txt") else 4
-    need = rows * width * per_cell
-    target = os.path.dirname(os.path.abspath(output))
-    try:
-        free = shutil.disk_usage(target).free
-    except OSError:
-        return  # the write itself will report an unusable directory
-    if need > free:
-        raise DataError(
-            f"{output} would take {_bytes(need)} ({rows:,} rows x {width:,} ids) but its file "
-            f"system has {_bytes(free)} free; lower --maxlen or write elsewhere"
-        )
-
-
-def _bytes(n: int) -> str:
-    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= scale:
-            return f"{n / scale:,.1f} {unit}"
-    return f"{n} bytes"
+# the library's limits and checks, importable from here as before
+from embedcli.encode_run import MAXLEN_MAX, check_output_space  # noqa: F401
+from embedcli.errors import UsageError
 
 
 @app.command("build-vocab")
@@ -255,127 +219,45 @@ def encode(
 
     Example: embedcli encode sample_data/stdlib/test.txt --vocab vocab.tsv --maxlen 40 -o ids.npz
     """
-    from embedcli.formats import write_encoded
+    from embedcli.encode_run import check_encode_args
+    from embedcli.encode_run import encode as encode_run
     from embedcli.outputs import Output, claim_outputs
-    from embedcli.sequences import padded_width
-    from embedcli.shards import encode_corpus
-    from embedcli.vocab import Vocabulary
 
     start_command()
-    if maxlen is not None and maxlen < 1:
-        raise UsageError(f"--maxlen must be at least 1, not {maxlen}")
     dask = use_dask(engine, scheduler, workers, partition_size)
-    suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
-    to_dir = dask and output != "-" and suffix not in ("npy", "npz", "txt")
-    if output != "-" and suffix not in ("npy", "npz", "txt") and not to_dir:
-        raise UsageError(
-            f"--output must end in .npy, .npz or .txt, or be '-' (got {output!r}); "
-            "an encoded shard directory needs --engine dask"
-        )
-    if hashes and not to_dir:
-        raise UsageError("--hashes applies to an encoded shard directory (--engine dask -o DIR)")
-    if to_dir and (maxlen is not None or padding or truncating):
-        raise UsageError(
-            "an encoded shard directory keeps documents whole: drop --maxlen/--padding/--truncating"
-        )
-    if (vocab_path is None) == (model is None):
-        raise UsageError(
-            "give --vocab VOCAB_TSV or --model MODEL_DIR, one of them (see embedcli encode --help)"
-        )
-    if model is not None and dask:
-        raise UsageError("encode --model runs on the local engine: drop --engine dask")
+    kind = check_encode_args(
+        output,
+        dask=dask,
+        vocab=vocab_path,
+        model=model,
+        maxlen=maxlen,
+        padding=padding,
+        truncating=truncating,
+        hashes=hashes,
+    )
     source = vocab_path if model is None else model
     inputs = [*(local_inputs(corpus) if dask else corpus), source]
-    kind = "dir" if to_dir else "file"
     ctx.with_resource(claim_outputs([Output(output, kind=kind)], inputs, force=force))
-    loaded = None
-    if model is not None:
-        from embedcli.cli.model_common import LoadedModel
-
-        loaded = LoadedModel(model, command="encode --model")
-        vocab = loaded.vocab
-    else:
-        vocab = Vocabulary.load(vocab_path)
-    padding = padding or vocab.options.get("padding", "post")
-    truncating = truncating or vocab.options.get("truncating", "post")
     options = reading.options()
-    t0 = time.perf_counter()
-    if to_dir:
-        _encode_to_dir(
-            corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0, hashes
-        )
-        return
-    if dask:
-        from embedcli.dask_engine import encode_dask
 
+    def on_cluster(job: Any) -> Any:
         with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
-            enc, reading = encode_dask(client, parts, options, vocab)
-        reader = reading_summary(reading)
-    else:
-        reader = CorpusReader(corpus, options)
-        if loaded is None:
-            enc = encode_corpus(reader, vocab)
-        else:
-            enc = _model_rows(reader, loaded, encode_corpus)
-    if enc.n_docs == 0:
-        raise DataError("the corpus is empty: no documents were read")
-    report_invalid_utf8(reader, quiet)
-    width = padded_width(enc.offsets, maxlen)
-    check_output_space(output, enc.n_docs, width)
-    # the padded matrix is streamed to the file in row blocks, never built in memory
-    n_rows, width = write_encoded(
+            return job(client, parts)
+
+    run = encode_run(
+        corpus,
         output,
-        enc,
-        width,
-        vocab.labels,
+        options,
+        vocab=vocab_path,
+        model=model,
+        maxlen=maxlen,
         padding=padding,
         truncating=truncating,
         value=value,
+        hashes=hashes,
+        on_cluster=on_cluster if dask else None,
     )
+    report_invalid_utf8(run.reading, quiet)
     if not quiet:
-        lens = enc.lengths()
-        cut = int((lens > width).sum())
-        err_console.print(
-            text(
-                f"encoded {enc.n_docs:,} documents, {len(enc.tokens):,} tokens -> {n_rows:,} x {width} int32 "
-                f"(padding={padding}, truncating={truncating}; {cut:,} truncated) in {time.perf_counter() - t0:.2f} s"
-                + ("" if output == "-" else f" -> {output}")
-            )
-        )
+        err_console.print(text(run.message()))
     sys.stdout.flush()
-
-
-def _encode_to_dir(
-    corpus, options, vocab, output, scheduler, workers, partition_size, quiet, t0, hashes=False
-):
-    """``encode --engine dask -o DIR``: the encoded shard directory (``embedcli.shard_dir``)."""
-    import os
-
-    from embedcli.dask_engine import encode_to_dir
-
-    os.makedirs(output, exist_ok=True)
-    with cluster(corpus, options, scheduler, workers, partition_size, quiet) as (client, parts):
-        manifest = encode_to_dir(client, parts, options, vocab, output, hashes=hashes)
-    if manifest["documents"] == 0:
-        raise DataError("the corpus is empty: no documents were read")
-    if not quiet:
-        kept = f", {manifest['kept']} kept from an earlier run" if manifest["kept"] else ""
-        err_console.print(
-            text(
-                f"encoded {manifest['documents']:,} documents, {manifest['tokens']:,} tokens into "
-                f"{len(manifest['shards'])} shards{kept} in {time.perf_counter() - t0:.2f} s -> {output}"
-            )
-        )
-
-
-def _model_rows(reader: CorpusReader, m: Any, encode_corpus: Any) -> Any:
-    """The corpus encoded as ``m`` pools it: ``model.featurize`` of its word ids (``</s>``, word
-    n-gram and subword rows appended), labels kept."""
-    import dataclasses
-
-    from embedcli import model as engine
-    from embedcli.cli.model_common import encode_for_model
-
-    enc = encode_for_model(encode_corpus, reader, m)
-    tokens, offsets = engine.featurize(enc.tokens, enc.offsets, m.spec, enc.hashes)
-    return dataclasses.replace(enc, tokens=tokens, offsets=offsets, hashes=None)

@@ -1,28 +1,39 @@
 """Hyperparameter search for ``embedcli train --autotune-*`` (fastText's ``-autotune-*``).
 
 :func:`search` runs trials until the time budget (or ``trials``) is spent, each a training run
-with hyperparameters proposed by optuna's TPE sampler, scored on the validation data with the
-chosen :class:`Metric`. Every few epochs a trial reports its validation score; optuna's median
-pruner stops trials whose score is below the median of earlier trials at the same point of their
-schedule, and the same hook stops a trial that would overrun the budget (mid-epoch, between
-chunks). Trial 0 is the run's defaults, so the result never scores below them on validation.
-The best trial's model is kept as trained (fastText retrains its best arguments on the same
-training data, which with ``--threads 1`` gives the same bits); :func:`finish` evaluates it on the
-test file (never read during the search) and writes it as any model directory, with the chosen
-hyperparameters and the trial history in ``config.json``.
+scored on the validation data with the chosen :class:`Metric`. The first trials are seeded
+(:func:`seeded_trials`): the run's defaults (trial 0, so the result never scores below them on
+validation), then fastText's supervised recipe (plain SGD, no dropout, more epochs); optuna's TPE
+sampler proposes the rest, in ranges centred on the defaults (:class:`_Space`). Every tenth of
+its epochs a trial reports its validation score; optuna's median pruner stops trials below the
+median of earlier trials at the same point of their schedule, and the same hook stops a trial
+that would overrun the budget (mid-epoch, between chunks).
 
-Search space (names of ``TrainConfig``): optimizer, lr (a factor of the optimizer's default lr,
-log scale), dim, epochs, word_ngrams, buckets (10k .. twice the automatic number), dropout,
-min_count, subwords (minn 0/2/3 with maxn = minn + 3, as fastText). Options in ``fixed`` keep the
-plan's value.
+After a ``--val-split`` search the best configuration is trained again on the training and
+validation documents (``AutotuneOptions.refit``), within the budget: the search keeps time for it
+(the best trial's seconds x the data ratio x 1.15) and the best trial's own model is returned
+when the refit cannot finish. fastText does not do this (it retrains its best arguments on the
+training data only, after the budget). With ``--autotune-validation`` the best trial's model is
+kept as trained (the same training data a retraining would use; with ``--threads 1``, the same
+bits). :func:`finish` evaluates it on the test file (never read during the search) and writes it
+as any model directory, with the chosen hyperparameters and the trial history in ``config.json``.
+
+With ``model_size`` a candidate whose float model is larger is quantized to fit, as fastText's
+autotune does (``embedcli.autotune_size``): ``dsub`` 2/4/8/16 is searched, the cutoff is the
+largest that fits, the cut table is retrained, the trial is scored quantized, and the best
+trial's quantized model (format version 2) is the one written.
+
+Search space (names of ``TrainConfig``): optimizer, lr (0.1x..5x the optimizer's default, log
+scale), dim 16..300, epochs (a third .. 4x the automatic number, at most 100), word_ngrams 1..4,
+buckets (10k .. twice the automatic number), dropout 0..0.6, min_count 1..3, subwords (minn 0/2/3
+with maxn = minn + 3, as fastText). Options in ``fixed`` keep the plan's value.
 
 Metrics (``embedcli.autotune_metrics``) follow fastText's ``Meter`` with one prediction per
 document: ``f1``, ``f1:LABEL``, ``precision-at-recall:R[:LABEL]``, ``recall-at-precision:P[:LABEL]``,
 plus ``accuracy``.
 
-Left out: quantizing candidates to fit ``model_size`` (they are skipped; the float size of
-:func:`float_model_bytes` is compared), parallel trials. optuna is imported lazily (extra
-``embedcli[autotune]``); nothing here prints.
+Left out: parallel trials. optuna is imported lazily (extra ``embedcli[autotune]``); nothing here
+prints.
 """
 
 from __future__ import annotations
@@ -108,7 +119,7 @@ def parse_size(text: str) -> int:
 def float_model_bytes(rows: int, dim: int, labels: int, hidden: int = 0) -> int:
     """Bytes of a float32 model's parameters: the embedding table (``rows x dim``) and the
     dense layers (hidden, then the classifier). The vocabulary and config files are left out.
-    (A quantized model's estimate, ``embedcli.quantize``, plugs in here: see ``_model_bytes``.)"""
+    (A quantized model's size: ``embedcli.autotune_size``.)"""
     width = hidden if hidden else dim
     dense = (dim * hidden + hidden if hidden else 0) + width * labels + labels
     return 4 * (rows * dim + dense)
@@ -129,7 +140,7 @@ class AutotuneOptions:
     duration: float = 300.0
     #: stop after this many trials (0 = only the time budget)
     trials: int = 0
-    #: largest model (bytes, ``float_model_bytes``); 0 = any
+    #: largest model on disk (bytes); larger candidates are quantized to fit; 0 = any
     model_size: int = 0
     #: ``SEARCHED`` names that keep the plan's value (set explicitly by the user)
     fixed: frozenset[str] = frozenset()
@@ -587,8 +598,8 @@ def _suggest(
 
 
 def _model_bytes(spec: Any) -> int:
-    """The size compared with ``--autotune-model-size``: the float model's. (Where a quantized
-    size estimate, ``embedcli.quantize``, replaces it once candidates may be quantized.)"""
+    """The float model's parameter bytes (the memory cap's measure; ``--autotune-model-size``
+    compares bytes on disk, ``autotune_size``)."""
     return float_model_bytes(spec.num_rows, spec.dim, spec.num_labels, spec.hidden)
 
 

@@ -694,6 +694,8 @@ def _run_trial(
         return done("stopped")
     result = run.finish(t_fit)
     if qplan is not None:
+        if clock.left() <= 0:  # quantizing (k-means, retrain) would overrun the budget
+            return done("stopped", epochs_run=cfg.epochs)
         fitted = sized.quantize(trial.number, result, prepared, qplan)
         if fitted is None:
             return done("too big", reason="quantized")

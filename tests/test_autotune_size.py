@@ -61,9 +61,7 @@ def test_plan_quantization_takes_the_largest_cutoff_that_fits() -> None:
     assert plan_quantization(spec, 50_000, 2) is None
 
 
-def test_too_large_candidates_are_quantized_to_fit(
-    corpus: dict[str, Path], tmp_path: Path
-) -> None:
+def test_too_large_candidates_are_quantized_to_fit(corpus: dict[str, Path], tmp_path: Path) -> None:
     size = 150_000  # the float model of every candidate is ~26 MB (65k bucket rows x 100)
     out = tmp_path / "m"
     r = run(

@@ -859,110 +859,86 @@ def finish(
     ``output`` as any model directory (a quantized one, format version 2, when
     ``--autotune-model-size`` made the best trial quantize); the summary (``train --json``'s
     shape plus ``autotune``)."""
+    from embedcli.pipeline import save_run
+
+    def stage(message: str) -> None:
+        if on_stage is not None:
+            on_stage(message)
+
     try:
-        if result.quantized_dir is not None:
-            return _finish_quantized(result, output, test_path, on_stage)
-        return _finish_float(result, output, test_path, on_stage)
+        best, prepared, quantized = result.best, result.prepared, result.quantized_dir
+        metrics: dict[str, Any] = dict(best.metrics)
+        metric = str(result.metric).split(":")[0].replace("-", "_")
+        metrics[f"val_{metric}"] = result.best_trial["score"]
+        if test_path:
+            stage(f"evaluating on {test_path} …")
+            if quantized is not None:
+                from embedcli.autotune_size import quantized_test_metrics
+
+                metrics.update(quantized_test_metrics(quantized, test_path, best.config.threads))
+            else:
+                metrics.update(_test_metrics(result, test_path))
+        metrics["tokens_per_s"] = best.tokens_per_s
+        stage(f"writing {output} …")
+        record = result.record()
+        summary: dict[str, Any] = {
+            "model": output,
+            "train_documents": prepared.train.n_docs,
+            "train_tokens": int(len(prepared.train.tokens)),
+            "vocab_size": len(prepared.vocab),
+            "labels": prepared.vocab.labels,
+            "epochs": best.config.epochs,
+            **metrics,
+            "config": best.config.to_dict(),
+            "autotune": record,
+        }
+        if quantized is not None:
+            from embedcli.autotune_size import dir_bytes, write_best
+
+            write_best(quantized, output, {"autotune": record, "history": best.history}, metrics)
+            summary["quantized"] = {
+                **(result.best_trial.get("quantized") or {}),
+                "bytes": dir_bytes(output),
+            }
+            summary.pop("vocab_size")  # the cut vocabulary is the quantized model's
+        else:
+            save_run(output, best, prepared, metrics, extra={"autotune": record})
+        return summary
     finally:
         if result.sized is not None:
             result.sized.cleanup()
 
 
-def _finish_quantized(
-    result: AutotuneResult,
-    output: str,
-    test_path: str | None,
-    on_stage: Callable[[str], None] | None,
-) -> dict[str, Any]:
-    from embedcli.autotune_size import dir_bytes, quantized_test_metrics, write_best
-
-    best, prepared, path = result.best, result.prepared, result.quantized_dir
-    metrics: dict[str, Any] = dict(best.metrics)
-    metrics[f"val_{str(result.metric).split(':')[0].replace('-', '_')}"] = result.best_trial[
-        "score"
-    ]
-    if test_path:
-        if on_stage is not None:
-            on_stage(f"evaluating on {test_path} …")
-        metrics.update(quantized_test_metrics(path, test_path, best.config.threads))
-    metrics["tokens_per_s"] = best.tokens_per_s
-    if on_stage is not None:
-        on_stage(f"writing {output} …")
-    record = result.record()
-    write_best(path, output, {"autotune": record, "history": best.history}, metrics)
-    quantized = dict(result.best_trial.get("quantized") or {})
-    quantized["bytes"] = dir_bytes(output)
-    return {
-        "model": output,
-        "train_documents": prepared.train.n_docs,
-        "train_tokens": int(len(prepared.train.tokens)),
-        "labels": prepared.vocab.labels,
-        "epochs": best.config.epochs,
-        **metrics,
-        "quantized": quantized,
-        "config": best.config.to_dict(),
-        "autotune": record,
-    }
-
-
-def _finish_float(
-    result: AutotuneResult,
-    output: str,
-    test_path: str | None,
-    on_stage: Callable[[str], None] | None,
-) -> dict[str, Any]:
+def _test_metrics(result: AutotuneResult, test_path: str) -> dict[str, Any]:
+    """Test accuracy and loss of the float model (and of the best trial's own model when a
+    refit replaced it)."""
     from embedcli.corpus import CorpusOptions, CorpusReader
     from embedcli.model import predict_proba
-    from embedcli.pipeline import save_run, subword_lengths
+    from embedcli.pipeline import subword_lengths
     from embedcli.shards import encode_corpus
     from embedcli.train import evaluate_arrays
 
-    best, prepared = result.best, result.prepared
-    vocab, plan = prepared.vocab, prepared.plan
-    metrics: dict[str, Any] = dict(best.metrics)
-    metrics[f"val_{str(result.metric).split(':')[0].replace('-', '_')}"] = result.best_trial[
-        "score"
-    ]
-    if test_path:
-        if on_stage is not None:
-            on_stage(f"evaluating on {test_path} …")
-        opts = CorpusOptions(**{**plan.corpus_options.__dict__, "require_labels": False})
-        test = encode_corpus(
-            CorpusReader([test_path], opts),
-            vocab,
-            hashes=int(best.config.word_ngrams) > 1,
-            subwords=subword_lengths(best.config.to_dict()),
-        )
+    best, plan = result.best, result.prepared.plan
+    opts = CorpusOptions(**{**plan.corpus_options.__dict__, "require_labels": False})
+    test = encode_corpus(
+        CorpusReader([test_path], opts),
+        result.prepared.vocab,
+        hashes=int(best.config.word_ngrams) > 1,
+        subwords=subword_lengths(best.config.to_dict()),
+    )
 
-        def accuracy(model: Any) -> dict[str, Any]:
-            probs = predict_proba(
-                model.params, model.spec, test.tokens, test.offsets,
-                threads=model.config.threads, hashes=test.hashes,
-            )  # fmt: skip
-            return evaluate_arrays(probs, test.label_ids, test.label_offsets)
+    def evaluate(model: Any) -> dict[str, Any]:
+        probs = predict_proba(
+            model.params, model.spec, test.tokens, test.offsets,
+            threads=model.config.threads, hashes=test.hashes,
+        )  # fmt: skip
+        return evaluate_arrays(probs, test.label_ids, test.label_offsets)
 
-        ev = accuracy(best)
-        metrics.update(
-            test_accuracy=ev["accuracy"], test_loss=ev["loss"], test_documents=test.n_docs
-        )
-        if result.trial_model is not None:  # the best trial before the refit, for comparison
-            metrics["test_accuracy_before_refit"] = accuracy(result.trial_model)["accuracy"]
-    metrics["tokens_per_s"] = best.tokens_per_s
-    if on_stage is not None:
-        on_stage(f"writing {output} …")
-    record = result.record()
-    save_run(output, best, prepared, metrics, extra={"autotune": record})
-    return {
-        "model": output,
-        "train_documents": prepared.train.n_docs,
-        "train_tokens": int(len(prepared.train.tokens)),
-        "vocab_size": len(vocab),
-        "labels": vocab.labels,
-        "epochs": best.config.epochs,
-        **metrics,
-        "config": best.config.to_dict(),
-        "autotune": record,
-    }
+    ev = evaluate(best)
+    out = {"test_accuracy": ev["accuracy"], "test_loss": ev["loss"], "test_documents": test.n_docs}
+    if result.trial_model is not None:  # the best trial before the refit, for comparison
+        out["test_accuracy_before_refit"] = evaluate(result.trial_model)["accuracy"]
+    return out
 
 
 def best_trials(trials: list[dict[str, Any]], n: int = 5) -> list[dict[str, Any]]:

@@ -790,8 +790,8 @@ def _refit(best: Any, prepared: Any, clock: _Clock) -> tuple[dict[str, Any], Any
 
     full = concat_corpora(prepared.train, prepared.val)
     record: dict[str, Any] = {"documents": full.n_docs, "done": False}
-    if clock.total_left() <= 0:
-        record["reason"] = "no time left"
+    if clock.total_left() < clock.reserve:  # it would be stopped before the end: not started
+        record["reason"] = f"not enough time left (~{clock.reserve:.0f} s needed)"
         return record, None
 
     def hook(_fraction: float) -> None:

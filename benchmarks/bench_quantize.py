@@ -44,7 +44,9 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
 
 
-def run_embedcli(name: str, work: Path, cutoff: int, qout: bool) -> dict[str, Any]:
+def run_embedcli(
+    name: str, work: Path, cutoff: int, qout: bool, repeats: list[int] = ()
+) -> dict[str, Any]:
     train, test = DATA / name / "train.txt", DATA / name / "test.txt"
     model, small = work / f"{name}-model", work / f"{name}-small"
     t = time.perf_counter()
@@ -57,17 +59,26 @@ def run_embedcli(name: str, work: Path, cutoff: int, qout: bool) -> dict[str, An
              *(["--qout"] if qout else []))  # fmt: skip
     quant_s = time.perf_counter() - t
     after = embedcli("evaluate", str(small), str(test), "--json")["accuracy"]
+    again = []
+    for seed in repeats:  # the same float model quantized with other seeds: the noise floor
+        other = work / f"{name}-small-{seed}"
+        embedcli("quantize", str(model), "-o", str(other), "--quiet", "--seed", str(seed), *q,
+                 *(["--qout"] if qout else []))  # fmt: skip
+        again.append(embedcli("evaluate", str(other), str(test), "--json")["accuracy"])
     return {
         "bytes_before": dir_bytes(model),
         "bytes_after": dir_bytes(small),
         "acc_before": before,
         "acc_after": after,
+        "acc_after_repeats": again,
         "train_s": train_s,
         "quantize_s": quant_s,
     }
 
 
-def run_fasttext(name: str, work: Path, cutoff: int, qout: bool) -> dict[str, Any]:
+def run_fasttext(
+    name: str, work: Path, cutoff: int, qout: bool, repeats: int = 0
+) -> dict[str, Any]:
     import fasttext
 
     train, test = str(DATA / name / "train.txt"), str(DATA / name / "test.txt")
@@ -81,7 +92,14 @@ def run_fasttext(name: str, work: Path, cutoff: int, qout: bool) -> dict[str, An
     quant_s = time.perf_counter() - t
     m.save_model(str(work / f"{name}.ftz"))
     after = m.test(test)[1]
+    again = []
+    for _ in range(repeats):  # the saved float model quantized again (its retrain is Hogwild)
+        m2 = fasttext.load_model(str(work / f"{name}.bin"))
+        m2.quantize(input=train, qnorm=True, retrain=True, cutoff=cutoff, dsub=2, thread=2,
+                    qout=qout)  # fmt: skip
+        again.append(m2.test(test)[1])
     return {
+        "acc_after_repeats": again,
         "bytes_before": (work / f"{name}.bin").stat().st_size,
         "bytes_after": (work / f"{name}.ftz").stat().st_size,
         "acc_before": before,
@@ -104,9 +122,13 @@ def markdown(rows: list[dict[str, Any]], cutoff: int) -> str:
             x = r[tool]
             red = x["bytes_before"] / x["bytes_after"]
             loss = 100 * (x["acc_before"] - x["acc_after"])
+            reps = x.get("acc_after_repeats") or []
+            shown = f"{x['acc_after']:.4f}" + (
+                " (again: " + ", ".join(f"{a:.4f}" for a in reps) + ")" if reps else ""
+            )
             lines.append(
                 f"| {r['dataset']} | {tool} | {x['bytes_before']:,} | {x['bytes_after']:,} | "
-                f"{red:.0f}x | {x['acc_before']:.4f} | {x['acc_after']:.4f} | {loss:+.2f} | "
+                f"{red:.0f}x | {x['acc_before']:.4f} | {shown} | {loss:+.2f} | "
                 f"{x['quantize_s']:.1f} |"
             )
     verdict = []
@@ -135,6 +157,13 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="*", default=DATASETS)
     ap.add_argument("--cutoff", type=int, default=100_000)
     ap.add_argument("--qout", action="store_true")
+    ap.add_argument(
+        "--quant-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="quantize each float model again with these seeds (fastText: as many repeats)",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args()
@@ -143,8 +172,10 @@ def main() -> None:
         for name in args.datasets:
             work = Path(tmp)
             row = {"dataset": name}
-            row["embedcli"] = run_embedcli(name, work, args.cutoff, args.qout)
-            row["fastText"] = run_fasttext(name, work, args.cutoff, args.qout)
+            row["embedcli"] = run_embedcli(name, work, args.cutoff, args.qout, args.quant_seeds)
+            row["fastText"] = run_fasttext(
+                name, work, args.cutoff, args.qout, len(args.quant_seeds)
+            )
             for p in work.iterdir():  # free the disk: float models are 400 MB each
                 if p.is_dir():
                     subprocess.run(["rm", "-rf", str(p)], check=False)

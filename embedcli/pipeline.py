@@ -396,6 +396,37 @@ def evaluate_test(result: Any, test: EncodedCorpus) -> dict[str, Any]:
     return {"test_accuracy": ev["accuracy"], "test_loss": ev["loss"], "test_documents": test.n_docs}
 
 
+def save_run(
+    output: str,
+    result: Any,
+    prepared: PreparedTraining,
+    metrics: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
+) -> Any:
+    """Write the model of a finished run (a ``train.TrainResult`` on ``prepared``) as a model
+    directory: its parameters, vocabulary, resolved config, ``metrics``, history and how the
+    training files were read, plus ``extra`` (``train`` and ``train --autotune-*`` share it)."""
+    from embedcli.modeldir import save_model
+
+    return save_model(
+        output,
+        spec=result.spec.to_dict(),
+        params=result.params,
+        vocab=prepared.vocab,
+        train_config=result.config.to_dict(),
+        metrics=metrics,
+        extra={
+            "history": result.history,
+            "init_vectors": prepared.init_coverage,
+            # how the training files were read: predict and evaluate read new files the same way
+            "corpus": prepared.plan.corpus_options.record(),
+            **(extra or {}),
+        },
+        timings=timings,
+    )
+
+
 def run_training(
     prepared: PreparedTraining,
     output: str,
@@ -415,7 +446,6 @@ def run_training(
     encode to the checkpoint's document and token counts (else a DataError).
     """
     from embedcli.checkpoint import save_checkpoint
-    from embedcli.modeldir import save_model
     from embedcli.train import TrainConfig, fit
 
     config = TrainConfig.from_dict(prepared.plan.config)  # fit() validates it
@@ -503,21 +533,7 @@ def run_training(
         on_stage(f"writing {output} …")
     t_stage = time.perf_counter()
     save_timings: dict[str, float] = {}
-    save_model(
-        output,
-        spec=result.spec.to_dict(),
-        params=result.params,
-        vocab=vocab,
-        train_config=result.config.to_dict(),
-        metrics=metrics,
-        extra={
-            "history": result.history,
-            "init_vectors": prepared.init_coverage,
-            # how the training files were read: predict and evaluate read new files the same way
-            "corpus": prepared.plan.corpus_options.record(),
-        },
-        timings=save_timings,
-    )
+    save_run(output, result, prepared, metrics, timings=save_timings)
     timings["save"] = time.perf_counter() - t_stage
     timings.update({f"save.{k}": v for k, v in save_timings.items()})
     return {

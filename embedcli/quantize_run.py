@@ -59,6 +59,8 @@ class QuantizeOptions:
     input: str | None = None
     threads: int = 2
     seed: int = 0
+    #: the retrain's training documents (``corpus.Document``s) in place of ``input``
+    docs: Any = None
 
 
 @dataclass
@@ -98,7 +100,8 @@ def quantize_model(
         )
     rows, dim = emb.shape
     cutoff = opts.cutoff
-    check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, opts.input is not None)
+    has_input = opts.input is not None or opts.docs is not None
+    check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, has_input)
     if dim % opts.dsub:
         note(
             f"--dsub {opts.dsub} does not divide dim {dim}: the last sub-space has "
@@ -279,11 +282,13 @@ def retrain(
 
     cfg = config.get("train") or {}
     saved = recorded_options(config.get("corpus"), "config.json")
-    reader = CorpusReader([opts.input], CorpusOptions(**saved))
+    reader = (
+        opts.docs if opts.docs is not None else CorpusReader([opts.input], CorpusOptions(**saved))
+    )
     subwords = (spec.minn, spec.maxn) if spec.has_subwords else None
     enc = encode_corpus(reader, vocab, hashes=bool(spec.ngram_hash), subwords=subwords)
     if len(enc.offsets) < 2:
-        raise DataError(f"{opts.input}: no documents to retrain on")
+        raise DataError(f"{opts.input or 'the training data'}: no documents to retrain on")
     tokens, offsets = featurize(enc.tokens, enc.offsets, spec, enc.hashes)
     tokens = np.ascontiguousarray(map_rows(tokens, spec.num_words, kept), dtype=np.int32)
     label_ids = np.ascontiguousarray(enc.label_ids, dtype=np.int32)

@@ -48,7 +48,8 @@ AutotuneModelSizeOpt = Annotated[
     str | None,
     typer.Option(
         "--autotune-model-size",
-        help="Skip candidates whose model would be larger than this (2M, 500k, 1G).",
+        help="Largest model on disk (2M, 500k, 1G): larger candidates are quantized to fit "
+        "(dsub and cutoff searched, as fastText) and the model is written quantized.",
     ),
 ]
 AutotuneTrialsLogOpt = Annotated[

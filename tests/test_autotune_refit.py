@@ -1,0 +1,76 @@
+"""``train --autotune-* --val-split``: the seeded first trials, the refit of the best configuration
+on training + validation documents (reproducible with a seed and ``--threads 1``), and the
+search space centred on the defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from embedcli.autotune import _Space, seeded_trials
+from embedcli.cli import app
+
+pytest.importorskip("optuna")
+runner = CliRunner()
+
+
+def run(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(2)
+    labels = ["a", "b", "c"]
+    lines = []
+    for _ in range(600):
+        k = int(rng.integers(3))
+        words = [f"{labels[k]}{int(rng.integers(25))}" for _ in range(3)]
+        words += [f"x{int(rng.integers(150))}" for _ in range(4)]
+        rng.shuffle(words)
+        lines.append(f"__label__{labels[k]} " + " ".join(words))
+    path = tmp_path_factory.mktemp("refit") / "train.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_seeded_trials_start_from_the_defaults() -> None:
+    defaults = {"optimizer": "adagrad", "lr_factor": 1.0, "dim": 100, "epochs": 25,
+                "dropout": 0.3, "word_ngrams": 2}  # fmt: skip
+    space = _Space.around(defaults, 200_000)
+    assert space.epochs == (8, 100)
+    trials = seeded_trials(defaults, frozenset(), space)
+    assert trials[0] == defaults
+    assert trials[1]["optimizer"] == "sgd" and trials[1]["dropout"] == 0.0
+    assert trials[1]["epochs"] == 50 and trials[2]["epochs"] == 100  # 4x, clamped to 100
+    # a fixed option keeps the plan's value: no SGD recipe when the optimizer is fixed
+    fixed = seeded_trials(defaults, frozenset({"optimizer"}), space)
+    assert fixed == [defaults]
+    fixed = seeded_trials(defaults, frozenset({"epochs"}), space)
+    assert all(t["epochs"] == 25 for t in fixed) and len(fixed) == 3
+
+
+def test_val_split_refit_is_reproducible(train_file: Path, tmp_path: Path) -> None:
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        r = run(
+            "train", train_file, "-o", out, "--seed", 5, "--threads", 1, "--val-split", 0.2,
+            "--autotune-trials", 3, "--autotune-duration", 600, "--test", train_file,
+            "--json", "--quiet",
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+        outs.append((out, json.loads(r.stdout)))
+    (a, sa), (b, sb) = outs
+    rec = sa["autotune"]
+    assert rec["refit"]["done"] and rec["refit"]["documents"] == 600, rec["refit"]
+    assert sa["train_documents"] == 600  # the model was trained on all documents
+    assert "test_accuracy_before_refit" in sa
+    assert [t["params"] for t in rec["trials"]] == [t["params"] for t in sb["autotune"]["trials"]]
+    assert (a / "embeddings.npy").read_bytes() == (b / "embeddings.npy").read_bytes()
+    config = json.loads((a / "config.json").read_text())
+    assert config["autotune"]["refit"]["done"]

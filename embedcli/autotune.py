@@ -51,6 +51,7 @@ from embedcli.autotune_metrics import (
     parse_metric,
     resolve_metric_label,
 )
+from embedcli.autotune_size import float_model_bytes
 from embedcli.errors import DataError, UsageError
 
 __all__ = [
@@ -114,15 +115,6 @@ def parse_size(text: str) -> int:
     if not math.isfinite(value) or value * mult < 1:
         raise UsageError(f"--autotune-model-size must be at least 1 byte, not {text!r}")
     return int(value * mult)
-
-
-def float_model_bytes(rows: int, dim: int, labels: int, hidden: int = 0) -> int:
-    """Bytes of a float32 model's parameters: the embedding table (``rows x dim``) and the
-    dense layers (hidden, then the classifier). The vocabulary and config files are left out.
-    (A quantized model's size: ``embedcli.autotune_size``.)"""
-    width = hidden if hidden else dim
-    dense = (dim * hidden + hidden if hidden else 0) + width * labels + labels
-    return 4 * (rows * dim + dense)
 
 
 def _optimizer_bytes(optimizer: str, rows: int, dim: int, dense: int) -> int:

@@ -45,11 +45,18 @@ class QuantPlan:
     estimate: int
 
 
+def float_model_bytes(rows: int, dim: int, labels: int, hidden: int = 0) -> int:
+    """Bytes of a float32 model's parameters: the embedding table (``rows x dim``) and the
+    dense layers (hidden, then the classifier). The vocabulary and config files are left out.
+    (A quantized model's size: ``quantized_bytes`` below.)"""
+    width = hidden if hidden else dim
+    dense = (dim * hidden + hidden if hidden else 0) + width * labels + labels
+    return 4 * (rows * dim + dense)
+
+
 def float_disk_bytes(spec: Any) -> int:
     """Bytes on disk of a float model of ``spec`` (parameters, vocabulary, config; an upper
     estimate)."""
-    from embedcli.autotune import float_model_bytes
-
     params = float_model_bytes(spec.num_rows, spec.dim, spec.num_labels, spec.hidden)
     return params + FLOAT_WORD_BYTES * spec.num_words + FLOAT_OVERHEAD
 

@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +118,14 @@ class PretrainCorpus:
     offsets: np.ndarray
     counts: np.ndarray
     words: list[str]
+
+    @classmethod
+    def of_vocabulary(cls, vocab: Any, ids: np.ndarray, offsets: np.ndarray) -> PretrainCorpus:
+        """The corpus of ``ids`` numbered after ``vocab``'s reserved rows (padding, ``[UNK]``):
+        its words and counts are the vocabulary's from its first word on."""
+        first = 1 if vocab.unk_id is None else vocab.unk_id + 1  # after padding and [UNK]
+        counts = np.asarray(vocab.counts[first:], dtype=np.int64)
+        return cls(ids=ids, offsets=offsets, counts=counts, words=list(vocab.tokens[first:]))
 
 
 @dataclass

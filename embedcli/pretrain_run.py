@@ -201,12 +201,7 @@ def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
     ids, offsets = compact_ids(encoded.tokens, encoded.offsets, first)
     if not len(ids):
         raise DataError("the corpus has no token of the vocabulary")
-    corpus = PretrainCorpus(
-        ids=ids,
-        offsets=offsets,
-        counts=np.asarray(vocab.counts[first:], dtype=np.int64),
-        words=list(vocab.tokens[first:]),
-    )
+    corpus = PretrainCorpus.of_vocabulary(vocab, ids, offsets)
     return PreparedPretrain(
         plan=plan,
         vocab=vocab,

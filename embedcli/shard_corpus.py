@@ -213,13 +213,7 @@ def prepare_from_shards(plan: Any, path: str) -> dict[str, Any]:
         raise DataError("the corpus is empty: no documents were read")
     if not len(ids):
         raise DataError("the corpus has no token of the vocabulary")
-    first = 2 if vocab.oov else 1
-    corpus = PretrainCorpus(
-        ids=ids,
-        offsets=offsets,
-        counts=np.asarray(vocab.counts[first:], dtype=np.int64),
-        words=list(vocab.tokens[first:]),
-    )
+    corpus = PretrainCorpus.of_vocabulary(vocab, ids, offsets)
     return dict(
         vocab=vocab,
         corpus=corpus,

@@ -148,10 +148,16 @@ def _read(events: Events, paths: list[str], prepare: Callable[[Any], Any], plan:
 
 # -- train ----------------------------------------------------------------------------------------
 def train_run(
-    corpus: Any, options: dict[str, Any], *, events: Events | None = None, fixed: Any = None
+    corpus: Any,
+    options: dict[str, Any],
+    *,
+    events: Events | None = None,
+    fixed: Any = None,
+    dask: Any = None,
 ) -> Run:
     """One ``train`` run (``options``: every keyword of ``embedcli.train``); ``fixed``: the
-    searched options autotune keeps as given (``TrainConfig``/plan names)."""
+    searched options autotune keeps as given (``TrainConfig``/plan names); ``dask``: a
+    ``shard_corpus.DaskPlan`` (``--engine dask``: the corpus is encoded on the cluster)."""
     from embedcli.api_fit import check_train_options
 
     ev = events or Events()
@@ -165,6 +171,8 @@ def train_run(
         raise UsageError("--autotune-* cannot be combined with --resume, --dry-run or checkpoints")
     if tuning and not o["output"]:
         raise UsageError("autotune writes the best model: it needs --output")
+    if dask is not None and o["resume"]:
+        raise UsageError("--resume continues from the checkpoint's corpus: drop --engine dask")
     paths, docs = _source(corpus, labelled=True)
     val = o["val"] or None
     val_paths, val_docs = (
@@ -183,6 +191,7 @@ def train_run(
         if tuning:
             _claim_trials_log(stack, o, inputs)
         plan = train_plan(o, paths, docs, val_paths, val_docs, test_paths, test_docs)
+        plan.dask = dask
         if tuning:
             return _autotune(plan, o, tune, ev, fixed)
         saved = None

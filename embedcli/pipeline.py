@@ -8,6 +8,7 @@ file and saves the model directory atomically. Nothing here prints: notes are re
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class TrainPlan:
     train_docs: Any = None
     val_docs: Any = None
     test_docs: Any = None
+    #: ``--engine dask``: a ``shard_corpus.DaskPlan`` (the corpus is encoded on the cluster)
+    dask: Any = None
 
 
 @dataclass
@@ -151,6 +154,51 @@ def _encoded_dir(plan: TrainPlan) -> str | None:
     return plan.train_paths[0]
 
 
+def _check_dask(plan: TrainPlan, encoded_dir: str | None, sub: Any) -> None:
+    """``train --engine dask``: refuse what the cluster does not prepare (one usage line)."""
+    if encoded_dir is not None:
+        raise UsageError(f"{encoded_dir} is already encoded: drop --engine dask")
+    if plan.train_docs is not None:
+        raise UsageError("--engine dask reads files or URLs, not in-memory documents")
+    if sub:
+        raise UsageError("subwords need the text files; drop --engine dask")
+    if plan.vocab_path:
+        raise UsageError("--engine dask counts the vocabulary on the cluster: drop --vocab")
+
+
+def _prepare_with_dask(plan: TrainPlan, hashes: bool) -> PreparedTraining:
+    """``train --engine dask``: the corpus encoded on the cluster into a temporary shard
+    directory beside the output (``shard_corpus.dask_shards``), then trained on as
+    ``train SHARD_DIR`` is; the directory is removed once it is loaded, or on failure."""
+    from embedcli.shard_corpus import dask_shards
+
+    tok_cfg = make_tokenizer_config(
+        plan.compat,
+        lower=plan.lower,
+        keep_punctuation=plan.keep_punctuation,
+        token_pattern=plan.token_pattern,
+    )
+    opts = vocab_options(
+        plan.compat,
+        order=plan.order,
+        oov=plan.oov,
+        min_count=plan.min_count,
+        max_size=plan.max_size,
+    )
+    t0 = time.perf_counter()
+    with dask_shards(
+        plan.train_paths, plan.corpus_options, tok_cfg, opts, plan.dask, hashes
+    ) as folder:
+        local = dataclasses.replace(plan, train_paths=[folder], dask=None)
+        prepared = prepare_training(local)
+        seconds = time.perf_counter() - t0  # the cluster's counting and encoding included
+        prepared.timings["read_encode_train"] = seconds - sum(
+            v for k, v in prepared.timings.items() if k != "read_encode_train"
+        )
+    prepared.plan = plan
+    return prepared
+
+
 def prepare_training(plan: TrainPlan) -> PreparedTraining:
     t0 = time.perf_counter()
     readers: list[CorpusReader] = []
@@ -160,6 +208,9 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
     # fastText's subwords: the corpora carry the character n-grams of their unknown tokens
     sub = subword_lengths(plan.config)
     encoded_dir = _encoded_dir(plan)
+    if plan.dask is not None:
+        _check_dask(plan, encoded_dir, sub)
+        return _prepare_with_dask(plan, hashes)
     train_reader: Any = plan.train_docs  # in-memory documents (the Python API), else the files
     if encoded_dir is None and train_reader is None:
         train_reader = CorpusReader(plan.train_paths, plan.corpus_options)

@@ -36,11 +36,12 @@ from it and removes it, on success and on failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,9 +256,6 @@ def prepare_with_dask(plan: Any, dask: DaskPlan) -> dict[str, Any]:
     """``pretrain --engine dask``: the vocabulary counted and the corpus encoded on a Dask
     cluster into a temporary shard directory beside ``output``, then prepared from it as
     ``prepare_from_shards`` does; the directory is removed before returning or raising."""
-    from embedcli import dask_engine
-    from embedcli.inputs import expand_inputs, plan_partitions
-    from embedcli.shards import MAX_SHARD_BYTES
     from embedcli.text import make_tokenizer_config
 
     if plan.documents is not None:
@@ -269,10 +267,32 @@ def prepare_with_dask(plan: Any, dask: DaskPlan) -> dict[str, Any]:
         token_pattern=plan.token_pattern,
     )
     opts = vocab_options(plan.compat, min_count=plan.min_count, max_size=plan.max_size)
-    options = plan.corpus_options
-    files = expand_inputs(plan.paths)
-    plan_partitions(files, options, 1)  # refuse what the engine cannot read before starting
     t0 = time.perf_counter()
+    with dask_shards(plan.paths, plan.corpus_options, tok_cfg, opts, dask) as folder:
+        prepared = prepare_from_shards(plan, folder)
+    prepared["timings"] = {"read_encode": time.perf_counter() - t0}
+    return prepared
+
+
+@contextlib.contextmanager
+def dask_shards(
+    paths: Sequence[str],
+    options: Any,
+    tok_cfg: Any,
+    opts: dict[str, Any],
+    dask: DaskPlan,
+    hashes: bool = False,
+) -> Iterator[str]:
+    """``train``/``pretrain --engine dask``: the vocabulary of ``paths`` counted (``opts``:
+    ``vocab.vocab_options``) and the corpus encoded on a Dask cluster into a temporary shard
+    directory beside ``dask.output`` (``hashes``: with token hashes, for word n-grams); the
+    cluster is closed before the directory is yielded, and the directory is removed after."""
+    from embedcli import dask_engine
+    from embedcli.inputs import expand_inputs, plan_partitions
+    from embedcli.shards import MAX_SHARD_BYTES
+
+    files = expand_inputs(list(paths))
+    plan_partitions(files, options, 1)  # refuse what the engine cannot read before starting
     folder = None
     try:
         with dask_engine.dask_client(dask.scheduler, dask.workers) as client:
@@ -288,11 +308,9 @@ def prepare_with_dask(plan: Any, dask: DaskPlan) -> dict[str, Any]:
             if stats.documents == 0:
                 raise DataError("the corpus is empty: no documents were read")
             folder = shard_temp_dir(dask.output)
-            dask_engine.encode_to_dir(client, parts, options, vocab, folder)
+            dask_engine.encode_to_dir(client, parts, options, vocab, folder, hashes=hashes)
         # the cluster is closed: its workers hold no memory while the corpus is prepared
-        prepared = prepare_from_shards(plan, folder)
+        yield folder
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-    prepared["timings"] = {"read_encode": time.perf_counter() - t0}
-    return prepared

@@ -302,9 +302,10 @@ API_ONLY = {"corpus", "callback", "progress"}
 #: what only the command line has: how it prints (autotune, checkpoints, --resume, --dry-run and
 #: --output are the API's too: issue #10)
 CLI_ONLY = {"corpus", "quiet", "json_out"}
-#: pretrain's Dask cluster (--engine/--scheduler/--workers/--partition-size) is the command's: in a
-#: notebook, prepare an encoded shard directory (``encode --engine dask -o DIR``) and pass its path
-CLI_ONLY_PRETRAIN = {"engine", "scheduler", "workers", "partition_size"}
+#: train's and pretrain's Dask cluster (--engine/--scheduler/--workers/--partition-size) is the
+#: command's: in a notebook, prepare an encoded shard directory (``encode --engine dask -o DIR``)
+#: and pass its path
+CLI_ONLY_ENGINE = {"engine", "scheduler", "workers", "partition_size"}
 
 
 @pytest.mark.parametrize("command", ["train", "pretrain"])
@@ -312,7 +313,7 @@ def test_the_api_has_the_commands_options_defaults_and_ranges(command) -> None:
     from embedcli import api
     from embedcli.cli.app import command_group
 
-    cli_only = CLI_ONLY | (CLI_ONLY_PRETRAIN if command == "pretrain" else set())
+    cli_only = CLI_ONLY | CLI_ONLY_ENGINE
     params = [p for p in command_group().commands[command].params if p.name not in cli_only]
     options = {max(p.opts, key=len)[2:].replace("-", "_"): p for p in params}
     signature = inspect.signature(getattr(api, command)).parameters

@@ -80,6 +80,7 @@ def test_train_help_imports_neither_rich_nor_the_corpus_reader() -> None:
         "embedcli.cli.checks",
         "embedcli.cli.interrupts",
         "embedcli.cli.autotune_cmd",
+        "embedcli.cli.engine",  # --engine dask's option types (imports neither dask nor numba)
         "embedcli.cli.options",
         "embedcli.cli.render",
         "embedcli.cli.stdio",

@@ -496,6 +496,8 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
     ("evaluate", "--partition-size", ["0", "1023", str((1 << 40) + 1)]),
     ("pretrain", "--workers", ["0", "-1", "1025"]),
     ("pretrain", "--partition-size", ["0", "1023", str((1 << 40) + 1)]),
+    ("train", "--workers", ["0", "-1", "1025"]),
+    ("train", "--partition-size", ["0", "1023", str((1 << 40) + 1)]),
     ("train", "--val-split", ["-0.1", "1", "1.5"]),
     ("train", "--dim", ["0", "-1", "10001"]),
     ("train", "--epochs", ["-1", "10001"]),

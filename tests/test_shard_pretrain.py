@@ -298,3 +298,66 @@ def test_pretrain_engine_dask_equals_local_and_cleans_its_shards(parts, tmp_path
         assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".dask_model.")]
     assert leftovers == [], leftovers
+
+
+# ------------------------------------------------------------------------- train --engine dask
+@pytest.mark.slow
+def test_train_engine_dask_equals_local_and_cleans_its_shards(tmp_path):
+    src = SHARED / "sst2" / "train.txt"
+    if not src.exists():
+        pytest.skip(f"shared dataset missing: {src}")
+    files = split(src, tmp_path / "sst2", 3, limit=3000)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # default --word-ngrams 2: the cluster's shards carry the token hashes
+    opts = ["--dim", "8", "--epochs", "2", "--threads", "1", "--seed", "1", "--buckets", "20000",
+            "-q"]  # fmt: skip
+    out = tmp_path / "m1"
+    stale = tmp_path / f".m1.{2**22 + 1}.abcdefgh.tmp"  # what a killed run left beside the output
+    stale.mkdir()
+    (stale / "part-00000.tokens.npy").write_bytes(b"x")
+    cmd = [sys.executable, "-m", "embedcli", "train", *map(str, files)]
+    r = subprocess.run(
+        [*cmd, "-o", str(out), "--engine", "dask", "--workers", "2", *opts],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [*cmd, "-o", str(tmp_path / "m2"), *opts],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for name in ("embeddings.npy", "classifier.npz", "vocab.tsv", "labels.tsv"):
+        assert (out / name).read_bytes() == (tmp_path / "m2" / name).read_bytes(), name
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".m1.")]
+    assert leftovers == [], leftovers
+
+
+def test_train_engine_dask_usage_lines(enc, parts, tmp_path):
+    out = str(tmp_path / "m")
+    cases = [
+        ([str(enc)], [], "is already encoded: drop --engine dask"),
+        ([str(parts[0])], ["--minn", "2", "--maxn", "4"], "subwords need the text files"),
+        ([str(parts[0])], ["--resume", str(tmp_path / "ck")], "drop --engine dask"),
+        ([str(parts[0])], ["--vocab", str(tmp_path / "v.tsv")], "drop --vocab"),
+    ]
+    for corpus, extra, message in cases:
+        r = runner.invoke(app, ["train", *corpus, "-o", out, "--engine", "dask", *extra])
+        assert r.exit_code == 2, r.output
+        assert message in r.output, r.output
+        assert "Traceback" not in r.output
+    assert not any(p.name.startswith(".m.") for p in tmp_path.iterdir())
+
+
+def test_train_engine_dask_refuses_in_memory_documents(tmp_path):
+    from embedcli.pipeline import TrainPlan, prepare_training
+    from embedcli.shard_corpus import DaskPlan
+
+    plan = TrainPlan(
+        train_paths=["<memory>"],
+        corpus_options=CorpusOptions(skip_blank=True, require_labels=True),
+        config={},
+        train_docs=[],
+        dask=DaskPlan(str(tmp_path / "m")),
+    )
+    with pytest.raises(UsageError, match="not in-memory documents"):
+        prepare_training(plan)

@@ -85,6 +85,24 @@ def use_dask(
     return True
 
 
+def dask_plan(
+    engine: str,
+    scheduler: str | None,
+    workers: int | None,
+    partition_size: int | None,
+    output: str | None,
+    quiet: bool,
+) -> Any:
+    """``train``/``pretrain --engine dask``: where the corpus is encoded
+    (``shard_corpus.DaskPlan``), else None."""
+    if not use_dask(engine, scheduler, workers, partition_size):
+        return None
+    from embedcli.shard_corpus import DaskPlan
+
+    note = None if quiet else (lambda t: err_console.print(labelled("Note:", "yellow", t)))
+    return DaskPlan(output or None, scheduler, workers, partition_size, note)
+
+
 def local_inputs(corpus: Sequence[str]) -> list[str]:
     """The inputs an output must not overwrite: the local files ``corpus`` names (globs and
     directories expanded; URLs are not local)."""

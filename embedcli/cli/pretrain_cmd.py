@@ -17,7 +17,13 @@ from embedcli.cli.app import (
     print_json,
 )
 from embedcli.cli.checks import SEED_MAX, finite, start_command
-from embedcli.cli.engine import EngineOpt, PartitionSizeOpt, SchedulerOpt, WorkersOpt
+from embedcli.cli.engine import (
+    EngineOpt,
+    PartitionSizeOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    dask_plan,
+)
 from embedcli.cli.options import (
     CheckpointEveryOpt,
     CheckpointOpt,
@@ -174,7 +180,7 @@ def pretrain(
             api_run.FilePaths(corpus),
             options,
             events=events,
-            dask=_dask_plan(engine, scheduler, workers, partition_size, output, quiet),
+            dask=dask_plan(engine, scheduler, workers, partition_size, output, quiet),
         )
     result = run.summary
     if dry_run:
@@ -199,19 +205,6 @@ _USED_ON_RESUME = {
     "ctx", "corpus", "output", "dry_run", "checkpoint_every", "checkpoint", "resume", "quiet",
     "json_out", "force", "engine", "scheduler", "workers", "partition_size",
 }  # fmt: skip
-
-
-def _dask_plan(engine, scheduler, workers, partition_size, output, quiet) -> Any:  # noqa: ANN001
-    """``--engine dask``: where the corpus is prepared (``embedcli.shard_corpus``), else None."""
-    from embedcli.cli.engine import use_dask
-
-    if not use_dask(engine, scheduler, workers, partition_size):
-        return None
-    from embedcli.cli.render import labelled
-    from embedcli.shard_corpus import DaskPlan
-
-    note = None if quiet else (lambda t: err_console.print(labelled("Note:", "yellow", t)))
-    return DaskPlan(output or None, scheduler, workers, partition_size, note)
 
 
 class _Reading:

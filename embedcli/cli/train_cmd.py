@@ -28,6 +28,13 @@ from embedcli.cli.autotune_cmd import (
     show_autotune,
 )
 from embedcli.cli.checks import COUNT_MAX, SEED_MAX, finite, start_command
+from embedcli.cli.engine import (
+    EngineOpt,
+    PartitionSizeOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    dask_plan,
+)
 from embedcli.cli.options import (
     CheckpointEveryOpt,
     CheckpointOpt,
@@ -274,6 +281,10 @@ def train(
     autotune_model_size: AutotuneModelSizeOpt = None,
     autotune_trials_log: AutotuneTrialsLogOpt = None,
     autotune_trials: AutotuneTrialsOpt = 0,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionSizeOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -303,6 +314,7 @@ def train(
             options,
             events=_events(ctx, corpus, quiet, bar),
             fixed=explicit_options(ctx) if tune.requested else None,
+            dask=dask_plan(engine, scheduler, workers, partition_size, output, quiet),
         )
     if run.search is not None:  # a search of many training runs instead of one
         return show_autotune(run.search, run.summary, quiet, json_out)
@@ -321,7 +333,10 @@ def train(
 
 
 #: command-line parameters that are not ``embedcli.train`` keywords, and those named otherwise
-_CLI_ONLY = {"ctx", "corpus", "reading", "quiet", "json_out", "api_run"}
+_CLI_ONLY = {
+    "ctx", "corpus", "reading", "quiet", "json_out", "api_run",
+    "engine", "scheduler", "workers", "partition_size",
+}  # fmt: skip
 _API_NAMES = {"vocab_path": "vocab"}
 
 

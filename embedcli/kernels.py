@@ -794,7 +794,6 @@ def _doc_string_ngrams(hashes, hs, he, n, num_words, buckets, eos_row, out, k, w
     return m
 
 
-@njit(cache=True, nogil=True)
 def hash_string_ngrams(tokens, offsets, hashes, hash_offsets, n, num_words, buckets, eos_row):
     """Append the rows of hashed word n-grams (2..n) to every document, as fastText does since
     2017: over the document's token *string* hashes (int32 FNV-1a, unknown words and the final
@@ -802,47 +801,32 @@ def hash_string_ngrams(tokens, offsets, hashes, hash_offsets, n, num_words, buck
     ``h = h * 116049371 + hashes[j]`` for j = i+1 .. i+n-1, row ``num_words + h % buckets``.
     ``eos_row`` (>= 0) is a row added first to every document (``</s>`` when the vocabulary has
     no such word). Returns ``(tokens2 int32, offsets2 int64)``: each document's word ids, then the
-    ``eos_row``, then its n-gram rows (start-major, then length)."""
+    ``eos_row``, then its n-gram rows (start-major, then length).
+
+    The lengths are arithmetic and the output is allocated here, in numpy: the one compiled part
+    is :func:`hash_string_ngrams_docs`, which allocates nothing (numba's allocation overloads and
+    a lengths kernel cost a cold run about 0.4 s of compiling)."""
     ndocs = offsets.shape[0] - 1
-    # the lengths by arithmetic (string_featurized_lengths), not by a hashing pass that counts:
-    # one inlined copy of _doc_string_ngrams fewer to compile
     lengths = string_featurized_lengths(offsets, hash_offsets, n, eos_row)
     new_off = np.zeros(ndocs + 1, dtype=np.int64)
-    for d in range(ndocs):
-        new_off[d + 1] = new_off[d] + lengths[d]
-    out = np.empty(new_off[ndocs], dtype=np.int32)
-    for d in range(ndocs):
-        k = new_off[d]
-        for i in range(offsets[d], offsets[d + 1]):
-            out[k] = tokens[i]
-            k += 1
-        _doc_string_ngrams(
-            hashes,
-            hash_offsets[d],
-            hash_offsets[d + 1],
-            n,
-            num_words,
-            buckets,
-            eos_row,
-            out,
-            k,
-            True,
-        )
+    np.cumsum(lengths, out=new_off[1:])
+    out = np.empty(int(new_off[ndocs]), dtype=np.int32)
+    docs = np.arange(ndocs, dtype=np.int64)
+    hash_string_ngrams_docs(
+        tokens, offsets, hashes, hash_offsets, docs, n, num_words, buckets, eos_row, out, new_off
+    )
     return out, new_off
 
 
-@njit(cache=True, nogil=True)
 def string_featurized_lengths(offsets, hash_offsets, n, eos_row):
-    """Length of every document after :func:`hash_string_ngrams` (int64), without hashing."""
-    ndocs = offsets.shape[0] - 1
-    out = np.zeros(ndocs, dtype=np.int64)
-    for d in range(ndocs):
-        m = hash_offsets[d + 1] - hash_offsets[d]
-        extra = 1 if eos_row >= 0 else 0
-        for i in range(m):
-            extra += min(n - 1, m - 1 - i)
-        out[d] = offsets[d + 1] - offsets[d] + extra
-    return out
+    """Length of every document after :func:`hash_string_ngrams` (int64), without hashing: a
+    document of ``m`` token hashes gains ``sum(min(n - 1, m - 1 - i) for i < m)`` n-gram rows
+    (plus the ``eos_row`` when >= 0)."""
+    m = np.diff(np.asarray(hash_offsets, dtype=np.int64))
+    k = max(int(n) - 1, 0)
+    extra = np.where(m <= k, m * (m - 1) // 2, k * (k - 1) // 2 + (m - k) * k)
+    extra += 1 if eos_row >= 0 else 0
+    return (np.diff(np.asarray(offsets, dtype=np.int64)) + extra).astype(np.int64)
 
 
 @njit(cache=True, nogil=True)

@@ -69,5 +69,5 @@ def test_a_cold_default_run_compiles_its_own_kernels_once_each(tmp_path: Path) -
     # the prediction kernel, no other (pool, objective)
     assert entries == {"TRAIN_ROWS[0,0]", "PREDICT[0,0]"}, sorted(kernels)
     # and what it does use was compiled in this process (the cache was empty)
-    used = {"_softmax_row", "_softmax_probs", "_pool_sum", "hash_string_ngrams"}
+    used = {"_softmax_row", "_softmax_probs", "_pool_sum", "hash_string_ngrams_docs"}
     assert used <= kernels.keys(), sorted(kernels)

@@ -166,12 +166,9 @@ def _check_dask(plan: TrainPlan, encoded_dir: str | None, sub: Any) -> None:
         raise UsageError("--engine dask counts the vocabulary on the cluster: drop --vocab")
 
 
-def _prepare_with_dask(plan: TrainPlan, hashes: bool) -> PreparedTraining:
-    """``train --engine dask``: the corpus encoded on the cluster into a temporary shard
-    directory beside the output (``shard_corpus.dask_shards``), then trained on as
-    ``train SHARD_DIR`` is; the directory is removed once it is loaded, or on failure."""
-    from embedcli.shard_corpus import dask_shards
-
+def vocabulary_settings(plan: TrainPlan) -> tuple[Any, dict[str, Any]]:
+    """The tokenizer config and vocabulary options a plan counts its corpus with (locally or on
+    a Dask cluster: the same vocabulary either way)."""
     tok_cfg = make_tokenizer_config(
         plan.compat,
         lower=plan.lower,
@@ -185,6 +182,16 @@ def _prepare_with_dask(plan: TrainPlan, hashes: bool) -> PreparedTraining:
         min_count=plan.min_count,
         max_size=plan.max_size,
     )
+    return tok_cfg, opts
+
+
+def _prepare_with_dask(plan: TrainPlan, hashes: bool) -> PreparedTraining:
+    """``train --engine dask``: the corpus encoded on the cluster into a temporary shard
+    directory beside the output (``shard_corpus.dask_shards``), then trained on as
+    ``train SHARD_DIR`` is; the directory is removed once it is loaded, or on failure."""
+    from embedcli.shard_corpus import dask_shards
+
+    tok_cfg, opts = vocabulary_settings(plan)
     t0 = time.perf_counter()
     with dask_shards(
         plan.train_paths, plan.corpus_options, tok_cfg, opts, plan.dask, hashes
@@ -229,19 +236,7 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
             else _label_pass(train_reader, vocab, hashes, sub)
         )
     else:
-        tok_cfg = make_tokenizer_config(
-            plan.compat,
-            lower=plan.lower,
-            keep_punctuation=plan.keep_punctuation,
-            token_pattern=plan.token_pattern,
-        )
-        opts = vocab_options(
-            plan.compat,
-            order=plan.order,
-            oov=plan.oov,
-            min_count=plan.min_count,
-            max_size=plan.max_size,
-        )
+        tok_cfg, opts = vocabulary_settings(plan)
         vocab, train = build_and_encode(
             train_reader, TokenCounter(Tokenizer(tok_cfg)), opts, hashes=hashes, subwords=sub
         )

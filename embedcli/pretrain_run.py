@@ -214,6 +214,7 @@ def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
         id_file.close()
         raise
     corpus = PretrainCorpus.of_vocabulary(vocab, id_file, offsets)
+    release_free_memory()
     return PreparedPretrain(
         plan=plan,
         vocab=vocab,
@@ -224,6 +225,18 @@ def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
         readers=[reader] if isinstance(reader, CorpusReader) else [],
         timings={"read_encode": time.perf_counter() - t0},
     )
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). Counting a corpus frees its distinct-token tables but leaves their pages to the
+    process (imdb: 12 MB), where they would add to the training's peak."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _empty_vocabulary(counter: TokenCounter, min_count: int) -> str:

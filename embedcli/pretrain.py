@@ -28,6 +28,12 @@ thread); ``stats["prepare_seconds"]`` (checks, subword hashing, tables, initiali
     >>> tv.vectors.shape, tv.stats["tokens"]
     ((2, 4), 20)
 
+Memory: the corpus' ids may be an array (used in place, a memmap too) or an
+:class:`~embedcli.pretrain_spec.IdFile` (what ``embedcli pretrain`` passes): then each thread reads
+the chunk it trains next into its own buffer of about ``CHUNK_TOKENS`` ids, so the resident memory
+is the tables, the vocabulary and those buffers, not the corpus; the tokens and their order are the
+same, and so is the training, bit for bit.
+
 Checkpoints: every ``checkpoint_every`` epochs the threads meet and the caller gets a
 ``PretrainState`` to save; ``resume=`` continues one (``embedcli.pretrain_checkpoint`` stores it).
 

@@ -349,8 +349,8 @@ def pretrain_run(
     ``shard_corpus.DaskPlan`` when the corpus is prepared on a Dask cluster)."""
     from embedcli.api_fit import PRETRAIN_RANGES
     from embedcli.api_model import check_ranges
-    from embedcli.pretrain import PretrainSpec
     from embedcli.pretrain_run import PretrainPlan, check_spec
+    from embedcli.pretrain_spec import PretrainSpec
 
     ev = events or Events()
     o = dict(options)

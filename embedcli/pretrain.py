@@ -28,6 +28,12 @@ thread); ``stats["prepare_seconds"]`` (checks, subword hashing, tables, initiali
     >>> tv.vectors.shape, tv.stats["tokens"]
     ((2, 4), 20)
 
+Memory: the corpus' ids may be an array (used in place, a memmap too) or an
+:class:`~embedcli.pretrain_spec.IdFile` (what ``embedcli pretrain`` passes): then each thread reads
+the chunk it trains next into its own buffer of about ``CHUNK_TOKENS`` ids, so the resident memory
+is the tables, the vocabulary and those buffers, not the corpus; the tokens and their order are the
+same, and so is the training, bit for bit.
+
 Checkpoints: every ``checkpoint_every`` epochs the threads meet and the caller gets a
 ``PretrainState`` to save; ``resume=`` continues one (``embedcli.pretrain_checkpoint`` stores it).
 
@@ -40,92 +46,28 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from . import pretrain_kernels as pk
-from .errors import DataError, FormatError, UsageError
+from .errors import DataError, FormatError
+from .pretrain_spec import (  # noqa: F401 - re-exported: the trainer's types live there
+    MAX_BUCKETS,
+    METHODS,
+    IdFile,
+    PretrainCorpus,
+    PretrainSpec,
+    PretrainState,
+)
 from .resources import available_cores
 from .sequences import word_ngram_hashes
 from .subwords import SubwordSpec, ragged_subword_buckets
 
-METHODS = ("skipgram", "cbow")
 #: a thread trains its slice in kernel calls of about this many tokens
 CHUNK_TOKENS = 1 << 17
 #: the noise distribution's power of the unigram counts: word2vec's 0.75, not fastText's 0.5
 #: (CBOW on the whole imdb text: 0.5 gave WordSim-353 0.430 against 0.444-0.449; README)
 NOISE_POWER = 0.75
-MAX_BUCKETS = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class PretrainSpec:
-    """What ``train_vectors`` trains. ``minn=0`` (or ``maxn=0``) turns subwords off;
-    ``threads=0`` uses every core. ``lr`` 0.05 is fastText's default for both methods (word2vec.c
-    uses 0.025 for skip-gram; measured on 3M imdb tokens with ``sample`` 1e-4, CBOW reached 2.1 %
-    analogy accuracy at 0.025 against 4.7 % at 0.05)."""
-
-    method: str = "skipgram"
-    dim: int = 100
-    window: int = 5
-    negative: int = 5
-    sample: float = 1e-4
-    epochs: int = 5
-    lr: float = 0.05
-    minn: int = 3
-    maxn: int = 6
-    buckets: int = 2_000_000
-    threads: int = 0
-    seed: int = 0
-
-    @property
-    def subwords(self) -> SubwordSpec:
-        if self.minn > 0 and self.maxn > 0:
-            return SubwordSpec(self.minn, self.maxn, self.buckets)
-        return SubwordSpec(0, 0, 0)
-
-    def validate(self) -> None:
-        """Raise ``UsageError`` (one sentence) for an impossible setting."""
-        if self.method not in METHODS:
-            raise UsageError(f"method must be skipgram or cbow, not {self.method!r}.")
-        for name, lo in (("dim", 1), ("window", 1), ("negative", 1), ("epochs", 1)):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < lo:
-                raise UsageError(f"{name} must be an integer of at least {lo}, not {v!r}.")
-        if not (self.sample >= 0.0 and np.isfinite(self.sample)):
-            raise UsageError(f"sample must be 0 (off) or a positive number, not {self.sample!r}.")
-        if not (self.lr > 0.0 and np.isfinite(self.lr)):
-            raise UsageError(f"lr must be a positive number, not {self.lr!r}.")
-        if self.minn < 0 or self.maxn < 0:
-            raise UsageError("minn and maxn must be 0 (no subwords) or positive.")
-        if self.minn > 0 and self.maxn > 0:
-            if self.maxn < self.minn:
-                raise UsageError(f"maxn ({self.maxn}) must be at least minn ({self.minn}).")
-            if not 1 <= self.buckets <= MAX_BUCKETS:
-                raise UsageError(
-                    f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}."
-                )
-        if self.threads < 0:
-            raise UsageError(f"threads must be 0 (all cores) or positive, not {self.threads}.")
-
-
-@dataclass
-class PretrainCorpus:
-    """The trainer's input: in-vocabulary token ids of every document (may be a memmap)."""
-
-    ids: np.ndarray
-    offsets: np.ndarray
-    counts: np.ndarray
-    words: list[str]
-
-    @classmethod
-    def of_vocabulary(cls, vocab: Any, ids: np.ndarray, offsets: np.ndarray) -> PretrainCorpus:
-        """The corpus of ``ids`` numbered after ``vocab``'s reserved rows (padding, ``[UNK]``):
-        its words and counts are the vocabulary's from its first word on."""
-        first = 1 if vocab.unk_id is None else vocab.unk_id + 1  # after padding and [UNK]
-        counts = np.asarray(vocab.counts[first:], dtype=np.int64)
-        return cls(ids=ids, offsets=offsets, counts=counts, words=list(vocab.tokens[first:]))
 
 
 @dataclass
@@ -244,18 +186,21 @@ def memory_plan(words: list[str], spec: PretrainSpec) -> dict:
 # --------------------------------------------------------------------------- training
 
 
-def check_corpus(corpus: PretrainCorpus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(ids int32, offsets int64, counts int64)`` checked: ``DataError`` in one sentence."""
+def check_corpus(corpus: PretrainCorpus) -> tuple[np.ndarray | IdFile, np.ndarray, np.ndarray]:
+    """``(ids, offsets int64, counts int64)`` checked: ``DataError`` in one sentence. ``ids`` is a
+    read-only int32 array, or the corpus' ``IdFile`` (scanned a block at a time)."""
     counts = np.asarray(corpus.counts, dtype=np.int64)
     nwords = len(corpus.words)
     if len(counts) != nwords:
         raise DataError(f"the corpus has {len(counts)} counts for {nwords} words.")
-    ids = np.asarray(corpus.ids)  # a memmap stays mapped (a plain ndarray view of it)
-    if ids.dtype != np.int32 or not ids.flags.c_contiguous:
-        ids = np.ascontiguousarray(ids, dtype=np.int32)
-    # the kernels read ids only: one compiled signature (read-only) for arrays and read-only maps
-    ids = ids.view()
-    ids.flags.writeable = False
+    ids = corpus.ids
+    if not isinstance(ids, IdFile):
+        ids = np.asarray(ids)  # a memmap stays mapped (a plain ndarray view of it)
+        if ids.dtype != np.int32 or not ids.flags.c_contiguous:
+            ids = np.ascontiguousarray(ids, dtype=np.int32)
+        # the kernels read ids only: one compiled signature (read-only) for arrays and maps
+        ids = ids.view()
+        ids.flags.writeable = False
     offsets = np.ascontiguousarray(corpus.offsets, dtype=np.int64)
     if (
         len(offsets) < 1
@@ -266,7 +211,10 @@ def check_corpus(corpus: PretrainCorpus) -> tuple[np.ndarray, np.ndarray, np.nda
         raise DataError("the corpus offsets do not describe its token ids.")
     if len(ids) == 0 or nwords == 0:
         raise DataError("the corpus has no token in the vocabulary: nothing to train on.")
-    lo, hi = int(ids.min()), int(ids.max())
+    blocks = ids.blocks() if isinstance(ids, IdFile) else [(0, ids)]
+    lo, hi = nwords, -1
+    for _, block in blocks:
+        lo, hi = min(lo, int(block.min())), max(hi, int(block.max()))
     if lo < 0 or hi >= nwords:
         raise DataError(
             f"the corpus has a token id {hi if hi >= nwords else lo} outside 0..{nwords - 1}."
@@ -329,35 +277,6 @@ def init_params(nrows: int, nwords: int, dim: int, seed: int) -> pk.Params:
 
 
 @dataclass
-class PretrainState:
-    """What a run needs to continue after ``epoch`` epochs exactly where it was (a checkpoint):
-    the tables ``win``/``wout`` and, per thread (one row each), its xorshift state ``rng``
-    (uint64), its counters ``counts`` (int64: tokens read, updates made) and its loss sum
-    ``loss`` (float64); ``seconds`` of training so far. A resumed run with ``threads=1`` reaches
-    the uninterrupted run's tables bit for bit."""
-
-    epoch: int
-    win: np.ndarray
-    wout: np.ndarray
-    rng: np.ndarray
-    counts: np.ndarray
-    loss: np.ndarray
-    seconds: float = 0.0
-
-    def check(self, nrows: int, nwords: int, dim: int, epochs: int) -> None:
-        """``FormatError`` unless the state fits a run of these tables and epochs."""
-        want = {"win": (nrows, dim), "wout": (nwords, dim)}
-        threads = len(self.rng)
-        want.update(rng=(threads,), counts=(threads, 2), loss=(threads,))
-        for name, shape in want.items():
-            found = tuple(getattr(self, name).shape)
-            if found != shape:
-                raise FormatError(f"checkpoint array {name!r} has shape {found}, not {shape}")
-        if not 0 <= self.epoch <= epochs or threads < 1:
-            raise FormatError(f"checkpoint epoch {self.epoch} is outside 0..{epochs}")
-
-
-@dataclass
 class _Tables:
     """The corpus and the derived tables a run reads (built by :func:`build_tables`)."""
 
@@ -368,6 +287,8 @@ class _Tables:
     inputs: np.ndarray
     input_offsets: np.ndarray
     buckets: np.ndarray
+    #: the corpus file when the ids are read a chunk at a time (``data.ids`` is then empty)
+    id_file: IdFile | None = None
 
 
 def build_tables(corpus: PretrainCorpus, spec: PretrainSpec) -> _Tables:
@@ -379,8 +300,12 @@ def build_tables(corpus: PretrainCorpus, spec: PretrainSpec) -> _Tables:
     keep = keep_probabilities(counts, spec.sample)
     alias_prob, alias_idx = noise_table(counts)
     noise = pk.Noise(alias_prob, alias_idx, *pk.sigmoid_tables())
+    id_file = ids if isinstance(ids, IdFile) else None
+    if id_file is not None:  # each chunk's ids replace this (the same read-only array type)
+        ids = np.zeros(0, dtype=np.int32)
+        ids.flags.writeable = False
     data = pk.Corpus(ids, offsets, inputs, input_offsets, share, keep, noise)
-    return _Tables(words, counts, offsets, data, inputs, input_offsets, buckets)
+    return _Tables(words, counts, offsets, data, inputs, input_offsets, buckets, id_file)
 
 
 def epoch_segments(first: int, epochs: int, every: int) -> list[tuple[int, int]]:
@@ -450,6 +375,12 @@ class _Run:
             for lo, hi in slices
         ]  # the learning rate decays over the tokens each thread reads in all epochs
         self.plans = [_chunks(offsets, lo, hi) for lo, hi in slices]
+        self.buffers: list[np.ndarray] = []
+        if tables.id_file is not None:  # one chunk of ids per thread in memory, never the corpus
+            self.buffers = [
+                np.empty(max(int(offsets[b] - offsets[a]) for a, b in plan), dtype=np.int32)
+                for plan in self.plans
+            ]
         self.total = int(offsets[-1]) * spec.epochs
         self.done_before = self._done()
         self.elapsed = 0.0  # seconds of training in this process
@@ -471,7 +402,8 @@ class _Run:
                     for lo, hi in self.plans[t]:
                         if stop.is_set():
                             return
-                        pk.train_docs(params, data, self.opts[t], self.states[t], lo, hi)
+                        chunk, a, b = self._chunk(t, data, lo, hi)
+                        pk.train_docs(params, chunk, self.opts[t], self.states[t], a, b)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 errors.append(exc)
                 stop.set()
@@ -487,6 +419,18 @@ class _Run:
         if errors:
             raise errors[0]
         self.epoch += epochs
+
+    def _chunk(self, t: int, data: pk.Corpus, lo: int, hi: int) -> tuple[pk.Corpus, int, int]:
+        """Thread ``t``'s corpus for documents ``lo .. hi-1`` and their range in it: the whole
+        corpus when its ids are in memory, else these documents' ids read from the file into the
+        thread's buffer (the same tokens in the same order: the same training)."""
+        if not self.buffers:
+            return data, lo, hi
+        offsets = self.tables.offsets
+        start = int(offsets[lo])
+        ids = self.tables.id_file.read(start, int(offsets[hi]), self.buffers[t]).view()
+        ids.flags.writeable = False
+        return data._replace(ids=ids, offsets=offsets[lo : hi + 1] - start), 0, hi - lo
 
     def _supervise(self, work: Callable[[int], None], stop: threading.Event, start: float,
                    progress: Callable[[dict], None] | None) -> None:  # fmt: skip

@@ -33,7 +33,7 @@ from embedcli.modeldir import (
     sha256_file,
     zip_directory,
 )
-from embedcli.pretrain import PretrainSpec, PretrainState
+from embedcli.pretrain_spec import PretrainSpec, PretrainState
 from embedcli.vocab import Vocabulary
 
 FORMAT = "embedcli-pretrain-checkpoint"

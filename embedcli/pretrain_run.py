@@ -31,8 +31,7 @@ import numpy as np
 from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.errors import DataError, FormatError, UsageError
 from embedcli.modeldir import VECTOR_METHODS
-from embedcli.pretrain import PretrainCorpus, PretrainSpec
-from embedcli.sequences import memory_limit
+from embedcli.pretrain_spec import IdFile, PretrainCorpus, PretrainSpec
 from embedcli.shards import build_and_encode
 from embedcli.subwords import SubwordSpec, ragged_subword_buckets
 from embedcli.text import Tokenizer, make_tokenizer_config
@@ -96,7 +95,7 @@ class PreparedPretrain:
         row_bytes = 4 * dim
         memory = {
             "encoded_corpus_bytes": tokens * 4 + int(self.corpus.offsets.nbytes),
-            "encoded_corpus": "memory-mapped temporary file" if self.spilled else "memory",
+            "encoded_corpus": _where(self.corpus.ids, self.spilled),
             "input_word_rows_bytes": nwords * row_bytes,
             "subword_rows_bytes": sub_rows * row_bytes,
             "output_rows_bytes": nwords * row_bytes,
@@ -124,6 +123,12 @@ class PreparedPretrain:
             # fastText allocates every bucket row; only the rows some word uses are kept here
             summary["fasttext_table_bytes"] = (nwords + spec.buckets) * row_bytes
         return summary
+
+
+def _where(ids: Any, spilled: bool) -> str:
+    if isinstance(ids, IdFile):
+        return "temporary file, read a chunk at a time"
+    return "memory-mapped temporary file" if spilled else "memory"
 
 
 def check_spec(spec: PretrainSpec) -> None:
@@ -188,30 +193,50 @@ def prepare_pretrain(plan: PretrainPlan) -> PreparedPretrain:
     )
     opts = vocab_options(plan.compat, min_count=plan.min_count, max_size=plan.max_size)
     counter = TokenCounter(Tokenizer(tok_cfg))
-    vocab, encoded = build_and_encode(reader, counter, opts)
-    # labels are read and ignored: the model has none
-    vocab.labels, vocab.label_counts, vocab.label_to_id = [], [], {}
-    if encoded.n_docs == 0:
-        raise DataError("the corpus is empty: no documents were read")
-    first = 1 if vocab.unk_id is None else vocab.unk_id + 1
-    if len(vocab) <= first:
-        raise DataError(_empty_vocabulary(counter, plan.min_count))
-    tokens_read = int(len(encoded.tokens))
-    spilled = encoded.tokens.nbytes > memory_limit()  # where GrowableArray moves to a file
-    ids, offsets = compact_ids(encoded.tokens, encoded.offsets, first)
-    if not len(ids):
-        raise DataError("the corpus has no token of the vocabulary")
-    corpus = PretrainCorpus.of_vocabulary(vocab, ids, offsets)
+    id_file = IdFile()  # the encoded corpus: read back a chunk at a time, never held whole
+    try:
+        vocab, encoded = build_and_encode(reader, counter, opts, tokens_out=id_file)
+        # labels are read and ignored: the model has none
+        vocab.labels, vocab.label_counts, vocab.label_to_id = [], [], {}
+        documents = encoded.n_docs
+        if documents == 0:
+            raise DataError("the corpus is empty: no documents were read")
+        first = 1 if vocab.unk_id is None else vocab.unk_id + 1
+        if len(vocab) <= first:
+            raise DataError(_empty_vocabulary(counter, plan.min_count))
+        del counter  # every distinct token of the corpus (the sequential pass): not needed on
+        tokens_read = int(len(encoded.tokens))
+        offsets = compact_to_file(encoded.tokens, encoded.offsets, first, id_file)
+        del encoded  # an in-memory corpus (the sequential pass) is freed here
+        if not len(id_file):
+            raise DataError("the corpus has no token of the vocabulary")
+    except BaseException:
+        id_file.close()
+        raise
+    corpus = PretrainCorpus.of_vocabulary(vocab, id_file, offsets)
+    release_free_memory()
     return PreparedPretrain(
         plan=plan,
         vocab=vocab,
         corpus=corpus,
-        documents=encoded.n_docs,
+        documents=documents,
         tokens_read=tokens_read,
-        spilled=spilled,
+        spilled=True,
         readers=[reader] if isinstance(reader, CorpusReader) else [],
         timings={"read_encode": time.perf_counter() - t0},
     )
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). Counting a corpus frees its distinct-token tables but leaves their pages to the
+    process (imdb: 12 MB), where they would add to the training's peak."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _empty_vocabulary(counter: TokenCounter, min_count: int) -> str:
@@ -256,6 +281,44 @@ def compact_ids(
         kept += len(values)
     new_offsets[offsets >= n] = kept
     return tokens[:kept], new_offsets
+
+
+def compact_to_file(
+    tokens: np.ndarray | IdFile,
+    offsets: np.ndarray,
+    first: int,
+    out: IdFile,
+    block: int = COMPACT_BLOCK,
+) -> np.ndarray:
+    """:func:`compact_ids` into ``out``, a block at a time: the ids ``>= first`` shifted down by
+    ``first``; returns the document offsets they keep. ``tokens`` may be ``out`` itself (rewritten
+    in place: a block is read before the ids kept from it are written, never past it).
+
+        >>> f = IdFile()
+        >>> compact_to_file(np.array([2, 1, 3, 4, 1], np.int32), np.array([0, 2, 5]), 2, f).tolist()
+        [0, 1, 3]
+        >>> f.read(0, len(f)).tolist()
+        [0, 1, 2]
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = len(tokens)
+    if isinstance(tokens, IdFile):
+        blocks = tokens.blocks(block)
+    else:
+        blocks = ((s, np.asarray(tokens[s : s + block])) for s in range(0, n, block))
+    new_offsets = np.empty_like(offsets)
+    kept = 0
+    for s, chunk in blocks:
+        mask = chunk >= first
+        before = np.concatenate(([0], np.cumsum(mask)))  # kept in this block before position i
+        lo, hi = np.searchsorted(offsets, [s, s + len(chunk)], side="left")
+        new_offsets[lo:hi] = kept + before[offsets[lo:hi] - s]
+        values = chunk[mask] - np.int32(first)
+        out.write(kept, values)
+        kept += len(values)
+    new_offsets[offsets >= n] = kept
+    out.truncate(kept)
+    return new_offsets
 
 
 def checkpoint_plan(plan: PretrainPlan) -> dict[str, Any]:

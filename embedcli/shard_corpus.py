@@ -196,7 +196,7 @@ def prepare_from_shards(plan: Any, path: str) -> dict[str, Any]:
     """``prepare_pretrain`` of an encoded shard directory: the fields of its ``PreparedPretrain``
     (``pretrain_run`` builds it; this module does not import it back), the corpus remapped from
     the memory-mapped shards (see the module notes)."""
-    from embedcli.pretrain import PretrainCorpus
+    from embedcli.pretrain_spec import PretrainCorpus
 
     t0 = time.perf_counter()
     manifest = shard_dir.read_manifest(path)

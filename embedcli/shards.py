@@ -88,17 +88,22 @@ def build_and_encode(
     batch_size: int = BATCH_DOCS,
     hashes: bool = False,
     subwords: tuple[int, int] | None = None,
+    tokens_out: Any = None,
 ) -> tuple[Vocabulary, EncodedCorpus]:
     """:func:`embedcli.sequences.build_and_encode`, over worker processes when ``docs`` is a
     :class:`CorpusReader` large enough; the same vocabulary and ids (and ``TokenHashes`` with
     ``hashes``) either way. With ``subwords`` (the n-grams of the tokens the vocabulary leaves
-    out need their strings) the pass is sequential."""
+    out need their strings) the pass is sequential. ``tokens_out`` (``reserve``/``append``/
+    ``finish``, e.g. ``pretrain_spec.IdFile``) receives the merged ids of the parallel pass
+    instead of an in-memory array; the sequential pass returns an array."""
     # fastText's dictionary order needs where labels first appear among the tokens: one pass
     parallel = vocab_options.get("ties") != "std-sort" and not subwords
     if isinstance(docs, CorpusReader) and parallel:
         plan = plan_shards(docs)
         merged = (
-            build_and_encode_parallel(docs, counter.tokenizer, plan, vocab_options, hashes=hashes)
+            build_and_encode_parallel(
+                docs, counter.tokenizer, plan, vocab_options, hashes=hashes, tokens_out=tokens_out
+            )
             if plan
             else None
         )
@@ -430,9 +435,11 @@ def build_and_encode_parallel(
     shards: list[Shard],
     vocab_options: dict[str, Any],
     hashes: bool = False,
+    tokens_out: Any = None,
 ) -> tuple[Vocabulary, EncodedCorpus, int, int] | None:
     """``sequences.build_and_encode`` over shards: ``(vocab, corpus, documents, tokens)``; with
-    ``hashes`` the corpus carries its ``TokenHashes`` (from the merged token strings).
+    ``hashes`` the corpus carries its ``TokenHashes`` (from the merged token strings);
+    ``tokens_out`` receives the ids instead of an in-memory ``GrowableArray``.
 
     None if a shard failed (the caller redoes the work sequentially for the exact message).
     """
@@ -472,7 +479,7 @@ def build_and_encode_parallel(
             **vocab_options,
         )
         final = vocab.remap_table(names)
-        out = GrowableArray(np.int32)
+        out = GrowableArray(np.int32) if tokens_out is None else tokens_out
         out.reserve(sum(p["n_ids"] for p in parts))
         name_hashes = token_hashes(names) if hashes else None
         hash_out = GrowableArray(np.int32) if hashes else None

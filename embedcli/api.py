@@ -165,6 +165,7 @@ def pretrain(
     buckets: int = 2_000_000,
     threads: int = 0,
     seed: int = 0,
+    sg_input: str = "centre",
     checkpoint_every: int = 0,
     checkpoint: str | None = None,
     resume: str | None = None,

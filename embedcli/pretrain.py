@@ -51,6 +51,9 @@ from .sequences import word_ngram_hashes
 from .subwords import SubwordSpec, ragged_subword_buckets
 
 METHODS = ("skipgram", "cbow")
+#: skip-gram's roles: the centre word's rows predict each context word (fastText) or each
+#: context word's rows predict the centre word (word2vec.c, gensim)
+SG_INPUTS = ("centre", "context")
 #: a thread trains its slice in kernel calls of about this many tokens
 CHUNK_TOKENS = 1 << 17
 #: the noise distribution's power of the unigram counts: word2vec's 0.75, not fastText's 0.5
@@ -78,6 +81,7 @@ class PretrainSpec:
     buckets: int = 2_000_000
     threads: int = 0
     seed: int = 0
+    sg_input: str = "centre"
 
     @property
     def subwords(self) -> SubwordSpec:
@@ -106,6 +110,8 @@ class PretrainSpec:
                 raise UsageError(
                     f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}."
                 )
+        if self.sg_input not in SG_INPUTS:
+            raise UsageError(f"sg_input must be centre or context, not {self.sg_input!r}.")
         if self.threads < 0:
             raise UsageError(f"threads must be 0 (all cores) or positive, not {self.threads}.")
 
@@ -446,6 +452,7 @@ class _Run:
                 spec.negative,
                 float(spec.lr),
                 int(offsets[hi] - offsets[lo]) * spec.epochs,
+                spec.sg_input == "context",
             )
             for lo, hi in slices
         ]  # the learning rate decays over the tokens each thread reads in all epochs

@@ -124,6 +124,14 @@ def pretrain(
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed, 0..2^32-1.")
     ] = 0,
+    sg_input: Annotated[
+        str,
+        typer.Option(
+            "--sg-input",
+            help="Skip-gram: the centre word's rows predict each context word (centre, fastText) "
+            "or each context word's rows predict the centre (context, word2vec and gensim).",
+        ),
+    ] = "centre",
     checkpoint_every: CheckpointEveryOpt = 0,
     checkpoint: CheckpointOpt = None,
     resume: ResumeOpt = None,

@@ -60,28 +60,40 @@ CHUNK_TOKENS = 1 << 17
 #: (CBOW on the whole imdb text: 0.5 gave WordSim-353 0.430 against 0.444-0.449; README)
 NOISE_POWER = 0.75
 MAX_BUCKETS = 2**31 - 1
+#: each method's defaults of the settings a ``PretrainSpec`` leaves at ``None`` (measured on the
+#: whole imdb text, 14.6M tokens: ``benchmarks/results/pretrain_sg_explore.md``); CBOW keeps
+#: fastText's ``sample 1e-4, lr 0.05``
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "skipgram": {"sample": 1e-4, "lr": 0.05, "sg_input": "centre"},
+    "cbow": {"sample": 1e-4, "lr": 0.05, "sg_input": "centre"},
+}
 
 
 @dataclass(frozen=True)
 class PretrainSpec:
     """What ``train_vectors`` trains. ``minn=0`` (or ``maxn=0``) turns subwords off;
-    ``threads=0`` uses every core. ``lr`` 0.05 is fastText's default for both methods (word2vec.c
-    uses 0.025 for skip-gram; measured on 3M imdb tokens with ``sample`` 1e-4, CBOW reached 2.1 %
-    analogy accuracy at 0.025 against 4.7 % at 0.05)."""
+    ``threads=0`` uses every core. ``sample``, ``lr`` and ``sg_input`` left at ``None`` take the
+    method's :data:`METHOD_DEFAULTS` (a built spec always holds the values)."""
 
     method: str = "skipgram"
     dim: int = 100
     window: int = 5
     negative: int = 5
-    sample: float = 1e-4
+    sample: float | None = None
     epochs: int = 5
-    lr: float = 0.05
+    lr: float | None = None
     minn: int = 3
     maxn: int = 6
     buckets: int = 2_000_000
     threads: int = 0
     seed: int = 0
-    sg_input: str = "centre"
+    sg_input: str | None = None
+
+    def __post_init__(self) -> None:
+        defaults = METHOD_DEFAULTS.get(self.method, METHOD_DEFAULTS["skipgram"])
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
     @property
     def subwords(self) -> SubwordSpec:

@@ -374,3 +374,20 @@ def test_fasttext_compat_queries_ignore_the_end_of_line_token(
     assert [line.split("\t")[0] for line in r.stdout.splitlines()] == ["socket", "socketzz"]
     r = invoke("nearest", out, "socket", "socketzz", "-k", "2", "--format", "tsv")
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.output
+
+
+def test_method_defaults_in_the_help_are_the_trainers() -> None:
+    # the help repeats embedcli.pretrain.METHOD_DEFAULTS (it must not import the trainer)
+    from embedcli.cli import pretrain_cmd
+    from embedcli.pretrain import METHOD_DEFAULTS
+
+    assert pretrain_cmd.SKIPGRAM_DEFAULTS == METHOD_DEFAULTS["skipgram"]
+    assert pretrain_cmd.CBOW_DEFAULTS.items() <= METHOD_DEFAULTS["cbow"].items()
+    for method, want in METHOD_DEFAULTS.items():
+        spec = PretrainSpec(method=method)
+        assert (spec.sample, spec.lr, spec.sg_input) == (
+            want["sample"],
+            want["lr"],
+            want["sg_input"],
+        )
+    assert PretrainSpec(method="cbow", sample=0.0, lr=0.1).sample == 0.0  # given values stay

@@ -19,7 +19,9 @@ Skip-gram: input = the centre word, target = each context word in turn. The cent
 get one ``grad`` per context word; here they get the sum once, after the last context word, while
 ``hidden`` follows every step (``hidden += grad * share``, ``share`` = what one ``grad`` added to
 every row adds to the mean; 1 without repeated rows), which is fastText's arithmetic without
-re-reading the rows for every context word.
+re-reading the rows for every context word. With ``Opt.context`` (``--sg-input context``) the roles
+are word2vec's (word2vec.c, gensim's ``fast_sentence_sg_neg``): each context word's rows are the
+input and the centre word the target, the context word's rows updated after every pair.
 CBOW: input = the rows of all the context words (the bag), target = the centre word.
 
 Randomness: one xorshift64* state per thread (``ThreadState.rng``), seeded by the caller. Per

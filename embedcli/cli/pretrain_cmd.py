@@ -48,8 +48,9 @@ from embedcli.errors import UsageError
 
 #: the defaults of ``embedcli.pretrain.METHOD_DEFAULTS`` (``--sample``/``--lr``/``--sg-input``
 #: left out), repeated here since the help must not import the trainer (numba); a test compares
-SKIPGRAM_DEFAULTS = {"sample": 1e-4, "lr": 0.05, "sg_input": "centre"}
+SKIPGRAM_DEFAULTS = {"sample": 1e-4, "lr": 0.05}
 CBOW_DEFAULTS = {"sample": 1e-4, "lr": 0.05}
+SG_INPUT_DEFAULTS = ("context", "centre")
 #: --buckets above this cannot be addressed (int32 ids), the same bound fastText's int32 has
 BUCKETS_MAX = 2**31 - 1
 
@@ -136,7 +137,7 @@ def pretrain(
             "--sg-input",
             help="Skip-gram: the centre word's rows predict each context word (centre, fastText) "
             "or each context word's rows predict the centre (context, word2vec and gensim); "
-            f"default: {SKIPGRAM_DEFAULTS['sg_input']}.",
+            f"default: {SG_INPUT_DEFAULTS[0]} without subwords, {SG_INPUT_DEFAULTS[1]} with.",
         ),
     ] = None,
     checkpoint_every: CheckpointEveryOpt = 0,

@@ -356,10 +356,10 @@ def pretrain_run(
     o = dict(options)
     check_ranges(o, PRETRAIN_RANGES)
     checkpoint = _check_outputs(o, "vectors")
-    spec_keys = "method dim window negative sample epochs minn maxn buckets threads seed".split()
-    spec = PretrainSpec(
-        **{k: o[k] for k in spec_keys}, **({"lr": o["lr"]} if o["lr"] is not None else {})
+    spec_keys = (
+        "method dim window negative sample epochs minn maxn buckets threads seed sg_input".split()
     )
+    spec = PretrainSpec(**{k: o[k] for k in [*spec_keys, "lr"]})  # None: the method's default
     check_spec(spec)
     paths, docs = _source(corpus, labelled=False)
     with contextlib.ExitStack() as stack:

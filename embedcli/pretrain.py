@@ -8,6 +8,9 @@ is fastText's (see ``embedcli.pretrain_kernels``): input rows initialised unifor
 frequent words kept with probability ``sqrt(t/f) + t/f`` (``f = count / total count``), noise words
 from the unigram counts to the power 0.75 (word2vec's; fastText uses 0.5), a learning rate that
 decays linearly to zero over all epochs, the gradient added unscaled to every input row.
+Skip-gram without subwords trains with word2vec's roles by default (``sg_input="context"``: each
+context word's rows predict the centre word; :data:`SG_INPUT_DEFAULTS`), with subwords with
+fastText's (the centre's rows predict each context word).
 
 Subwords: a word's input rows are its own row and the rows of its character n-grams
 (``embedcli.subwords``); its hidden vector and its final vector are their mean. Only the buckets
@@ -53,7 +56,10 @@ from . import pretrain_kernels as pk
 from .errors import DataError, FormatError
 from .pretrain_spec import (  # noqa: F401 - re-exported: the trainer's types live there
     MAX_BUCKETS,
+    METHOD_DEFAULTS,
     METHODS,
+    SG_INPUT_DEFAULTS,
+    SG_INPUTS,
     IdFile,
     PretrainCorpus,
     PretrainSpec,
@@ -371,6 +377,7 @@ class _Run:
                 spec.negative,
                 float(spec.lr),
                 int(offsets[hi] - offsets[lo]) * spec.epochs,
+                spec.sg_input == "context",
             )
             for lo, hi in slices
         ]  # the learning rate decays over the tokens each thread reads in all epochs

@@ -120,7 +120,8 @@ def load_pretrain_checkpoint(path: str | Path) -> PretrainCheckpoint:
     path = Path(path)
     meta = _read_meta(path)
     try:
-        spec = PretrainSpec(**meta["spec"])
+        # a checkpoint written before --sg-input trained skip-gram with the centre's rows
+        spec = PretrainSpec(**{"sg_input": "centre", **meta["spec"]})
         spec.validate()
         vocab = Vocabulary.load(path / "vocab.tsv")
         arrays = _read_arrays(path / "state.npz", _max_rows(vocab, spec) * spec.dim)

@@ -19,7 +19,9 @@ Skip-gram: input = the centre word, target = each context word in turn. The cent
 get one ``grad`` per context word; here they get the sum once, after the last context word, while
 ``hidden`` follows every step (``hidden += grad * share``, ``share`` = what one ``grad`` added to
 every row adds to the mean; 1 without repeated rows), which is fastText's arithmetic without
-re-reading the rows for every context word.
+re-reading the rows for every context word. With ``Opt.context`` (``--sg-input context``) the roles
+are word2vec's (word2vec.c, gensim's ``fast_sentence_sg_neg``): each context word's rows are the
+input and the centre word the target, the context word's rows updated after every pair.
 CBOW: input = the rows of all the context words (the bag), target = the centre word.
 
 Randomness: one xorshift64* state per thread (``ThreadState.rng``), seeded by the caller. Per
@@ -62,8 +64,10 @@ Corpus = namedtuple("Corpus", "ids offsets inputs input_offsets share keep noise
 #: and the ``sigmoid`` / ``logsig`` tables of :func:`sigmoid_tables`
 Noise = namedtuple("Noise", "alias_prob alias_idx sigmoid logsig")
 #: ``cbow`` (bool), ``window``, ``negative``, base ``lr``, ``total`` tokens this thread reads
-#: over all its epochs (the learning-rate schedule)
-Opt = namedtuple("Opt", "cbow window negative lr total")
+#: over all its epochs (the learning-rate schedule); ``context`` (bool, skip-gram only): each
+#: context word's input rows predict the centre word (word2vec's roles, :func:`_skipgram_context_line`)
+#: instead of the centre's rows predicting each context word (fastText's)
+Opt = namedtuple("Opt", "cbow window negative lr total context", defaults=(False,))
 #: per thread: ``rng`` uint64[1]; ``counts`` int64[2] = tokens read, updates made; ``loss``
 #: float64[1] = loss sum; scratch ``line`` int32[BLOCK], ``hidden``/``grad``/``acc`` float32[dim]
 ThreadState = namedtuple("ThreadState", "rng counts loss line hidden grad acc")
@@ -283,6 +287,43 @@ def _skipgram_line(params, data, opt, st, n, lr):
 
 
 @njit(cache=True, nogil=True)
+def _skipgram_context_line(params, data, opt, st, n, lr):
+    """Skip-gram with word2vec's roles over the kept tokens ``st.line[:n]``: for each centre word
+    and each word of its window, the context word's input rows (their mean) predict the centre
+    word, and the context word's rows take the gradient at once (word2vec.c and gensim's
+    ``fast_sentence_sg_neg``). The same (centre, context) pairs as :func:`_skipgram_line` with the
+    roles swapped; with subwords it reads a context word's rows once per pair instead of the
+    centre's once per window."""
+    win, wout = params.win, params.wout
+    line, hidden, grad = st.line, st.hidden, st.grad
+    inputs, ioff = data.inputs, data.input_offsets
+    dim = hidden.shape[0]
+    loss = 0.0
+    updates = 0
+    for p in range(n):
+        b = 1 + _below(_next(st.rng), opt.window)
+        lo = max(0, p - b)
+        hi = min(n, p + b + 1)
+        if hi - lo <= 1:
+            continue
+        target = line[p]
+        for c in range(lo, hi):
+            if c == p:
+                continue
+            w = line[c]
+            rows = inputs[ioff[w] : ioff[w + 1]]
+            mean_rows(win, rows, hidden)
+            for j in range(dim):
+                grad[j] = 0.0
+            loss += negative_update(
+                wout, hidden, grad, target, opt.negative, lr, st.rng, data.noise
+            )
+            updates += 1
+            add_to_rows(win, rows, grad)
+    return loss, updates
+
+
+@njit(cache=True, nogil=True)
 def _cbow_line(params, data, opt, st, n, lr):
     """CBOW over the kept tokens ``st.line[:n]``."""
     win, wout = params.win, params.wout
@@ -344,6 +385,8 @@ def train_docs(params, data, opt, st, lo, hi):
             if n > 1:
                 if opt.cbow:
                     loss, updates = _cbow_line(params, data, opt, st, n, lr)
+                elif opt.context:
+                    loss, updates = _skipgram_context_line(params, data, opt, st, n, lr)
                 else:
                     loss, updates = _skipgram_line(params, data, opt, st, n, lr)
                 st.loss[0] += loss

@@ -31,7 +31,7 @@ import numpy as np
 from embedcli.corpus import CorpusOptions, CorpusReader
 from embedcli.errors import DataError, FormatError, UsageError
 from embedcli.modeldir import VECTOR_METHODS
-from embedcli.pretrain_spec import IdFile, PretrainCorpus, PretrainSpec
+from embedcli.pretrain_spec import SG_INPUTS, IdFile, PretrainCorpus, PretrainSpec
 from embedcli.shards import build_and_encode
 from embedcli.subwords import SubwordSpec, ragged_subword_buckets
 from embedcli.text import Tokenizer, make_tokenizer_config
@@ -140,6 +140,8 @@ def check_spec(spec: PretrainSpec) -> None:
     for option, value in (("--dim", spec.dim), ("--epochs", spec.epochs)):
         if value < 1:
             raise UsageError(f"{option} must be at least 1, not {value}")
+    if spec.sg_input not in SG_INPUTS:
+        raise UsageError(f"--sg-input must be centre or context, not {spec.sg_input!r}")
     if spec.window < 1:
         raise UsageError(
             f"--window must be at least 1, not {spec.window} (the context words on each side)"

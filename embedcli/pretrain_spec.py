@@ -35,29 +35,55 @@ from .subwords import SubwordSpec
 
 METHODS = ("skipgram", "cbow")
 MAX_BUCKETS = 2**31 - 1
+#: skip-gram's roles: the centre word's rows predict each context word (fastText) or each
+#: context word's rows predict the centre word (word2vec.c, gensim)
+SG_INPUTS = ("centre", "context")
 #: ids per block when an ``IdFile`` is scanned or rewritten
 ID_BLOCK = 1 << 20
+
+
+#: each method's defaults of the settings a ``PretrainSpec`` leaves at ``None`` (measured on the
+#: whole imdb text, 14.6M tokens: ``benchmarks/results/pretrain_sg_explore.md``); CBOW keeps
+#: fastText's ``sample 1e-4, lr 0.05``
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "skipgram": {"sample": 1e-4, "lr": 0.05},
+    "cbow": {"sample": 1e-4, "lr": 0.05},
+}
+#: skip-gram's default roles ``(without subwords, with subwords)``: word2vec's roles raised
+#: WordSim-353 by 0.026 and SimLex-999 by 0.024 over fastText's in the same run (plain words);
+#: with subwords they would average a context word's n-gram rows once per pair instead of the
+#: centre's once per window, so fastText's roles stay there
+SG_INPUT_DEFAULTS = ("context", "centre")
 
 
 @dataclass(frozen=True)
 class PretrainSpec:
     """What ``train_vectors`` trains. ``minn=0`` (or ``maxn=0``) turns subwords off;
-    ``threads=0`` uses every core. ``lr`` 0.05 is fastText's default for both methods (word2vec.c
-    uses 0.025 for skip-gram; measured on 3M imdb tokens with ``sample`` 1e-4, CBOW reached 2.1 %
-    analogy accuracy at 0.025 against 4.7 % at 0.05)."""
+    ``threads=0`` uses every core. ``sample``, ``lr`` and ``sg_input`` left at ``None`` take the
+    method's :data:`METHOD_DEFAULTS` (a built spec always holds the values)."""
 
     method: str = "skipgram"
     dim: int = 100
     window: int = 5
     negative: int = 5
-    sample: float = 1e-4
+    sample: float | None = None
     epochs: int = 5
-    lr: float = 0.05
+    lr: float | None = None
     minn: int = 3
     maxn: int = 6
     buckets: int = 2_000_000
     threads: int = 0
     seed: int = 0
+    sg_input: str | None = None
+
+    def __post_init__(self) -> None:
+        defaults = METHOD_DEFAULTS.get(self.method, METHOD_DEFAULTS["skipgram"])
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.sg_input is None:
+            plain = self.method == "skipgram" and not (self.minn > 0 and self.maxn > 0)
+            object.__setattr__(self, "sg_input", SG_INPUT_DEFAULTS[0 if plain else 1])
 
     @property
     def subwords(self) -> SubwordSpec:
@@ -86,6 +112,8 @@ class PretrainSpec:
                 raise UsageError(
                     f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}."
                 )
+        if self.sg_input not in SG_INPUTS:
+            raise UsageError(f"sg_input must be centre or context, not {self.sg_input!r}.")
         if self.threads < 0:
             raise UsageError(f"threads must be 0 (all cores) or positive, not {self.threads}.")
 

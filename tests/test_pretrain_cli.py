@@ -376,3 +376,21 @@ def test_fasttext_compat_queries_ignore_the_end_of_line_token(
     assert [line.split("\t")[0] for line in r.stdout.splitlines()] == ["socket", "socketzz"]
     r = invoke("nearest", out, "socket", "socketzz", "-k", "2", "--format", "tsv")
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.output
+
+
+def test_method_defaults_in_the_help_are_the_trainers() -> None:
+    # the help repeats embedcli.pretrain's defaults (it must not import the trainer)
+    from embedcli.cli import pretrain_cmd
+    from embedcli.pretrain import METHOD_DEFAULTS, SG_INPUT_DEFAULTS
+
+    assert pretrain_cmd.SKIPGRAM_DEFAULTS == METHOD_DEFAULTS["skipgram"]
+    assert pretrain_cmd.CBOW_DEFAULTS == METHOD_DEFAULTS["cbow"]
+    assert pretrain_cmd.SG_INPUT_DEFAULTS == SG_INPUT_DEFAULTS == ("context", "centre")
+    for method, want in METHOD_DEFAULTS.items():
+        spec = PretrainSpec(method=method)
+        assert (spec.sample, spec.lr) == (want["sample"], want["lr"])
+    # skip-gram: word2vec's roles on plain words, fastText's with subwords
+    assert PretrainSpec(minn=0).sg_input == "context"
+    assert PretrainSpec(minn=3, maxn=6).sg_input == "centre"
+    assert PretrainSpec(minn=0, sg_input="centre").sg_input == "centre"
+    assert PretrainSpec(method="cbow", sample=0.0, lr=0.1).sample == 0.0  # given values stay

@@ -102,6 +102,17 @@ def twin_line(win, wout, rows_of, line, method, window, negative, lr, rng, noise
                 np.add.at(win, rows, g)  # unscaled, into every input row
                 loss += lo_
                 updates += 1
+        elif method == "skipgram-context":
+            # word2vec.c / gensim fast_sentence_sg_neg: the context word's rows predict the centre
+            for c in range(lo, hi):
+                if c == p:
+                    continue
+                rows = rows_of[line[c]]
+                hidden = win[rows].mean(0)
+                g, lo_ = twin_negative(wout, hidden, line[p], negative, lr, rng, noise)
+                np.add.at(win, rows, g)
+                loss += lo_
+                updates += 1
         else:
             rows = np.concatenate([rows_of[line[c]] for c in range(lo, hi) if c != p])
             hidden = win[rows].mean(0)
@@ -126,7 +137,7 @@ def twin_train_docs(win, wout, ids, offsets, rows_of, keep, opt, rng, noise, don
                     line.append(w)
             lr = opt.lr * max(0.0, 1.0 - done / opt.total)
             if len(line) > 1:
-                method = "cbow" if opt.cbow else "skipgram"
+                method = "cbow" if opt.cbow else "skipgram-context" if opt.context else "skipgram"
                 lo_, up = twin_line(
                     win, wout, rows_of, line, method, opt.window, opt.negative, lr, rng, noise
                 )
@@ -330,7 +341,7 @@ def tiny_problem(subwords: bool, dim=8, seed=0):
     return words, counts, inputs, input_offsets, share, buckets, win, wout
 
 
-@pytest.mark.parametrize("method", ["skipgram", "cbow"])
+@pytest.mark.parametrize("method", ["skipgram", "cbow", "skipgram-context"])
 @pytest.mark.parametrize("subwords", [False, True])
 def test_train_docs_matches_fasttext_twin(method, subwords):
     words, counts, inputs, input_offsets, share, buckets, win, wout = tiny_problem(subwords)
@@ -340,7 +351,7 @@ def test_train_docs_matches_fasttext_twin(method, subwords):
     keep = keep_probabilities(counts, 0.05)
     noise = make_noise(counts)
     data = pk.Corpus(read_only(ids), offsets, inputs, input_offsets, share, keep, noise)
-    opt = pk.Opt(method == "cbow", 3, 3, 0.05, 2 * len(ids))
+    opt = pk.Opt(method == "cbow", 3, 3, 0.05, 2 * len(ids), method == "skipgram-context")
     st = make_state(win.shape[1], 9)
     rng = Rng(int(st.rng[0]))
     params = pk.Params(win.copy(), wout.copy())

@@ -57,10 +57,14 @@ def unit_rows(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
-@pytest.mark.parametrize("method", ["skipgram", "cbow"])
-def test_analogies_of_a_generated_language(method):
+@pytest.mark.parametrize(
+    ("method", "sg_input"), [("skipgram", "centre"), ("skipgram", "context"), ("cbow", None)]
+)
+def test_analogies_of_a_generated_language(method, sg_input):
     corpus, n_ent = gender_language()
-    spec = PretrainSpec(method=method, dim=32, epochs=10, minn=0, sample=0.0, threads=1, seed=1)
+    spec = PretrainSpec(
+        method=method, dim=32, epochs=10, minn=0, sample=0.0, threads=1, seed=1, sg_input=sg_input
+    )
     tv = train_vectors(corpus, spec)
     V = unit_rows(tv.vectors)
     idx = {w: i for i, w in enumerate(tv.words)}
@@ -135,10 +139,14 @@ def small_corpus(seed=0, ndocs=400):
     return PretrainCorpus(ids, offsets, counts, words)
 
 
-@pytest.mark.parametrize("method", ["skipgram", "cbow"])
-def test_one_thread_with_a_seed_is_bit_identical(method):
+@pytest.mark.parametrize(
+    ("method", "sg_input"), [("skipgram", "centre"), ("skipgram", "context"), ("cbow", None)]
+)
+def test_one_thread_with_a_seed_is_bit_identical(method, sg_input):
     corpus = small_corpus()
-    spec = PretrainSpec(method=method, dim=16, epochs=2, minn=2, maxn=3, buckets=500, threads=1)
+    spec = PretrainSpec(
+        method=method, dim=16, epochs=2, minn=2, maxn=3, buckets=500, threads=1, sg_input=sg_input
+    )
     a = train_vectors(corpus, spec)
     b = train_vectors(corpus, spec)
     assert np.array_equal(a.vectors, b.vectors)
@@ -267,6 +275,7 @@ def test_progress_reports_and_can_stop():
         ({"minn": 4, "maxn": 3}, "maxn"),
         ({"buckets": 10**12}, "buckets"),
         ({"threads": -1}, "threads"),
+        ({"sg_input": "middle"}, "sg_input"),
     ],
 )
 def test_bad_spec_is_a_usage_error(change, words):

@@ -46,6 +46,11 @@ from embedcli.cli.options import (
 from embedcli.cli.render import table_title, text
 from embedcli.errors import UsageError
 
+#: the defaults of ``embedcli.pretrain.METHOD_DEFAULTS`` (``--sample``/``--lr``/``--sg-input``
+#: left out), repeated here since the help must not import the trainer (numba); a test compares
+SKIPGRAM_DEFAULTS = {"sample": 1e-4, "lr": 0.05}
+CBOW_DEFAULTS = {"sample": 1e-4, "lr": 0.05}
+SG_INPUT_DEFAULTS = ("context", "centre")
 #: --buckets above this cannot be addressed (int32 ids), the same bound fastText's int32 has
 BUCKETS_MAX = 2**31 - 1
 
@@ -82,15 +87,16 @@ def pretrain(
         typer.Option("--negative", min=1, max=1_000, help="Negative samples per context word."),
     ] = 5,
     sample: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--sample",
             min=0.0,
             max=1.0,
             callback=finite(0.0, 1.0, high_open=True),
-            help="Subsampling threshold of frequent words (0 = off).",
+            help="Subsampling threshold of frequent words (0 = off; default: "
+            f"{SKIPGRAM_DEFAULTS['sample']:g} skipgram, {CBOW_DEFAULTS['sample']:g} cbow).",
         ),
-    ] = 1e-4,
+    ] = None,
     epochs: Annotated[
         int, typer.Option("--epochs", min=1, max=10_000, help="Passes over the corpus.")
     ] = 5,
@@ -101,7 +107,8 @@ def pretrain(
             min=0.0,
             max=10.0,
             callback=finite(0.0, 10.0, low_open=True),
-            help="Start learning rate, decayed linearly to 0 (default: the trainer's).",
+            help="Start learning rate, decayed linearly to 0 (default: "
+            f"{SKIPGRAM_DEFAULTS['lr']:g} skipgram, {CBOW_DEFAULTS['lr']:g} cbow).",
         ),
     ] = None,
     minn: Annotated[
@@ -124,6 +131,15 @@ def pretrain(
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed, 0..2^32-1.")
     ] = 0,
+    sg_input: Annotated[
+        str | None,
+        typer.Option(
+            "--sg-input",
+            help="Skip-gram: the centre word's rows predict each context word (centre, fastText) "
+            "or each context word's rows predict the centre (context, word2vec and gensim); "
+            f"default: {SG_INPUT_DEFAULTS[0]} without subwords, {SG_INPUT_DEFAULTS[1]} with.",
+        ),
+    ] = None,
     checkpoint_every: CheckpointEveryOpt = 0,
     checkpoint: CheckpointOpt = None,
     resume: ResumeOpt = None,

@@ -26,8 +26,7 @@ Left out on purpose: hierarchical softmax, negative sampling, subword (char n-gr
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 #: options of the private kernels, called only from other kernels: no CPython or C-callable
 #: wrapper (numba compiles both for every function by default, and every caller links them in
@@ -98,34 +97,18 @@ def scatter_add_rows(G, ids, rows):
             G[r, j] += rows[k, j]
 
 
+@njit(cache=True, nogil=True, inline="always")
 def _pool_doc(W, tokens, s, e, pool, maxlen, out, arg, i):
     """Pool document ``tokens[s:e]`` into ``out`` with pooling ``pool``; return the number of
     non-pad tokens (see :func:`_pool_sum`, :func:`_pool_max`, :func:`_pool_flatten`). Max pooling
-    keeps its argmax positions in row ``i`` of ``arg`` (None in kernels without max pooling). In
-    a kernel where ``pool`` is a constant only that pooling compiles (:func:`_pool_doc_typed`)."""
+    keeps its argmax positions in row ``i`` of ``arg`` (None in kernels without max pooling).
+    Inlined: in an entry kernel, where ``pool`` is a constant, the other branches are pruned
+    before typing and only that pooling compiles (see "entry points")."""
     if pool == 3:
         return _pool_flatten(W, tokens, s, e, maxlen, out)
     if pool == 2:
         return _pool_max(W, tokens, s, e, out, arg[i])
     return _pool_sum(W, tokens, s, e, pool == 0, out)
-
-
-@overload(_pool_doc, prefer_literal=True, inline="always", jit_options={"nogil": True, **_INNER})
-def _pool_doc_typed(W, tokens, s, e, pool, maxlen, out, arg, i):
-    """Numba literal dispatch of :func:`_pool_doc`: a literal ``pool`` selects its function at
-    typing time; any other ``pool`` compiles the branches above."""
-    if not isinstance(pool, types.IntegerLiteral):
-        return _pool_doc
-    if pool.literal_value == 3:
-        return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_flatten(
-            W, tokens, s, e, maxlen, out
-        )
-    if pool.literal_value == 2:
-        return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_max(
-            W, tokens, s, e, out, arg[i]
-        )
-    mean = pool.literal_value == 0
-    return lambda W, tokens, s, e, pool, maxlen, out, arg, i: _pool_sum(W, tokens, s, e, mean, out)
 
 
 @njit(cache=True, nogil=True, **_INNER)
@@ -459,27 +442,15 @@ def _ova_row(z, labels, lo, hi, cw, grad):
     return loss, correct
 
 
+@njit(cache=True, nogil=True, inline="always")
 def _objective_row(objective, z, labels, lo, hi, cw, grad):
     """Loss and gradient of example ``z`` under ``objective`` (0 softmax, 1 binary, 2 one-vs-all);
-    in a kernel where ``objective`` is a constant only its loss compiles
-    (:func:`_objective_row_typed`)."""
+    inlined, so that in an entry kernel (``objective`` a constant) only its loss compiles."""
     if objective == 0:
         return _softmax_row(z, labels, lo, hi, cw, grad)
     if objective == 1:
         return _binary_row(z, labels, lo, hi, cw, grad)
     return _ova_row(z, labels, lo, hi, cw, grad)
-
-
-@overload(
-    _objective_row, prefer_literal=True, inline="always", jit_options={"nogil": True, **_INNER}
-)
-def _objective_row_typed(objective, z, labels, lo, hi, cw, grad):
-    """Numba literal dispatch of :func:`_objective_row`: a literal ``objective`` selects its
-    loss at typing time; any other compiles all three."""
-    if not isinstance(objective, types.IntegerLiteral):
-        return _objective_row
-    row = (_softmax_row, _binary_row, _ova_row)[objective.literal_value]
-    return lambda objective, z, labels, lo, hi, cw, grad: row(z, labels, lo, hi, cw, grad)
 
 
 @njit(cache=True, nogil=True)
@@ -501,26 +472,14 @@ def objective_batch(objective, logits, label_ids, label_offsets, class_weight):
     return loss, grad, correct
 
 
+@njit(cache=True, nogil=True, inline="always")
 def _probabilities_row(objective, z, out):
     """Probabilities of logits ``z`` into ``out``: softmax for objective 0, else a sigmoid per
-    column; in a kernel where ``objective`` is a constant only its own compiles
-    (:func:`_probabilities_row_typed`)."""
+    column; inlined as :func:`_objective_row`."""
     if objective == 0:
         _softmax_probs(z, out)
     else:
         _sigmoid_probs(z, out)
-
-
-@overload(
-    _probabilities_row, prefer_literal=True, inline="always", jit_options={"nogil": True, **_INNER}
-)
-def _probabilities_row_typed(objective, z, out):
-    """Numba literal dispatch of :func:`_probabilities_row` (as :func:`_objective_row_typed`)."""
-    if not isinstance(objective, types.IntegerLiteral):
-        return _probabilities_row
-    if objective.literal_value == 0:
-        return lambda objective, z, out: _softmax_probs(z, out)
-    return lambda objective, z, out: _sigmoid_probs(z, out)
 
 
 @njit(cache=True, nogil=True, **_INNER)
@@ -1131,74 +1090,95 @@ def _max_doc(offsets, order, lo, hi):
     return m
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _train_rows(
-    params, state, data, shape, opt, cw, order, lo, hi, nshards, scratch, pool, objective
-):
-    """The common training kernel (see the section comment): mean/sum pooling, SGD or Adagrad;
-    SGD without L2 at any batch size, else batch size 1. ``scratch``: a ``RowsScratch``."""
-    emb, dense = params
-    emb_S, d_S1 = state.emb_S, state.dense_S1
-    tokens, offsets = data.tokens, data.offsets
-    _, maxlen, hidden, n_out, _ = shape
-    optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
-    bsz = opt.batch_size
-    dim = emb.shape[1]
-    bounds = _dense_bounds(dim, hidden, n_out)
-    gdense, pooled, gpool = scratch.gdense, scratch.pooled, scratch.gpool
-    counts, docs = scratch.counts, scratch.docs
-    bufs = (scratch.mask, scratch.act, scratch.gact, scratch.logits, scratch.glog)
-    fast = optimizer == 0 and l2 == 0.0
-    slot, uniq, mult = scratch.slot, scratch.uniq, scratch.mult
-    loss_sum = opt.loss0
-    n_correct = 0
-    seen = 0.0
-    k = lo
-    while k < hi:
-        nb = min(bsz, hi - k)
-        lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
-        seen, loss_sum, correct = _forward_batch(
-            emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, None,
-            bufs, opt.dropout, opt.seed, seen, loss_sum, pool, objective,
-        )  # fmt: skip
-        n_correct += correct
-        inv = 1.0 / nb
-        for seg in range(4):
-            _dense_update_sa(
-                dense, d_S1, gdense, bounds[seg], bounds[seg + 1], inv, optimizer, lr,
-                l2 if seg % 2 == 0 else 0.0, eps,
+#: the update a ``train_rows`` kernel compiles (``embedcli.model.epoch_kernel`` picks it):
+#: 0 fastText's SGD without L2 (any batch size), 1 row-wise Adagrad without L2 written out (the
+#: default), 2 SGD or Adagrad with L2 (batch size 1) through :func:`_row_update_sa`
+ROWS_UPDATES = 3
+
+
+def _train_rows_entry(pool, objective, update):
+    """The common training kernel for one (pool, objective, update) code (see the section
+    comment and "entry points"): mean/sum pooling, SGD or Adagrad; SGD without L2 at any batch
+    size, else batch size 1. Its arguments are the section's, and ``scratch`` a ``RowsScratch``;
+    ``shape``'s pool and objective must be the codes'. The body is written in the closure (not
+    inlined from a function of its own: numba's IR inlining copies the callee's IR, about 0.3 s
+    of a cold run), and its branches on the three codes are pruned before typing."""
+
+    @njit(cache=True, nogil=True)
+    def train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, scratch):
+        emb, dense = params
+        emb_S, d_S1 = state.emb_S, state.dense_S1
+        tokens, offsets = data.tokens, data.offsets
+        _, maxlen, hidden, n_out, _ = shape
+        optimizer, lr0, l2, eps, frozen = opt.optimizer, opt.lr, opt.l2, opt.eps, opt.frozen_rows
+        bsz = opt.batch_size
+        dim = emb.shape[1]
+        bounds = _dense_bounds(dim, hidden, n_out)
+        gdense, pooled, gpool = scratch.gdense, scratch.pooled, scratch.gpool
+        counts, docs = scratch.counts, scratch.docs
+        bufs = (scratch.mask, scratch.act, scratch.gact, scratch.logits, scratch.glog)
+        slot, uniq, mult = scratch.slot, scratch.uniq, scratch.mult
+        loss_sum = opt.loss0
+        n_correct = 0
+        seen = 0.0
+        k = lo
+        while k < hi:
+            nb = min(bsz, hi - k)
+            lr = _step_lr(lr0, opt.linear_decay, opt.tokens0, seen, nshards, opt.total_tokens)
+            seen, loss_sum, correct = _forward_batch(
+                emb, dense, gdense, data, shape, cw, order, k, nb, docs, counts, pooled, gpool, None,
+                bufs, opt.dropout, opt.seed, seen, loss_sum, pool, objective,
             )  # fmt: skip
-        for b in range(nb):
-            if counts[b] == 0:
-                continue
-            d = docs[b]
-            g = gpool[b]
-            if fast:
-                # fastText: SGD is linear, so adding the scaled pooled gradient to every
-                # occurrence equals one step with the summed gradient
-                a = -lr * inv / counts[b] if pool == 0 else -lr * inv
-                for j in range(dim):
-                    g[j] *= a
-                for p in range(offsets[d], offsets[d + 1]):
-                    r = tokens[p]
-                    if r >= frozen and r != 0:
-                        for j in range(dim):
-                            emb[r, j] += g[j]
-            else:
-                _rows_step(
-                    emb, emb_S, tokens, offsets[d], offsets[d + 1], g,
-                    inv / counts[b] if pool == 0 else inv, optimizer, lr, l2, eps, frozen,
-                    slot, uniq, mult,
+            n_correct += correct
+            inv = 1.0 / nb
+            for seg in range(4):
+                _dense_update_sa(
+                    dense, d_S1, gdense, bounds[seg], bounds[seg + 1], inv, optimizer, lr,
+                    l2 if seg % 2 == 0 else 0.0, eps,
                 )  # fmt: skip
-        k += nb
-    return loss_sum, n_correct
+            for b in range(nb):
+                if counts[b] == 0:
+                    continue
+                d = docs[b]
+                g = gpool[b]
+                if update == 0:
+                    # fastText: SGD is linear, so adding the scaled pooled gradient to every
+                    # occurrence equals one step with the summed gradient
+                    a = -lr * inv / counts[b] if pool == 0 else -lr * inv
+                    for j in range(dim):
+                        g[j] *= a
+                    for p in range(offsets[d], offsets[d + 1]):
+                        r = tokens[p]
+                        if r >= frozen and r != 0:
+                            for j in range(dim):
+                                emb[r, j] += g[j]
+                else:
+                    scale = inv / counts[b] if pool == 0 else inv
+                    nu = _rows_step(
+                        emb, emb_S, tokens, offsets[d], offsets[d + 1], g, scale, update == 1,
+                        lr, eps, frozen, slot, uniq, mult,
+                    )  # fmt: skip
+                    if update == 2:  # SGD or Adagrad with L2: one step per distinct row
+                        for q in range(nu):
+                            r = uniq[q]
+                            _row_update_sa(
+                                emb, r, g, scale * mult[q], optimizer, lr, l2, emb_S, eps
+                            )
+                            slot[r] = -1
+            k += nb
+        return loss_sum, n_correct
+
+    return train_rows
 
 
 @njit(cache=True, nogil=True, **_INNER)
-def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, slot, uniq, mult):
-    """One example's sparse step: every distinct row of ``tokens[s:e]`` moves once with gradient
-    ``scale * multiplicity * g`` (SGD or row-wise Adagrad; ``slot`` is all -1 on entry and exit).
-    """
+def _rows_step(emb, S, tokens, s, e, g, scale, adagrad, lr, eps, frozen, slot, uniq, mult):
+    """One example's sparse step: lists the ``nu`` distinct rows of ``tokens[s:e]`` (not frozen,
+    not pad) in ``uniq[:nu]`` with their multiplicities in ``mult`` and ``slot[r] = index``.
+    With ``adagrad`` every row then moves once with gradient ``scale * multiplicity * g``
+    (row-wise Adagrad without L2), ``slot`` is reset to -1 and 0 is returned; else ``nu`` is
+    returned and the caller steps the rows and resets their slots (``slot`` is all -1 between
+    examples)."""
     dim = emb.shape[1]
     nu = 0
     for p in range(s, e):
@@ -1212,7 +1192,7 @@ def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, s
                 nu += 1
             else:
                 mult[sl] += 1
-    if optimizer == 1 and l2 == 0.0:
+    if adagrad:
         # row-wise Adagrad written out (the hot default path): S += m^2 mean(g^2)
         gsq = 0.0
         for j in range(dim):
@@ -1228,11 +1208,8 @@ def _rows_step(emb, S, tokens, s, e, g, scale, optimizer, lr, l2, eps, frozen, s
             for j in range(dim):
                 emb[r, j] += a * g[j]
             slot[r] = -1
-        return
-    for q in range(nu):
-        r = uniq[q]
-        _row_update_sa(emb, r, g, scale * mult[q], optimizer, lr, l2, S, eps)
-        slot[r] = -1
+        return 0
+    return nu
 
 
 @njit(cache=True, nogil=True, **_INNER)
@@ -1352,7 +1329,7 @@ def _train_exact(params, state, data, shape, opt, cw, order, lo, hi, nshards, po
 # --------------------------------------------------------------------------- prediction
 
 
-@njit(cache=True, nogil=True, **_INNER)
+@njit(cache=True, nogil=True, inline="always")
 def _predict_range(emb, dense, tokens, offsets, shape, probs, out, lo, hi, pool, objective):
     _, maxlen, hidden, n_out, _ = shape
     dim = emb.shape[1]
@@ -1390,32 +1367,25 @@ def predict_batch(emb, dense, tokens, offsets, shape, probs):
 
 # --------------------------------------------------------------------------- entry points
 #
-# The kernels a run calls, one per (pool, objective), so that a run compiles only the code of
-# its own pool and loss (issue #8: a cold default run compiled every loss and pooling).
-# Each is a closure over the two integer codes, which numba sees as constants:
-# - the body (``_train_rows``/``_train_exact``, ``inline="always"``, and the ``_forward_batch``
-#   they share, also ``inline="always"``) is inlined into the entry, where the branches of other
-#   pools are pruned before typing;
-# - the codes reach the helpers it calls as numba *literals* (``Literal[int](0)``), and
-#   :func:`_pool_doc`/:func:`_objective_row` pick their implementation by that literal at typing
-#   time (``@overload(prefer_literal=True, inline="always")``: the chosen call is inlined, no
-#   dispatcher of its own to compile), so ``_binary_row`` never compiles for softmax.
+# The kernels a run calls, one per (pool, objective) -- and per update for ``train_rows`` --
+# so that a run compiles only the code of its own pool, loss and update (issue #8: a cold
+# default run compiled every loss and pooling). Each is a closure over the integer codes, which
+# numba sees as constants (``ir.FreeVar``) and prunes the branches on them before typing:
+# - ``train_rows`` (:func:`_train_rows_entry`) has its body written in the closure; the bodies
+#   of ``train_exact`` and ``predict`` (``_train_exact``, :func:`_predict_range`) and the
+#   ``_forward_batch`` they share are ``inline="always"``: inlined into the entry, then pruned;
+# - the per-code helpers :func:`_pool_doc`, :func:`_objective_row`, :func:`_probabilities_row`
+#   are ``inline="always"`` too, so in an entry only the chosen pooling / loss is typed and
+#   compiled (``_binary_row`` never compiles for softmax); called with a run-time code
+#   (``pool_batch``, ``objective_batch``, ``predict_batch``), every branch compiles. Not a
+#   closure over the chosen dispatcher: numba keys a closure's cache entry by the pickled cell
+#   contents, and a pickled dispatcher carries a per-process uuid (never a cache hit). Not
+#   numba literal dispatch (``@overload(prefer_literal=True)``): its typing cost ~0.25 s.
 # A literal constant argument is a type of its own: a helper called once with ``True`` and once
 # with ``False`` compiles twice. Pass flags as variables (see :func:`_affine`) or inline the
 # helper (``_doc_ngrams``). Numba caches a closure by the values it closes over: one index file
-# per factory, one compiled file per (pool, objective) used. ``embedcli.model`` picks the entry;
+# per factory, one compiled file per code used. ``embedcli.model`` picks the entry;
 # ``tests/test_cold_compile.py`` checks what a cold default run compiles.
-
-
-def _train_rows_entry(pool, objective):
-    @njit(cache=True, nogil=True)
-    def train_rows(params, state, data, shape, opt, cw, order, lo, hi, nshards, scratch):
-        """:func:`_train_rows` for one (pool, objective); ``shape``'s must be the same."""
-        return _train_rows(
-            params, state, data, shape, opt, cw, order, lo, hi, nshards, scratch, pool, objective
-        )
-
-    return train_rows
 
 
 def _train_exact_entry(pool, objective):
@@ -1442,8 +1412,10 @@ def _predict_entry(pool, objective):
 
 
 _CODES = [(pool, objective) for pool in range(4) for objective in range(3)]
-#: ``train_rows`` kernels (mean/sum pooling only) by (pool, objective) code
-TRAIN_ROWS = {(p, o): _train_rows_entry(p, o) for p, o in _CODES if p <= 1}
+#: ``train_rows`` kernels (mean/sum pooling only) by (pool, objective, update) code
+TRAIN_ROWS = {
+    (p, o, u): _train_rows_entry(p, o, u) for p, o in _CODES if p <= 1 for u in range(ROWS_UPDATES)
+}
 #: ``train_exact`` kernels by (pool, objective) code
 TRAIN_EXACT = {(p, o): _train_exact_entry(p, o) for p, o in _CODES}
 #: prediction kernels by (pool, objective) code

@@ -297,8 +297,16 @@ def epoch_kernel(shape: tuple, opt: kernels.KernelOpt) -> Any:
     pool, objective = int(shape[0]), int(shape[4])
     optimizer, l2, bsz = opt.optimizer, opt.l2, opt.batch_size
     if pool <= 1 and optimizer <= 1 and ((optimizer == 0 and l2 == 0.0) or bsz == 1):
-        return kernels.TRAIN_ROWS[pool, objective]
+        return kernels.TRAIN_ROWS[pool, objective, rows_update(optimizer, l2)]
     return kernels.TRAIN_EXACT[pool, objective]
+
+
+def rows_update(optimizer: int, l2: float) -> int:
+    """The update code of a ``train_rows`` kernel (``kernels.ROWS_UPDATES``): 0 SGD without L2
+    (fastText's), 1 Adagrad without L2, 2 SGD or Adagrad with L2."""
+    if l2 == 0.0 and optimizer <= 1:
+        return int(optimizer)
+    return 2
 
 
 def kernel_opt(opt: tuple) -> kernels.KernelOpt:
@@ -367,7 +375,9 @@ def train_epoch(
     nshards = max(1, int(nshards))
     rest = opt._replace(loss0=0.0)  # loss0 is added once, by shard 0
 
-    rows = kernel is kernels.TRAIN_ROWS.get((int(shape[0]), int(shape[4])))
+    rows = kernel is kernels.TRAIN_ROWS.get(
+        (int(shape[0]), int(shape[4]), rows_update(opt.optimizer, opt.l2))
+    )
 
     def shard(sh: int) -> tuple[float, int]:
         lo, hi = sh * n // nshards, (sh + 1) * n // nshards

@@ -40,7 +40,8 @@ class Warmed:
 
 def dispatchers() -> dict[str, Any]:
     """Every kernel of ``embedcli.kernels`` by name: the module's functions and the entry
-    kernels of ``TRAIN_ROWS``/``TRAIN_EXACT``/``PREDICT`` (as ``TRAIN_ROWS[pool,objective]``)."""
+    kernels of ``TRAIN_ROWS``/``TRAIN_EXACT``/``PREDICT`` by their key (as
+    ``TRAIN_ROWS[pool,objective,update]``, ``PREDICT[pool,objective]``)."""
     from numba.core.dispatcher import Dispatcher
 
     out = {}
@@ -50,7 +51,7 @@ def dispatchers() -> dict[str, Any]:
         elif isinstance(obj, dict) and name.isupper():
             for key, fn in obj.items():
                 if isinstance(fn, Dispatcher):
-                    out[f"{name}[{key[0]},{key[1]}]"] = fn
+                    out[f"{name}[{','.join(map(str, key))}]"] = fn
     return out
 
 

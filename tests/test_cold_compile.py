@@ -65,9 +65,11 @@ def test_a_cold_default_run_compiles_its_own_kernels_once_each(tmp_path: Path) -
     assert not OTHER_OBJECTIVES & kernels.keys(), sorted(kernels)
     assert not OTHER_POOLS & kernels.keys(), sorted(kernels)
     entries = {name for name in kernels if "[" in name}
-    # softmax (objective 0) with mean pooling (pool 0): the fastText-style training kernel and
-    # the prediction kernel, no other (pool, objective)
-    assert entries == {"TRAIN_ROWS[0,0]", "PREDICT[0,0]"}, sorted(kernels)
+    # softmax (objective 0) with mean pooling (pool 0) and Adagrad without L2 (update 1): the
+    # fastText-style training kernel and the prediction kernel, no other (pool, objective, update)
+    assert entries == {"TRAIN_ROWS[0,0,1]", "PREDICT[0,0]"}, sorted(kernels)
+    # the general row update (SGD or Adagrad with L2) is not compiled for the default's
+    assert "_row_update_sa" not in kernels, sorted(kernels)
     # and what it does use was compiled in this process (the cache was empty)
     used = {"_softmax_row", "_softmax_probs", "_pool_sum", "hash_string_ngrams_docs"}
     assert used <= kernels.keys(), sorted(kernels)

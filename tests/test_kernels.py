@@ -293,21 +293,25 @@ CASES = [
 
 
 def test_epoch_kernel_choice():
+    """train_rows kernels by (pool, objective, update): 0 SGD without L2, 1 Adagrad without L2,
+    2 either with L2; train_exact by (pool, objective)."""
     rows, exact = kernels.TRAIN_ROWS, kernels.TRAIN_EXACT
-    for pool, optimizer, bsz, l2, want in [
-        (0, 0, 1, 0.0, rows),
-        (1, 0, 8, 0.0, rows),
-        (0, 1, 1, 0.0, rows),
-        (0, 1, 1, 0.01, rows),
-        (0, 1, 4, 0.0, exact),
-        (0, 2, 1, 0.0, exact),
-        (2, 0, 1, 0.0, exact),
-        (3, 1, 1, 0.0, exact),
+    for pool, optimizer, bsz, l2, update in [
+        (0, 0, 1, 0.0, 0),
+        (1, 0, 8, 0.0, 0),
+        (0, 1, 1, 0.0, 1),
+        (0, 1, 1, 0.01, 2),
+        (1, 0, 1, 0.01, 2),
+        (0, 1, 4, 0.0, None),
+        (0, 2, 1, 0.0, None),
+        (2, 0, 1, 0.0, None),
+        (3, 1, 1, 0.0, None),
     ]:
         for objective in range(3):
             opt = make_opt(optimizer, 0.1, l2=l2, bsz=bsz)
             got = epoch_kernel((pool, 0, 0, 2, objective), opt)
-            assert got is want[pool, objective]
+            want = exact[pool, objective] if update is None else rows[pool, objective, update]
+            assert got is want
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -215,7 +215,7 @@ def test_kernel_records_load_from_the_numba_cache(tmp_path: Path) -> None:
         "d.label_ids = (np.arange(40) % 2).astype(np.int32)\n"
         "d.label_offsets = np.arange(41, dtype=np.int64)\n"
         "fit(d, TrainConfig(dim=4, epochs=1, threads=1))\n"
-        "print(sum(kernels.TRAIN_ROWS[0, 0].stats.cache_hits.values()))\n"
+        "print(sum(kernels.TRAIN_ROWS[0, 0, 1].stats.cache_hits.values()))\n"
     )
     run_python(code)  # compiles (or loads) and saves
     assert int(run_python(code).strip()) >= 1

@@ -696,7 +696,7 @@ def _run_trial(
                 return done("diverged", epochs_run=epoch)
             run.history.append(rec)
             if first and epoch < cfg.epochs:
-                cfg = _fit_to_budget(run, epoch, time.perf_counter() - t_fit, clock.left())
+                cfg = _fit_to_budget(run, epoch, run.train_seconds, clock.left())
             step = REPORT_STEPS * epoch // cfg.epochs
             if step > last_step or epoch == cfg.epochs:
                 last_step = step
@@ -747,9 +747,9 @@ def _run_trial(
 
 
 def _fit_to_budget(run: Any, epoch: int, seconds: float, left: float) -> Any:
-    """After ``epoch`` epochs in ``seconds``: when the epochs left would not end within ``left``
-    seconds, shorten the run to the epochs that do (none: it ends now) by moving the end of its
-    linear learning-rate schedule; the run's (new) config."""
+    """After ``epoch`` epochs that trained ``seconds`` (set-up not counted): when the epochs
+    left would not end within ``left`` seconds, shorten the run to the epochs that do (none: it
+    ends now) by moving the end of its linear learning-rate schedule; the run's (new) config."""
     per_epoch = seconds / epoch
     fit = epoch + max(0, int(left // per_epoch)) if per_epoch > 0 else run.cfg.epochs
     if fit < run.cfg.epochs:

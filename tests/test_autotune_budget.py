@@ -63,13 +63,14 @@ def test_a_budget_shorter_than_a_trial_still_gives_a_model(train_file: Path, tmp
     """1 ms: preparing the data uses it up; trial 0 still runs, cut at once, and is written."""
     out = tmp_path / "m"
     r = run("train", train_file, "-o", out, "--val-split", 0.2, "--autotune-duration", 0.001,
-            "--seed", 1, "--threads", 1, "--epochs", 50, "--json", "--quiet")  # fmt: skip
+            "--seed", 1, "--threads", 1, "--epochs", 50, "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
     rec = json.loads(r.stdout)["autotune"]
     assert len(rec["trials"]) == 1 and rec["trials"][0]["state"] == "complete", rec["trials"]
     cut = rec["trials"][0]["cut"]
     assert cut["planned_epochs"] == 50 and cut["epochs"] < 50, cut
     assert rec["refit"]["done"] is False  # no time left for it
+    assert "(cut to " in r.stderr and "of 50 epochs" in r.stderr, r.stderr
     assert (out / "config.json").exists() and (out / "embeddings.npy").exists()
 
 

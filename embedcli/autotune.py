@@ -847,7 +847,9 @@ def _refit(
 
     full = file_order(prepared)
     record: dict[str, Any] = {"documents": full.n_docs, "done": False}
-    if clock.total_left() < clock.reserve:  # it would be stopped before the end: not started
+    # the trials stop once only the reserve is left (a chunk later, at most): the refit starts
+    # unless what is left is below its estimate without the margin (it would be stopped)
+    if clock.total_left() < clock.reserve / REFIT_MARGIN:
         record["reason"] = f"not enough time left (~{clock.reserve:.0f} s needed)"
         return record, None
 

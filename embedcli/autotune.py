@@ -832,6 +832,14 @@ def _refit_seconds(record: dict[str, Any], prepared: Any) -> float:
     )
 
 
+def refit_starts(left: float, reserve: float) -> bool:
+    """Whether the refit starts with ``left`` seconds of the budget and ``reserve`` kept for it.
+    The trials stop once only the reserve is left (a chunk later, at most), so ``left`` is then
+    a hair below it: the refit starts unless ``left`` is below its estimate without the margin
+    (it would be stopped before the end)."""
+    return left >= reserve / REFIT_MARGIN
+
+
 def _refit(
     best: Any, prepared: Any, clock: _Clock, defaults: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], Any]:
@@ -847,9 +855,7 @@ def _refit(
 
     full = file_order(prepared)
     record: dict[str, Any] = {"documents": full.n_docs, "done": False}
-    # the trials stop once only the reserve is left (a chunk later, at most): the refit starts
-    # unless what is left is below its estimate without the margin (it would be stopped)
-    if clock.total_left() < clock.reserve / REFIT_MARGIN:
+    if not refit_starts(clock.total_left(), clock.reserve):
         record["reason"] = f"not enough time left (~{clock.reserve:.0f} s needed)"
         return record, None
 

@@ -100,3 +100,12 @@ def test_defaults_refit_is_the_plain_training(train_file: Path, tmp_path: Path) 
     r = run("train", train_file, "-o", plain, "--seed", 2, "--threads", 1, "--quiet")
     assert r.exit_code == 0, r.output
     assert (tuned / "embeddings.npy").read_bytes() == (plain / "embeddings.npy").read_bytes()
+
+
+def test_a_search_that_used_its_budget_still_refits() -> None:
+    """The trials stop when only the refit's reserve is left (a chunk later): the refit starts
+    then (it was refused by a hair: left < reserve), not when far less is left."""
+    from embedcli.autotune import REFIT_MARGIN, refit_starts
+
+    assert refit_starts(11.49, 11.5) and refit_starts(10.0 + 1e-9, 10.0 * REFIT_MARGIN)
+    assert not refit_starts(5.0, 11.5)

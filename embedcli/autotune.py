@@ -7,12 +7,17 @@ validation), then fastText's supervised recipe (plain SGD, no dropout, more epoc
 sampler proposes the rest, in ranges centred on the defaults (:class:`_Space`). Every tenth of
 its epochs a trial reports its validation score; optuna's median pruner stops trials below the
 median of earlier trials at the same point of their schedule, and the same hook stops a trial
-that would overrun the budget (mid-epoch, between chunks).
+that would overrun the budget (mid-epoch, between chunks). The search always returns a model:
+until a trial has finished, the running one is fitted to the budget instead of stopped (its
+learning-rate schedule shortened to the epochs that fit; at worst its parameters when the
+budget ends), and one trial starts even when preparing the data used up the budget.
 
 After a ``--val-split`` search the best configuration is trained again on the training and
 validation documents (``AutotuneOptions.refit``), within the budget: the search keeps time for it
 (the best trial's seconds x the data ratio x 1.15) and the best trial's own model is returned
-when the refit cannot finish. fastText does not do this (it retrains its best arguments on the
+when the refit cannot finish. When the best trial is the defaults (trial 0), the refit resolves
+their automatic epochs and buckets on all the documents, in file order: the model ``train``
+without a search gives. fastText does not do this (it retrains its best arguments on the
 training data only, after the budget). With ``--autotune-validation`` the best trial's model is
 kept as trained (the same training data a retraining would use; with ``--threads 1``, the same
 bits). :func:`finish` evaluates it on the test file (never read during the search) and writes it
@@ -259,17 +264,21 @@ def search(
     )
     stopped = "budget"
     notes: list[str] = []
+    overtime = False
     try:
         while True:
             if options.trials and len(trials) >= options.trials:
                 stopped = "trials"
                 break
             if clock.left() <= 0:
-                break
+                # no model yet: one more trial starts, fitted to the budget (``_run_trial``)
+                if best is not None or overtime:
+                    break
+                overtime = True
             trial = study.ask()
             params = _suggest(trial, base.config, options.fixed, space, sized is not None)
             record, result, prepared = _run_trial(
-                trial, params, base, options, label, cache, prepare, clock, sized
+                trial, params, base, options, label, cache, prepare, clock, sized, best is None
             )
             record["trial"] = trial.number
             trials.append(record)
@@ -323,7 +332,8 @@ def search(
     model, prepared, refit_record, trial_model = best[1], best[2], None, None
     if refit and stopped != "interrupted":
         try:
-            refit_record, refitted = _refit(best[1], best[2], clock)
+            defaults_config = base.config if _is_defaults(best[0]) else None
+            refit_record, refitted = _refit(best[1], best[2], clock, defaults_config)
         except KeyboardInterrupt as exc:
             if type(exc) is not KeyboardInterrupt:
                 raise
@@ -605,10 +615,17 @@ def _run_trial(
     prepare: Callable,
     clock: _Clock,
     sized: _Sized | None = None,
+    first: bool = False,
 ) -> tuple[dict[str, Any], Any, Any]:
     """Train one candidate, reporting to the pruner; ``(record, TrainResult or None,
     prepared)``. With ``sized``, a candidate too large as floats is quantized to fit and
-    scored quantized."""
+    scored quantized.
+
+    ``first`` (no trial has finished yet): the trial must leave a model, so it is fitted to the
+    budget instead of stopped (:func:`_fit_to_budget`): after each epoch, when the epochs left
+    would overrun the budget, its schedule is shortened to the epochs that fit (the learning rate
+    still decays to 0 at the new end); when the budget ends mid-epoch, the parameters as they are
+    then are kept. The record's ``cut`` says so."""
     from embedcli.resources import feature_budget
     from embedcli.spec import TrainConfig
     from embedcli.train import Arrays, EvalSet, TrainingRun, resolve_run
@@ -649,7 +666,7 @@ def _run_trial(
     dense = spec.dense_size
     if size + _optimizer_bytes(cfg.optimizer, spec.num_rows, spec.dim, dense) > MEMORY_CAP:
         return done("too big", reason="memory")
-    if clock.left() <= 0:
+    if clock.left() <= 0 and not first:
         return done("stopped")
 
     def hook(_fraction: float) -> None:
@@ -657,24 +674,33 @@ def _run_trial(
             raise _OutOfTime
 
     t_fit = time.perf_counter()
+    run = None
+    val = EvalSet(prepared.val, spec, feature_budget())
+
+    def scored() -> float:
+        probs = val.predict(run.params, cfg.threads)
+        return metric_score(options.metric, probs, val.label_ids, val.label_offsets, label)
+
+    planned, epoch, score = cfg.epochs, 0, 0.0
     try:
         run = TrainingRun(corpus, cfg, spec, None, prepared.init_embeddings, None, hook)
         # chunks of ~CHUNK_TOKENS, so the hook can stop a trial mid-epoch (same bits)
         n_batches = -(-corpus.n_docs // cfg.batch_size)
         wanted = int(run.tokens_per_epoch // CHUNK_TOKENS) + 1
         run.n_chunks = int(min(n_batches, max(run.n_chunks, wanted)))
-        val = EvalSet(prepared.val, spec, feature_budget())
-        last_step, score = 0, 0.0
-        for epoch in range(1, cfg.epochs + 1):
+        last_step = 0
+        while epoch < cfg.epochs:
+            epoch += 1
             rec = run.run_epoch(epoch)
             if rec is None:
                 return done("diverged", epochs_run=epoch)
             run.history.append(rec)
+            if first and epoch < cfg.epochs:
+                cfg = _fit_to_budget(run, epoch, run.train_seconds, clock.left())
             step = REPORT_STEPS * epoch // cfg.epochs
             if step > last_step or epoch == cfg.epochs:
                 last_step = step
-                probs = val.predict(run.params, cfg.threads)
-                score = metric_score(options.metric, probs, val.label_ids, val.label_offsets, label)
+                score = scored()
                 rec["val_score"] = score
                 if epoch < cfg.epochs:
                     trial.report(score, step)
@@ -683,7 +709,22 @@ def _run_trial(
             if clock.left() <= 0 and epoch < cfg.epochs:
                 return done("stopped", epochs_run=epoch)
     except _OutOfTime:
-        return done("stopped")
+        if not first or run is None:
+            return done("stopped")
+        # the budget ended mid-epoch: the parameters as they are (a partly trained model)
+        run.cfg = cfg = replace(cfg, epochs=max(1, epoch))
+        score = scored()
+        record["cut"] = {
+            "planned_epochs": planned,
+            "epochs": round(run.done_tokens / max(run.tokens_per_epoch, 1.0), 2),
+            "reason": "the budget ended mid-epoch",
+        }
+    if first and cfg.epochs < planned and "cut" not in record:
+        record["cut"] = {
+            "planned_epochs": planned,
+            "epochs": cfg.epochs,
+            "reason": "schedule shortened to the budget",
+        }
     result = run.finish(t_fit)
     if qplan is not None:
         if clock.left() <= 0:  # quantizing (k-means, retrain) would overrun the budget
@@ -698,10 +739,28 @@ def _run_trial(
         record["model_bytes"] = written
         score = sized.score(path, prepared)
     result.metrics["val_score"] = score
+    record["params"]["epochs"] = cfg.epochs
     record.update(state="complete", score=score, epochs_run=cfg.epochs)
     record["seconds"] = round(time.perf_counter() - t_trial, 3)
     record["fit_seconds"] = round(time.perf_counter() - t_fit, 3)
     return record, result, prepared
+
+
+def _fit_to_budget(run: Any, epoch: int, seconds: float, left: float) -> Any:
+    """After ``epoch`` epochs that trained ``seconds`` (set-up not counted): when the epochs
+    left would not end within ``left`` seconds, shorten the run to the epochs that do (none: it
+    ends now) by moving the end of its linear learning-rate schedule; the run's (new) config."""
+    per_epoch = seconds / epoch
+    fit = epoch + max(0, int(left // per_epoch)) if per_epoch > 0 else run.cfg.epochs
+    if fit < run.cfg.epochs:
+        run.cfg = replace(run.cfg, epochs=fit)
+        run.total_tokens = max(1.0, run.tokens_per_epoch * fit)
+    return run.cfg
+
+
+def _is_defaults(record: dict[str, Any]) -> bool:
+    """Trial 0 (the run's defaults, ``seeded_trials``) trained as planned."""
+    return record.get("trial") == 0 and "cut" not in record
 
 
 class _Sized:
@@ -773,16 +832,30 @@ def _refit_seconds(record: dict[str, Any], prepared: Any) -> float:
     )
 
 
-def _refit(best: Any, prepared: Any, clock: _Clock) -> tuple[dict[str, Any], Any]:
-    """Train the best configuration again on the training and validation documents (the
-    search's split) if the rest of the budget allows: ``(record, (TrainResult, prepared) or
-    None)``. Same seed, same resolved epochs and buckets; no validation score is left to
-    report."""
-    from embedcli.train import Arrays, TrainingRun
+def refit_starts(left: float, reserve: float) -> bool:
+    """Whether the refit starts with ``left`` seconds of the budget and ``reserve`` kept for it.
+    The trials stop once only the reserve is left (a chunk later, at most), so ``left`` is then
+    a hair below it: the refit starts unless ``left`` is below its estimate without the margin
+    (it would be stopped before the end)."""
+    return left >= reserve / REFIT_MARGIN
 
-    full = concat_corpora(prepared.train, prepared.val)
+
+def _refit(
+    best: Any, prepared: Any, clock: _Clock, defaults: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Any]:
+    """Train the best configuration again on the training and validation documents (the
+    search's split, back in file order) if the rest of the budget allows: ``(record,
+    (TrainResult, prepared) or None)``. Same seed, same resolved epochs and buckets; no
+    validation score is left to report. When the best trial trained the run's configuration
+    ``defaults`` as it resolves on the training part (trial 0, unless the search space clamped
+    it), its automatic values (epochs, buckets) are resolved again on all the documents: the
+    model is the one ``train`` without a search trains on the file."""
+    from embedcli.spec import TrainConfig
+    from embedcli.train import Arrays, TrainingRun, resolve_run
+
+    full = file_order(prepared)
     record: dict[str, Any] = {"documents": full.n_docs, "done": False}
-    if clock.total_left() < clock.reserve:  # it would be stopped before the end: not started
+    if not refit_starts(clock.total_left(), clock.reserve):
         record["reason"] = f"not enough time left (~{clock.reserve:.0f} s needed)"
         return record, None
 
@@ -793,6 +866,12 @@ def _refit(best: Any, prepared: Any, clock: _Clock) -> tuple[dict[str, Any], Any
     t0 = time.perf_counter()
     cfg, spec = best.config, best.spec
     corpus = Arrays.of(full)
+    if defaults is not None:
+        config = TrainConfig.from_dict(defaults)
+        sizes = (len(prepared.vocab), len(prepared.vocab.labels), prepared.init_embeddings, None)
+        if resolve_run(Arrays.of(prepared.train), config, *sizes)[0] == cfg:
+            cfg, spec = resolve_run(corpus, config, *sizes)
+            record["config"] = "defaults"
     try:
         run = TrainingRun(corpus, cfg, spec, None, prepared.init_embeddings, None, hook)
         n_batches = -(-corpus.n_docs // cfg.batch_size)
@@ -812,6 +891,19 @@ def _refit(best: Any, prepared: Any, clock: _Clock) -> tuple[dict[str, Any], Any
         result.metrics.setdefault(key, value)
     record.update(done=True, seconds=round(time.perf_counter() - t0, 3))
     return record, (result, replace(prepared, train=full, val=None))
+
+
+def file_order(prepared: Any) -> Any:
+    """The training and validation documents of a ``--val-split`` preparation as one corpus, in
+    the order of the file (``pipeline.val_split_indices``)."""
+    import numpy as np
+
+    from embedcli.pipeline import val_split_indices
+
+    plan = prepared.plan
+    full = concat_corpora(prepared.train, prepared.val)
+    kept, held = val_split_indices(full.n_docs, plan.val_split, int(plan.config.get("seed") or 0))
+    return full.subset(np.argsort(np.concatenate([kept, held]), kind="stable"))
 
 
 def concat_corpora(a: Any, b: Any) -> Any:

@@ -206,6 +206,16 @@ def _prepare_with_dask(plan: TrainPlan, hashes: bool) -> PreparedTraining:
     return prepared
 
 
+def val_split_indices(n_docs: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``--val-split``'s documents: ``(training, validation)`` indices, each in file order (a
+    seeded permutation; round(val_split x n_docs) documents held out, at least one)."""
+    perm = np.random.default_rng(seed).permutation(n_docs)
+    n_val = max(1, int(round(val_split * n_docs)))
+    if n_val >= n_docs:
+        raise UsageError("--val-split leaves no training documents")
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
 def prepare_training(plan: TrainPlan) -> PreparedTraining:
     t0 = time.perf_counter()
     readers: list[CorpusReader] = []
@@ -273,13 +283,11 @@ def prepare_training(plan: TrainPlan) -> PreparedTraining:
         readers.append(r)
         val = encode_corpus(r, vocab, hashes=hashes, subwords=sub)
     elif plan.val_split > 0:
-        rng = np.random.default_rng(int(plan.config.get("seed", 0)))
-        perm = rng.permutation(train.n_docs)
-        n_val = max(1, int(round(plan.val_split * train.n_docs)))
-        if n_val >= train.n_docs:
-            raise UsageError("--val-split leaves no training documents")
-        val = train.subset(np.sort(perm[:n_val]))
-        train = train.subset(np.sort(perm[n_val:]))
+        kept, held = val_split_indices(
+            train.n_docs, plan.val_split, int(plan.config.get("seed", 0))
+        )
+        val = train.subset(held)
+        train = train.subset(kept)
     if plan.test_docs is not None:
         test = encode_corpus(plan.test_docs, vocab, hashes=hashes, subwords=sub)
     elif plan.test_path:

@@ -140,6 +140,9 @@ def print_trial(record: dict[str, Any], best: dict[str, Any] | None, left: float
     if best is not None:
         line += f"  best {best['score']:.4f} (trial {best['trial']})"
     line += f"  {left:5.0f} s left  {record.get('seconds', 0):.1f} s  " + _params(record["params"])
+    if record.get("cut"):  # the first trial, fitted to the budget
+        cut = record["cut"]
+        line += f"  (cut to {cut['epochs']} of {cut['planned_epochs']} epochs: {cut['reason']})"
     err_console.print(text(line))
 
 

@@ -10,10 +10,10 @@ What it does (fastText ``FastText::quantize``, ``ProductQuantizer``, ``QuantMatr
   by L2 norm as fastText (on imdb at cutoff 100,000 that cut costs 1.2 points before retraining,
   usefulness 0.2). The vocabulary is cut to the kept words (a cut word is then unknown) and the
   kept buckets are listed (``kept``, sorted): a cut n-gram is no feature any more.
-- ``--retrain`` trains the cut float table and the classifier again on the training corpus with
-  the model's own settings (``embedcli.quantize_run``), before quantizing, then tunes the
-  classifier for two epochs on the decoded quantized rows, trained on nine tenths of the corpus
-  and kept only when it lowers the loss of the other tenth.
+- ``--retrain`` trains the cut float table and the classifier again on nine tenths of the
+  training corpus with the model's own settings (``embedcli.quantize_run``), before quantizing,
+  then tunes the classifier for two epochs on the decoded quantized rows, kept only when it
+  lowers the loss of the held-out tenth.
 - The rows are cut into sub-vectors of ``dsub`` columns (the last sub-space is shorter when
   ``dsub`` does not divide ``dim``, as fastText), each stored as one byte: its nearest of
   ``ksub`` k-means centroids of that sub-space (25 iterations on a sample of at most

@@ -49,8 +49,9 @@ from embedcli.vocab import Vocabulary
 
 #: epochs of the classifier's fine-tuning on the decoded quantized rows (``--retrain``)
 TUNE_EPOCHS = 2
-#: the classifier's tuning holds out every HOLDOUT_EVERY-th document (seeded) to decide whether
-#: it is kept; a corpus of fewer than HOLDOUT_MIN documents is not split
+#: ``--retrain`` holds out every HOLDOUT_EVERY-th document (seeded) from the retrain and the
+#: classifier's tuning, to decide whether the tuning is kept; a corpus of fewer than HOLDOUT_MIN
+#: documents is not split
 HOLDOUT_EVERY = 10
 HOLDOUT_MIN = 100
 
@@ -144,10 +145,10 @@ def quantize_model(
     epochs, tuned = 0, None
     if opts.retrain:
         data = retrain_data(spec, vocab, kept_buckets, loaded.config, opts)
-        epochs = retrain(table, dense, spec, data, loaded.config, opts, note)
+        split = holdout_split(len(data.offsets) - 1, opts.seed)
+        epochs = retrain(table, dense, spec, data, split[0], loaded.config, opts, note)
     pq = train_pq(table, opts.dsub, opts.ksub, opts.qnorm, seed=opts.seed + 1234)
     if data is not None:
-        split = holdout_split(len(data.offsets) - 1, opts.seed)
         tuned = tune_classifier(pq, dense, spec, data, split, loaded.config, opts, note)
     out_pq = None
     out_ksub = 1
@@ -369,16 +370,18 @@ def retrain(
     dense: np.ndarray,
     spec: ModelSpec,
     data: Any,
+    docs: np.ndarray,
     config: dict[str, Any],
     opts: QuantizeOptions,
     note: Callable[[str], None],
 ) -> int:
     """fastText's retrain: the model's epochs and learning rate on the cut table and the
-    classifier (in place), over every document of ``data``. Returns the epochs run."""
+    classifier (in place), over the documents ``docs`` of ``data`` (all but the held-out tenth
+    that judges the classifier's tuning: a document the retrain fitted would judge nothing).
+    Returns the epochs run."""
     cfg = config.get("train") or {}
     epochs = int(cfg.get("epochs") or 5)
-    every = np.arange(len(data.offsets) - 1, dtype=np.int64)
-    train_epochs(table, dense, spec, data, every, cfg, opts, note, epochs, 1, "retrain")
+    train_epochs(table, dense, spec, data, docs, cfg, opts, note, epochs, 1, "retrain")
     return epochs
 
 

@@ -103,10 +103,11 @@ def test_usefulness_cut_keeps_what_the_classifier_reads(model, tmp_path):
 
 
 def test_retrain_tunes_the_classifier_on_the_decoded_rows(model, tmp_path):
-    """A coarse quantization (8 columns per byte, 8 centroids) leaves an error to recover: the
-    classifier tuned on the decoded rows lowers the held-out loss and is kept; the quantized
-    table is the one quantize would write without tuning; the run is reproducible; the scores are
-    the float model's on the decoded rows."""
+    """A very coarse quantization (each 16-column row one byte, 4 centroids) leaves an error to
+    recover: the classifier tuned on the decoded rows lowers the held-out loss and is kept (at
+    dsub 2 / 256 centroids, or 8 / 8, it is not: the held-out loss rises and the untuned
+    classifier stays); the quantized table is the one quantize would write without tuning; the
+    run is reproducible; the scores are the float model's on the decoded rows."""
     from embedcli import model as engine
     from embedcli import quantize_run
     from embedcli.corpus import CorpusOptions, CorpusReader
@@ -114,7 +115,7 @@ def test_retrain_tunes_the_classifier_on_the_decoded_rows(model, tmp_path):
     from embedcli.sequences import encode_corpus
     from embedcli.spec import ModelParams
 
-    args = ["--cutoff", 3000, "--retrain", "--input", TRAIN, "--dsub", 8, "--centroids", 8,
+    args = ["--cutoff", 3000, "--retrain", "--input", TRAIN, "--dsub", 16, "--centroids", 4,
             "--threads", 1, "--seed", 1, "--json"]  # fmt: skip
     runs = []
     for name in ("a", "b"):

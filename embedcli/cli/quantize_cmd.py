@@ -79,9 +79,9 @@ def quantize(
     Each row of the embedding table is cut into sub-vectors of --dsub columns, each stored as one
     byte: its nearest of --centroids k-means centroids (the last sub-space is shorter when --dsub
     does not divide dim). --cutoff N keeps the N most useful rows (--select) and cuts the
-    vocabulary; --retrain then trains them again on --input with the model's own settings and,
-    after quantizing, tunes the classifier for two epochs on the decoded rows (kept only when it
-    lowers the loss on a held-out tenth of --input). The result is a model directory
+    vocabulary; --retrain then trains them again on nine tenths of --input with the model's own
+    settings and, after quantizing, tunes the classifier for two epochs on the decoded rows (kept
+    only when it lowers the loss on the held-out tenth). The result is a model directory
     every command reads (predict decodes rows as it goes).
 
     Example: embedcli quantize model -o model-small --cutoff 5000 --qnorm --seed 1

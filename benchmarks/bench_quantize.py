@@ -7,7 +7,7 @@ cutoff, retrain on the training file, qnorm). Bytes are the files on disk (appar
 float model directory, the .bin; the quantized directory, the .ftz). Accuracy is P@1 on the
 test file (embedcli evaluate, fastText test()).
 
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/bench_quantize.py --select-norm \
+    flock /work/wt/bench.lock .venv/bin/python benchmarks/bench_quantize.py --select-usefulness \
         --quant-seeds 2 --json benchmarks/results/quantize_all.json --markdown benchmarks/results/quantize.md
 """
 
@@ -80,13 +80,13 @@ def run_embedcli(
                  *(["--qout"] if qout else []))  # fmt: skip
         again.append(embedcli("evaluate", str(other), str(test), "--json")["accuracy"])
     by_norm = None
-    if norm:  # fastText's cut (rows by L2 norm), the same seed
-        other = work / f"{name}-small-norm"
+    if norm:  # the other cut (rows by usefulness), the same seed
+        other = work / f"{name}-small-usefulness"
         embedcli("quantize", str(model), "-o", str(other), "--quiet", "--seed", "1", *q,
-                 "--select", "norm", *(["--qout"] if qout else []))  # fmt: skip
+                 "--select", "usefulness", *(["--qout"] if qout else []))  # fmt: skip
         by_norm = embedcli("evaluate", str(other), str(test), "--json")["accuracy"]
     return {
-        "acc_after_select_norm": by_norm,
+        "acc_after_select_usefulness": by_norm,
         "bytes_before": dir_bytes(model),
         "bytes_after": dir_bytes(small),
         "acc_before": before,
@@ -149,8 +149,8 @@ def markdown(rows: list[dict[str, Any]], cutoff: int) -> str:
             shown = f"{x['acc_after']:.4f}" + (
                 " (again: " + ", ".join(f"{a:.4f}" for a in reps) + ")" if reps else ""
             )
-            if x.get("acc_after_select_norm") is not None:
-                shown += f" (--select norm: {x['acc_after_select_norm']:.4f})"
+            if x.get("acc_after_select_usefulness") is not None:
+                shown += f" (--select usefulness: {x['acc_after_select_usefulness']:.4f})"
             lines.append(
                 f"| {r['dataset']} | {tool} | {x['bytes_before']:,} | {x['bytes_after']:,} | "
                 f"{red:.0f}x | {x['acc_before']:.4f} | {shown} | {loss:+.2f} | "
@@ -190,9 +190,11 @@ def main() -> None:
         help="quantize each float model again with these seeds (fastText: as many repeats)",
     )
     ap.add_argument(
+        "--select-usefulness",
         "--select-norm",
+        dest="other_select",
         action="store_true",
-        help="also quantize embedcli's model with --select norm (fastText's cut), same seed",
+        help="also quantize embedcli's model with --select usefulness, the same seed",
     )
     ap.add_argument(
         "--converged",
@@ -211,7 +213,7 @@ def main() -> None:
             work = Path(tmp)
             row = {"dataset": name}
             row["embedcli"] = run_embedcli(
-                name, work, args.cutoff, args.qout, args.quant_seeds, args.select_norm
+                name, work, args.cutoff, args.qout, args.quant_seeds, args.other_select
             )
             row["uptime"] = os.getloadavg()
             row["fastText"] = run_fasttext(

@@ -69,8 +69,8 @@ class QuantizeOptions:
     seed: int = 0
     #: the retrain's training documents (``corpus.Document``s) in place of ``input``
     docs: Any = None
-    #: how --cutoff ranks rows: "usefulness" or "norm" (fastText)
-    select: str = "usefulness"
+    #: how --cutoff ranks rows: "norm" (fastText) or "usefulness"
+    select: str = "norm"
 
 
 @dataclass

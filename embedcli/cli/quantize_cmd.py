@@ -46,10 +46,10 @@ def quantize(
         str,
         typer.Option(
             "--select",
-            help="How --cutoff ranks rows: usefulness (what a row adds to the classifier, "
-            "weighted by its use in --input) or norm (fastText).",
+            help="How --cutoff ranks rows: norm (fastText) or usefulness (what a row adds to "
+            "the classifier, weighted by its use in --input).",
         ),
-    ] = "usefulness",
+    ] = "norm",
     retrain: Annotated[
         bool,
         typer.Option("--retrain", help="Train the cut table and classifier again (needs --input)."),

@@ -47,6 +47,14 @@ from embedcli.spec import ModelSpec
 from embedcli.text import EOS_TOKEN
 from embedcli.vocab import Vocabulary
 
+#: epochs of the classifier's fine-tuning on the decoded quantized rows (``--retrain``)
+TUNE_EPOCHS = 2
+#: ``--retrain`` holds out every HOLDOUT_EVERY-th document (seeded) from the retrain and the
+#: classifier's tuning, to decide whether the tuning is kept; a corpus of fewer than HOLDOUT_MIN
+#: documents is not split
+HOLDOUT_EVERY = 10
+HOLDOUT_MIN = 100
+
 
 @dataclass
 class QuantizeOptions:
@@ -61,6 +69,8 @@ class QuantizeOptions:
     seed: int = 0
     #: the retrain's training documents (``corpus.Document``s) in place of ``input``
     docs: Any = None
+    #: how --cutoff ranks rows: "norm" (fastText) or "usefulness"
+    select: str = "norm"
 
 
 @dataclass
@@ -73,6 +83,8 @@ class QuantizeResult:
     bytes_after: int
     seconds: float
     retrain_epochs: int
+    #: ``(epochs, training loss before, after)`` of the classifier tuned on the decoded rows
+    tuned: tuple[int, float, float] | None = None
 
 
 def quantize_model(
@@ -101,7 +113,7 @@ def quantize_model(
     rows, dim = emb.shape
     cutoff = opts.cutoff
     has_input = opts.input is not None or opts.docs is not None
-    check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, has_input)
+    check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, has_input, opts.select)
     if dim % opts.dsub:
         note(
             f"--dsub {opts.dsub} does not divide dim {dim}: the last sub-space has "
@@ -110,41 +122,34 @@ def quantize_model(
     if cutoff is not None and cutoff >= rows:
         note(f"--cutoff {cutoff:,} keeps all {rows:,} rows: nothing is cut")
         cutoff = None
-    params = loaded.params
-    dense = _dense(params, spec)
-    kept_buckets = None
+    dense = _dense(loaded.params, spec)
+    data = kept_buckets = None
     if cutoff is not None:
         if spec.word_ngrams > 1 and not spec.ngram_hash:
             raise UsageError(
                 f"{src} hashes its n-grams from word ids (a model from before 2026-12): --cutoff "
                 "would change them; train it again to cut it"
             )
-        always = [0] + ([vocab.unk_id] if vocab.unk_id is not None else [])
-        if EOS_TOKEN in vocab.token_to_id:
-            always.append(vocab.token_to_id[EOS_TOKEN])
-        keep = select_rows(emb, cutoff, always)
-        words = keep[keep < spec.num_words]
-        kept_buckets = (keep[keep >= spec.num_words] - spec.num_words).astype(np.int32)
-        vocab = Vocabulary(
-            [vocab.tokens[i] for i in words],
-            [vocab.counts[i] for i in words],
-            oov=vocab.oov,
-            labels=vocab.labels,
-            label_counts=vocab.label_counts,
-            tokenizer=vocab.tokenizer_config,
-            options=vocab.options,
-        )
-        spec = replace(spec, num_words=len(words))
+        usage = None
+        if has_input and opts.select == "usefulness":
+            usage = row_usage(retrain_data(spec, vocab, None, loaded.config, opts), spec, rows)
+        keep = cut_rows(emb, dense, spec, vocab, cutoff, opts.select, usage)
+        spec, vocab, kept_buckets = cut_vocabulary(spec, vocab, keep)
         table = np.ascontiguousarray(emb[keep], dtype=np.float32)
         note(
-            f"kept {len(keep):,} of {rows:,} rows ({len(words):,} words, {len(kept_buckets):,} buckets)"
+            f"kept {len(keep):,} of {rows:,} rows ({spec.num_words:,} words, "
+            f"{len(kept_buckets):,} buckets; by {opts.select})"
         )
     else:
         table = np.array(emb, dtype=np.float32)
-    epochs = 0
+    epochs, tuned = 0, None
     if opts.retrain:
-        epochs = retrain(table, dense, spec, vocab, kept_buckets, loaded.config, opts, note)
+        data = retrain_data(spec, vocab, kept_buckets, loaded.config, opts)
+        split = holdout_split(len(data.offsets) - 1, opts.seed)
+        epochs = retrain(table, dense, spec, data, split[0], loaded.config, opts, note)
     pq = train_pq(table, opts.dsub, opts.ksub, opts.qnorm, seed=opts.seed + 1234)
+    if data is not None:
+        tuned = tune_classifier(pq, dense, spec, data, split, loaded.config, opts, note)
     out_pq = None
     out_ksub = 1
     if opts.qout:
@@ -159,14 +164,16 @@ def quantize_model(
     )  # fmt: skip
     before = sum(f.stat().st_size for f in Path(src).iterdir() if f.is_file())
     section["source"] = {"rows": int(rows), "bytes": before, "retrain_epochs": epochs}
+    if tuned is not None:
+        section["source"]["tune_epochs"] = tuned[0]
     path = save_quantized(
         dst, loaded.config, spec, vocab, dense, pq, kept_buckets, out_pq, section,
-        params.thresholds,
+        loaded.params.thresholds,
     )  # fmt: skip
     after = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     return QuantizeResult(
         path, rows, int(table.shape[0]), spec.num_words, before, after,
-        time.perf_counter() - t0, epochs,
+        time.perf_counter() - t0, epochs, tuned,
     )  # fmt: skip
 
 
@@ -180,6 +187,60 @@ def _unpack(dense: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
     from embedcli.spec import unpack_dense
 
     return unpack_dense(dense, spec)
+
+
+def row_usage(data: Any, spec: ModelSpec, rows: int) -> np.ndarray:
+    """Per table row: its share of the training documents' pooled vectors, summed over the
+    documents (1/length per occurrence with mean pooling, 1 with sum pooling)."""
+    lens = np.diff(data.offsets)
+    per = 1.0 / np.maximum(lens, 1) if spec.pool == "mean" else np.ones(len(lens))
+    return np.bincount(data.tokens, weights=np.repeat(per, lens), minlength=rows)[:rows]
+
+
+def cut_rows(
+    emb: Any,
+    dense: np.ndarray,
+    spec: ModelSpec,
+    vocab: Vocabulary,
+    cutoff: int,
+    select: str,
+    usage: np.ndarray | None,
+) -> np.ndarray:
+    """The sorted rows ``--cutoff`` keeps (see ``quantize.select_rows``): with ``--select
+    usefulness`` a row is scored through the classifier's first layer (the output layer, its
+    columns centered for softmax, whose probabilities ignore a shift common to all logits; the
+    hidden layer with ``--hidden``)."""
+    always = [0] + ([vocab.unk_id] if vocab.unk_id is not None else [])
+    if EOS_TOKEN in vocab.token_to_id:
+        always.append(vocab.token_to_id[EOS_TOKEN])
+    weights = None
+    if select == "usefulness":
+        parts = _unpack(dense, spec)
+        if spec.hidden > 0:
+            weights = np.asarray(parts["hidden_W"], dtype=np.float64)
+        else:
+            weights = np.asarray(parts["out_W"], dtype=np.float64)
+            if spec.objective == "softmax" and weights.shape[1] > 1:
+                weights = weights - weights.mean(axis=1, keepdims=True)
+    return select_rows(emb, cutoff, always, weights, usage)
+
+
+def cut_vocabulary(
+    spec: ModelSpec, vocab: Vocabulary, keep: np.ndarray
+) -> tuple[ModelSpec, Vocabulary, np.ndarray]:
+    """The spec, vocabulary and kept bucket ids of the table cut to the rows ``keep``."""
+    words = keep[keep < spec.num_words]
+    kept_buckets = (keep[keep >= spec.num_words] - spec.num_words).astype(np.int32)
+    vocab = Vocabulary(
+        [vocab.tokens[i] for i in words],
+        [vocab.counts[i] for i in words],
+        oov=vocab.oov,
+        labels=vocab.labels,
+        label_counts=vocab.label_counts,
+        tokenizer=vocab.tokenizer_config,
+        options=vocab.options,
+    )
+    return replace(spec, num_words=len(words)), vocab, kept_buckets
 
 
 def save_quantized(
@@ -261,26 +322,20 @@ def map_rows(rows: np.ndarray, num_words: int, kept: np.ndarray | None) -> np.nd
     return out
 
 
-def retrain(
-    table: np.ndarray,
-    dense: np.ndarray,
+def retrain_data(
     spec: ModelSpec,
     vocab: Vocabulary,
     kept: np.ndarray | None,
     config: dict[str, Any],
     opts: QuantizeOptions,
-    note: Callable[[str], None],
-) -> int:
-    """Train ``table`` (the cut rows) and ``dense`` in place on ``opts.input`` with the model's
-    recorded settings; returns the epochs run."""
+) -> Any:
+    """The training corpus (``opts.input`` or ``opts.docs``) featurized for the cut table: a
+    ``kernels.TrainData`` whose rows are rows of the cut table."""
     from embedcli.corpus import CorpusOptions, CorpusReader, recorded_options
-    from embedcli.kernels import KernelOpt, TrainData
-    from embedcli.model import featurize, train_epoch
+    from embedcli.kernels import TrainData
+    from embedcli.model import featurize
     from embedcli.sequences import encode_corpus
-    from embedcli.spec import OPTIMIZERS
-    from embedcli.train import ADAM_BETAS, EPS, optimizer_state
 
-    cfg = config.get("train") or {}
     saved = recorded_options(config.get("corpus"), "config.json")
     reader = (
         opts.docs if opts.docs is not None else CorpusReader([opts.input], CorpusOptions(**saved))
@@ -294,26 +349,82 @@ def retrain(
     label_ids = np.ascontiguousarray(enc.label_ids, dtype=np.int32)
     label_offsets = np.ascontiguousarray(enc.label_offsets, dtype=np.int64)
     n = len(offsets) - 1
-    data = TrainData(tokens, offsets, label_ids, label_offsets, np.arange(n, dtype=np.int64))
-    optimizer = OPTIMIZERS.get(str(cfg.get("optimizer", "sgd")), 0)
+    return TrainData(tokens, offsets, label_ids, label_offsets, np.arange(n, dtype=np.int64))
+
+
+def holdout_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, held out)`` document indices of the retraining corpus: every
+    ``1 / HOLDOUT_EVERY``-th document of a seeded permutation is held out (none below
+    ``HOLDOUT_MIN`` documents: then both are every document)."""
+    if n < HOLDOUT_MIN:
+        every = np.arange(n, dtype=np.int64)
+        return every, every
+    perm = np.random.default_rng(seed + 99991).permutation(n).astype(np.int64)
+    held = np.zeros(n, dtype=bool)
+    held[perm[: n // HOLDOUT_EVERY]] = True
+    return np.flatnonzero(~held).astype(np.int64), np.flatnonzero(held).astype(np.int64)
+
+
+def retrain(
+    table: np.ndarray,
+    dense: np.ndarray,
+    spec: ModelSpec,
+    data: Any,
+    docs: np.ndarray,
+    config: dict[str, Any],
+    opts: QuantizeOptions,
+    note: Callable[[str], None],
+) -> int:
+    """fastText's retrain: the model's epochs and learning rate on the cut table and the
+    classifier (in place), over the documents ``docs`` of ``data`` (all but the held-out tenth
+    that judges the classifier's tuning: a document the retrain fitted would judge nothing).
+    Returns the epochs run."""
+    cfg = config.get("train") or {}
     epochs = int(cfg.get("epochs") or 5)
+    train_epochs(table, dense, spec, data, docs, cfg, opts, note, epochs, 1, "retrain")
+    return epochs
+
+
+def train_epochs(
+    table: np.ndarray,
+    dense: np.ndarray,
+    spec: ModelSpec,
+    data: Any,
+    docs: np.ndarray,
+    cfg: dict[str, Any],
+    opts: QuantizeOptions,
+    note: Callable[[str], None],
+    epochs: int,
+    frozen_rows: int,
+    what: str,
+) -> None:
+    """``epochs`` epochs over the documents ``docs`` of ``data`` with the model's optimizer,
+    learning rate (a fresh schedule over these epochs), l2, dropout and batch size; table rows
+    below ``frozen_rows`` stay as they are (``table.shape[0]``: only the classifier trains)."""
+    from embedcli.kernels import KernelOpt
+    from embedcli.model import train_epoch
+    from embedcli.spec import OPTIMIZERS
+    from embedcli.train import ADAM_BETAS, EPS, optimizer_state
+
+    optimizer = OPTIMIZERS.get(str(cfg.get("optimizer", "sgd")), 0)
     lr = float(cfg.get("lr") or 0.1)
-    per_epoch = float(len(tokens))
+    n = len(docs)
+    per_epoch = float(np.diff(data.offsets)[docs].sum())
     total = max(1.0, per_epoch * epochs)
     state = optimizer_state(optimizer, table.shape[0], spec.dim, spec.dense_size)
     cw = np.ones(spec.num_labels, dtype=np.float32)
-    rng = np.random.default_rng(opts.seed)
+    rng = np.random.default_rng(opts.seed if what == "retrain" else opts.seed + 7919)
     nsh = max(1, min(int(opts.threads), n))
     step, done = 0, 0.0
     bsz = int(cfg.get("batch_size") or 1)
     for epoch in range(1, epochs + 1):
-        order = rng.permutation(n).astype(np.int64)
+        order = docs[rng.permutation(n)]
         kopt = KernelOpt(
             optimizer=optimizer, lr=lr, linear_decay=cfg.get("lr_schedule", "linear") == "linear",
             l2=float(cfg.get("l2") or 0.0), beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], eps=EPS,
-            dropout=float(cfg.get("dropout") or 0.0), frozen_rows=1, batch_size=bsz,
-            seed=int(rng.integers(0, 2**62)), step0=step, tokens0=done, total_tokens=total,
-            loss0=0.0,
+            dropout=float(cfg.get("dropout") or 0.0), frozen_rows=int(frozen_rows),
+            batch_size=bsz, seed=int(rng.integers(0, 2**62)), step0=step, tokens0=done,
+            total_tokens=total, loss0=0.0,
         )  # fmt: skip
         loss, _ = train_epoch(
             (table, dense), state, data, spec.kernel_shape(), kopt, cw, order, nsh,
@@ -323,5 +434,61 @@ def retrain(
         done += per_epoch
         if not np.isfinite(loss.sum()) or not np.isfinite(dense).all():
             raise DataError(f"retraining diverged in epoch {epoch}; quantize without --retrain")
-        note(f"retrain epoch {epoch}/{epochs}: loss {float(loss.sum()) / n:.4f}")
-    return epochs
+        note(f"{what} epoch {epoch}/{epochs}: loss {float(loss.sum()) / n:.4f}")
+
+
+def decoded_loss(
+    table: np.ndarray, dense: np.ndarray, spec: ModelSpec, data: Any, docs: np.ndarray, threads: int
+) -> float:
+    """Mean log-loss of the first label of the documents ``docs`` of ``data`` (featurized rows
+    of ``table``) for the model holding ``table`` and the classifier ``dense``."""
+    from embedcli.model import predict_proba
+    from embedcli.spec import params_from_dense
+    from embedcli.train import evaluate_arrays
+
+    lens = np.diff(data.offsets)[docs]
+    starts = data.offsets[docs]
+    take = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+    tokens = np.ascontiguousarray(data.tokens[take + np.arange(int(lens.sum()))])
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    llens = np.diff(data.label_offsets)[docs]
+    lstarts = data.label_offsets[docs]
+    ltake = np.repeat(lstarts - np.concatenate([[0], np.cumsum(llens)[:-1]]), llens)
+    label_ids = data.label_ids[ltake + np.arange(int(llens.sum()))]
+    label_offsets = np.concatenate([[0], np.cumsum(llens)]).astype(np.int64)
+    params = params_from_dense(table, dense, spec)
+    probs = predict_proba(params, spec, tokens, offsets, threads, featurized=True)
+    return float(evaluate_arrays(probs, label_ids, label_offsets)["loss"])
+
+
+def tune_classifier(
+    pq: PQ,
+    dense: np.ndarray,
+    spec: ModelSpec,
+    data: Any,
+    split: tuple[np.ndarray, np.ndarray],
+    config: dict[str, Any],
+    opts: QuantizeOptions,
+    note: Callable[[str], None],
+) -> tuple[int, float, float]:
+    """Fine-tune the classifier (``dense``, in place) against the DECODED quantized rows for
+    :data:`TUNE_EPOCHS` epochs on the training part of ``split``, so that it learns the features
+    the quantized model really computes; the table is frozen. The tuned classifier is kept only
+    when it lowers the held-out loss of the quantized model. Returns ``(epochs kept, held-out
+    loss before, after)`` (after = before when it was not kept)."""
+    decoded = pq.decode(np.arange(pq.codes.shape[0]), spec.dim)
+    train_idx, held = split
+    before = decoded_loss(decoded, dense, spec, data, held, opts.threads)
+    tuned = dense.copy()
+    cfg = dict(config.get("train") or {})
+    train_epochs(
+        decoded, tuned, spec, data, train_idx, cfg, opts, note, TUNE_EPOCHS,
+        frozen_rows=decoded.shape[0], what="classifier tuning",
+    )  # fmt: skip
+    after = decoded_loss(decoded, tuned, spec, data, held, opts.threads)
+    if after < before:
+        dense[:] = tuned
+        note(f"classifier tuned on the quantized rows: held-out loss {before:.4f} -> {after:.4f}")
+        return TUNE_EPOCHS, before, after
+    note(f"classifier tuning not kept: held-out loss {before:.4f} -> {after:.4f}")
+    return 0, before, before

@@ -39,9 +39,17 @@ def quantize(
             "--cutoff",
             min=1,
             max=2**31 - 1,
-            help="Keep only the N rows (words and n-grams) of largest norm; cut the vocabulary.",
+            help="Keep only the N most useful rows (words and n-grams); cut the vocabulary.",
         ),
     ] = None,
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="How --cutoff ranks rows: norm (fastText) or usefulness (what a row adds to "
+            "the classifier, weighted by its use in --input).",
+        ),
+    ] = "norm",
     retrain: Annotated[
         bool,
         typer.Option("--retrain", help="Train the cut table and classifier again (needs --input)."),
@@ -70,9 +78,11 @@ def quantize(
 
     Each row of the embedding table is cut into sub-vectors of --dsub columns, each stored as one
     byte: its nearest of --centroids k-means centroids (the last sub-space is shorter when --dsub
-    does not divide dim). --cutoff N keeps the N rows of largest norm and cuts the vocabulary;
-    --retrain then trains them again on --input with the model's own settings. The result is a
-    model directory every command reads (predict decodes rows as it goes).
+    does not divide dim). --cutoff N keeps the N most useful rows (--select) and cuts the
+    vocabulary; --retrain then trains them again on nine tenths of --input with the model's own
+    settings and, after quantizing, tunes the classifier for two epochs on the decoded rows (kept
+    only when it lowers the loss on the held-out tenth). The result is a model directory
+    every command reads (predict decodes rows as it goes).
 
     Example: embedcli quantize model -o model-small --cutoff 5000 --qnorm --seed 1
     """
@@ -93,6 +103,7 @@ def quantize(
         dsub=dsub,
         ksub=centroids,
         cutoff=cutoff,
+        select=select,
         retrain=retrain,
         qnorm=qnorm,
         qout=qout,
@@ -110,6 +121,8 @@ def quantize(
         "bytes_after": r.bytes_after,
         "compression": round(r.bytes_before / max(1, r.bytes_after), 2),
         "retrain_epochs": r.retrain_epochs,
+        "tune_epochs": r.tuned[0] if r.tuned else 0,
+        "tune_loss": list(r.tuned[1:]) if r.tuned else None,
         "seconds": round(r.seconds, 2),
     }
     if json_out:

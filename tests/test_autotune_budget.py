@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from labelled_text import write_keyword_corpus
 from typer.testing import CliRunner
 
 from embedcli.autotune import _fit_to_budget, file_order
@@ -27,18 +28,8 @@ def run(*args: object):
 
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(3)
-    labels = ["a", "b", "c"]
-    lines = []
-    for _ in range(500):
-        k = int(rng.integers(3))
-        words = [f"{labels[k]}{int(rng.integers(20))}" for _ in range(3)]
-        words += [f"x{int(rng.integers(120))}" for _ in range(4)]
-        rng.shuffle(words)
-        lines.append(f"__label__{labels[k]} " + " ".join(words))
     path = tmp_path_factory.mktemp("budget") / "train.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_keyword_corpus(path, seed=3, docs=500, keywords=20, noise=120)
 
 
 def _run_state(epochs: int) -> SimpleNamespace:

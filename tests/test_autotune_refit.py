@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from labelled_text import write_keyword_corpus
 from typer.testing import CliRunner
 
 from embedcli.autotune import _Space, seeded_trials
@@ -24,18 +24,8 @@ def run(*args: object):
 
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(2)
-    labels = ["a", "b", "c"]
-    lines = []
-    for _ in range(600):
-        k = int(rng.integers(3))
-        words = [f"{labels[k]}{int(rng.integers(25))}" for _ in range(3)]
-        words += [f"x{int(rng.integers(150))}" for _ in range(4)]
-        rng.shuffle(words)
-        lines.append(f"__label__{labels[k]} " + " ".join(words))
     path = tmp_path_factory.mktemp("refit") / "train.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_keyword_corpus(path, seed=2, docs=600, keywords=25, noise=150)
 
 
 def test_seeded_trials_start_from_the_defaults() -> None:

@@ -1,8 +1,8 @@
 """Autotune against fastText's: test accuracy of the model each returns in the same time budget.
 
 Not a timed test. For every shared dataset (``../shared/data/<name>/{train,test}.txt``) the
-training file is split once (seed 0) exactly as ``embedcli train --val-split 0.1 --seed 0``
-splits it (``numpy.random.default_rng(0).permutation``, round(10 %) documents): 90 % ``fit.txt``,
+training file is split once per seed (``--seeds``, default 0) exactly as ``embedcli train
+--val-split 0.1 --seed S`` splits it (``numpy.random.default_rng(0).permutation``, round(10 %) documents): 90 % ``fit.txt``,
 10 % ``val.txt``. Both tools tune on the same validation documents. Then, each a fresh process,
 2 threads:
 
@@ -65,12 +65,13 @@ FASTTEXT_MEMORY = 8 << 30
 FASTTEXT = """
 import json, sys, time, fasttext
 fit, val, test, budget = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+seed = int(sys.argv[5])
 t = time.perf_counter()
 if budget:  # verbose 3: every trial's arguments and score on stdout (the harness's trace)
     m = fasttext.train_supervised(input=fit, autotuneValidationFile=val,
-                                  autotuneDuration=budget, thread=2, verbose=3)
+                                  autotuneDuration=budget, thread=2, verbose=3, seed=seed)
 else:
-    m = fasttext.train_supervised(input=fit, thread=2, verbose=0)
+    m = fasttext.train_supervised(input=fit, thread=2, verbose=0, seed=seed)
 seconds = time.perf_counter() - t
 n, p, r = m.test(test)
 a = m.f.getArgs()
@@ -82,11 +83,11 @@ print(json.dumps({"accuracy": p, "seconds": seconds, "params": {
 TRACE_ARGS = ("epoch", "lr", "dim", "wordNgrams", "minn", "bucket")
 
 
-def split(train: Path, where: Path) -> tuple[Path, Path]:
+def split(train: Path, where: Path, seed: int = 0) -> tuple[Path, Path]:
     import numpy as np
 
     lines = train.read_text(encoding="utf-8").splitlines(keepends=True)
-    perm = np.random.default_rng(0).permutation(len(lines))
+    perm = np.random.default_rng(seed).permutation(len(lines))
     n_val = max(1, int(round(0.1 * len(lines))))  # pipeline.prepare_training's --val-split
     val = where / "val.txt"
     fit = where / "fit.txt"
@@ -141,7 +142,7 @@ def _last_error(stderr: str) -> str:
 
 
 def run_fasttext(
-    fit: Path, val: Path, test: Path, budget: int, grace: int = FASTTEXT_GRACE
+    fit: Path, val: Path, test: Path, budget: int, grace: int = FASTTEXT_GRACE, seed: int = 0
 ) -> dict:
     """fastText in a fresh process (2 threads, ``FASTTEXT_MEMORY`` of address space), its stdout
     read line by line with arrival times; killed ``grace`` seconds after the budget. A row with
@@ -157,6 +158,7 @@ def run_fasttext(
     # stdout line-buffered (C++ iostreams write through C stdio): the trace survives a kill
     pre = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
     cmd = [*pre, sys.executable, "-c", FASTTEXT, str(fit), str(val), str(test), str(budget)]
+    cmd.append(str(seed))
     timeout = budget + grace if budget else grace
     lines: list[tuple[float, str]] = []
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
@@ -235,9 +237,9 @@ def _killed_reason(trace: dict | None, budget: int, wall: float) -> str:
     return f"{head}: {done}"
 
 
-def embedcli_run(train: Path, test: Path, budget: int, out: Path) -> dict:
+def embedcli_run(train: Path, test: Path, budget: int, out: Path, seed: int = 0) -> dict:
     args = [sys.executable, "-m", "embedcli", "train", str(train), "-o", str(out), "--test",
-            str(test), "--threads", "2", "--seed", "0", "--json", "--force"]  # fmt: skip
+            str(test), "--threads", "2", "--seed", str(seed), "--json", "--force"]  # fmt: skip
     if budget:
         args += ["--val-split", "0.1", "--autotune-duration", str(budget)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -344,27 +346,42 @@ def main() -> None:
         help="kill fastText's autotune this many seconds after its budget (default %(default)s)",
     )
     ap.add_argument("--no-defaults", action="store_true", help="only the two autotune runs")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=[0],
+        help="one run of each tool per seed: fastText's seed=, embedcli's --seed, and the "
+        "fit/val split drawn with it (as embedcli's --val-split does)",
+    )
     opts = ap.parse_args()
     results: dict = {}
     out_json = Path(opts.json) if opts.json else None
     if out_json is not None and out_json.exists():  # several invocations add to one file
         results = json.loads(out_json.read_text())
     with tempfile.TemporaryDirectory() as tmp:
-        for name in opts.datasets:
+        for name, seed in ((n, s) for n in opts.datasets for s in opts.seeds):
             d = DATA / name
-            where = Path(tmp) / name
+            where = Path(tmp) / f"{name}.{seed}"
             where.mkdir()
-            fit, val = split(d / "train.txt", where)
+            fit, val = split(d / "train.txt", where, seed)
             test = d / "test.txt"
-            r: dict = {"budget": opts.budget, "uptime_before": _uptime()}
-            r["fasttext_autotune"] = run_fasttext(fit, val, test, opts.budget, opts.fasttext_grace)
-            r["embedcli_autotune"] = embedcli_run(d / "train.txt", test, opts.budget, where / "at")
+            r: dict = {"budget": opts.budget, "seed": seed, "uptime_before": _uptime()}
+            r["fasttext_autotune"] = run_fasttext(
+                fit, val, test, opts.budget, opts.fasttext_grace, seed
+            )
+            r["embedcli_autotune"] = embedcli_run(
+                d / "train.txt", test, opts.budget, where / "at", seed
+            )
             if not opts.no_defaults:
-                r["fasttext_default"] = run_fasttext(fit, val, test, 0)
-                r["embedcli_default"] = embedcli_run(fit, test, 0, where / "def")
-                r["embedcli_default_all"] = embedcli_run(d / "train.txt", test, 0, where / "all")
+                r["fasttext_default"] = run_fasttext(fit, val, test, 0, seed=seed)
+                r["embedcli_default"] = embedcli_run(fit, test, 0, where / "def", seed)
+                r["embedcli_default_all"] = embedcli_run(
+                    d / "train.txt", test, 0, where / "all", seed
+                )
             r["uptime_after"] = _uptime()
             key = name if opts.budget == 60 else f"{name}@{opts.budget}"
+            key += f" seed {seed}" if seed else ""
             results[key] = r
             print(name, json.dumps(r), flush=True)
             if out_json is not None:

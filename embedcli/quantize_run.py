@@ -71,6 +71,10 @@ class QuantizeOptions:
     docs: Any = None
     #: how --cutoff ranks rows: "norm" (fastText) or "usefulness"
     select: str = "norm"
+    #: the retrain's epochs and learning rate (fastText's quantize ``-epoch``/``-lr``); None:
+    #: the model's own
+    epochs: int | None = None
+    lr: float | None = None
 
 
 @dataclass
@@ -114,6 +118,8 @@ def quantize_model(
     cutoff = opts.cutoff
     has_input = opts.input is not None or opts.docs is not None
     check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, has_input, opts.select)
+    if not opts.retrain and (opts.epochs is not None or opts.lr is not None):
+        raise UsageError("--epochs and --lr are the retrain's: add --retrain (and --input)")
     if dim % opts.dsub:
         note(
             f"--dsub {opts.dsub} does not divide dim {dim}: the last sub-space has "
@@ -379,8 +385,10 @@ def retrain(
     classifier (in place), over the documents ``docs`` of ``data`` (all but the held-out tenth
     that judges the classifier's tuning: a document the retrain fitted would judge nothing).
     Returns the epochs run."""
-    cfg = config.get("train") or {}
-    epochs = int(cfg.get("epochs") or 5)
+    cfg = dict(config.get("train") or {})
+    if opts.lr is not None:
+        cfg["lr"] = opts.lr
+    epochs = int(opts.epochs or cfg.get("epochs") or 5)
     train_epochs(table, dense, spec, data, docs, cfg, opts, note, epochs, 1, "retrain")
     return epochs
 

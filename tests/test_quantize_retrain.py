@@ -148,3 +148,28 @@ def test_retrain_tunes_the_classifier_on_the_decoded_rows(model, tmp_path):
     fl = ModelParams(q.embeddings.decoded_stored(), p.out_W, p.out_b, p.hidden_W, p.hidden_b)
     want = engine.predict_proba(fl, q.spec, mapped, offsets, featurized=True)
     assert np.array_equal(got, want)
+
+
+def test_retrain_epochs_and_lr(model, tmp_path):
+    """``--epochs``/``--lr`` set the retrain's schedule (fastText's quantize ``-epoch``/``-lr``):
+    the model's own values give the default's bytes, others another table; without
+    ``--retrain`` they are refused in one line and nothing is written."""
+    cfg = json.loads((model / "config.json").read_text())["train"]
+    base = ["--cutoff", 3000, "--retrain", "--input", TRAIN, "--threads", 1, "--seed", 1, "--json"]
+    default = json.loads(ok("quantize", model, "-o", tmp_path / "d", *base).stdout)
+    same = json.loads(ok("quantize", model, "-o", tmp_path / "s", *base, "--epochs",
+                         cfg["epochs"], "--lr", cfg["lr"]).stdout)  # fmt: skip
+    assert default["retrain_epochs"] == same["retrain_epochs"] == cfg["epochs"]
+    assert _sha(tmp_path / "d" / "quantized.npz") == _sha(tmp_path / "s" / "quantized.npz")
+    other = json.loads(ok("quantize", model, "-o", tmp_path / "o", *base, "--epoch", 2,
+                          "--lr", cfg["lr"] / 10).stdout)  # fmt: skip
+    assert other["retrain_epochs"] == 2
+    assert _sha(tmp_path / "d" / "quantized.npz") != _sha(tmp_path / "o" / "quantized.npz")
+    for extra in (["--epochs", 2], ["--lr", 0.1]):
+        r = runner.invoke(app, ["quantize", str(model), "-o", str(tmp_path / "x"), "--cutoff",
+                                "3000", *map(str, extra)])  # fmt: skip
+        assert r.exit_code == 2 and "add --retrain" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "x").exists()
+    r = runner.invoke(app, ["quantize", str(model), "-o", str(tmp_path / "x"), "--lr", "nan"])
+    assert r.exit_code == 2 and not (tmp_path / "x").exists()

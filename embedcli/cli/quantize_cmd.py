@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from embedcli.cli.app import app, err_console, handle_errors, print_json
-from embedcli.cli.checks import SEED_MAX, THREADS_MAX, start_command
+from embedcli.cli.checks import SEED_MAX, THREADS_MAX, finite, start_command
 from embedcli.cli.options import ForceOpt, JsonOpt, ModelArg, QuietOpt
 from embedcli.cli.render import text
 
@@ -57,6 +57,28 @@ def quantize(
     train_input: Annotated[
         str | None,
         typer.Option("--input", help="The training corpus, for --retrain (fastText's -input)."),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs",
+            "--epoch",
+            min=1,
+            max=10_000,
+            help="Epochs of --retrain (fastText's -epoch). Default: the model's own.",
+            show_default=False,
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            min=0.0,
+            max=100.0,
+            callback=finite(0.0, 100.0, low_open=True),
+            help="Learning rate of --retrain (fastText's -lr). Default: the model's own.",
+            show_default=False,
+        ),
     ] = None,
     qnorm: Annotated[
         bool, typer.Option("--qnorm", help="Store row norms apart, one byte each.")
@@ -110,6 +132,8 @@ def quantize(
         input=train_input,
         threads=threads,
         seed=seed,
+        epochs=epochs,
+        lr=lr,
     )
     r = quantize_model(model, output, opts, note)
     summary = {

@@ -2,7 +2,7 @@
 
 Not a timed test. For every shared dataset (``../shared/data/<name>/{train,test}.txt``) the
 training file is split once per seed (``--seeds``, default 0) exactly as ``embedcli train
---val-split 0.1 --seed S`` splits it (``numpy.random.default_rng(0).permutation``, round(10 %) documents): 90 % ``fit.txt``,
+--val-split 0.1 --seed S`` splits it (``numpy.random.default_rng(S).permutation``, round(10 %) documents): 90 % ``fit.txt``,
 10 % ``val.txt``. Both tools tune on the same validation documents. Then, each a fresh process,
 2 threads:
 

@@ -102,7 +102,7 @@ def quantize(
     byte: its nearest of --centroids k-means centroids (the last sub-space is shorter when --dsub
     does not divide dim). --cutoff N keeps the N most useful rows (--select) and cuts the
     vocabulary; --retrain then trains them again on nine tenths of --input with the model's own
-    settings and, after quantizing, tunes the classifier for two epochs on the decoded rows (kept
+    settings (--epochs and --lr change the retrain's) and, after quantizing, tunes the classifier for two epochs on the decoded rows (kept
     only when it lowers the loss on the held-out tenth). The result is a model directory
     every command reads (predict decodes rows as it goes).
 

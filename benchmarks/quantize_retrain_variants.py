@@ -7,7 +7,7 @@ experiment, not a timed test; results in ``results/quantize_retrain_variants.jso
 
 VARIANT, dash-joined parts: ``none`` (cut, no retrain), ``base`` (the default retrain), ``all``
 (retrain on every document, no held-out tenth), ``lrX`` (the model's lr times X), ``epY`` (its
-epochs times Y), ``use`` (``--select usefulness``). Each quantizes with dsub 2, 256 centroids,
+epochs times Y), ``use`` (``--select usefulness``), ``sgdX`` (plain SGD at lr X in place of the model's optimizer), ``seedN`` (the quantize seed, 0). Each quantizes with dsub 2, 256 centroids,
 qnorm, seed 0, 2 threads, and evaluates on ``../shared/data/DATASET/test.txt``.
 """
 
@@ -30,12 +30,16 @@ work.mkdir(exist_ok=True)
 
 def make(v: str):
     parts = v.split("-")
-    lr_scale, ep_scale, use_all, select = 1.0, 1.0, False, "norm"
+    lr_scale, ep_scale, use_all, select, sgd_lr, seed = 1.0, 1.0, False, "norm", None, 0
     for p in parts:
         if p.startswith("lr"):
             lr_scale = float(p[2:])
         elif p.startswith("ep"):
             ep_scale = float(p[2:])
+        elif p.startswith("sgd"):
+            sgd_lr = float(p[3:])
+        elif p.startswith("seed"):
+            seed = int(p[4:])
         elif p == "all":
             use_all = True
         elif p == "use":
@@ -44,17 +48,19 @@ def make(v: str):
     def retrain(table, dense, spec, data_, docs, config, opts, note):
         cfg = dict(config.get("train") or {})
         cfg["lr"] = float(cfg.get("lr") or 0.1) * lr_scale
+        if sgd_lr is not None:
+            cfg["optimizer"], cfg["lr"] = "sgd", sgd_lr
         epochs = max(1, round(int(cfg.get("epochs") or 5) * ep_scale))
         if use_all:
             docs = np.arange(len(data_.offsets) - 1, dtype=np.int64)
         qr.train_epochs(table, dense, spec, data_, docs, cfg, opts, note, epochs, 1, "retrain")
         return epochs
 
-    return retrain, select
+    return retrain, select, seed
 
 
 for v in variants:
-    retrain, select = make(v)
+    retrain, select, seed = make(v)
     qr.retrain = retrain
     dst = work / f"{v}_{cutoff}_{time.time_ns()}"
     opts = qr.QuantizeOptions(
@@ -65,7 +71,7 @@ for v in variants:
         qnorm=True,
         input=str(data / "train.txt") if not v.startswith("none") or select != "norm" else None,
         threads=2,
-        seed=0,
+        seed=seed,
         select=select,
     )
     t0 = time.time()

@@ -11,7 +11,8 @@ What it does (fastText ``FastText::quantize``, ``ProductQuantizer``, ``QuantMatr
   costs 1.2 points, the usefulness cut 0.2; after the retrain neither wins on the shared datasets). The vocabulary is cut to the kept words (a cut word is then unknown) and the
   kept buckets are listed (``kept``, sorted): a cut n-gram is no feature any more.
 - ``--retrain`` trains the cut float table and the classifier again on nine tenths of the
-  training corpus with the model's own settings (``embedcli.quantize_run``), before quantizing,
+  training corpus with the model's own settings (a tenth of the learning rate with Adagrad or
+  Adam: ``quantize_run.retrain_lr``; ``--epochs``/``--lr`` set them), before quantizing,
   then tunes the classifier for two epochs on the decoded quantized rows, kept only when it
   lowers the loss of the held-out tenth.
 - The rows are cut into sub-vectors of ``dsub`` columns (the last sub-space is shorter when

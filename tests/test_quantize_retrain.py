@@ -152,17 +152,21 @@ def test_retrain_tunes_the_classifier_on_the_decoded_rows(model, tmp_path):
 
 def test_retrain_epochs_and_lr(model, tmp_path):
     """``--epochs``/``--lr`` set the retrain's schedule (fastText's quantize ``-epoch``/``-lr``):
-    the model's own values give the default's bytes, others another table; without
-    ``--retrain`` they are refused in one line and nothing is written."""
+    the default is the model's epochs and a tenth of its Adagrad lr (the same bytes as given
+    explicitly), others give another table; without ``--retrain`` they are refused in one line
+    and nothing is written."""
+    from embedcli.quantize_run import ADAPTIVE_RETRAIN_LR
+
     cfg = json.loads((model / "config.json").read_text())["train"]
+    assert cfg["optimizer"] == "adagrad"
     base = ["--cutoff", 3000, "--retrain", "--input", TRAIN, "--threads", 1, "--seed", 1, "--json"]
     default = json.loads(ok("quantize", model, "-o", tmp_path / "d", *base).stdout)
     same = json.loads(ok("quantize", model, "-o", tmp_path / "s", *base, "--epochs",
-                         cfg["epochs"], "--lr", cfg["lr"]).stdout)  # fmt: skip
+                         cfg["epochs"], "--lr", cfg["lr"] * ADAPTIVE_RETRAIN_LR).stdout)  # fmt: skip
     assert default["retrain_epochs"] == same["retrain_epochs"] == cfg["epochs"]
     assert _sha(tmp_path / "d" / "quantized.npz") == _sha(tmp_path / "s" / "quantized.npz")
     other = json.loads(ok("quantize", model, "-o", tmp_path / "o", *base, "--epoch", 2,
-                          "--lr", cfg["lr"] / 10).stdout)  # fmt: skip
+                          "--lr", cfg["lr"]).stdout)  # fmt: skip
     assert other["retrain_epochs"] == 2
     assert _sha(tmp_path / "d" / "quantized.npz") != _sha(tmp_path / "o" / "quantized.npz")
     for extra in (["--epochs", 2], ["--lr", 0.1]):
@@ -173,3 +177,15 @@ def test_retrain_epochs_and_lr(model, tmp_path):
         assert not (tmp_path / "x").exists()
     r = runner.invoke(app, ["quantize", str(model), "-o", str(tmp_path / "x"), "--lr", "nan"])
     assert r.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+def test_retrain_lr_is_a_tenth_for_adaptive_optimizers():
+    """SGD models retrain at their own lr (fastText); Adagrad and Adam models, whose optimizer
+    state the model file does not keep, at a tenth of it; ``--lr`` wins over both."""
+    from embedcli.quantize_run import retrain_lr
+
+    assert retrain_lr({"optimizer": "sgd", "lr": 0.5}, None) == 0.5
+    assert retrain_lr({"optimizer": "adagrad", "lr": 0.3}, None) == pytest.approx(0.03)
+    assert retrain_lr({"optimizer": "adam", "lr": 0.01}, None) == pytest.approx(0.001)
+    assert retrain_lr({"optimizer": "adagrad", "lr": 0.3}, 0.2) == 0.2
+    assert retrain_lr({}, None) == 0.1  # a config without them: SGD at fastText's 0.1

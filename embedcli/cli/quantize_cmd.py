@@ -76,7 +76,8 @@ def quantize(
             min=0.0,
             max=100.0,
             callback=finite(0.0, 100.0, low_open=True),
-            help="Learning rate of --retrain (fastText's -lr). Default: the model's own.",
+            help="Learning rate of --retrain (fastText's -lr). Default: the model's own "
+            "(a tenth of it for adagrad and adam models).",
             show_default=False,
         ),
     ] = None,

@@ -558,6 +558,8 @@ NUMERIC_OPTIONS: list[tuple[str, str, list[str]]] = [
     ("quantize", "--dsub", ["0", "-1", "10001"]),
     ("quantize", "--centroids", ["0", "-1", "257"]),
     ("quantize", "--cutoff", ["0", "-1", "2147483648"]),
+    ("quantize", "--epochs", ["0", "-1", "10001"]),
+    ("quantize", "--lr", ["0", "-0.5", "101", "nan"]),
     ("quantize", "--threads", ["0", "-1", "1025"]),
     ("quantize", "--seed", ["-1", str(2**32)]),
 ]

@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 
-# The signal tests send SIGHUP to embedcli and expect exit 129. embedcli keeps a SIGHUP it
-# inherits as ignored ignored (`nohup embedcli train ...` must survive a hangup), so a suite run
-# under nohup would see those children finish normally: the session gives them the default.
+# The signal tests send SIGHUP and SIGINT to embedcli and expect exit 129 and 130. embedcli keeps
+# a signal it inherits as ignored ignored (`nohup embedcli train ...` must survive a hangup, and a
+# shell starts a background job `cmd &` without job control with SIGINT ignored), so a suite run
+# under nohup or `... &` would see those children finish normally: the session gives them the
+# default (Python's KeyboardInterrupt for SIGINT), which the children inherit.
 if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 # Compiled kernels go where embedcli itself caches them (embedcli/__init__.py), so a test run warms

@@ -832,6 +832,23 @@ def _refit_seconds(record: dict[str, Any], prepared: Any) -> float:
     )
 
 
+#: the refit's chunks (the budget is checked between them) last about this many seconds
+REFIT_CHUNK_SECONDS = 2.0
+
+
+def refit_chunks(n_chunks: int, reserve: float, epochs: int, n_docs: int, cfg: Any) -> int:
+    """Chunks per epoch for the refit: as few as keep each near ``REFIT_CHUNK_SECONDS`` by the
+    refit's estimate (``reserve``), not the trials' ~``CHUNK_TOKENS``. With 2 Hogwild threads,
+    20 chunks per epoch instead of the one plain ``train`` uses cost 20newsgroups 0.4 points of
+    test accuracy (defaults, seeds 0-2: 0.8426 against 0.8464 mean; bit-identical with 1
+    thread; ``benchmarks/results/autotune_refit_chunks.md``), so a refit of the defaults scored
+    below ``train`` itself."""
+    per_epoch = reserve / REFIT_MARGIN / max(1, epochs)
+    wanted = int(per_epoch // REFIT_CHUNK_SECONDS) + 1
+    n_batches = -(-n_docs // cfg.batch_size)
+    return int(min(n_batches, max(n_chunks, wanted)))
+
+
 def refit_starts(left: float, reserve: float) -> bool:
     """Whether the refit starts with ``left`` seconds of the budget and ``reserve`` kept for it.
     The trials stop once only the reserve is left (a chunk later, at most), so ``left`` is then
@@ -874,9 +891,7 @@ def _refit(
             record["config"] = "defaults"
     try:
         run = TrainingRun(corpus, cfg, spec, None, prepared.init_embeddings, None, hook)
-        n_batches = -(-corpus.n_docs // cfg.batch_size)
-        wanted = int(run.tokens_per_epoch // CHUNK_TOKENS) + 1
-        run.n_chunks = int(min(n_batches, max(run.n_chunks, wanted)))
+        run.n_chunks = refit_chunks(run.n_chunks, clock.reserve, cfg.epochs, corpus.n_docs, cfg)
         for epoch in range(1, cfg.epochs + 1):
             rec = run.run_epoch(epoch)
             if rec is None:

@@ -836,17 +836,18 @@ def _refit_seconds(record: dict[str, Any], prepared: Any) -> float:
 REFIT_CHUNK_SECONDS = 2.0
 
 
-def refit_chunks(n_chunks: int, reserve: float, epochs: int, n_docs: int, cfg: Any) -> int:
+def refit_chunks(min_chunks: int, reserve: float, epochs: int, n_docs: int, batch_size: int) -> int:
     """Chunks per epoch for the refit: as few as keep each near ``REFIT_CHUNK_SECONDS`` by the
-    refit's estimate (``reserve``), not the trials' ~``CHUNK_TOKENS``. With 2 Hogwild threads,
-    20 chunks per epoch instead of the one plain ``train`` uses cost 20newsgroups 0.4 points of
-    test accuracy (defaults, seeds 0-2: 0.8426 against 0.8464 mean; bit-identical with 1
-    thread; ``benchmarks/results/autotune_refit_chunks.md``), so a refit of the defaults scored
-    below ``train`` itself."""
+    refit's estimate (``reserve``), and at least ``min_chunks`` (the featurized chunk that fits
+    in memory, which is all plain ``train`` cuts an epoch into), not the trials' ~``CHUNK_TOKENS``
+    nor a progress bar's 2M tokens. With 2 Hogwild threads, 20 chunks per epoch instead of one
+    cost 20newsgroups 0.4 points of test accuracy (defaults, seeds 0-2: 0.8426 against 0.8464
+    mean; bit-identical with 1 thread; ``benchmarks/results/autotune_refit_chunks.md``), so a
+    refit of the defaults scored below ``train`` itself."""
     per_epoch = reserve / REFIT_MARGIN / max(1, epochs)
     wanted = int(per_epoch // REFIT_CHUNK_SECONDS) + 1
-    n_batches = -(-n_docs // cfg.batch_size)
-    return int(min(n_batches, max(n_chunks, wanted)))
+    n_batches = -(-n_docs // batch_size)
+    return int(min(n_batches, max(min_chunks, wanted)))
 
 
 def refit_starts(left: float, reserve: float) -> bool:
@@ -891,7 +892,10 @@ def _refit(
             record["config"] = "defaults"
     try:
         run = TrainingRun(corpus, cfg, spec, None, prepared.init_embeddings, None, hook)
-        run.n_chunks = refit_chunks(run.n_chunks, clock.reserve, cfg.epochs, corpus.n_docs, cfg)
+        in_memory = -(-corpus.n_docs // run.features.chunk_docs)
+        run.n_chunks = refit_chunks(
+            in_memory, clock.reserve, cfg.epochs, corpus.n_docs, cfg.batch_size
+        )
         for epoch in range(1, cfg.epochs + 1):
             rec = run.run_epoch(epoch)
             if rec is None:

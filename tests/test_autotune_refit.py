@@ -68,16 +68,15 @@ def test_val_split_refit_is_reproducible(train_file: Path, tmp_path: Path) -> No
 
 def test_refit_chunks_last_about_two_seconds_not_half_a_million_tokens() -> None:
     """The refit trains in as few chunks as its time estimate allows (plain ``train``'s one per
-    epoch when an epoch takes under 2 s), since with Hogwild threads more chunks cost accuracy."""
-    from types import SimpleNamespace
-
+    epoch when an epoch takes under 2 s and the featurized corpus fits in memory), since with
+    Hogwild threads more chunks cost accuracy."""
     from embedcli.autotune import REFIT_MARGIN, refit_chunks
 
-    cfg = SimpleNamespace(batch_size=1)
     # 20newsgroups' refit: ~19 s for 12 epochs -> one chunk per epoch, as train itself
-    assert refit_chunks(1, 19.0 * REFIT_MARGIN, 12, 11_314, cfg) == 1
+    assert refit_chunks(1, 19.0 * REFIT_MARGIN, 12, 11_314, 1) == 1
     # a long epoch (52 s) is still cut so the budget is checked every ~2 s
-    assert refit_chunks(1, 600.0 * REFIT_MARGIN, 10, 100_000, cfg) == 31
-    # never more chunks than mini-batches, never fewer than the run's own
-    assert refit_chunks(1, 600.0 * REFIT_MARGIN, 1, 5, cfg) == 5
-    assert refit_chunks(4, 1.0, 10, 1_000, cfg) == 4
+    assert refit_chunks(1, 600.0 * REFIT_MARGIN, 10, 100_000, 1) == 31
+    # never more chunks than mini-batches, never fewer than fit in memory
+    assert refit_chunks(1, 600.0 * REFIT_MARGIN, 1, 5, 1) == 5
+    assert refit_chunks(1, 600.0 * REFIT_MARGIN, 1, 64, 16) == 4
+    assert refit_chunks(4, 1.0, 10, 1_000, 1) == 4

@@ -68,8 +68,7 @@ def test_val_split_refit_is_reproducible(train_file: Path, tmp_path: Path) -> No
 
 def test_refit_chunks_last_about_two_seconds_not_half_a_million_tokens() -> None:
     """The refit trains in as few chunks as its time estimate allows (plain ``train``'s one per
-    epoch when an epoch takes under 2 s and the featurized corpus fits in memory), since with
-    Hogwild threads more chunks cost accuracy."""
+    epoch when an epoch takes under 2 s and the featurized corpus fits in memory)."""
     from embedcli.autotune import REFIT_MARGIN, refit_chunks
 
     # 20newsgroups' refit: ~19 s for 12 epochs -> one chunk per epoch, as train itself

@@ -172,6 +172,7 @@ def quantize_trial(
                 shutil.rmtree(dst)
             opts = QuantizeOptions(
                 dsub=qplan.dsub,
+                uneven_dsub=True,
                 cutoff=cutoff or None,
                 retrain=bool(cutoff),
                 qnorm=True,

@@ -79,6 +79,9 @@ class QuantizeOptions:
     #: the model's own
     epochs: int | None = None
     lr: float | None = None
+    #: allow a ``dsub`` that does not divide dim (the last sub-space shorter, as fastText's
+    #: quantize does); without it such a ``dsub`` is refused (the autotune's size search sets it)
+    uneven_dsub: bool = False
 
 
 @dataclass
@@ -124,6 +127,12 @@ def quantize_model(
     check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, has_input, opts.select)
     if not opts.retrain and (opts.epochs is not None or opts.lr is not None):
         raise UsageError("--epochs and --lr are the retrain's: add --retrain (and --input)")
+    if dim % opts.dsub and not opts.uneven_dsub:
+        divisors = ", ".join(str(d) for d in range(1, dim + 1) if dim % d == 0)
+        raise UsageError(
+            f"--dsub {opts.dsub} does not divide the model's dim {dim}: use one of {divisors}, "
+            "or add --uneven-dsub for fastText's shorter last sub-space"
+        )
     if dim % opts.dsub:
         note(
             f"--dsub {opts.dsub} does not divide dim {dim}: the last sub-space has "

@@ -281,6 +281,7 @@ def test_bad_input_is_one_line_and_writes_nothing(trained, small, tmp_path):
     cases = [
         (["--cutoff", 0], 2, "--cutoff"),
         (["--dsub", 17], 2, "--dsub"),
+        (["--dsub", 3], 2, "--uneven-dsub"),  # 3 does not divide dim 16
         (["--centroids", 257], 2, "--centroids"),
         (["--cutoff", 100, "--centroids", 256], 2, "--centroids"),
         (["--retrain", "--cutoff", 1000], 2, "--input"),
@@ -299,7 +300,7 @@ def test_bad_input_is_one_line_and_writes_nothing(trained, small, tmp_path):
 def test_dsub_not_dividing_dim_follows_fasttext(trained, tmp_path):
     root, model, _, test = trained
     out = tmp_path / "d3"
-    r = ok("quantize", model, "-o", out, "--dsub", 3, "--cutoff", 1000)
+    r = ok("quantize", model, "-o", out, "--dsub", 3, "--uneven-dsub", "--cutoff", 1000)
     assert "last sub-space has 1 columns" in r.stderr
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["quantized"]["dsub"] == 3

@@ -29,6 +29,13 @@ def quantize(
             "--dsub", min=1, max=10_000, help="Columns per sub-vector (one byte each; fastText: 2)."
         ),
     ] = 2,
+    uneven_dsub: Annotated[
+        bool,
+        typer.Option(
+            "--uneven-dsub",
+            help="Allow a --dsub that does not divide dim: the last sub-space is shorter (fastText).",
+        ),
+    ] = False,
     centroids: Annotated[
         int,
         typer.Option("--centroids", min=1, max=256, help="k-means centroids per sub-space."),
@@ -100,8 +107,8 @@ def quantize(
     """Product-quantize a classifier into a small model, as fastText's quantize (.ftz).
 
     Each row of the embedding table is cut into sub-vectors of --dsub columns, each stored as one
-    byte: its nearest of --centroids k-means centroids (the last sub-space is shorter when --dsub
-    does not divide dim). --cutoff N keeps the N most useful rows (--select) and cuts the
+    byte: its nearest of --centroids k-means centroids (--dsub must divide dim; with --uneven-dsub
+    the last sub-space is shorter, as fastText). --cutoff N keeps the N most useful rows (--select) and cuts the
     vocabulary; --retrain then trains them again on nine tenths of --input with the model's own
     settings (--epochs and --lr change the retrain's) and, after quantizing, tunes the classifier for two epochs on the decoded rows (kept
     only when it lowers the loss on the held-out tenth). The result is a model directory
@@ -124,6 +131,7 @@ def quantize(
 
     opts = QuantizeOptions(
         dsub=dsub,
+        uneven_dsub=uneven_dsub,
         ksub=centroids,
         cutoff=cutoff,
         select=select,

@@ -307,6 +307,22 @@ def test_dsub_not_dividing_dim_follows_fasttext(trained, tmp_path):
     ok("evaluate", out, test)
 
 
+def test_default_dsub_fits_an_odd_dim(trained, tmp_path):
+    """The autotune picks any dim (71, say): the default --dsub 2 still quantizes it, with
+    fastText's shorter last sub-space; --dsub 2 given is held to dividing dim."""
+    root, _, train, test = trained
+    model = tmp_path / "odd"
+    ok("train", train, "-o", model, "--dim", 7, "--epochs", 2, "--threads", 1, "--quiet")
+    out = tmp_path / "q7"
+    r = ok("quantize", model, "-o", out, "--cutoff", 1000)
+    assert "last sub-space has 1 columns" in r.stderr
+    assert json.loads((out / "config.json").read_text())["quantized"]["dsub"] == 2
+    ok("evaluate", out, test)
+    bad = tmp_path / "q7b"
+    r = run("quantize", model, "-o", bad, "--dsub", 2)
+    assert r.exit_code == 2 and "use one of 1, 7" in r.output and not bad.exists(), r.output
+
+
 def test_damaged_quantized_files_are_refused(small, tmp_path):
     import shutil
 

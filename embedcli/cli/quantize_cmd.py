@@ -24,11 +24,16 @@ def quantize(
         str, typer.Option("--output", "-o", help="The quantized model directory to write.")
     ],
     dsub: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--dsub", min=1, max=10_000, help="Columns per sub-vector (one byte each; fastText: 2)."
+            "--dsub",
+            min=1,
+            max=10_000,
+            help="Columns per sub-vector, one byte each (default 2, as fastText; on an odd dim "
+            "the last sub-space is then shorter). A value given must divide dim.",
+            show_default=False,
         ),
-    ] = 2,
+    ] = None,
     uneven_dsub: Annotated[
         bool,
         typer.Option(
@@ -107,8 +112,9 @@ def quantize(
     """Product-quantize a classifier into a small model, as fastText's quantize (.ftz).
 
     Each row of the embedding table is cut into sub-vectors of --dsub columns, each stored as one
-    byte: its nearest of --centroids k-means centroids (--dsub must divide dim; with --uneven-dsub
-    the last sub-space is shorter, as fastText). --cutoff N keeps the N most useful rows (--select) and cuts the
+    byte: its nearest of --centroids k-means centroids (a --dsub given must divide dim, unless
+    --uneven-dsub; the default 2 leaves a shorter last sub-space on an odd dim, as fastText).
+    --cutoff N keeps the N most useful rows (--select) and cuts the
     vocabulary; --retrain then trains them again on nine tenths of --input with the model's own
     settings (--epochs and --lr change the retrain's) and, after quantizing, tunes the classifier for two epochs on the decoded rows (kept
     only when it lowers the loss on the held-out tenth). The result is a model directory
@@ -130,8 +136,9 @@ def quantize(
             err_console.print(text(message))
 
     opts = QuantizeOptions(
-        dsub=dsub,
-        uneven_dsub=uneven_dsub,
+        dsub=2 if dsub is None else dsub,
+        # the default fits any model, as fastText's; a --dsub given must divide dim (#11)
+        uneven_dsub=uneven_dsub or dsub is None,
         ksub=centroids,
         cutoff=cutoff,
         select=select,

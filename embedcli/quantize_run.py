@@ -138,9 +138,13 @@ def quantize_model(
             f"--dsub {opts.dsub} does not divide dim {dim}: the last sub-space has "
             f"{dim % opts.dsub} columns (as fastText)"
         )
+    retrain_rows = opts.retrain
     if cutoff is not None and cutoff >= rows:
-        note(f"--cutoff {cutoff:,} keeps all {rows:,} rows: nothing is cut")
-        cutoff = None
+        note(
+            f"--cutoff {cutoff:,} keeps all {rows:,} rows: nothing is cut"
+            + (", so nothing is retrained (as fastText)" if opts.retrain else "")
+        )
+        cutoff, retrain_rows = None, False
     dense = _dense(loaded.params, spec)
     data = kept_buckets = None
     if cutoff is not None:
@@ -162,7 +166,7 @@ def quantize_model(
     else:
         table = np.array(emb, dtype=np.float32)
     epochs, tuned = 0, None
-    if opts.retrain:
+    if retrain_rows:
         data = retrain_data(spec, vocab, kept_buckets, loaded.config, opts)
         split = holdout_split(len(data.offsets) - 1, opts.seed)
         epochs = retrain(table, dense, spec, data, split[0], loaded.config, opts, note)

@@ -189,3 +189,14 @@ def test_retrain_lr_is_a_tenth_for_adaptive_optimizers():
     assert retrain_lr({"optimizer": "adam", "lr": 0.01}, None) == pytest.approx(0.001)
     assert retrain_lr({"optimizer": "adagrad", "lr": 0.3}, 0.2) == 0.2
     assert retrain_lr({}, None) == 0.1  # a config without them: SGD at fastText's 0.1
+
+
+def test_nothing_cut_is_nothing_retrained(model, tmp_path):
+    """fastText retrains only a cut table (``-cutoff`` below the rows): a --cutoff that keeps
+    every row quantizes the model as trained, the same bytes as without --retrain."""
+    base = ["--cutoff", 10_000_000, "--threads", 1, "--seed", 1, "--json"]
+    r = ok("quantize", model, "-o", tmp_path / "r", *base, "--retrain", "--input", TRAIN)
+    assert "nothing is retrained" in r.stderr, r.stderr
+    assert json.loads(r.stdout)["retrain_epochs"] == 0
+    ok("quantize", model, "-o", tmp_path / "p", *base)
+    assert _sha(tmp_path / "r" / "quantized.npz") == _sha(tmp_path / "p" / "quantized.npz")

@@ -479,14 +479,23 @@ def check_options(
     retrain: bool,
     has_input: bool,
     select: str = "norm",
+    uneven_dsub: bool = True,
 ) -> None:
-    """The quantize options against the model (``UsageError``, one line)."""
+    """The quantize options against the model (``UsageError``, one line). Without
+    ``uneven_dsub``, ``dsub`` must divide ``dim`` (with it, the last sub-space is shorter, as
+    fastText's)."""
     if select not in SELECT:
         raise UsageError(f"--select must be one of {', '.join(SELECT)}, not {select!r}")
     if cutoff is not None and cutoff < 1:
         raise UsageError(f"--cutoff must be 1 or more, not {cutoff}")
     if not 1 <= dsub <= dim:
         raise UsageError(f"--dsub must be between 1 and the model's dim ({dim}), not {dsub}")
+    if dim % dsub and not uneven_dsub:
+        divisors = ", ".join(str(d) for d in range(1, dim + 1) if dim % d == 0)
+        raise UsageError(
+            f"--dsub {dsub} does not divide the model's dim {dim}: use one of {divisors}, "
+            "or add --uneven-dsub for fastText's shorter last sub-space"
+        )
     if not 1 <= ksub <= KSUB:
         raise UsageError(
             f"--centroids must be between 1 and {KSUB} (one byte per code), not {ksub}"

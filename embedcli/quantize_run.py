@@ -124,27 +124,21 @@ def quantize_model(
     rows, dim = emb.shape
     cutoff = opts.cutoff
     has_input = opts.input is not None or opts.docs is not None
-    check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, has_input, opts.select)
+    check_options(dim, rows, opts.dsub, opts.ksub, cutoff, opts.retrain, has_input, opts.select,
+                  opts.uneven_dsub)  # fmt: skip
     if not opts.retrain and (opts.epochs is not None or opts.lr is not None):
         raise UsageError("--epochs and --lr are the retrain's: add --retrain (and --input)")
-    if dim % opts.dsub and not opts.uneven_dsub:
-        divisors = ", ".join(str(d) for d in range(1, dim + 1) if dim % d == 0)
-        raise UsageError(
-            f"--dsub {opts.dsub} does not divide the model's dim {dim}: use one of {divisors}, "
-            "or add --uneven-dsub for fastText's shorter last sub-space"
-        )
     if dim % opts.dsub:
         note(
             f"--dsub {opts.dsub} does not divide dim {dim}: the last sub-space has "
             f"{dim % opts.dsub} columns (as fastText)"
         )
-    retrain_rows = opts.retrain
     if cutoff is not None and cutoff >= rows:
         note(
             f"--cutoff {cutoff:,} keeps all {rows:,} rows: nothing is cut"
             + (", so nothing is retrained (as fastText)" if opts.retrain else "")
         )
-        cutoff, retrain_rows = None, False
+        cutoff = None
     dense = _dense(loaded.params, spec)
     data = kept_buckets = None
     if cutoff is not None:
@@ -166,7 +160,7 @@ def quantize_model(
     else:
         table = np.array(emb, dtype=np.float32)
     epochs, tuned = 0, None
-    if retrain_rows:
+    if opts.retrain and cutoff is not None:  # fastText retrains only a cut table
         data = retrain_data(spec, vocab, kept_buckets, loaded.config, opts)
         split = holdout_split(len(data.offsets) - 1, opts.seed)
         epochs = retrain(table, dense, spec, data, split[0], loaded.config, opts, note)
